@@ -1,0 +1,202 @@
+"""Breadth-first exploration: every reachable state once, the shortest path to each.
+
+Visited states are kept as 64-bit fingerprints (Python's hash of the canonical state,
+the same in every process because states hold only bools, ints and tuples) mapped to
+a discovery number; two arrays hold each state's parent and the index of the step
+that reached it, so any state's path is replayed from the initial state.
+"""
+
+from __future__ import annotations
+
+import resource
+import time
+from array import array
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from model.compiler import CompiledSpec, PropertyEntry
+
+from .model import SpecModel, State, StepError
+from .symmetry import canonicalizer
+from .trace import Trace, replay
+
+
+@dataclass
+class Options:
+    max_depth: int | None = None
+    max_states: int | None = None
+    max_seconds: float | None = None
+    symmetry: bool = True
+    progress: Callable[[Stats], None] | None = None
+    progress_every: float = 0.5
+
+
+@dataclass
+class Stats:
+    distinct: int = 0
+    transitions: int = 0
+    depth: int = 0
+    queue: int = 0
+    seconds: float = 0.0
+    peak_rss_bytes: int = 0
+
+    @property
+    def states_per_second(self) -> float:
+        return self.distinct / self.seconds if self.seconds > 0 else 0.0
+
+
+@dataclass
+class Violation:
+    kind: str  # invariant | error
+    name: str  # property name, or the failing handler for an error
+    message: str
+    bindings: dict[str, int]
+    trace: Trace
+
+
+@dataclass
+class Result:
+    spec: str
+    stats: Stats
+    complete: bool  # the whole reachable state space was explored
+    stopped_by: str | None  # depth | states | time when a bound cut the search
+    violation: Violation | None
+    reached: dict[str, Trace | None] = field(default_factory=dict)
+    invariants: list[str] = field(default_factory=list)
+    symmetry: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.violation is None and all(t is not None for t in self.reached.values())
+
+
+def _peak_rss() -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def check(cs: CompiledSpec, options: Options | None = None) -> Result:
+    """Explore the spec's state graph breadth-first, checking every property."""
+    opts = options or Options()
+    model = SpecModel(cs)
+    canon = canonicalizer(cs) if opts.symmetry else (lambda s: s)
+    invariants = [p for p in cs.properties if p.kind == "invariant"]
+    pending: list[PropertyEntry] = [p for p in cs.properties if p.kind == "reachable"]
+    reached_at: dict[str, int] = {}
+
+    visited: dict[int, int] = {}
+    parent = array("q")
+    step = array("l")
+    stats = Stats()
+    start = time.perf_counter()
+    next_report = start + opts.progress_every
+    violation: tuple[str, PropertyEntry | None, int, StepError | None] | None = None
+
+    def check_state(s: State, sid: int) -> PropertyEntry | None:
+        ns, up = s[0], s[1]
+        for inv in invariants:
+            if not inv.holds(ns, up):
+                return inv
+        if pending:
+            for r in list(pending):
+                if r.holds(ns, up):
+                    reached_at[r.name] = sid
+                    pending.remove(r)
+        return None
+
+    frontier: list[tuple[State, int]] = []
+    for s in model.init_states():
+        fp = hash(canon(s))
+        if fp in visited:
+            continue
+        sid = len(parent)
+        visited[fp] = sid
+        parent.append(-1)
+        step.append(-1)
+        frontier.append((s, sid))
+        bad = check_state(s, sid)
+        if bad is not None and violation is None:
+            violation = ("invariant", bad, sid, None)
+
+    stopped_by: str | None = None
+    depth = 0
+    while frontier and violation is None:
+        if opts.max_depth is not None and depth >= opts.max_depth:
+            stopped_by = "depth"
+            break
+        nxt: list[tuple[State, int]] = []
+        for qi, (s, sid) in enumerate(frontier):
+            try:
+                succ = model.successors(s)
+            except StepError as err:
+                violation = ("error", None, sid, err)
+                break
+            stats.transitions += len(succ)
+            for ai, (_, s2) in enumerate(succ):
+                fp = hash(canon(s2))
+                if fp in visited:
+                    continue
+                nid = len(parent)
+                visited[fp] = nid
+                parent.append(sid)
+                step.append(ai)
+                nxt.append((s2, nid))
+                bad = check_state(s2, nid)
+                if bad is not None:
+                    violation = ("invariant", bad, nid, None)
+                    break
+            if violation is not None:
+                break
+            if opts.max_states is not None and len(parent) >= opts.max_states:
+                stopped_by = "states"
+                break
+            if (qi & 63) == 0:
+                now = time.perf_counter()
+                if opts.max_seconds is not None and now - start >= opts.max_seconds:
+                    stopped_by = "time"
+                    break
+                if opts.progress is not None and now >= next_report:
+                    next_report = now + opts.progress_every
+                    stats.distinct, stats.depth, stats.seconds = len(parent), depth + 1, now - start
+                    stats.queue = len(frontier) - qi + len(nxt)
+                    opts.progress(stats)
+        if stopped_by or violation is not None:
+            frontier = nxt
+            break
+        frontier = nxt
+        if frontier:
+            depth += 1
+
+    stats.distinct = len(parent)
+    stats.depth = depth
+    stats.queue = len(frontier) if stopped_by else 0
+    stats.seconds = time.perf_counter() - start
+    stats.peak_rss_bytes = _peak_rss()
+
+    def path(sid: int) -> list[int]:
+        steps = []
+        while parent[sid] != -1:
+            steps.append(step[sid])
+            sid = parent[sid]
+        return steps[::-1]
+
+    result = Result(
+        spec=cs.name, stats=stats, complete=stopped_by is None and violation is None,
+        stopped_by=stopped_by, violation=None, invariants=[p.name for p in invariants], symmetry=opts.symmetry and cs.symmetric,
+    )
+    for p in cs.properties:
+        if p.kind == "reachable":
+            sid_r = reached_at.get(p.name)
+            result.reached[p.name] = replay(model, path(sid_r)) if sid_r is not None else None
+    if violation is not None:
+        kind, prop, sid, err = violation
+        trace = replay(model, path(sid))
+        if kind == "invariant":
+            assert prop is not None
+            last = trace.states[-1]
+            bindings = prop.explain(last[0], last[1]) or {}
+            result.violation = Violation("invariant", prop.name, f"invariant {prop.name} is violated", bindings, trace)
+        else:
+            assert err is not None
+            trace.failed_event = err.event
+            result.violation = Violation("error", "error", err.error.message if not err.error.line else str(err.error), {}, trace)
+    return result

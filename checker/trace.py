@@ -1,0 +1,168 @@
+"""Counterexample paths: replay from step indices, describe events, print, export as ITF."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from model.compiler import CompiledSpec
+from model.types import BoolType, NodeType, SetType, node_name, show, to_itf
+
+from .model import Event, SpecModel, State
+
+
+@dataclass
+class Trace:
+    """The states from the initial one, and the event that led to each later one."""
+
+    model: SpecModel
+    steps: list[int]
+    states: list[State]
+    events: list[Event]
+    failed_event: Event | None = None  # an event that raised an error in the last state
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+
+def replay(model: SpecModel, steps: list[int]) -> Trace:
+    """Rebuild a path by taking successor number `i` at each step."""
+    state = model.init_states()[0]
+    states, events = [state], []
+    for i in steps:
+        ev, state = model.successors(state)[i]
+        states.append(state)
+        events.append(ev)
+    return Trace(model, list(steps), states, events)
+
+
+def _choices(cs: CompiledSpec, handler_index: int, choices: tuple) -> str:
+    if not choices:
+        return ""
+    sites = cs.handlers[handler_index].choice_sites
+    parts = [f"{sites[site][0]} = {show(v, sites[site][1])}" for site, v in choices]
+    return " choosing " + ", ".join(parts)
+
+
+def describe(cs: CompiledSpec, ev: Event) -> str:
+    """One line a person reads: who received what from whom, which timer, which crash."""
+    kind = ev[0]
+    if kind == "deliver":
+        _, dst, src, msg, hi = ev[:5]
+        text = f"{node_name(dst)} receives {cs.show_message(msg)} from {node_name(src)}"
+        if hi < 0:
+            return text + " (no handler enabled: dropped)"
+        return text + (_choices(cs, hi, ev[5]) if len(ev) > 5 else "")
+    if kind == "timer":
+        h = cs.handlers[ev[2]]
+        return f"{node_name(ev[1])} fires timer {h.name}" + (_choices(cs, ev[2], ev[3]) if len(ev) > 3 else "")
+    if kind == "request":
+        h = cs.handlers[ev[2]]
+        args = ", ".join(f"{p}={show(v, t)}" for (p, t), v in zip(h.params, ev[3]))
+        text = f"client calls {h.name}({args}) at {node_name(ev[1])}"
+        if len(ev) > 4:
+            text += _choices(cs, ev[2], ev[4])
+            if ev[6]:
+                text += " -> replies " + ", ".join(map(str, ev[6]))
+        return text
+    if kind == "crash":
+        return f"{node_name(ev[1])} crashes (volatile state and its channels lost)"
+    if kind == "recover":
+        text = f"{node_name(ev[1])} recovers"
+        if cs.recover is not None and len(ev) > 2:
+            text += _choices(cs, cs.recover.index, ev[2])
+        return text
+    if kind == "lose":
+        return f"the network loses {cs.show_message(ev[3])} from {node_name(ev[2])} to {node_name(ev[1])}"
+    if kind == "duplicate":
+        return f"the network duplicates {cs.show_message(ev[3])} from {node_name(ev[2])} to {node_name(ev[1])}"
+    return repr(ev)
+
+
+def sends_of(cs: CompiledSpec, ev: Event) -> list[str]:
+    sends: tuple = ()
+    if ev[0] == "deliver" and len(ev) > 6:
+        sends = ev[6]
+    elif ev[0] == "timer" and len(ev) > 4:
+        sends = ev[4]
+    elif ev[0] == "request" and len(ev) > 5:
+        sends = ev[5]
+    elif ev[0] == "recover" and len(ev) > 3:
+        sends = ev[3]
+    return [f"sends {cs.show_message(m)} to {node_name(d)}" for d, m in sends]
+
+
+def changes(cs: CompiledSpec, before: State, after: State) -> list[str]:
+    """`node.var: old -> new` for every variable that changed, and up/down changes."""
+    out = []
+    for i in range(cs.n_nodes):
+        if before[1][i] != after[1][i]:
+            out.append(f"{node_name(i)}: {'up' if after[1][i] else 'down'}")
+        a, b = before[0][i], after[0][i]
+        if a == b:
+            continue
+        for v in cs.vars:
+            if a[v.slot] != b[v.slot]:
+                out.append(f"{node_name(i)}.{v.name}: {show(a[v.slot], v.type)} -> {show(b[v.slot], v.type)}")
+    return out
+
+
+def initial_lines(cs: CompiledSpec, state: State) -> list[str]:
+    """The initial state, grouped by variable when every node starts alike."""
+    out = []
+    for v in cs.vars:
+        vals = [state[0][i][v.slot] for i in range(cs.n_nodes)]
+        if all(x == vals[0] for x in vals):
+            out.append(f"every node: {v.name} = {show(vals[0], v.type)}")
+        else:
+            out.append(f"{v.name}: " + ", ".join(f"{node_name(i)}={show(x, v.type)}" for i, x in enumerate(vals)))
+    return out
+
+
+def format_trace(trace: Trace) -> list[str]:
+    """The steps of a trace as plain lines (the CLI adds colour)."""
+    cs = trace.model.cs
+    lines = ["State 0 (initial):"] + ["    " + x for x in initial_lines(cs, trace.states[0])]
+    for k, ev in enumerate(trace.events, start=1):
+        lines.append(f"Step {k}: {describe(cs, ev)}")
+        for x in changes(cs, trace.states[k - 1], trace.states[k]) + sends_of(cs, ev):
+            lines.append("    " + x)
+    if trace.failed_event is not None:
+        lines.append(f"Step {len(trace.events) + 1}: {describe(cs, trace.failed_event)} -> fails")
+    return lines
+
+
+# ---- Informal Trace Format ---------------------------------------------------
+def _itf_state(model: SpecModel, state: State, index: int, action: str) -> dict[str, Any]:
+    cs = model.cs
+    node_t = NodeType(cs.n_nodes)
+    out: dict[str, Any] = {"#meta": {"index": index, "action": action}}
+    for v in cs.vars:
+        out[v.name] = {"#map": [[node_name(i), to_itf(state[0][i][v.slot], v.type)] for i in range(cs.n_nodes)]}
+    out["up"] = {"#map": [[node_name(i), to_itf(state[1][i], BoolType())] for i in range(cs.n_nodes)]}
+    msgs = []
+    for src, dst, m in model.in_flight(state):
+        info = cs.messages[m[0]]
+        body = {f: to_itf(x, t) for (f, t), x in zip(info.fields, m[1:])}
+        msgs.append({"src": to_itf(src, node_t), "dst": to_itf(dst, node_t), "msg": {"tag": info.name, "value": body}})
+    out["network"] = msgs
+    names = ("requests", "crashes", "losses", "duplicates")
+    out["budget_used"] = {k: {"#bigint": str(x)} for k, x in zip(names, state[3])}
+    return out
+
+
+def to_itf_json(trace: Trace, description: str = "") -> dict[str, Any]:
+    """The trace in the Informal Trace Format: one object per state, variables as node maps."""
+    cs = trace.model.cs
+    states = [_itf_state(trace.model, trace.states[0], 0, "init")]
+    for k, ev in enumerate(trace.events, start=1):
+        states.append(_itf_state(trace.model, trace.states[k], k, describe(cs, ev)))
+    return {
+        "#meta": {"format": "ITF", "source": cs.filename, "description": description, "steps": trace.steps},
+        "vars": [v.name for v in cs.vars] + ["up", "network", "budget_used"],
+        "states": states,
+    }
+
+
+__all__ = ["Trace", "replay", "describe", "changes", "format_trace", "to_itf_json", "SetType"]

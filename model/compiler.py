@@ -1,0 +1,623 @@
+"""Compile a checked spec into Python source: one plain function per handler.
+
+Every handler becomes ``h(self_id, st, <args>, ch) -> None | (st', sends, replies)``:
+``None`` when its guard (or a `choose` over nothing) disables it; `sends` is a list of
+``(dst, message)`` with ``message = (type_id, field, ...)``. The functions know
+nothing of who calls them: the checker, the simulation and real nodes all do.
+What can be decided at compile time (slots, field positions, key offsets) is.
+"""
+
+from __future__ import annotations
+
+import itertools
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Any
+
+from . import ast as A
+from .errors import ModelError
+from .typecheck import Checked, MsgInfo, Sym, VarInfo
+from .types import (
+    BoolType,
+    EnumType,
+    IntType,
+    MapType,
+    NodeType,
+    OptionType,
+    RecordType,
+    SeqType,
+    SetType,
+    TupleType,
+    Type,
+    contains_node,
+    default,
+    domain,
+    show,
+)
+
+GENERATED_FILENAME = "<pnyx-generated>"
+
+
+@dataclass(frozen=True)
+class HandlerEntry:
+    """One compiled handler with what a caller needs to invoke and describe it."""
+
+    index: int
+    kind: str  # message | timer | request | recover
+    name: str
+    fn: Callable[..., Any]
+    has_choice: bool
+    line: int
+    message_id: int = -1
+    arg_domain: tuple = ()  # request handlers: every argument tuple
+    params: tuple[tuple[str, Type], ...] = ()
+    choice_sites: tuple[tuple[str, Type], ...] = ()  # (variable, type) of each `choose`
+
+
+@dataclass(frozen=True)
+class PropertyEntry:
+    name: str
+    kind: str  # invariant | reachable
+    holds: Callable[[tuple, tuple], bool]
+    explain: Callable[[tuple, tuple], dict | None]  # bindings of the outer foralls that falsify it
+    line: int
+    reads: tuple[str, ...]
+
+
+@dataclass
+class CompiledSpec:
+    """A spec ready to run: its generated functions plus what describes their data."""
+
+    checked: Checked
+    source: str
+    n_nodes: int
+    network: str
+    capacity: int | None
+    budget: dict[str, int]
+    symmetric: bool
+    vars: list[VarInfo]
+    messages: list[MsgInfo]
+    handlers: list[HandlerEntry]
+    message_handlers: tuple[tuple[HandlerEntry, ...], ...]
+    timers: list[HandlerEntry]
+    requests: list[HandlerEntry]
+    recover: HandlerEntry | None
+    properties: list[PropertyEntry]
+    init_node: Callable[[int], tuple]
+    reset_volatile: Callable[[tuple, int], tuple]
+    perm_node_state: Callable[[tuple, tuple, tuple], tuple] | None
+    perm_message: Callable[[tuple, tuple, tuple], tuple] | None
+    line_map: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.checked.spec.name
+
+    @property
+    def filename(self) -> str:
+        return self.checked.spec.filename
+
+    def show_message(self, msg: tuple) -> str:
+        info = self.messages[msg[0]]
+        if not info.fields:
+            return info.name
+        return info.name + "(" + ", ".join(f"{f}={show(v, t)}" for (f, t), v in zip(info.fields, msg[1:])) + ")"
+
+    def spec_line(self, tb: TracebackType | None) -> int:
+        """The spec line of the innermost generated frame of a traceback (0 if none)."""
+        line = 0
+        for frame, lineno in traceback.walk_tb(tb):
+            if frame.f_code.co_filename == GENERATED_FILENAME:
+                line = self.line_map.get(lineno, line)
+        return line
+
+    def model_error(self, exc: BaseException, where: str) -> ModelError:
+        """Turn any exception raised by generated code into a located `ModelError`."""
+        line = self.spec_line(exc.__traceback__)
+        msg = exc.message if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
+        return ModelError(f"{where}: {msg}", line)
+
+
+class _Emitter:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.line_map: dict[int, int] = {}
+        self.indent = 0
+        self.counter = itertools.count()
+
+    def emit(self, text: str, spec_line: int = 0) -> None:
+        self.lines.append("    " * self.indent + text)
+        if spec_line:
+            self.line_map[len(self.lines)] = spec_line
+
+    def fresh(self, base: str) -> str:
+        return f"_{base}{next(self.counter)}"
+
+
+class _Compiler:
+    def __init__(self, ct: Checked) -> None:
+        self.ct = ct
+        self.out = _Emitter()
+        self.consts_code: list[str] = []
+        self.key_tables: dict[Type, str] = {}
+        self.validators: dict[Type, str] = {}
+        self.perms: dict[Type, str] = {}
+        self.prelude: list[str] = []
+        self.in_property = False
+        self.sites: list[tuple[str, Type]] = []
+        self.handler_sites: list[tuple[tuple[str, Type], ...]] = []
+
+    # ---- expressions -------------------------------------------------------
+    def t(self, e: A.Node) -> Type:
+        return self.ct.expr_types[e]
+
+    def key_index(self, kt: Type, k: str) -> str:
+        if isinstance(kt, (NodeType, EnumType, BoolType)):
+            return k
+        if isinstance(kt, IntType):
+            assert kt.lo is not None and kt.hi is not None
+            return f"_kidx({k}, {kt.lo}, {kt.hi - kt.lo + 1})"
+        name = self.key_tables.get(kt)
+        if name is None:
+            name = f"_KEYS{len(self.key_tables)}"
+            self.key_tables[kt] = name
+            self.prelude.append(f"{name} = {{v: i for i, v in enumerate({domain(kt)!r})}}")
+        return f"{name}[{k}]"
+
+    def domain_code(self, e: A.Expr) -> str:
+        if isinstance(e, A.RangeExpr):
+            return f"range({self.x(e.lo)}, {self.x(e.hi)} + 1)"
+        return self.x(e)
+
+    def x(self, e: A.Expr) -> str:  # noqa: C901 - one case per construct
+        if isinstance(e, A.Num):
+            return repr(e.value)
+        if isinstance(e, A.BoolLit):
+            return repr(e.value)
+        if isinstance(e, A.NoneLit):
+            return "()"
+        if isinstance(e, A.SelfRef):
+            return "self_id"
+        if isinstance(e, A.Name):
+            sym = self.ct.refs[e]
+            return self.name_code(e.id, sym)
+        if isinstance(e, A.TupleLit):
+            return "(" + "".join(self.x(i) + ", " for i in e.items) + ")"
+        if isinstance(e, A.SeqLit):
+            return "(" + "".join(self.x(i) + ", " for i in e.items) + ")"
+        if isinstance(e, A.SetLit):
+            if not e.items:
+                return "()"
+            return "_set((" + "".join(self.x(i) + ", " for i in e.items) + "))"
+        if isinstance(e, A.RangeExpr):
+            return f"tuple(range({self.x(e.lo)}, {self.x(e.hi)} + 1))"
+        if isinstance(e, A.SetFilter):
+            v = f"L_{e.var}"
+            gen = f"{v} for {v} in {self.domain_code(e.domain)} if {self.x(e.cond)}"
+            if isinstance(self.t(e.domain), SeqType):
+                return f"_set({gen})"
+            return f"tuple({gen})"
+        if isinstance(e, A.SetMap):
+            v = f"L_{e.var}"
+            return f"_set({self.x(e.expr)} for {v} in {self.domain_code(e.domain)})"
+        if isinstance(e, A.Quant):
+            dom = self.domain_code(e.domain)
+            loops = " ".join(f"for L_{v} in {dom}" for v in e.vars)
+            fn = "all" if e.kind == "forall" else "any"
+            return f"{fn}({self.x(e.body)} {loops})"
+        if isinstance(e, A.Cond):
+            return f"({self.x(e.then)} if {self.x(e.cond)} else {self.x(e.other)})"
+        if isinstance(e, A.Unary):
+            return f"(not {self.x(e.operand)})" if e.op == "not" else f"(-{self.x(e.operand)})"
+        if isinstance(e, A.Binary):
+            return self.binary(e)
+        if isinstance(e, A.FieldGet):
+            ot = self.t(e.obj)
+            if isinstance(ot, NodeType):
+                sym = self.ct.refs[e]
+                return f"NS[{self.x(e.obj)}][{sym.slot}]"
+            assert isinstance(ot, RecordType)
+            return f"{self.x(e.obj)}[{ot.field_index(e.name)}]"
+        if isinstance(e, A.Index):
+            ot = self.t(e.obj)
+            if isinstance(ot, SeqType):
+                return f"_at({self.x(e.obj)}, {self.x(e.index)})"
+            if isinstance(ot, MapType):
+                return f"{self.x(e.obj)}[{self.key_index(ot.key, self.x(e.index))}]"
+            assert isinstance(ot, TupleType) and isinstance(e.index, A.Num)
+            return f"{self.x(e.obj)}[{e.index.value}]"
+        if isinstance(e, A.Slice):
+            lo = self.x(e.lo) if e.lo is not None else ""
+            hi = self.x(e.hi) if e.hi is not None else ""
+            return f"{self.x(e.obj)}[{lo}:{hi}]"
+        if isinstance(e, A.Call):
+            return self.call(e)
+        raise AssertionError(e)  # pragma: no cover
+
+    def name_code(self, name: str, sym: Sym) -> str:
+        if sym.kind in ("const", "enum"):
+            return repr(sym.value)
+        if sym.kind == "statevar":
+            return f"S_{name}"
+        if sym.kind == "local":
+            return f"L_{name}"
+        if sym.kind == "typeset":
+            assert isinstance(sym.type, SetType)
+            return repr(domain(sym.type.elem))
+        raise AssertionError(sym)  # pragma: no cover
+
+    def binary(self, e: A.Binary) -> str:
+        op = e.op
+        if op == "in" and isinstance(e.right, A.RangeExpr):
+            return f"({self.x(e.right.lo)} <= {self.x(e.left)} <= {self.x(e.right.hi)})"
+        if op == "not in" and isinstance(e.right, A.RangeExpr):
+            return f"(not ({self.x(e.right.lo)} <= {self.x(e.left)} <= {self.x(e.right.hi)}))"
+        a, b = self.x(e.left), self.x(e.right)
+        if op == "=>":
+            return f"((not {a}) or {b})"
+        if op in ("and", "or", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "++"):
+            return f"({a} {'+' if op == '++' else op} {b})"
+        if isinstance(self.t(e.left), SetType):
+            fn = {"|": "_union", "&": "_inter", "-": "_diff"}[op]
+            return f"{fn}({a}, {b})"
+        if op == "/":
+            return f"_div({a}, {b})"
+        if op == "%":
+            return f"_mod({a}, {b})"
+        return f"({a} {op} {b})"
+
+    def call(self, e: A.Call) -> str:
+        rec = self.ct.types.get(e.func)
+        if isinstance(rec, RecordType):
+            by_name: dict[str, A.Expr] = {}
+            for i, a in enumerate(e.args):
+                by_name[a.name if a.name is not None else rec.fields[i][0]] = a.expr
+            return "(" + "".join(self.x(by_name[f]) + ", " for f, _ in rec.fields) + ")"
+        args = [self.x(a.expr) for a in e.args]
+        f = e.func
+        if f == "len":
+            return f"len({args[0]})"
+        if f == "append":
+            return f"({args[0]} + ({args[1]},))"
+        if f == "last":
+            return f"_last({args[0]})"
+        if f == "head":
+            return f"_head({args[0]})"
+        if f == "tail":
+            return f"{args[0]}[1:]"
+        if f in ("max", "min"):
+            return f"_{f}({args[0]})" if len(args) == 1 else f"{f}({args[0]}, {args[1]})"
+        if f == "is_prefix":
+            return f"_is_prefix({args[0]}, {args[1]})"
+        if f == "some":
+            return f"({args[0]},)"
+        if f == "value":
+            return f"_value({args[0]})"
+        if f == "node":
+            return f"_node({args[0]}, {self.ct.n_nodes})"
+        raise AssertionError(f)  # pragma: no cover
+
+    # ---- validation of assigned values -------------------------------------
+    def needs_check(self, t: Type) -> bool:
+        if isinstance(t, IntType):
+            return t.lo is not None
+        if isinstance(t, SeqType):
+            return t.bound is not None or self.needs_check(t.elem)
+        if isinstance(t, (SetType, OptionType)):
+            return self.needs_check(t.elem)
+        if isinstance(t, RecordType):
+            return any(self.needs_check(ft) for _, ft in t.fields)
+        if isinstance(t, TupleType):
+            return any(self.needs_check(i) for i in t.items)
+        if isinstance(t, MapType):
+            return self.needs_check(t.value)
+        return False
+
+    def validator(self, t: Type) -> str:
+        """Name of a generated function `v -> bool` that tells whether v fits t."""
+        if t in self.validators:
+            return self.validators[t]
+        name = f"_ok{len(self.validators)}"
+        self.validators[t] = name
+        if isinstance(t, IntType):
+            body = f"{t.lo} <= v <= {t.hi}"
+        elif isinstance(t, SeqType):
+            parts = []
+            if t.bound is not None:
+                parts.append(f"len(v) <= {t.bound}")
+            if self.needs_check(t.elem):
+                parts.append(f"all({self.validator(t.elem)}(x) for x in v)")
+            body = " and ".join(parts)
+        elif isinstance(t, (SetType, OptionType)):
+            body = f"all({self.validator(t.elem)}(x) for x in v)"
+        elif isinstance(t, MapType):
+            body = f"all({self.validator(t.value)}(x) for x in v)"
+        elif isinstance(t, RecordType):
+            body = " and ".join(f"{self.validator(ft)}(v[{i}])" for i, (_, ft) in enumerate(t.fields) if self.needs_check(ft))
+        elif isinstance(t, TupleType):
+            body = " and ".join(f"{self.validator(it)}(v[{i}])" for i, it in enumerate(t.items) if self.needs_check(it))
+        else:  # pragma: no cover
+            body = "True"
+        self.prelude.append(f"def {name}(v):\n    return {body}")
+        return name
+
+    # ---- statements --------------------------------------------------------
+    def block(self, stmts: tuple[A.Stmt, ...]) -> None:
+        if not stmts:
+            self.out.emit("pass")
+        for s in stmts:
+            self.stmt(s)
+
+    def update(self, base: str, t: Type, path: tuple[A.Accessor, ...], value: str) -> str:
+        """A functional update of `base` along `path`, as an expression."""
+        if not path:
+            return value
+        acc, rest = path[0], path[1:]
+        inner_t = self.ct.expr_types[acc]
+        if acc.field is not None:
+            assert isinstance(t, RecordType)
+            i = t.field_index(acc.field)
+            return f"_seti({base}, {i}, {self.update(f'{base}[{i}]', inner_t, rest, value)})"
+        assert acc.index is not None
+        if isinstance(t, MapType):
+            k = self.out.fresh("k")
+            self.out.emit(f"{k} = {self.key_index(t.key, self.x(acc.index))}", acc.span.line)
+        else:
+            k = self.out.fresh("i")
+            self.out.emit(f"{k} = {self.x(acc.index)}", acc.span.line)
+        return f"_seti({base}, {k}, {self.update(f'{base}[{k}]', inner_t, rest, value)})"
+
+    def stmt(self, s: A.Stmt) -> None:  # noqa: C901 - one case per statement
+        line = s.span.line
+        if isinstance(s, A.Assign):
+            sym = self.ct.refs[s]
+            target = f"S_{s.target}" if sym.kind == "statevar" else f"L_{s.target}"
+            val = self.out.fresh("v")
+            self.out.emit(f"{val} = {self.x(s.expr)}", line)
+            self.out.emit(f"{target} = {self.update(target, sym.type, s.path, val)}", line)
+            if sym.kind == "statevar" and self.needs_check(sym.type):
+                self.out.emit(f"if not {self.validator(sym.type)}({target}): _bound({s.target!r}, {target})", line)
+        elif isinstance(s, A.Let):
+            self.out.emit(f"L_{s.name} = {self.x(s.expr)}", line)
+        elif isinstance(s, A.If):
+            self.out.emit(f"if {self.x(s.cond)}:", line)
+            self.out.indent += 1
+            self.block(s.then)
+            self.out.indent -= 1
+            if s.other:
+                self.out.emit("else:", line)
+                self.out.indent += 1
+                self.block(s.other)
+                self.out.indent -= 1
+        elif isinstance(s, A.For):
+            self.out.emit(f"for L_{s.var} in {self.domain_code(s.domain)}:", line)
+            self.out.indent += 1
+            self.block(s.body)
+            self.out.indent -= 1
+        elif isinstance(s, A.Send):
+            msg = self.ct.message(s.message)
+            assert msg is not None
+            by_name: dict[str, A.Expr] = {}
+            for i, a in enumerate(s.args):
+                by_name[a.name if a.name is not None else msg.fields[i][0]] = a.expr
+            m = "(" + f"{msg.id}, " + "".join(self.x(by_name[f]) + ", " for f, _ in msg.fields) + ")"
+            if isinstance(self.t(s.dest), NodeType):
+                self.out.emit(f"_out.append(({self.x(s.dest)}, {m}))", line)
+            else:
+                mv, d = self.out.fresh("m"), self.out.fresh("d")
+                self.out.emit(f"{mv} = {m}", line)
+                self.out.emit(f"for {d} in {self.x(s.dest)}: _out.append(({d}, {mv}))", line)
+        elif isinstance(s, A.Reply):
+            self.out.emit(f"_rep.append({self.x(s.expr)})", line)
+        elif isinstance(s, A.ChooseOne):
+            opts = self.out.fresh("o")
+            self.out.emit(f"{opts} = {self.x(s.domain)}", line)
+            if isinstance(s.domain, A.RangeExpr):
+                self.out.emit(f"{opts} = tuple({self.domain_code(s.domain)})", line)
+            self.out.emit(f"if not {opts}: return None", line)
+            self.out.emit(f"L_{s.var} = _ch.pick({opts}, {self.choice_site(s)})", line)
+        elif isinstance(s, A.ChooseSubset):
+            opts = self.out.fresh("o")
+            self.out.emit(f"{opts} = tuple({self.domain_code(s.domain)})", line)
+            self.out.emit(f"L_{s.var} = _ch.subset({opts}, {self.x(s.size)}, {self.choice_site(s)})", line)
+        else:  # pragma: no cover
+            raise AssertionError(s)
+
+    def choice_site(self, s: A.ChooseOne | A.ChooseSubset) -> int:
+        """Number the `choose` statements of a handler so a trace can name what was chosen."""
+        self.sites.append((s.var, self.ct.refs_choice[s]))
+        return len(self.sites) - 1
+
+    # ---- handlers ----------------------------------------------------------
+    def handler(self, i: int, h: A.Handler) -> str:
+        ct = self.ct
+        name = f"h{i}"
+        params = ["self_id", "st"]
+        if isinstance(h, A.OnMessage):
+            params.append(f"L_{h.sender}" if h.sender else "_src")
+            params += [f"L_{b}" if b != "_" else f"_f{j}" for j, b in enumerate(h.binders)]
+        elif isinstance(h, A.OnRequest):
+            params += [f"L_{p.name}" for p in h.params]
+        params.append("_ch")
+        self.sites = []
+        self.out.emit(f"def {name}({', '.join(params)}):", h.span.line)
+        self.out.indent += 1
+        svars = [f"S_{v.name}" for v in ct.vars]
+        if svars:
+            self.out.emit(f"{', '.join(svars)}, = st", h.span.line)
+        if h.guard is not None:
+            self.out.emit(f"if not {self.x(h.guard)}: return None", h.guard.span.line)
+        self.out.emit("_out = []; _rep = []")
+        self.block(h.body)
+        self.out.emit(f"return (({''.join(v + ', ' for v in svars)}), _out, _rep)")
+        self.out.indent -= 1
+        self.out.emit("")
+        self.handler_sites.append(tuple(self.sites))
+        return name
+
+    # ---- properties --------------------------------------------------------
+    def prop(self, i: int, p: A.Property) -> tuple[str, str]:
+        self.in_property = True
+        outer: list[tuple[str, A.Expr]] = []
+        body = p.expr
+        while isinstance(body, A.Quant) and body.kind == "forall" and p.kind == "invariant":
+            for v in body.vars:
+                outer.append((v, body.domain))
+            body = body.body
+        fname, ename = f"prop{i}", f"explain{i}"
+        self.out.emit(f"def {fname}(NS, UP):", p.span.line)
+        self.out.emit(f"    return {self.x(p.expr)}", p.span.line)
+        self.out.emit(f"def {ename}(NS, UP):", p.span.line)
+        ind = 1
+        for v, dom in outer:
+            self.out.emit("    " * ind + f"for L_{v} in {self.domain_code(dom)}:", p.span.line)
+            ind += 1
+        binds = ", ".join(f"{v!r}: L_{v}" for v, _ in outer)
+        self.out.emit("    " * ind + f"if not {self.x(body)}: return {{{binds}}}", p.span.line)
+        self.out.emit("    return None")
+        self.in_property = False
+        return fname, ename
+
+    # ---- symmetry ----------------------------------------------------------
+    def perm(self, t: Type) -> str | None:
+        """Name of a generated `(v, p, q) -> v'` renaming node ids by p (q = p's inverse)."""
+        if not contains_node(t):
+            return None
+        if t in self.perms:
+            return self.perms[t]
+        name = f"_perm{len(self.perms)}"
+        self.perms[t] = name
+        if isinstance(t, NodeType):
+            body = "p[v]"
+        elif isinstance(t, (RecordType, TupleType)):
+            items = [ft for _, ft in t.fields] if isinstance(t, RecordType) else list(t.items)
+            parts = []
+            for j, it in enumerate(items):
+                sub = self.perm(it)
+                parts.append(f"{sub}(v[{j}], p, q)" if sub else f"v[{j}]")
+            body = "(" + "".join(x + ", " for x in parts) + ")"
+        elif isinstance(t, SeqType | OptionType):
+            body = f"tuple({self.perm(t.elem)}(x, p, q) for x in v)"
+        elif isinstance(t, SetType):
+            body = f"tuple(sorted({self.perm(t.elem)}(x, p, q) for x in v))"
+        elif isinstance(t, MapType):
+            sub = self.perm(t.value)
+            val = f"{sub}(v[q[j]], p, q)" if sub else "v[q[j]]"
+            if isinstance(t.key, NodeType):
+                body = f"tuple({val} for j in range({t.key.count}))"
+            else:
+                body = f"tuple({sub}(x, p, q) for x in v)"
+        else:  # pragma: no cover
+            raise AssertionError(t)
+        self.prelude.append(f"def {name}(v, p, q):\n    return {body}")
+        return name
+
+    # ---- the module --------------------------------------------------------
+    def module(self) -> tuple[str, dict[str, Any]]:
+        ct = self.ct
+        o = self.out
+        names: dict[str, Any] = {}
+        o.emit("# init: every node's variables, volatile ones again after a crash")
+        o.emit("def init_node(self_id):")
+        inits = []
+        for v in ct.vars:
+            inits.append(self.x(v.init) if v.init is not None else repr(default(v.type)))
+        o.emit(f"    return ({''.join(x + ', ' for x in inits)})", ct.spec.span.line)
+        o.emit("def reset_volatile(st, self_id):")
+        keep = [f"st[{v.slot}]" if v.storage != "volatile" else inits[v.slot] for v in ct.vars]
+        o.emit(f"    return ({''.join(x + ', ' for x in keep)})")
+        o.emit("")
+        hnames = [self.handler(i, h) for i, h in enumerate(ct.handlers)]
+        pnames = [self.prop(i, p) for i, p in enumerate(ct.properties)]
+        if ct.symmetric:
+            parts = []
+            for v in ct.vars:
+                sub = self.perm(v.type)
+                parts.append(f"{sub}(st[{v.slot}], p, q)" if sub else f"st[{v.slot}]")
+            o.emit("def perm_node_state(st, p, q):")
+            o.emit(f"    return ({''.join(x + ', ' for x in parts)})")
+            o.emit("def _perm_msg_none(m, p, q):\n    return m")
+            fns = []
+            for m in ct.messages:
+                parts = [f"{m.id}"]
+                for j, (_, ft) in enumerate(m.fields):
+                    sub = self.perm(ft)
+                    parts.append(f"{sub}(m[{j + 1}], p, q)" if sub else f"m[{j + 1}]")
+                fn = f"_perm_msg{m.id}"
+                o.emit(f"def {fn}(m, p, q):")
+                o.emit(f"    return ({''.join(x + ', ' for x in parts)})")
+                fns.append(fn)
+            o.emit(f"_PERM_MSG = ({''.join(f + ', ' for f in fns)})")
+            o.emit("def perm_message(m, p, q):\n    return _PERM_MSG[m[0]](m, p, q)")
+        header = [
+            f"# Generated by pnyx from {ct.spec.filename} (spec {ct.spec.name}); do not edit.",
+            "from model.runtime import (_at, _bound, _diff, _div, _head, _inter, _is_prefix, _kidx, _last, _max,",
+            "                           _min, _mod, _node, _set, _seti, _union, _value)",
+            "",
+        ] + self.prelude + [""]
+        shift = sum(x.count("\n") + 1 for x in header)
+        self.out.line_map = {k + shift: v for k, v in o.line_map.items()}
+        src = "\n".join(header + o.lines) + "\n"
+        names["handlers"] = hnames
+        names["props"] = pnames
+        return src, names
+
+
+def compile_checked(ct: Checked) -> CompiledSpec:
+    """Generate, compile and wrap the handlers, initial state and properties of a spec."""
+    comp = _Compiler(ct)
+    src, names = comp.module()
+    ns: dict[str, Any] = {"__name__": f"pnyx_spec_{ct.spec.name}"}
+    exec(compile(src, GENERATED_FILENAME, "exec"), ns)  # noqa: S102 - this is the compiler's output
+    handlers: list[HandlerEntry] = []
+    by_msg: list[list[HandlerEntry]] = [[] for _ in ct.messages]
+    timers, requests = [], []
+    recover = None
+    for i, (h, fname) in enumerate(zip(ct.handlers, names["handlers"])):
+        fn = ns[fname]
+        choice = h in ct.has_choice
+        sites = comp.handler_sites[i]
+        if isinstance(h, A.OnMessage):
+            msg = ct.message(h.message)
+            assert msg is not None
+            e = HandlerEntry(i, "message", h.message, fn, choice, h.span.line, message_id=msg.id, choice_sites=sites)
+            by_msg[msg.id].append(e)
+        elif isinstance(h, A.OnTimer):
+            e = HandlerEntry(i, "timer", h.name, fn, choice, h.span.line, choice_sites=sites)
+            timers.append(e)
+        elif isinstance(h, A.OnRequest):
+            params = ct.request_params[h]
+            args = tuple(itertools.product(*(domain(t) for _, t in params)))
+            e = HandlerEntry(i, "request", h.name, fn, choice, h.span.line, arg_domain=args, params=params, choice_sites=sites)
+            requests.append(e)
+        else:
+            e = HandlerEntry(i, "recover", "recover", fn, choice, h.span.line, choice_sites=sites)
+            recover = e
+        handlers.append(e)
+    props = []
+    for p, (fname, ename) in zip(ct.properties, names["props"]):
+        reads = tuple(sorted({ct.vars[s.slot].name for n, s in ct.refs.items() if isinstance(n, A.FieldGet) and _within(n, p)}))
+        props.append(PropertyEntry(p.name, p.kind, ns[fname], ns[ename], p.span.line, reads))
+    return CompiledSpec(
+        checked=ct, source=src, n_nodes=ct.n_nodes, network=ct.network, capacity=ct.capacity,
+        budget=ct.budget, symmetric=ct.symmetric, vars=ct.vars, messages=ct.messages, handlers=handlers,
+        message_handlers=tuple(tuple(x) for x in by_msg), timers=timers, requests=requests, recover=recover,
+        properties=props, init_node=ns["init_node"], reset_volatile=ns["reset_volatile"],
+        perm_node_state=ns.get("perm_node_state"), perm_message=ns.get("perm_message"),
+        line_map=comp.out.line_map,
+    )
+
+
+def _within(node: A.Node, p: A.Property) -> bool:
+    s, o = node.span, p.span
+    return (o.line, o.col) <= (s.line, s.col) and (s.end_line, s.end_col) <= (o.end_line, o.end_col)
+
+
+def load(path: str, overrides: dict[str, object] | None = None) -> CompiledSpec:
+    """Parse, check and compile a spec file in one call."""
+    from .parser import parse_file
+    from .typecheck import check
+
+    return compile_checked(check(parse_file(path), overrides))

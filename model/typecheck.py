@@ -1,0 +1,749 @@
+"""Resolve names and types of a parsed spec; evaluate its constants.
+
+The result, `Checked`, is everything the compiler and the other back ends need:
+constant values (after `-D` overrides), resolved types, state slots, message
+layouts, the type of every expression and what every name refers to.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import ast as A
+from .errors import SpecError
+from .types import (
+    ANY,
+    BOOL,
+    INT,
+    AnyType,
+    EnumType,
+    IntType,
+    MapType,
+    NodeType,
+    OptionType,
+    RecordType,
+    SeqType,
+    SetType,
+    TupleType,
+    Type,
+    compatible,
+    contains_node,
+    is_finite,
+    is_int,
+    join,
+    ordered,
+)
+
+BUDGETS = ("requests", "crashes", "losses", "duplicates")
+BUILTINS = ("len", "append", "last", "max", "min", "is_prefix", "some", "value", "node", "head", "tail")
+
+
+@dataclass(frozen=True)
+class Sym:
+    """What a name refers to. `kind` is const, enum, local, statevar, nodeset, typeset or message."""
+
+    kind: str
+    type: Type
+    value: object = None  # for const / enum
+    slot: int = -1  # for statevar
+    mutable: bool = False  # for local
+
+
+@dataclass(frozen=True)
+class VarInfo:
+    name: str
+    storage: str
+    type: Type
+    init: A.Expr | None
+    slot: int
+    decl: A.VarDecl
+
+
+@dataclass(frozen=True)
+class MsgInfo:
+    name: str
+    id: int
+    fields: tuple[tuple[str, Type], ...]
+    decl: A.MessageDecl
+
+
+@dataclass
+class Checked:
+    spec: A.Spec
+    consts: dict[str, object]
+    types: dict[str, Type]
+    n_nodes: int
+    symmetric: bool
+    network: str
+    capacity: int | None
+    budget: dict[str, int]
+    messages: list[MsgInfo]
+    vars: list[VarInfo]
+    handlers: list[A.Handler]
+    properties: list[A.Property]
+    expr_types: dict[A.Node, Type] = field(default_factory=dict)
+    refs: dict[A.Node, Sym] = field(default_factory=dict)
+    request_params: dict[A.OnRequest, tuple[tuple[str, Type], ...]] = field(default_factory=dict)
+    has_choice: set[A.Handler] = field(default_factory=set)
+    symmetry_breakers: list[tuple[A.Span, str]] = field(default_factory=list)
+    record_types: dict[str, RecordType] = field(default_factory=dict)
+    refs_choice: dict[A.Stmt, Type] = field(default_factory=dict)
+
+    @property
+    def node_type(self) -> NodeType:
+        return NodeType(self.n_nodes)
+
+    def message(self, name: str) -> MsgInfo | None:
+        for m in self.messages:
+            if m.name == name:
+                return m
+        return None
+
+    def var(self, name: str) -> VarInfo | None:
+        for v in self.vars:
+            if v.name == name:
+                return v
+        return None
+
+
+class _Scope:
+    def __init__(self, parent: _Scope | None = None) -> None:
+        self.names: dict[str, Sym] = {}
+        self.parent = parent
+
+    def get(self, name: str) -> Sym | None:
+        s: _Scope | None = self
+        while s is not None:
+            if name in s.names:
+                return s.names[name]
+            s = s.parent
+        return None
+
+
+class _Checker:
+    def __init__(self, spec: A.Spec, overrides: dict[str, object]) -> None:
+        self.spec = spec
+        self.overrides = dict(overrides)
+        self.expr_types: dict[A.Node, Type] = {}
+        self.refs: dict[A.Node, Sym] = {}
+        self.globals = _Scope()
+        self.types: dict[str, Type] = {}
+        self.consts: dict[str, object] = {}
+        self.breakers: list[tuple[A.Span, str]] = []
+        self.has_choice: set[A.Handler] = set()
+        self.refs_choice: dict[A.Stmt, Type] = {}
+        self.handler: A.Handler | None = None
+        self.in_property = False
+        self.allow_self = False
+        self.allow_state = False
+
+    # -- errors
+    def error(self, message: str, node: A.Node | A.Span | None, hint: str = "") -> SpecError:
+        span = node if isinstance(node, A.Span) or node is None else node.span
+        return SpecError(message, self.spec.filename, self.spec.source, span, hint)
+
+    # -- constants
+    def const_eval(self, e: A.Expr) -> object:
+        if isinstance(e, A.Num):
+            return e.value
+        if isinstance(e, A.BoolLit):
+            return e.value
+        if isinstance(e, A.Name):
+            if e.id in self.consts:
+                return self.consts[e.id]
+            raise self.error(f"unknown constant {e.id!r}", e)
+        if isinstance(e, A.Unary):
+            v = self.const_eval(e.operand)
+            return (not v) if e.op == "not" else -v  # type: ignore[operator]
+        if isinstance(e, A.Cond):
+            return self.const_eval(e.then) if self.const_eval(e.cond) else self.const_eval(e.other)
+        if isinstance(e, A.Call) and e.func in ("max", "min") and len(e.args) == 2:
+            vals = [self.const_eval(a.expr) for a in e.args]
+            return max(vals) if e.func == "max" else min(vals)  # type: ignore[type-var]
+        if isinstance(e, A.Binary):
+            a, b = self.const_eval(e.left), self.const_eval(e.right)
+            ops = {
+                "+": lambda: a + b, "-": lambda: a - b, "*": lambda: a * b,  # type: ignore[operator]
+                "/": lambda: a // b, "%": lambda: a % b,  # type: ignore[operator]
+                "==": lambda: a == b, "!=": lambda: a != b, "<": lambda: a < b,  # type: ignore[operator]
+                "<=": lambda: a <= b, ">": lambda: a > b, ">=": lambda: a >= b,  # type: ignore[operator]
+                "and": lambda: a and b, "or": lambda: a or b, "=>": lambda: (not a) or b,
+            }
+            if e.op in ops:
+                try:
+                    return ops[e.op]()
+                except ZeroDivisionError:
+                    raise self.error("division by zero in a constant", e) from None
+        raise self.error("a constant must be built from numbers, booleans and other constants", e)
+
+    def const_int(self, e: A.Expr, what: str) -> int:
+        v = self.const_eval(e)
+        if isinstance(v, bool) or not isinstance(v, int):
+            raise self.error(f"{what} must be an integer constant", e)
+        return v
+
+    # -- types
+    def resolve_type(self, t: A.TypeExpr, name: str = "record") -> Type:
+        if isinstance(t, A.TBool):
+            return BOOL
+        if isinstance(t, A.TInt):
+            return INT
+        if isinstance(t, A.TRange):
+            lo, hi = self.const_int(t.lo, "a range bound"), self.const_int(t.hi, "a range bound")
+            if lo > hi:
+                raise self.error(f"empty range {lo}..{hi}", t)
+            return IntType(lo, hi)
+        if isinstance(t, A.TEnum):
+            if len(set(t.members)) != len(t.members):
+                raise self.error("an enum lists each member once", t)
+            et = EnumType(name, t.members)
+            for i, m in enumerate(t.members):
+                if self.globals.get(m) is not None:
+                    raise self.error(f"enum member {m!r} is already defined", t)
+                self.globals.names[m] = Sym("enum", et, value=i)
+            return et
+        if isinstance(t, A.TRecord):
+            names = [f.name for f in t.fields]
+            if len(set(names)) != len(names):
+                raise self.error("a record names each field once", t)
+            return RecordType(name, tuple((f.name, self.resolve_type(f.type)) for f in t.fields))
+        if isinstance(t, A.TTuple):
+            return TupleType(tuple(self.resolve_type(x) for x in t.items))
+        if isinstance(t, A.TSeq):
+            return SeqType(self.resolve_type(t.elem), self.const_int(t.bound, "a sequence bound"))
+        if isinstance(t, A.TSet):
+            return SetType(self.resolve_type(t.elem))
+        if isinstance(t, A.TMap):
+            kt = self.resolve_type(t.key)
+            if not is_finite(kt) or isinstance(kt, SeqType | SetType | MapType):
+                raise self.error(f"map keys must be of a finite scalar type, not {kt}", t.key)
+            return MapType(kt, self.resolve_type(t.value))
+        if isinstance(t, A.TOption):
+            return OptionType(self.resolve_type(t.elem))
+        if isinstance(t, A.TNamed):
+            if t.name in self.types:
+                return self.types[t.name]
+            raise self.error(f"unknown type {t.name!r}", t, "declare it with `type Name = ...` before its use")
+        raise AssertionError(t)
+
+    # -- the whole spec
+    def run(self) -> Checked:
+        spec = self.spec
+        for c in spec.consts:
+            if c.name in self.consts:
+                raise self.error(f"constant {c.name!r} is declared twice", c)
+            v = self.const_eval(c.expr)
+            if c.name in self.overrides:
+                ov = self.overrides.pop(c.name)
+                if isinstance(v, bool) != isinstance(ov, bool):
+                    kind = "true or false" if isinstance(v, bool) else "an integer"
+                    raise self.error(f"-D {c.name}={ov!r}: {c.name} expects {kind}", c)
+                v = ov
+            self.consts[c.name] = v
+            self.globals.names[c.name] = Sym("const", BOOL if isinstance(v, bool) else INT, value=v)
+        if self.overrides:
+            unknown = ", ".join(sorted(self.overrides))
+            known = ", ".join(c.name for c in spec.consts) or "none"
+            raise SpecError(f"-D names an unknown constant: {unknown} (constants: {known})", spec.filename, spec.source, None)
+
+        if spec.nodes is None:
+            raise self.error("a spec declares its nodes, e.g. `nodes N`", A.Span(1, 1, 1, 5))
+        n = self.const_int(spec.nodes.count, "the number of nodes")
+        if n < 1:
+            raise self.error(f"the number of nodes must be at least 1, got {n}", spec.nodes.count)
+        node_t = NodeType(n)
+        self.types["Node"] = node_t
+        self.globals.names["Node"] = Sym("typeset", SetType(node_t))
+        for td in spec.types:
+            if td.name in self.types:
+                raise self.error(f"type {td.name!r} is declared twice", td)
+            self.types[td.name] = self.resolve_type(td.type, td.name)
+            t = self.types[td.name]
+            if is_finite(t) and not isinstance(t, RecordType | TupleType | SetType | SeqType | MapType | OptionType):
+                self.globals.names.setdefault(td.name, Sym("typeset", SetType(t)))
+        record_types = {k: v for k, v in self.types.items() if isinstance(v, RecordType)}
+
+        network = spec.network.kind if spec.network else "fifo"
+        capacity = None
+        if spec.network and spec.network.capacity is not None:
+            capacity = self.const_int(spec.network.capacity, "a channel capacity")
+            if capacity < 1:
+                raise self.error("a channel capacity must be at least 1", spec.network.capacity)
+        budget = dict.fromkeys(BUDGETS, 0)
+        for item in spec.budget:
+            if item.name not in BUDGETS:
+                raise self.error(f"unknown budget {item.name!r}", item, "budgets are " + ", ".join(BUDGETS))
+            budget[item.name] = self.const_int(item.expr, f"the {item.name} budget")
+            if budget[item.name] < 0:
+                raise self.error("a budget cannot be negative", item)
+        if network == "fifo" and budget["duplicates"] > 0:
+            raise self.error("duplication applies to `unordered` networks only", spec.network or spec.nodes)
+
+        messages: list[MsgInfo] = []
+        for m in spec.messages:
+            if any(x.name == m.name for x in messages):
+                raise self.error(f"message {m.name!r} is declared twice", m)
+            fields = tuple((f.name, self.resolve_type(f.type)) for f in m.fields)
+            if len({f for f, _ in fields}) != len(fields):
+                raise self.error("a message names each field once", m)
+            messages.append(MsgInfo(m.name, len(messages), fields, m))
+        self.messages = {m.name: m for m in messages}
+
+        variables: list[VarInfo] = []
+        for vd in spec.state:
+            if any(v.name == vd.name for v in variables):
+                raise self.error(f"state variable {vd.name!r} is declared twice", vd)
+            if self.globals.get(vd.name) is not None:
+                raise self.error(f"{vd.name!r} is already the name of a constant or enum member", vd)
+            variables.append(VarInfo(vd.name, vd.storage, self.resolve_type(vd.type), vd.init, len(variables), vd))
+        self.vars = variables
+        self.node_t = node_t
+
+        # initial values: may use `self` and constants, not other state
+        self.allow_self = True
+        for v in variables:
+            if v.init is not None:
+                t = self.expr(v.init, self.globals)
+                self.expect(v.init, t, v.type, f"the initial value of {v.name}")
+        self.allow_self = False
+
+        request_params: dict[A.OnRequest, tuple[tuple[str, Type], ...]] = {}
+        recovers = [h for h in spec.handlers if isinstance(h, A.OnRecover)]
+        if len(recovers) > 1:
+            raise self.error("a spec has at most one `on recover` handler", recovers[1])
+        for h in spec.handlers:
+            self.handler = h
+            self.allow_self = self.allow_state = True
+            scope = _Scope(self.globals)
+            for v in variables:
+                scope.names[v.name] = Sym("statevar", v.type, slot=v.slot)
+            scope = _Scope(scope)
+            if isinstance(h, A.OnMessage):
+                msg = self.messages.get(h.message)
+                if msg is None:
+                    raise self.error(f"unknown message {h.message!r}", h, self.suggest(h.message, self.messages))
+                if len(h.binders) != len(msg.fields):
+                    raise self.error(f"{h.message} has {len(msg.fields)} fields, the pattern binds {len(h.binders)}", h,
+                                     f"write on {h.message}(" + ", ".join(f for f, _ in msg.fields) + ")")
+                for b, (_, ft) in zip(h.binders, msg.fields):
+                    if b != "_":
+                        self.bind(scope, b, Sym("local", ft), h)
+                if h.sender is not None:
+                    self.bind(scope, h.sender, Sym("local", node_t), h)
+            elif isinstance(h, A.OnRequest):
+                params = tuple((p.name, self.resolve_type(p.type)) for p in h.params)
+                for (pn, pt), p in zip(params, h.params):
+                    if not is_finite(pt):
+                        raise self.error(f"request parameter {pn} needs a finite type (the checker tries every value)", p)
+                    self.bind(scope, pn, Sym("local", pt), p)
+                request_params[h] = params
+            if h.guard is not None:
+                self.allow_state_write = False
+                self.expect(h.guard, self.expr(h.guard, scope), BOOL, "a guard")
+            self.block(h.body, scope)
+        self.handler = None
+        self.allow_self = self.allow_state = False
+
+        names: set[str] = set()
+        for p in spec.properties:
+            if p.name in names:
+                raise self.error(f"property {p.name!r} is declared twice", p)
+            names.add(p.name)
+            self.in_property = True
+            self.expect(p.expr, self.expr(p.expr, _Scope(self.globals)), BOOL, f"{p.kind} {p.name}")
+            self.in_property = False
+
+        if spec.nodes.symmetric:
+            if self.breakers:
+                span, why = self.breakers[0]
+                raise self.error(f"nodes are declared symmetric, but {why}", span,
+                                 "remove `symmetric` from the nodes declaration, or avoid depending on node identity")
+            for v in variables:
+                if isinstance(v.type, MapType) and contains_node(v.type.key) and not isinstance(v.type.key, NodeType):
+                    raise self.error("with symmetric nodes a map's key is Node or holds no node ids", v.decl)
+        return Checked(
+            spec=spec, consts=self.consts, types=self.types, n_nodes=n, symmetric=spec.nodes.symmetric,
+            network=network, capacity=capacity, budget=budget, messages=messages, vars=variables,
+            handlers=list(spec.handlers), properties=list(spec.properties), expr_types=self.expr_types,
+            refs=self.refs, request_params=request_params, has_choice=self.has_choice,
+            symmetry_breakers=self.breakers, record_types=record_types, refs_choice=self.refs_choice,
+        )
+
+    # -- helpers
+    def suggest(self, name: str, known: object) -> str:
+        import difflib
+
+        close = difflib.get_close_matches(name, list(known), n=1)  # type: ignore[call-overload]
+        return f"did you mean {close[0]!r}?" if close else ""
+
+    def bind(self, scope: _Scope, name: str, sym: Sym, where: A.Node) -> None:
+        if name in scope.names:
+            raise self.error(f"{name!r} is bound twice", where)
+        existing = scope.get(name)
+        if existing is not None and existing.kind in ("statevar", "const", "enum"):
+            raise self.error(f"{name!r} would hide the {existing.kind.replace('statevar', 'state variable')} of that name", where)
+        scope.names[name] = sym
+
+    def expect(self, node: A.Node, got: Type, want: Type, what: str) -> None:
+        if not compatible(got, want):
+            raise self.error(f"{what} must be {want}, got {got}", node)
+
+    def elem_of(self, e: A.Expr, t: Type) -> Type:
+        if isinstance(t, (SetType, SeqType)):
+            return t.elem
+        if isinstance(t, AnyType):
+            return ANY
+        raise self.error(f"expected a set, a sequence or a range, got {t}", e)
+
+    # -- statements
+    def block(self, stmts: tuple[A.Stmt, ...], scope: _Scope) -> None:
+        scope = _Scope(scope)
+        for s in stmts:
+            self.stmt(s, scope)
+
+    def stmt(self, s: A.Stmt, scope: _Scope) -> None:
+        if isinstance(s, A.Assign):
+            sym = scope.get(s.target)
+            if sym is None:
+                raise self.error(f"unknown variable {s.target!r}", s, self.suggest(s.target, [v.name for v in self.vars]))
+            if sym.kind not in ("statevar", "local") or (sym.kind == "local" and not sym.mutable):
+                raise self.error(f"cannot assign to {s.target!r}: only state variables and `let` variables are assignable", s)
+            self.refs[s] = sym
+            t = sym.type
+            for acc in s.path:
+                if acc.field is not None:
+                    if not isinstance(t, RecordType) or t.field_index(acc.field) is None:
+                        raise self.error(f"{t} has no field {acc.field!r}", acc)
+                    t = dict(t.fields)[acc.field]
+                else:
+                    assert acc.index is not None
+                    it = self.expr(acc.index, scope)
+                    if isinstance(t, MapType):
+                        self.expect(acc.index, it, t.key, "a map key")
+                        t = t.value
+                    elif isinstance(t, SeqType):
+                        self.expect(acc.index, it, INT, "a sequence index")
+                        t = t.elem
+                    else:
+                        raise self.error(f"cannot index into {t}", acc)
+                self.expr_types[acc] = t
+            self.expect(s.expr, self.expr(s.expr, scope), t, f"the value assigned to {s.target}")
+        elif isinstance(s, A.Let):
+            t = self.expr(s.expr, scope)
+            self.bind(scope, s.name, Sym("local", t, mutable=True), s)
+            self.refs[s] = scope.names[s.name]
+        elif isinstance(s, A.If):
+            self.expect(s.cond, self.expr(s.cond, scope), BOOL, "a condition")
+            self.block(s.then, scope)
+            self.block(s.other, scope)
+        elif isinstance(s, A.For):
+            et = self.elem_of(s.domain, self.expr(s.domain, scope))
+            inner = _Scope(scope)
+            self.bind(inner, s.var, Sym("local", et), s)
+            for x in s.body:
+                self.stmt(x, inner)
+        elif isinstance(s, A.Send):
+            msg = self.messages.get(s.message)
+            if msg is None:
+                raise self.error(f"unknown message {s.message!r}", s, self.suggest(s.message, self.messages))
+            self.message_args(s, msg, scope)
+            dt = self.expr(s.dest, scope)
+            if not isinstance(dt, NodeType) and not (isinstance(dt, SetType) and isinstance(dt.elem, NodeType | AnyType)):
+                raise self.error(f"send goes to a node or a set of nodes, got {dt}", s.dest)
+        elif isinstance(s, A.Reply):
+            if not isinstance(self.handler, A.OnRequest):
+                raise self.error("`reply` is only allowed in a request handler", s)
+            self.expr(s.expr, scope)
+        elif isinstance(s, A.ChooseOne):
+            assert self.handler is not None
+            self.has_choice.add(self.handler)
+            et = self.elem_of(s.domain, self.expr(s.domain, scope))
+            self.bind(scope, s.var, Sym("local", et), s)
+            self.refs_choice[s] = et
+        elif isinstance(s, A.ChooseSubset):
+            assert self.handler is not None
+            self.has_choice.add(self.handler)
+            dt = self.expr(s.domain, scope)
+            et = self.elem_of(s.domain, dt)
+            self.expect(s.size, self.expr(s.size, scope), INT, "a subset size")
+            self.bind(scope, s.var, Sym("local", SetType(et)), s)
+            self.refs_choice[s] = SetType(et)
+        else:  # pragma: no cover
+            raise AssertionError(s)
+
+    def message_args(self, s: A.Send, msg: MsgInfo, scope: _Scope) -> None:
+        fields = dict(msg.fields)
+        seen: set[str] = set()
+        named = any(a.name is not None for a in s.args)
+        if named and not all(a.name is not None for a in s.args):
+            raise self.error("pass a message's fields all by name or all by position", s)
+        if len(s.args) != len(msg.fields):
+            raise self.error(f"{msg.name} has {len(msg.fields)} fields, {len(s.args)} given", s,
+                             f"{msg.name}(" + ", ".join(f"{f}: {t}" for f, t in msg.fields) + ")")
+        for i, a in enumerate(s.args):
+            fname = a.name if a.name is not None else msg.fields[i][0]
+            if fname not in fields:
+                raise self.error(f"{msg.name} has no field {fname!r}", a, self.suggest(fname, fields))
+            if fname in seen:
+                raise self.error(f"field {fname!r} given twice", a)
+            seen.add(fname)
+            self.expect(a.expr, self.expr(a.expr, scope), fields[fname], f"field {fname} of {msg.name}")
+
+    # -- expressions
+    def expr(self, e: A.Expr, scope: _Scope) -> Type:
+        t = self._expr(e, scope)
+        self.expr_types[e] = t
+        return t
+
+    def _expr(self, e: A.Expr, scope: _Scope) -> Type:  # noqa: C901 - one case per construct
+        if isinstance(e, A.Num):
+            return INT
+        if isinstance(e, A.BoolLit):
+            return BOOL
+        if isinstance(e, A.NoneLit):
+            return OptionType(ANY)
+        if isinstance(e, A.SelfRef):
+            if not self.allow_self:
+                raise self.error("`self` is only defined inside handlers and initial values", e)
+            return self.node_t
+        if isinstance(e, A.Name):
+            sym = scope.get(e.id)
+            if sym is None:
+                if self.in_property and any(v.name == e.id for v in self.vars):
+                    raise self.error(f"{e.id!r} is a node's variable: write n.{e.id} for a node n", e)
+                known = [n for s in self.scopes(scope) for n in s.names]
+                raise self.error(f"unknown name {e.id!r}", e, self.suggest(e.id, known))
+            if sym.kind == "statevar" and not self.allow_state:
+                raise self.error(f"state variable {e.id!r} cannot be read here", e)
+            self.refs[e] = sym
+            return sym.type
+        if isinstance(e, A.TupleLit):
+            return TupleType(tuple(self.expr(x, scope) for x in e.items))
+        if isinstance(e, A.SetLit | A.SeqLit):
+            et: Type = ANY
+            for x in e.items:
+                xt = self.expr(x, scope)
+                if not compatible(xt, et):
+                    raise self.error(f"elements of one collection share a type: {xt} is not {et}", x)
+                et = join(et, xt)
+            return SetType(et) if isinstance(e, A.SetLit) else SeqType(et)
+        if isinstance(e, A.RangeExpr):
+            self.expect(e.lo, self.expr(e.lo, scope), INT, "a range bound")
+            self.expect(e.hi, self.expr(e.hi, scope), INT, "a range bound")
+            return SetType(INT)
+        if isinstance(e, A.SetFilter):
+            et = self.elem_of(e.domain, self.expr(e.domain, scope))
+            inner = _Scope(scope)
+            self.bind(inner, e.var, Sym("local", et), e)
+            self.expect(e.cond, self.expr(e.cond, inner), BOOL, "a filter condition")
+            return SetType(et)
+        if isinstance(e, A.SetMap):
+            et = self.elem_of(e.domain, self.expr(e.domain, scope))
+            inner = _Scope(scope)
+            self.bind(inner, e.var, Sym("local", et), e)
+            return SetType(self.expr(e.expr, inner))
+        if isinstance(e, A.Quant):
+            et = self.elem_of(e.domain, self.expr(e.domain, scope))
+            inner = _Scope(scope)
+            for v in e.vars:
+                self.bind(inner, v, Sym("local", et), e)
+            self.expect(e.body, self.expr(e.body, inner), BOOL, "a quantifier's body")
+            return BOOL
+        if isinstance(e, A.Cond):
+            self.expect(e.cond, self.expr(e.cond, scope), BOOL, "a condition")
+            a, b = self.expr(e.then, scope), self.expr(e.other, scope)
+            if not compatible(a, b):
+                raise self.error(f"both branches must have one type, got {a} and {b}", e)
+            return join(a, b)
+        if isinstance(e, A.Unary):
+            t = self.expr(e.operand, scope)
+            if e.op == "not":
+                self.expect(e.operand, t, BOOL, "the operand of `not`")
+                return BOOL
+            self.expect(e.operand, t, INT, "the operand of `-`")
+            return INT
+        if isinstance(e, A.Binary):
+            return self.binary(e, scope)
+        if isinstance(e, A.FieldGet):
+            ot = self.expr(e.obj, scope)
+            if isinstance(ot, NodeType):
+                if not self.in_property:
+                    raise self.error("a handler reads only its own node's state", e,
+                                     "global properties may read n.var; handlers read their variables by name")
+                v = next((v for v in self.vars if v.name == e.name), None)
+                if v is None:
+                    raise self.error(f"nodes have no variable {e.name!r}", e, self.suggest(e.name, [v.name for v in self.vars]))
+                self.refs[e] = Sym("statevar", v.type, slot=v.slot)
+                return v.type
+            if isinstance(ot, RecordType):
+                i = ot.field_index(e.name)
+                if i is None:
+                    raise self.error(f"{ot} has no field {e.name!r}", e, self.suggest(e.name, [f for f, _ in ot.fields]))
+                return ot.fields[i][1]
+            raise self.error(f"{ot} has no fields", e)
+        if isinstance(e, A.Index):
+            ot = self.expr(e.obj, scope)
+            it = self.expr(e.index, scope)
+            if isinstance(ot, SeqType):
+                self.expect(e.index, it, INT, "a sequence index")
+                return ot.elem
+            if isinstance(ot, MapType):
+                self.expect(e.index, it, ot.key, "a map key")
+                if isinstance(ot.key, NodeType) and not isinstance(it, NodeType):
+                    pass
+                return ot.value
+            if isinstance(ot, TupleType):
+                if not isinstance(e.index, A.Num) or not 0 <= e.index.value < len(ot.items):
+                    raise self.error(f"a tuple is indexed by a constant 0..{len(ot.items) - 1}", e.index)
+                return ot.items[e.index.value]
+            raise self.error(f"cannot index into {ot}", e)
+        if isinstance(e, A.Slice):
+            ot = self.expr(e.obj, scope)
+            if not isinstance(ot, SeqType):
+                raise self.error(f"only sequences can be sliced, got {ot}", e)
+            for b in (e.lo, e.hi):
+                if b is not None:
+                    self.expect(b, self.expr(b, scope), INT, "a slice bound")
+            return ot
+        if isinstance(e, A.Call):
+            return self.call(e, scope)
+        raise AssertionError(e)  # pragma: no cover
+
+    def scopes(self, scope: _Scope | None) -> list[_Scope]:
+        out = []
+        while scope is not None:
+            out.append(scope)
+            scope = scope.parent
+        return out
+
+    def binary(self, e: A.Binary, scope: _Scope) -> Type:
+        a, b = self.expr(e.left, scope), self.expr(e.right, scope)
+        op = e.op
+        if op in ("and", "or", "=>"):
+            self.expect(e.left, a, BOOL, f"the left of `{op}`")
+            self.expect(e.right, b, BOOL, f"the right of `{op}`")
+            return BOOL
+        if op in ("==", "!="):
+            if not compatible(a, b):
+                raise self.error(f"cannot compare {a} with {b}", e)
+            return BOOL
+        if op in ("<", "<=", ">", ">="):
+            if not (compatible(a, b) and ordered(a) and ordered(b)):
+                raise self.error(f"`{op}` compares integers or tuples of them, got {a} and {b}", e)
+            if contains_node(a) or contains_node(b):
+                self.breakers.append((e.span, "this compares node ids by order"))
+            return BOOL
+        if op in ("in", "not in"):
+            et = self.elem_of(e.right, b)
+            if not compatible(a, et):
+                raise self.error(f"{a} cannot be a member of {b}", e)
+            return BOOL
+        if op == "++":
+            if not (isinstance(a, SeqType) and isinstance(b, SeqType) and compatible(a, b)):
+                raise self.error(f"`++` joins two sequences, got {a} and {b}", e)
+            return join(a, b)
+        if op in ("|", "&") or (op == "-" and isinstance(a, SetType)):
+            if not (isinstance(a, SetType) and isinstance(b, SetType) and compatible(a, b)):
+                raise self.error(f"`{op}` on sets needs two sets, got {a} and {b}", e)
+            return join(a, b)
+        if op in ("+", "-", "*", "/", "%"):
+            if not (is_int(a) and is_int(b)):
+                raise self.error(f"`{op}` needs integers, got {a} and {b}", e)
+            return INT
+        raise AssertionError(op)  # pragma: no cover
+
+    def call(self, e: A.Call, scope: _Scope) -> Type:
+        rec = self.types.get(e.func)
+        if isinstance(rec, RecordType):
+            return self.record_ctor(e, rec, scope)
+        if e.func in self.messages:
+            raise self.error(f"{e.func} is a message: messages are only built in `send`", e)
+        if e.func not in BUILTINS:
+            raise self.error(f"unknown function {e.func!r}", e, self.suggest(e.func, list(BUILTINS) + list(self.types)))
+        if any(a.name is not None for a in e.args):
+            raise self.error(f"{e.func} takes positional arguments", e)
+        ts = [self.expr(a.expr, scope) for a in e.args]
+        f, n = e.func, len(ts)
+
+        def arity(k: int) -> None:
+            if n != k:
+                raise self.error(f"{f} takes {k} argument{'s' if k != 1 else ''}, {n} given", e)
+
+        if f == "len":
+            arity(1)
+            if not isinstance(ts[0], SeqType | SetType | AnyType):
+                raise self.error(f"len needs a sequence or a set, got {ts[0]}", e.args[0])
+            return INT
+        if f == "append":
+            arity(2)
+            if not isinstance(ts[0], SeqType):
+                raise self.error(f"append needs a sequence, got {ts[0]}", e.args[0])
+            self.expect(e.args[1], ts[1], ts[0].elem, "the appended element")
+            return SeqType(join(ts[0].elem, ts[1]), ts[0].bound)
+        if f in ("last", "head"):
+            arity(1)
+            if not isinstance(ts[0], SeqType):
+                raise self.error(f"{f} needs a sequence, got {ts[0]}", e.args[0])
+            return ts[0].elem
+        if f == "tail":
+            arity(1)
+            if not isinstance(ts[0], SeqType):
+                raise self.error(f"tail needs a sequence, got {ts[0]}", e.args[0])
+            return ts[0]
+        if f in ("max", "min"):
+            if n == 1:
+                et = self.elem_of(e.args[0].expr, ts[0])
+                if not ordered(et):
+                    raise self.error(f"{f} needs ordered elements, got {et}", e)
+                if contains_node(et):
+                    self.breakers.append((e.span, f"{f} picks a node by id order"))
+                return et
+            arity(2)
+            if not (compatible(ts[0], ts[1]) and ordered(ts[0])):
+                raise self.error(f"{f} needs two ordered values of one type, got {ts[0]} and {ts[1]}", e)
+            if contains_node(ts[0]):
+                self.breakers.append((e.span, f"{f} picks a node by id order"))
+            return join(ts[0], ts[1])
+        if f == "is_prefix":
+            arity(2)
+            if not (isinstance(ts[0], SeqType) and isinstance(ts[1], SeqType) and compatible(ts[0], ts[1])):
+                raise self.error("is_prefix needs two sequences of one type", e)
+            return BOOL
+        if f == "some":
+            arity(1)
+            return OptionType(ts[0])
+        if f == "value":
+            arity(1)
+            if not isinstance(ts[0], OptionType):
+                raise self.error(f"value needs an option, got {ts[0]}", e.args[0])
+            return ts[0].elem
+        if f == "node":
+            arity(1)
+            self.expect(e.args[0], ts[0], INT, "a node number")
+            self.breakers.append((e.span, "node(i) names one node"))
+            return self.node_t
+        raise AssertionError(f)  # pragma: no cover
+
+    def record_ctor(self, e: A.Call, rec: RecordType, scope: _Scope) -> Type:
+        if len(e.args) != len(rec.fields):
+            raise self.error(f"{rec.name} has {len(rec.fields)} fields, {len(e.args)} given", e,
+                             f"{rec.name}(" + ", ".join(f"{f}: ..." for f, _ in rec.fields) + ")")
+        named = [a.name is not None for a in e.args]
+        if any(named) and not all(named):
+            raise self.error("give a record's fields all by name or all by position", e)
+        seen = set()
+        for i, a in enumerate(e.args):
+            fname = a.name if a.name is not None else rec.fields[i][0]
+            fi = rec.field_index(fname)
+            if fi is None:
+                raise self.error(f"{rec.name} has no field {fname!r}", a)
+            if fname in seen:
+                raise self.error(f"field {fname!r} given twice", a)
+            seen.add(fname)
+            self.expect(a.expr, self.expr(a.expr, scope), rec.fields[fi][1], f"field {fname} of {rec.name}")
+        return rec
+
+
+def check(spec: A.Spec, overrides: dict[str, object] | None = None) -> Checked:
+    """Type-check a spec with constant overrides; raise `SpecError` on the first problem."""
+    return _Checker(spec, overrides or {}).run()

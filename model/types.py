@@ -1,0 +1,352 @@
+"""Resolved types and how their values are represented at run time.
+
+Values are plain immutable Python data whose hashes are the same in every process:
+bool and int as themselves, enum members and node ids as ints, records, tuples and
+sequences as tuples, sets as sorted tuples, maps as tuples indexed by key position,
+and options as ``()`` (none) or ``(v,)`` (some).
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+
+
+class Type:
+    """A resolved type. Subclasses are frozen dataclasses."""
+
+    def __str__(self) -> str:  # pragma: no cover - overridden
+        return type(self).__name__
+
+
+@dataclass(frozen=True)
+class AnyType(Type):
+    """The element type of an empty literal: fits anywhere."""
+
+    def __str__(self) -> str:
+        return "?"
+
+
+@dataclass(frozen=True)
+class BoolType(Type):
+    def __str__(self) -> str:
+        return "bool"
+
+
+@dataclass(frozen=True)
+class IntType(Type):
+    lo: int | None = None
+    hi: int | None = None
+
+    def __str__(self) -> str:
+        return "int" if self.lo is None or self.hi is None else f"{self.lo}..{self.hi}"
+
+
+@dataclass(frozen=True)
+class EnumType(Type):
+    name: str
+    members: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class NodeType(Type):
+    count: int
+
+    def __str__(self) -> str:
+        return "Node"
+
+
+@dataclass(frozen=True)
+class RecordType(Type):
+    name: str
+    fields: tuple[tuple[str, Type], ...]
+
+    def field_index(self, name: str) -> int | None:
+        for i, (f, _) in enumerate(self.fields):
+            if f == name:
+                return i
+        return None
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class TupleType(Type):
+    items: tuple[Type, ...]
+
+    def __str__(self) -> str:
+        return "tuple[" + ", ".join(map(str, self.items)) + "]"
+
+
+@dataclass(frozen=True)
+class SeqType(Type):
+    elem: Type
+    bound: int | None = None
+
+    def __str__(self) -> str:
+        return f"seq[{self.elem}, {self.bound}]" if self.bound is not None else f"seq[{self.elem}]"
+
+
+@dataclass(frozen=True)
+class SetType(Type):
+    elem: Type
+
+    def __str__(self) -> str:
+        return f"set[{self.elem}]"
+
+
+@dataclass(frozen=True)
+class MapType(Type):
+    key: Type
+    value: Type
+
+    def __str__(self) -> str:
+        return f"map[{self.key}, {self.value}]"
+
+
+@dataclass(frozen=True)
+class OptionType(Type):
+    elem: Type
+
+    def __str__(self) -> str:
+        return f"option[{self.elem}]"
+
+
+ANY = AnyType()
+BOOL = BoolType()
+INT = IntType()
+
+
+def is_int(t: Type) -> bool:
+    return isinstance(t, (IntType, AnyType))
+
+
+def is_finite(t: Type) -> bool:
+    """Whether `domain` can enumerate every value of the type."""
+    if isinstance(t, (BoolType, EnumType, NodeType)):
+        return True
+    if isinstance(t, IntType):
+        return t.lo is not None and t.hi is not None
+    if isinstance(t, RecordType):
+        return all(is_finite(ft) for _, ft in t.fields)
+    if isinstance(t, TupleType):
+        return all(is_finite(x) for x in t.items)
+    if isinstance(t, (SetType, OptionType)):
+        return is_finite(t.elem)
+    if isinstance(t, SeqType):
+        return t.bound is not None and is_finite(t.elem)
+    if isinstance(t, MapType):
+        return is_finite(t.key) and is_finite(t.value)
+    return False
+
+
+def domain(t: Type) -> tuple:
+    """Every value of a finite type, in a fixed order."""
+    if isinstance(t, BoolType):
+        return (False, True)
+    if isinstance(t, IntType):
+        assert t.lo is not None and t.hi is not None
+        return tuple(range(t.lo, t.hi + 1))
+    if isinstance(t, EnumType):
+        return tuple(range(len(t.members)))
+    if isinstance(t, NodeType):
+        return tuple(range(t.count))
+    if isinstance(t, RecordType):
+        return tuple(itertools.product(*(domain(ft) for _, ft in t.fields)))
+    if isinstance(t, TupleType):
+        return tuple(itertools.product(*(domain(x) for x in t.items)))
+    if isinstance(t, OptionType):
+        return ((),) + tuple((v,) for v in domain(t.elem))
+    if isinstance(t, SetType):
+        elems = domain(t.elem)
+        return tuple(c for k in range(len(elems) + 1) for c in itertools.combinations(elems, k))
+    if isinstance(t, SeqType):
+        elems = domain(t.elem)
+        assert t.bound is not None
+        return tuple(s for k in range(t.bound + 1) for s in itertools.product(elems, repeat=k))
+    if isinstance(t, MapType):
+        return tuple(itertools.product(domain(t.value), repeat=len(domain(t.key))))
+    raise TypeError(f"type {t} has no finite domain")
+
+
+def default(t: Type) -> object:
+    """The value a variable of this type starts with when the spec gives none."""
+    if isinstance(t, BoolType):
+        return False
+    if isinstance(t, IntType):
+        if t.lo is not None and t.lo > 0:
+            return t.lo
+        if t.hi is not None and t.hi < 0:
+            return t.hi
+        return 0
+    if isinstance(t, (EnumType, NodeType)):
+        return 0
+    if isinstance(t, RecordType):
+        return tuple(default(ft) for _, ft in t.fields)
+    if isinstance(t, TupleType):
+        return tuple(default(x) for x in t.items)
+    if isinstance(t, (SeqType, SetType, OptionType, AnyType)):
+        return ()
+    if isinstance(t, MapType):
+        return tuple(default(t.value) for _ in domain(t.key))
+    raise TypeError(f"no default for {t}")
+
+
+def contains_node(t: Type) -> bool:
+    """Whether values of this type can hold node ids (they move under symmetry)."""
+    if isinstance(t, NodeType):
+        return True
+    if isinstance(t, RecordType):
+        return any(contains_node(ft) for _, ft in t.fields)
+    if isinstance(t, TupleType):
+        return any(contains_node(x) for x in t.items)
+    if isinstance(t, (SeqType, SetType, OptionType)):
+        return contains_node(t.elem)
+    if isinstance(t, MapType):
+        return contains_node(t.key) or contains_node(t.value)
+    return False
+
+
+def compatible(src: Type, dst: Type) -> bool:
+    """Whether a value of `src` may be used where `dst` is expected.
+
+    Integer ranges and sequence bounds are checked at run time, not here.
+    """
+    if isinstance(src, AnyType) or isinstance(dst, AnyType):
+        return True
+    if isinstance(src, IntType) and isinstance(dst, IntType):
+        return True
+    if type(src) is not type(dst):
+        return False
+    if isinstance(src, (EnumType, RecordType)):
+        return src == dst
+    if isinstance(src, NodeType):
+        return True
+    if isinstance(src, TupleType):
+        assert isinstance(dst, TupleType)
+        return len(src.items) == len(dst.items) and all(compatible(a, b) for a, b in zip(src.items, dst.items))
+    if isinstance(src, (SeqType, SetType, OptionType)):
+        return compatible(src.elem, dst.elem)  # type: ignore[attr-defined]
+    if isinstance(src, MapType):
+        assert isinstance(dst, MapType)
+        return compatible(src.key, dst.key) and compatible(src.value, dst.value)
+    return src == dst
+
+
+def join(a: Type, b: Type) -> Type:
+    """The least type holding values of both (used for literals and conditionals)."""
+    if isinstance(a, AnyType):
+        return b
+    if isinstance(b, AnyType):
+        return a
+    if isinstance(a, IntType) and isinstance(b, IntType):
+        if a == b:
+            return a
+        if None in (a.lo, a.hi, b.lo, b.hi):
+            return INT
+        return IntType(min(a.lo, b.lo), max(a.hi, b.hi))  # type: ignore[type-var]
+    if isinstance(a, SeqType) and isinstance(b, SeqType):
+        bound = None if a.bound is None or b.bound is None else max(a.bound, b.bound)
+        return SeqType(join(a.elem, b.elem), bound)
+    if isinstance(a, SetType) and isinstance(b, SetType):
+        return SetType(join(a.elem, b.elem))
+    if isinstance(a, OptionType) and isinstance(b, OptionType):
+        return OptionType(join(a.elem, b.elem))
+    if isinstance(a, TupleType) and isinstance(b, TupleType) and len(a.items) == len(b.items):
+        return TupleType(tuple(join(x, y) for x, y in zip(a.items, b.items)))
+    if isinstance(a, MapType) and isinstance(b, MapType):
+        return MapType(join(a.key, b.key), join(a.value, b.value))
+    return a
+
+
+def ordered(t: Type) -> bool:
+    """Whether `<` is defined: ints, and tuples/records of ordered values (lexicographic)."""
+    if isinstance(t, (IntType, AnyType, NodeType)):
+        return True
+    if isinstance(t, TupleType):
+        return all(ordered(x) for x in t.items)
+    if isinstance(t, RecordType):
+        return all(ordered(ft) for _, ft in t.fields)
+    return False
+
+
+def node_name(i: int) -> str:
+    return f"n{i + 1}"
+
+
+def show(v: object, t: Type) -> str:
+    """A value as a person reads it in a trace."""
+    if isinstance(t, BoolType):
+        return "true" if v else "false"
+    if isinstance(t, EnumType):
+        return t.members[v] if isinstance(v, int) and 0 <= v < len(t.members) else str(v)  # type: ignore[index]
+    if isinstance(t, NodeType):
+        return node_name(v)  # type: ignore[arg-type]
+    if isinstance(t, RecordType):
+        return "{" + ", ".join(f"{f}: {show(x, ft)}" for (f, ft), x in zip(t.fields, v)) + "}"  # type: ignore[call-overload]
+    if isinstance(t, TupleType):
+        return "(" + ", ".join(show(x, it) for it, x in zip(t.items, v)) + ")"  # type: ignore[call-overload]
+    if isinstance(t, SeqType):
+        return "[" + ", ".join(show(x, t.elem) for x in v) + "]"  # type: ignore[attr-defined]
+    if isinstance(t, SetType):
+        return "{" + ", ".join(show(x, t.elem) for x in v) + "}"  # type: ignore[attr-defined]
+    if isinstance(t, MapType):
+        keys = domain(t.key)
+        return "{" + ", ".join(f"{show(k, t.key)}: {show(x, t.value)}" for k, x in zip(keys, v)) + "}"  # type: ignore[call-overload]
+    if isinstance(t, OptionType):
+        return "none" if v == () else f"some({show(v[0], t.elem)})"  # type: ignore[index]
+    return str(v)
+
+
+def to_itf(v: object, t: Type) -> object:
+    """A value in the Informal Trace Format (the JSON Apalache and Quint read)."""
+    if isinstance(t, BoolType):
+        return bool(v)
+    if isinstance(t, IntType):
+        return {"#bigint": str(v)}
+    if isinstance(t, EnumType):
+        return t.members[v]  # type: ignore[index]
+    if isinstance(t, NodeType):
+        return node_name(v)  # type: ignore[arg-type]
+    if isinstance(t, RecordType):
+        return {f: to_itf(x, ft) for (f, ft), x in zip(t.fields, v)}  # type: ignore[call-overload]
+    if isinstance(t, TupleType):
+        return {"#tup": [to_itf(x, it) for it, x in zip(t.items, v)]}  # type: ignore[call-overload]
+    if isinstance(t, SeqType):
+        return [to_itf(x, t.elem) for x in v]  # type: ignore[attr-defined]
+    if isinstance(t, SetType):
+        return {"#set": [to_itf(x, t.elem) for x in v]}  # type: ignore[attr-defined]
+    if isinstance(t, MapType):
+        return {"#map": [[to_itf(k, t.key), to_itf(x, t.value)] for k, x in zip(domain(t.key), v)]}  # type: ignore[call-overload]
+    if isinstance(t, OptionType):
+        return {"tag": "None", "value": {}} if v == () else {"tag": "Some", "value": to_itf(v[0], t.elem)}  # type: ignore[index]
+    return v
+
+
+def from_itf(j: object, t: Type) -> object:
+    """The inverse of `to_itf`, used when a trace file is read back."""
+    if isinstance(t, BoolType):
+        return bool(j)
+    if isinstance(t, IntType):
+        return int(j["#bigint"]) if isinstance(j, dict) else int(j)  # type: ignore[arg-type]
+    if isinstance(t, EnumType):
+        return t.members.index(j)  # type: ignore[arg-type]
+    if isinstance(t, NodeType):
+        return int(str(j)[1:]) - 1
+    if isinstance(t, RecordType):
+        return tuple(from_itf(j[f], ft) for f, ft in t.fields)  # type: ignore[index]
+    if isinstance(t, TupleType):
+        return tuple(from_itf(x, it) for it, x in zip(t.items, j["#tup"]))  # type: ignore[index]
+    if isinstance(t, SeqType):
+        return tuple(from_itf(x, t.elem) for x in j)  # type: ignore[attr-defined]
+    if isinstance(t, SetType):
+        return tuple(sorted(from_itf(x, t.elem) for x in j["#set"]))  # type: ignore[index]
+    if isinstance(t, MapType):
+        return tuple(from_itf(x, t.value) for _, x in j["#map"])  # type: ignore[index]
+    if isinstance(t, OptionType):
+        return () if j["tag"] == "None" else (from_itf(j["value"], t.elem),)  # type: ignore[index]
+    return j
