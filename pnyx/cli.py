@@ -7,6 +7,8 @@ Exit codes: 0 every invariant holds and every `reachable` property was reached;
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
@@ -66,6 +68,21 @@ def _seconds(text: str) -> float:
     return v
 
 
+# Commands that live in their own modules. Each module defines
+# `register(subparsers) -> None`, adding parsers whose defaults carry `handler=fn`,
+# where `fn(args) -> int` returns the exit status.
+EXTENSION_MODULES = ("pnyx.cmd_z3", "pnyx.cmd_tla", "pnyx.cmd_impl")
+
+
+def _extensions() -> list[Any]:
+    mods = []
+    for name in EXTENSION_MODULES:
+        if importlib.util.find_spec(name) is None:
+            continue  # not built yet
+        mods.append(importlib.import_module(name))
+    return mods
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="pnyx", description="Model-check distributed protocols written as small state machines.")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
@@ -85,6 +102,8 @@ def build_parser() -> argparse.ArgumentParser:
     k.add_argument("file", metavar="FILE", help="a .pnyx spec")
     k.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
     k.add_argument("--emit-python", action="store_true", help="print the generated transition functions")
+    for mod in _extensions():
+        mod.register(sub)
     return p
 
 
@@ -96,6 +115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_compile(args)
         if args.command == "check":
             return cmd_check(args, err)
+        return int(args.handler(args))
     except PnyxError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2
