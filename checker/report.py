@@ -71,6 +71,8 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         else:
             out.print(f"[bold red]Failed:[/] {escape(v.message)}")
     for name, t in result.reached.items():
+        if t is None and v is not None:
+            continue  # the search stopped at the violation
         if t is None:
             how = "within the bounds" if not result.complete else "in any reachable state"
             out.print(f"[bold red]Never reached:[/] reachable {name} holds {how}")

@@ -1,9 +1,13 @@
 """Symmetry reduction: a canonical representative of a state under renaming of node ids.
 
-The representative is the least state (in tuple order) over all permutations, so two
-states that differ only by which node is which share one fingerprint. Exploration keeps
-the original states on the path, so traces stay readable. Cost: N! renamings per new
-state, cut short as soon as a renamed node vector is already larger than the best.
+The representative is the least state (in tuple order) over a set of candidate
+renamings that depends only on the state's orbit: nodes are first sorted by a
+signature that renaming cannot change (up flag, variables holding no node ids, sizes
+of collections of node ids), and only the renamings that put the signatures in
+sorted order are tried (all of them among nodes whose signatures tie). Two states
+that differ only by which node is which therefore share one representative, and a
+state whose nodes all differ costs one renaming instead of N!. Exploration keeps the
+original states on the path, so traces stay readable.
 """
 
 from __future__ import annotations
@@ -12,8 +16,22 @@ import itertools
 from collections.abc import Callable
 
 from model.compiler import CompiledSpec
+from model.types import MapType, OptionType, SeqType, SetType, contains_node
 
 from .model import State
+
+
+def _signature_parts(cs: CompiledSpec) -> tuple[list[int], list[int]]:
+    """Slots whose values are renaming-invariant, and slots whose length is."""
+    plain, sized = [], []
+    for v in cs.vars:
+        if not contains_node(v.type):
+            plain.append(v.slot)
+        elif isinstance(v.type, SetType | SeqType | OptionType) or (
+            isinstance(v.type, MapType) and not contains_node(v.type.key)
+        ):
+            sized.append(v.slot)
+    return plain, sized
 
 
 def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
@@ -22,33 +40,70 @@ def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
         return lambda s: s
     n = cs.n_nodes
     pns, pmsg = cs.perm_node_state, cs.perm_message
-    perms = []
-    for p in itertools.permutations(range(n)):
-        if p == tuple(range(n)):
-            continue
-        q = [0] * n
-        for old, new in enumerate(p):
-            q[new] = old
-        perms.append((p, tuple(q)))
     fifo = cs.network == "fifo"
     pairs = [(a, b) for a in range(n) for b in range(n)]
+    plain, sized = _signature_parts(cs)
+    identity = tuple(range(n))
+    group_perms: dict[int, list[tuple[int, ...]]] = {k: list(itertools.permutations(range(k))) for k in range(1, n + 1)}
+    candidates_cache: dict[tuple, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
+
+    def candidates(order: list[int], sizes: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
+        """Every (p, q) that maps the sorted order onto positions 0..n-1, ties permuted."""
+        key = (tuple(order), sizes)
+        hit = candidates_cache.get(key)
+        if hit is not None:
+            return hit
+        per_group = []
+        start = 0
+        for size in sizes:
+            members = order[start : start + size]
+            per_group.append([tuple(members[i] for i in perm) for perm in group_perms[size]])
+            start += size
+        out = []
+        for combo in itertools.product(*per_group):
+            q = tuple(x for grp in combo for x in grp)  # new position j holds old node q[j]
+            p = [0] * n
+            for new, old in enumerate(q):
+                p[old] = new
+            out.append((tuple(p), q))
+        if len(candidates_cache) < 100_000:
+            candidates_cache[key] = out
+        return out
 
     def canon(state: State) -> State:
         ns, up, net, budget = state
-        best = state
-        best_ns = ns
-        for p, q in perms:
-            ns2 = tuple([pns(ns[q[j]], p, q) for j in range(n)])
-            if ns2 > best_ns:
-                continue
-            up2 = tuple([up[q[j]] for j in range(n)])
-            if fifo:
-                net2 = tuple([tuple([pmsg(m, p, q) for m in net[q[a] * n + q[b]]]) for a, b in pairs])
+        sigs = [(up[i], tuple([ns[i][k] for k in plain]), tuple([len(ns[i][k]) for k in sized])) for i in range(n)]
+        order = sorted(range(n), key=sigs.__getitem__)
+        sizes = []
+        run = 1
+        for j in range(1, n):
+            if sigs[order[j]] == sigs[order[j - 1]]:
+                run += 1
             else:
-                net2 = tuple(sorted([(p[d], p[s], pmsg(m, p, q)) for d, s, m in net]))
-            cand = (ns2, up2, net2, budget)
-            if cand < best:
+                sizes.append(run)
+                run = 1
+        sizes.append(run)
+        best = None
+        best_ns = None
+        for p, q in candidates(order, tuple(sizes)):
+            if p == identity:
+                ns2 = ns
+            else:
+                ns2 = tuple([pns(ns[q[j]], p, q) for j in range(n)])
+            if best_ns is not None and ns2 > best_ns:
+                continue
+            if p == identity:
+                cand = state
+            else:
+                up2 = tuple([up[q[j]] for j in range(n)])
+                if fifo:
+                    net2 = tuple([tuple([pmsg(m, p, q) for m in net[q[a] * n + q[b]]]) for a, b in pairs])
+                else:
+                    net2 = tuple(sorted([(p[d], p[s], pmsg(m, p, q)) for d, s, m in net]))
+                cand = (ns2, up2, net2, budget)
+            if best is None or cand < best:
                 best, best_ns = cand, ns2
+        assert best is not None
         return best
 
     return canon

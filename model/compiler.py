@@ -143,7 +143,6 @@ class _Compiler:
         self.consts_code: list[str] = []
         self.key_tables: dict[Type, str] = {}
         self.validators: dict[Type, str] = {}
-        self.perms: dict[Type, str] = {}
         self.prelude: list[str] = []
         self.in_property = False
         self.sites: list[tuple[str, Type]] = []
@@ -481,38 +480,32 @@ class _Compiler:
         return fname, ename
 
     # ---- symmetry ----------------------------------------------------------
-    def perm(self, t: Type) -> str | None:
-        """Name of a generated `(v, p, q) -> v'` renaming node ids by p (q = p's inverse)."""
+    def perm(self, t: Type, v: str, depth: int = 0) -> str | None:
+        """An inline expression renaming the node ids in `v` (of type t) by p; q is p's inverse.
+
+        None when values of t hold no node ids. Inline comprehensions, not helper calls:
+        this runs N! times per new state under symmetry reduction.
+        """
         if not contains_node(t):
             return None
-        if t in self.perms:
-            return self.perms[t]
-        name = f"_perm{len(self.perms)}"
-        self.perms[t] = name
+        x = f"_x{depth}"
         if isinstance(t, NodeType):
-            body = "p[v]"
-        elif isinstance(t, (RecordType, TupleType)):
+            return f"p[{v}]"
+        if isinstance(t, (RecordType, TupleType)):
             items = [ft for _, ft in t.fields] if isinstance(t, RecordType) else list(t.items)
-            parts = []
-            for j, it in enumerate(items):
-                sub = self.perm(it)
-                parts.append(f"{sub}(v[{j}], p, q)" if sub else f"v[{j}]")
-            body = "(" + "".join(x + ", " for x in parts) + ")"
-        elif isinstance(t, SeqType | OptionType):
-            body = f"tuple({self.perm(t.elem)}(x, p, q) for x in v)"
-        elif isinstance(t, SetType):
-            body = f"tuple(sorted({self.perm(t.elem)}(x, p, q) for x in v))"
-        elif isinstance(t, MapType):
-            sub = self.perm(t.value)
-            val = f"{sub}(v[q[j]], p, q)" if sub else "v[q[j]]"
+            parts = [self.perm(it, f"{v}[{j}]", depth) or f"{v}[{j}]" for j, it in enumerate(items)]
+            return "(" + "".join(part + ", " for part in parts) + ")"
+        if isinstance(t, SeqType | OptionType):
+            return f"tuple([{self.perm(t.elem, x, depth + 1)} for {x} in {v}])"
+        if isinstance(t, SetType):
+            return f"tuple(sorted([{self.perm(t.elem, x, depth + 1)} for {x} in {v}]))"
+        if isinstance(t, MapType):
+            j = f"_j{depth}"
             if isinstance(t.key, NodeType):
-                body = f"tuple({val} for j in range({t.key.count}))"
-            else:
-                body = f"tuple({sub}(x, p, q) for x in v)"
-        else:  # pragma: no cover
-            raise AssertionError(t)
-        self.prelude.append(f"def {name}(v, p, q):\n    return {body}")
-        return name
+                val = self.perm(t.value, f"{v}[q[{j}]]", depth + 1) or f"{v}[q[{j}]]"
+                return f"tuple([{val} for {j} in range({t.key.count})])"
+            return f"tuple([{self.perm(t.value, x, depth + 1)} for {x} in {v}])"
+        raise AssertionError(t)  # pragma: no cover
 
     # ---- the module --------------------------------------------------------
     def module(self) -> tuple[str, dict[str, Any]]:
@@ -532,19 +525,12 @@ class _Compiler:
         hnames = [self.handler(i, h) for i, h in enumerate(ct.handlers)]
         pnames = [self.prop(i, p) for i, p in enumerate(ct.properties)]
         if ct.symmetric:
-            parts = []
-            for v in ct.vars:
-                sub = self.perm(v.type)
-                parts.append(f"{sub}(st[{v.slot}], p, q)" if sub else f"st[{v.slot}]")
+            parts = [self.perm(v.type, f"st[{v.slot}]") or f"st[{v.slot}]" for v in ct.vars]
             o.emit("def perm_node_state(st, p, q):")
             o.emit(f"    return ({''.join(x + ', ' for x in parts)})")
-            o.emit("def _perm_msg_none(m, p, q):\n    return m")
             fns = []
             for m in ct.messages:
-                parts = [f"{m.id}"]
-                for j, (_, ft) in enumerate(m.fields):
-                    sub = self.perm(ft)
-                    parts.append(f"{sub}(m[{j + 1}], p, q)" if sub else f"m[{j + 1}]")
+                parts = [f"{m.id}"] + [self.perm(ft, f"m[{j + 1}]") or f"m[{j + 1}]" for j, (_, ft) in enumerate(m.fields)]
                 fn = f"_perm_msg{m.id}"
                 o.emit(f"def {fn}(m, p, q):")
                 o.emit(f"    return ({''.join(x + ', ' for x in parts)})")

@@ -237,7 +237,8 @@ class _Checker:
                 ov = self.overrides.pop(c.name)
                 if isinstance(v, bool) != isinstance(ov, bool):
                     kind = "true or false" if isinstance(v, bool) else "an integer"
-                    raise self.error(f"-D {c.name}={ov!r}: {c.name} expects {kind}", c)
+                    shown = str(ov).lower() if isinstance(ov, bool) else str(ov)
+                    raise self.error(f"-D {c.name}={shown}: {c.name} expects {kind}", c)
                 v = ov
             self.consts[c.name] = v
             self.globals.names[c.name] = Sym("const", BOOL if isinstance(v, bool) else INT, value=v)
