@@ -91,13 +91,29 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     next_report = start + opts.progress_every
     violation: tuple[str, PropertyEntry | None, int, StepError | None] | None = None
 
-    def check_state(s: State, sid: int) -> PropertyEntry | None:
+    slot_of = {v.name: v.slot for v in cs.vars}
+    reads = {p.name: frozenset(slot_of[x] for x in p.reads) for p in cs.properties}
+    nslots = len(cs.vars)
+
+    def check_state(s: State, sid: int, before: State | None = None) -> PropertyEntry | None:
+        """Evaluate the properties on a new state; with its predecessor, only those whose inputs changed."""
         ns, up = s[0], s[1]
+        changed: set[int] | None = None
+        if before is not None:
+            changed = set()
+            old = before[0]
+            for a, b in zip(old, ns):
+                if a is not b:
+                    changed.update(k for k in range(nslots) if a[k] is not b[k] and a[k] != b[k])
         for inv in invariants:
+            if changed is not None and not (reads[inv.name] & changed):
+                continue  # held in the predecessor and reads nothing that changed
             if not inv.holds(ns, up):
                 return inv
         if pending:
             for r in list(pending):
+                if changed is not None and not (reads[r.name] & changed):
+                    continue
                 if r.holds(ns, up):
                     reached_at[r.name] = sid
                     pending.remove(r)
@@ -140,7 +156,7 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
                 parent.append(sid)
                 step.append(ai)
                 nxt.append((s2, nid))
-                bad = check_state(s2, nid)
+                bad = check_state(s2, nid, s)
                 if bad is not None:
                     violation = ("invariant", bad, nid, None)
                     break

@@ -148,17 +148,26 @@ class SpecModel:
         return (ns2, up, net, budget)
 
     def _deliver(self, out: list, state: State, net1: tuple, dst: int, src: int, msg: tuple) -> None:
-        handlers = self.msg_handlers[msg[0]]
         enabled = False
         st = state[0][dst]
         budget = state[3]
-        for h in handlers:
-            base = ("deliver", dst, src, msg, h.index)
-            for choices, (st2, sends, _) in self.run(h, (dst, st, src) + msg[1:], state, base):
+        for h in self.msg_handlers[msg[0]]:
+            if h.has_choice:
+                outcomes = self.run(h, (dst, st, src) + msg[1:], state, ("deliver", dst, src, msg, h.index))
+            else:  # the common case, without the generality of `run`
+                try:
+                    r = h.fn(dst, st, src, *msg[1:], None)
+                except Exception as exc:  # noqa: BLE001 - any failure of generated code is the spec's
+                    err = self.cs.model_error(exc, f"handler at line {h.line}")
+                    raise StepError(state, ("deliver", dst, src, msg, h.index), err) from None
+                if r is None:
+                    continue
+                outcomes = (((), r),)
+            for choices, (st2, sends, _) in outcomes:
                 enabled = True
                 s2 = self.apply(state, dst, st2, sends, net1, budget)
                 if s2 is not None:
-                    out.append((("deliver", dst, src, msg, h.index, choices, tuple(sends)), s2))
+                    out.append((("deliver", dst, src, msg, h.index, choices, sends), s2))
         if not enabled:
             out.append((("deliver", dst, src, msg, -1, (), ()), (state[0], state[1], net1, budget)))
 
@@ -190,7 +199,7 @@ class SpecModel:
                     for choices, (st2, sends, _) in self.run(h, (i, ns[i]), state, base):
                         s2 = self.apply(state, i, st2, sends, net, budget)
                         if s2 is not None:
-                            out.append((("timer", i, h.index, choices, tuple(sends)), s2))
+                            out.append((("timer", i, h.index, choices, sends), s2))
         # client requests
         if budget[REQ] < self.max_requests:
             b2 = (budget[0] + 1,) + budget[1:]
@@ -203,7 +212,7 @@ class SpecModel:
                         for choices, (st2, sends, reps) in self.run(h, (i, ns[i]) + args, state, base):
                             s2 = self.apply(state, i, st2, sends, net, b2)
                             if s2 is not None:
-                                out.append((("request", i, h.index, args, choices, tuple(sends), tuple(reps)), s2))
+                                out.append((("request", i, h.index, args, choices, sends, reps), s2))
         # crashes
         if budget[CRASH] < self.max_crashes:
             b2 = budget[:1] + (budget[1] + 1,) + budget[2:]
@@ -224,7 +233,7 @@ class SpecModel:
                 for choices, (st2, sends, _) in self.run(h, (i, ns[i]), s_up, ("recover", i)):
                     s2 = self.apply(s_up, i, st2, sends, net, budget)
                     if s2 is not None:
-                        out.append((("recover", i, choices, tuple(sends)), s2))
+                        out.append((("recover", i, choices, sends), s2))
         # message loss and duplication
         if budget[LOSS] < self.max_losses:
             b2 = budget[:2] + (budget[2] + 1,) + budget[3:]

@@ -10,6 +10,7 @@ What can be decided at compile time (slots, field positions, key offsets) is.
 from __future__ import annotations
 
 import itertools
+import re
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from .types import (
 )
 
 GENERATED_FILENAME = "<pnyx-generated>"
+_SIMPLE = re.compile(r"[A-Za-z_][A-Za-z_0-9]*(\[[A-Za-z_0-9]+\])*")  # a name or plain subscripts: cheap to repeat
 
 
 @dataclass(frozen=True)
@@ -289,6 +291,8 @@ class _Compiler:
         if f in ("max", "min"):
             return f"_{f}({args[0]})" if len(args) == 1 else f"{f}({args[0]}, {args[1]})"
         if f == "is_prefix":
+            if all(_SIMPLE.fullmatch(a) for a in args):
+                return f"({args[1]}[:len({args[0]})] == {args[0]})"
             return f"_is_prefix({args[0]}, {args[1]})"
         if f == "some":
             return f"({args[0]},)"
@@ -313,6 +317,18 @@ class _Compiler:
         if isinstance(t, MapType):
             return self.needs_check(t.value)
         return False
+
+    def fits(self, t: Type, v: str) -> str:
+        """An inline test that the value `v` (a plain name) fits t; C-level min/max for int collections."""
+        if isinstance(t, IntType):
+            return f"({t.lo} <= {v} <= {t.hi})"
+        if isinstance(t, SeqType | SetType) and isinstance(t.elem, IntType) and t.elem.lo is not None:
+            parts = [f"len({v}) <= {t.bound}"] if isinstance(t, SeqType) and t.bound is not None else []
+            parts.append(f"(not {v} or ({t.elem.lo} <= min({v}) and max({v}) <= {t.elem.hi}))")
+            return "(" + " and ".join(parts) + ")"
+        if isinstance(t, SeqType) and not self.needs_check(t.elem):
+            return f"(len({v}) <= {t.bound})"
+        return f"{self.validator(t)}({v})"
 
     def validator(self, t: Type) -> str:
         """Name of a generated function `v -> bool` that tells whether v fits t."""
@@ -377,7 +393,7 @@ class _Compiler:
             self.out.emit(f"{val} = {self.x(s.expr)}", line)
             self.out.emit(f"{target} = {self.update(target, sym.type, s.path, val)}", line)
             if sym.kind == "statevar" and self.needs_check(sym.type):
-                self.out.emit(f"if not {self.validator(sym.type)}({target}): _bound({s.target!r}, {target})", line)
+                self.out.emit(f"if not {self.fits(sym.type, target)}: _bound({s.target!r}, {target})", line)
         elif isinstance(s, A.Let):
             self.out.emit(f"L_{s.name} = {self.x(s.expr)}", line)
         elif isinstance(s, A.If):
@@ -467,7 +483,13 @@ class _Compiler:
             body = body.body
         fname, ename = f"prop{i}", f"explain{i}"
         self.out.emit(f"def {fname}(NS, UP):", p.span.line)
-        self.out.emit(f"    return {self.x(p.expr)}", p.span.line)
+        if outer:  # loops with an early exit beat all(<generator>) in the hot loop
+            for d, (v, dom) in enumerate(outer, start=1):
+                self.out.emit("    " * d + f"for L_{v} in {self.domain_code(dom)}:", p.span.line)
+            self.out.emit("    " * (len(outer) + 1) + f"if not {self.x(body)}: return False", p.span.line)
+            self.out.emit("    return True", p.span.line)
+        else:
+            self.out.emit(f"    return {self.x(p.expr)}", p.span.line)
         self.out.emit(f"def {ename}(NS, UP):", p.span.line)
         ind = 1
         for v, dom in outer:
