@@ -383,6 +383,10 @@ class _Checker:
         existing = scope.get(name)
         if existing is not None and existing.kind in ("statevar", "const", "enum"):
             raise self.error(f"{name!r} would hide the {existing.kind.replace('statevar', 'state variable')} of that name", where)
+        if existing is not None and existing.kind == "local":
+            # Locals live in one flat namespace at run time: an inner binding would overwrite the outer one.
+            raise self.error(f"{name!r} is already bound in an enclosing scope", where,
+                             "choose another name: locals cannot be shadowed")
         scope.names[name] = sym
 
     def expect(self, node: A.Node, got: Type, want: Type, what: str) -> None:
