@@ -1,0 +1,212 @@
+"""A compact, self-describing binary encoding of spec values, and length-prefixed frames.
+
+Spec values are bools, ints and nested tuples (see model.types); client traffic adds
+strings, bytes, None and payload-carrying ints (`Tagged`). Each value is one tag byte
+followed by its body; ints are zigzag varints, so any size fits. No pickle: a frame from
+the network can only ever decode to these plain types.
+
+A frame is a 4-byte big-endian length followed by that many bytes of one encoded value.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+from model.errors import PnyxError
+
+MAX_FRAME = 64 * 2**20  # a frame larger than this is a protocol error, not a message
+
+_FALSE, _TRUE, _INT, _TUPLE, _BYTES, _STR, _NONE, _TAGGED, _LIST = range(9)
+
+
+class WireError(PnyxError):
+    """Bytes that are not a well-formed encoded value or frame."""
+
+
+class Tagged(int):
+    """An int that carries an opaque payload through compiled handlers.
+
+    Handlers see a plain int (a write id, a transaction value): they compare, store and send
+    it, and the payload (a client's key and data) rides along untouched. Equality and hashing
+    are the int's, so a spec's logic is exactly what the checker explored with small ints.
+    """
+
+    payload: Any
+
+    def __new__(cls, value: int, payload: Any) -> Tagged:
+        obj = super().__new__(cls, value)
+        obj.payload = payload
+        return obj
+
+    def __repr__(self) -> str:
+        return f"Tagged({int(self)}, {self.payload!r})"
+
+    def __reduce__(self) -> tuple:  # copy/deepcopy keep the payload
+        return (Tagged, (int(self), self.payload))
+
+
+def payload_of(v: object) -> Any:
+    """The payload a value carries, or None for a plain value."""
+    return v.payload if isinstance(v, Tagged) else None
+
+
+def _varint(out: bytearray, n: int) -> None:
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return
+
+
+def _encode(out: bytearray, v: Any) -> None:
+    if v is True:
+        out.append(_TRUE)
+    elif v is False:
+        out.append(_FALSE)
+    elif v is None:
+        out.append(_NONE)
+    elif isinstance(v, Tagged):
+        out.append(_TAGGED)
+        _varint(out, _zig(int(v)))
+        _encode(out, v.payload)
+    elif isinstance(v, int):
+        out.append(_INT)
+        _varint(out, _zig(v))
+    elif isinstance(v, tuple):
+        out.append(_TUPLE)
+        _varint(out, len(v))
+        for x in v:
+            _encode(out, x)
+    elif isinstance(v, list):
+        out.append(_LIST)
+        _varint(out, len(v))
+        for x in v:
+            _encode(out, x)
+    elif isinstance(v, (bytes, bytearray)):
+        out.append(_BYTES)
+        _varint(out, len(v))
+        out += v
+    elif isinstance(v, str):
+        b = v.encode()
+        out.append(_STR)
+        _varint(out, len(b))
+        out += b
+    else:
+        raise TypeError(f"cannot encode a {type(v).__name__} on the wire: {v!r}")
+
+
+def _zig(n: int) -> int:
+    return n * 2 if n >= 0 else -n * 2 - 1
+
+
+def _unzig(z: int) -> int:
+    return z // 2 if z % 2 == 0 else -(z + 1) // 2
+
+
+def encode(v: Any) -> bytes:
+    """The bytes of one value."""
+    out = bytearray()
+    _encode(out, v)
+    return bytes(out)
+
+
+class _Reader:
+    __slots__ = ("data", "pos")
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.pos = 0
+
+    def byte(self) -> int:
+        if self.pos >= len(self.data):
+            raise WireError("truncated value: the data ends inside it")
+        b = self.data[self.pos]
+        self.pos += 1
+        return b
+
+    def varint(self) -> int:
+        n = shift = 0
+        while True:
+            b = self.byte()
+            n |= (b & 0x7F) << shift
+            if not b & 0x80:
+                return n
+            shift += 7
+            if shift > 7 * 4096:
+                raise WireError("integer too long")
+
+    def take(self, k: int) -> bytes:
+        if self.pos + k > len(self.data):
+            raise WireError("truncated value: the data ends inside a string")
+        b = self.data[self.pos : self.pos + k]
+        self.pos += k
+        return b
+
+    def value(self, depth: int = 0) -> Any:
+        if depth > 200:
+            raise WireError("value nested too deeply")
+        tag = self.byte()
+        if tag == _FALSE:
+            return False
+        if tag == _TRUE:
+            return True
+        if tag == _NONE:
+            return None
+        if tag == _INT:
+            return _unzig(self.varint())
+        if tag == _TAGGED:
+            n = _unzig(self.varint())
+            return Tagged(n, self.value(depth + 1))
+        if tag in (_TUPLE, _LIST):
+            k = self.varint()
+            if k > len(self.data) - self.pos:
+                raise WireError(f"a sequence of {k} items cannot fit in the remaining data")
+            items = [self.value(depth + 1) for _ in range(k)]
+            return tuple(items) if tag == _TUPLE else items
+        if tag == _BYTES:
+            return self.take(self.varint())
+        if tag == _STR:
+            try:
+                return self.take(self.varint()).decode()
+            except UnicodeDecodeError as exc:
+                raise WireError(f"invalid UTF-8 in a string: {exc}") from None
+        raise WireError(f"unknown value tag {tag}")
+
+
+def decode(data: bytes) -> Any:
+    """The value encoded in `data`; WireError unless `data` is exactly one well-formed value."""
+    r = _Reader(data)
+    v = r.value()
+    if r.pos != len(data):
+        raise WireError(f"{len(data) - r.pos} unexpected bytes after the value")
+    return v
+
+
+def frame(v: Any) -> bytes:
+    """A length-prefixed frame holding one value."""
+    body = encode(v)
+    return struct.pack(">I", len(body)) + body
+
+
+def frame_length(header: bytes) -> int:
+    """The body length announced by a 4-byte frame header."""
+    (n,) = struct.unpack(">I", header)
+    if n > MAX_FRAME:
+        raise WireError(f"frame of {n} bytes exceeds the {MAX_FRAME}-byte limit")
+    return n
+
+
+def split_frames(buf: bytearray) -> list[Any]:
+    """Decode and remove every complete frame at the start of `buf` (a stream reader's buffer)."""
+    out = []
+    while len(buf) >= 4:
+        n = frame_length(bytes(buf[:4]))
+        if len(buf) < 4 + n:
+            break
+        out.append(decode(bytes(buf[4 : 4 + n])))
+        del buf[: 4 + n]
+    return out
