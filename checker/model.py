@@ -23,6 +23,7 @@ from model.runtime import subsets
 State = tuple
 Event = tuple
 REQ, CRASH, LOSS, DUP = 0, 1, 2, 3
+MEMO_LIMIT = 1_000_000  # handler outcomes remembered before the memo is cleared
 
 
 class StepError(Exception):
@@ -83,6 +84,7 @@ class SpecModel:
         self.max_losses, self.max_dups = b["losses"], b["duplicates"]
         self.msg_handlers = cs.message_handlers
         self.nodes = tuple(range(self.n))
+        self.memo: dict[tuple, tuple] = {}
 
     # ---- states ------------------------------------------------------------
     def init_states(self) -> list[State]:
@@ -147,23 +149,23 @@ class SpecModel:
                 net = tuple(entries)
         return (ns2, up, net, budget)
 
+    def outcomes(self, h: HandlerEntry, args: tuple, state: State, event: Event) -> tuple | list:
+        """`run`, memoized: handlers are pure, and one node state meets one message in many global states."""
+        key = (h.index, args)
+        hit = self.memo.get(key)
+        if hit is None:
+            if len(self.memo) >= MEMO_LIMIT:
+                self.memo.clear()
+            hit = self.memo[key] = tuple(self.run(h, args, state, event))
+        return hit
+
     def _deliver(self, out: list, state: State, net1: tuple, dst: int, src: int, msg: tuple) -> None:
         enabled = False
         st = state[0][dst]
         budget = state[3]
         for h in self.msg_handlers[msg[0]]:
-            if h.has_choice:
-                outcomes = self.run(h, (dst, st, src) + msg[1:], state, ("deliver", dst, src, msg, h.index))
-            else:  # the common case, without the generality of `run`
-                try:
-                    r = h.fn(dst, st, src, *msg[1:], None)
-                except Exception as exc:  # noqa: BLE001 - any failure of generated code is the spec's
-                    err = self.cs.model_error(exc, f"handler at line {h.line}")
-                    raise StepError(state, ("deliver", dst, src, msg, h.index), err) from None
-                if r is None:
-                    continue
-                outcomes = (((), r),)
-            for choices, (st2, sends, _) in outcomes:
+            event = ("deliver", dst, src, msg, h.index)
+            for choices, (st2, sends, _) in self.outcomes(h, (dst, st, src) + msg[1:], state, event):
                 enabled = True
                 s2 = self.apply(state, dst, st2, sends, net1, budget)
                 if s2 is not None:
@@ -196,7 +198,7 @@ class SpecModel:
             for i in self.nodes:
                 if up[i]:
                     base = ("timer", i, h.index)
-                    for choices, (st2, sends, _) in self.run(h, (i, ns[i]), state, base):
+                    for choices, (st2, sends, _) in self.outcomes(h, (i, ns[i]), state, base):
                         s2 = self.apply(state, i, st2, sends, net, budget)
                         if s2 is not None:
                             out.append((("timer", i, h.index, choices, sends), s2))
@@ -209,7 +211,7 @@ class SpecModel:
                         continue
                     for args in h.arg_domain:
                         base = ("request", i, h.index, args)
-                        for choices, (st2, sends, reps) in self.run(h, (i, ns[i]) + args, state, base):
+                        for choices, (st2, sends, reps) in self.outcomes(h, (i, ns[i]) + args, state, base):
                             s2 = self.apply(state, i, st2, sends, net, b2)
                             if s2 is not None:
                                 out.append((("request", i, h.index, args, choices, sends, reps), s2))
