@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from model.compiler import CompiledSpec
-from model.types import BoolType, NodeType, SetType, node_name, show, to_itf
+from model.types import BoolType, NodeType, node_name, show, to_itf
 
 from .model import Event, SpecModel, State
 
@@ -133,6 +133,28 @@ def format_trace(trace: Trace) -> list[str]:
     return lines
 
 
+def to_mermaid(trace: Trace, title: str = "") -> str:
+    """The trace as a Mermaid sequence diagram: deliveries as arrows, other events as notes."""
+    cs = trace.model.cs
+    lines = ["sequenceDiagram"]
+    if title:
+        lines.append(f"    title {title}")
+    lines += [f"    participant {node_name(i)}" for i in range(cs.n_nodes)]
+    events = list(trace.events) + ([trace.failed_event] if trace.failed_event is not None else [])
+    for k, ev in enumerate(events, start=1):
+        kind = ev[0]
+        if kind == "deliver":
+            arrow = "-x" if ev[4] < 0 else "->>"
+            lines.append(f"    {node_name(ev[2])}{arrow}{node_name(ev[1])}: {k}. {cs.show_message(ev[3])}")
+        else:
+            lines.append(f"    Note over {node_name(ev[1])}: {k}. {describe(cs, ev)}")
+        if k <= len(trace.events):
+            for change in changes(cs, trace.states[k - 1], trace.states[k]):
+                who = change.split(".", 1)[0].split(":", 1)[0]
+                lines.append(f"    Note right of {who}: {change.replace(';', ',')}")
+    return "\n".join(lines) + "\n"
+
+
 # ---- Informal Trace Format ---------------------------------------------------
 def _itf_state(model: SpecModel, state: State, index: int, action: str) -> dict[str, Any]:
     cs = model.cs
@@ -165,4 +187,4 @@ def to_itf_json(trace: Trace, description: str = "") -> dict[str, Any]:
     }
 
 
-__all__ = ["Trace", "replay", "describe", "changes", "format_trace", "to_itf_json", "SetType"]
+__all__ = ["Trace", "replay", "describe", "changes", "format_trace", "to_itf_json", "to_mermaid"]

@@ -97,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ only by node names")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
+    c.add_argument("--mermaid", metavar="FILE", help="also write the counterexample as a Mermaid sequence diagram")
 
     k = sub.add_parser("compile", help="type-check a spec; optionally print the generated Python")
     k.add_argument("file", metavar="FILE", help="a .pnyx spec")
@@ -163,6 +164,14 @@ def cmd_check(args: argparse.Namespace, err: Console) -> int:
             opts.progress = lambda st: err.print(
                 f"progress: {st.distinct:,} states, {st.states_per_second:,.0f} states/s, queue {st.queue:,}, depth {st.depth}")
         result = bfs_check(cs, opts)
+    if args.mermaid and result.violation is not None:
+        from checker.trace import to_mermaid
+
+        try:
+            with open(args.mermaid, "w", encoding="utf-8") as fh:
+                fh.write(to_mermaid(result.violation.trace, result.violation.message))
+        except OSError as exc:
+            raise ArgumentError(f"--mermaid {args.mermaid}: cannot write: {exc.strerror}") from None
     if args.json:
         json.dump(result_json(cs, result), sys.stdout, indent=2)
         sys.stdout.write("\n")
