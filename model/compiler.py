@@ -9,6 +9,7 @@ What can be decided at compile time (slots, field positions, key offsets) is.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 import traceback
@@ -53,9 +54,14 @@ class HandlerEntry:
     has_choice: bool
     line: int
     message_id: int = -1
-    arg_domain: tuple = ()  # request handlers: every argument tuple
     params: tuple[tuple[str, Type], ...] = ()
     choice_sites: tuple[tuple[str, Type], ...] = ()  # (variable, type) of each `choose`
+
+    @functools.cached_property
+    def arg_domain(self) -> tuple:
+        """Request handlers: every argument tuple. Computed on first use, so a runtime that
+        instantiates a spec with huge bounds (write ids up to 2**62) never enumerates them."""
+        return tuple(itertools.product(*(domain(t) for _, t in self.params)))
 
 
 @dataclass(frozen=True)
@@ -597,8 +603,7 @@ def compile_checked(ct: Checked) -> CompiledSpec:
             timers.append(e)
         elif isinstance(h, A.OnRequest):
             params = ct.request_params[h]
-            args = tuple(itertools.product(*(domain(t) for _, t in params)))
-            e = HandlerEntry(i, "request", h.name, fn, choice, h.span.line, arg_domain=args, params=params, choice_sites=sites)
+            e = HandlerEntry(i, "request", h.name, fn, choice, h.span.line, params=params, choice_sites=sites)
             requests.append(e)
         else:
             e = HandlerEntry(i, "recover", "recover", fn, choice, h.span.line, choice_sites=sites)

@@ -1,0 +1,215 @@
+"""Start and stop a cluster of node processes on loopback.
+
+A cluster lives in one directory: `cluster.json` (spec, constants, addresses), `config.toml`,
+and per node `nK/` with its data, its log and its pid. `start_cluster` writes them and spawns
+`python -m impl.server DIR K` for every node; `stop_cluster` ends exactly those processes
+(checked against /proc before any signal is sent).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from model import ast as A
+from model.compiler import CompiledSpec, load
+from model.errors import PnyxError
+
+from .client import Unavailable, call
+from .config import Config, load_config, to_toml
+from .server import ClusterMeta
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Constants a service needs larger than a model checker would explore.
+SERVICE_DEFAULTS: dict[str, dict[str, int]] = {
+    "gossip": {"WRITES": 2**62},
+}
+
+
+def service_of(cs: CompiledSpec) -> str:
+    return cs.name if cs.name in ("gossip", "zab") else "raw"
+
+
+def node_count_const(cs: CompiledSpec) -> str | None:
+    """The constant that sets the number of nodes (`nodes N`), if the spec has one."""
+    decl = cs.checked.spec.nodes
+    if decl is not None and isinstance(decl.count, A.Name):
+        return decl.count.id
+    return None
+
+
+def resolve_spec(spec: str, nodes: int | None, defines: dict[str, Any]) -> tuple[CompiledSpec, dict[str, Any]]:
+    """Compile the spec with the service's constants, the user's -D values and the node count."""
+    if not Path(spec).is_file():
+        raise PnyxError(f"{spec}: no such spec file")
+    probe = load(spec, defines)
+    merged = dict(SERVICE_DEFAULTS.get(service_of(probe), {}))
+    merged = {k: v for k, v in merged.items() if k in probe.checked.consts}
+    merged.update(defines)
+    if nodes is not None:
+        name = node_count_const(probe)
+        if name is None:
+            if nodes != probe.n_nodes:
+                raise PnyxError(f"{spec}: the number of nodes is fixed at {probe.n_nodes}; --nodes {nodes} cannot change it")
+        else:
+            merged[name] = nodes
+    return load(spec, merged), merged
+
+
+def free_ports(k: int, host: str) -> list[int]:
+    """Ports the OS reports free for both TCP and UDP right now."""
+    out: list[int] = []
+    socks = []
+    while len(out) < k:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        s.bind((host, 0))
+        port = s.getsockname()[1]
+        u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            u.bind((host, port))
+        except OSError:
+            s.close()
+            continue
+        socks += [s, u]
+        out.append(port)
+    for s in socks:
+        s.close()
+    return out
+
+
+def node_dir(directory: str | Path, i: int) -> Path:
+    return Path(directory) / f"n{i + 1}"
+
+
+def start_node(directory: str | Path, i: int) -> subprocess.Popen[bytes]:
+    """Spawn node i of an existing cluster (again, after a crash) and record its pid."""
+    d = node_dir(directory, i)
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "ready").unlink(missing_ok=True)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    logf = open(d / "log", "ab")  # noqa: SIM115 - handed to the child
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "impl.server", str(Path(directory).resolve()), str(i)],
+                             stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env, start_new_session=True)
+    finally:
+        logf.close()
+    (d / "pid").write_text(str(p.pid))
+    return p
+
+
+def wait_ready(directory: str | Path, nodes: list[int], procs: dict[int, subprocess.Popen[bytes]] | None = None,
+               timeout: float = 30.0) -> None:
+    """Wait until every listed node answers a ping; PnyxError with its log if one dies or hangs."""
+    meta = ClusterMeta.read(directory)
+    deadline = time.monotonic() + timeout
+    pending = list(nodes)
+    while pending:
+        i = pending[0]
+        p = (procs or {}).get(i)
+        if p is not None and p.poll() is not None:
+            raise PnyxError(f"node n{i + 1} exited with status {p.returncode}:\n{log_tail(directory, i)}")
+        try:
+            call(meta.clients[i], "ping", timeout=2.0)
+            pending.pop(0)
+            continue
+        except Unavailable:
+            pass
+        if time.monotonic() > deadline:
+            raise PnyxError(f"node n{i + 1} did not come up within {timeout:.0f} s:\n{log_tail(directory, i)}")
+        time.sleep(0.05)
+
+
+def log_tail(directory: str | Path, i: int, lines: int = 15) -> str:
+    try:
+        text = (node_dir(directory, i) / "log").read_text(errors="replace")
+    except OSError:
+        return "  (no log)"
+    return "\n".join("  " + x for x in text.splitlines()[-lines:])
+
+
+def start_cluster(spec: str, nodes: int | None, directory: str | Path, defines: dict[str, Any] | None = None,
+                  config: Config | str | None = None, host: str = "127.0.0.1", timeout: float = 30.0) -> ClusterMeta:
+    """Write a cluster directory and start every node; returns its description once all answer."""
+    d = Path(directory)
+    if (d / "cluster.json").exists():
+        raise PnyxError(f"{d}: already holds a cluster (stop it with `pnyx cluster stop {d}` and use a new directory)")
+    cs, merged = resolve_spec(spec, nodes, dict(defines or {}))
+    cfg = config if isinstance(config, Config) else load_config(config)
+    cfg.host = host
+    n = cs.n_nodes
+    ports = free_ports(2 * n, host)
+    meta = ClusterMeta(str(Path(spec).resolve()), merged, n, service_of(cs),
+                       [(host, p) for p in ports[:n]], [(host, p) for p in ports[n:]])
+    d.mkdir(parents=True, exist_ok=True)
+    meta.write(d)
+    (d / "config.toml").write_text(to_toml(cfg))
+    procs = {i: start_node(d, i) for i in range(n)}
+    try:
+        wait_ready(d, list(range(n)), procs, timeout)
+    except PnyxError:
+        stop_cluster(d)
+        raise
+    return meta
+
+
+def _is_our_node(pid: int, directory: Path) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    return b"impl.server" in cmd and str(directory.resolve()).encode() in cmd
+
+
+def node_pid(directory: str | Path, i: int) -> int | None:
+    """The pid of node i if it is running (and really is that node)."""
+    try:
+        pid = int((node_dir(directory, i) / "pid").read_text())
+    except (OSError, ValueError):
+        return None
+    return pid if _is_our_node(pid, Path(directory)) else None
+
+
+def kill_node(directory: str | Path, i: int, sig: int = signal.SIGKILL, wait: float = 10.0) -> bool:
+    """Send `sig` to node i; True if it was running. Waits for it to exit."""
+    pid = node_pid(directory, i)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and _is_our_node(pid, Path(directory)):
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+            if done:
+                break
+        except ChildProcessError:
+            pass
+        time.sleep(0.02)
+    return True
+
+
+def stop_cluster(directory: str | Path) -> list[int]:
+    """Stop every node of a cluster (SIGTERM, then SIGKILL); returns the indices that were running."""
+    d = Path(directory)
+    meta = ClusterMeta.read(d)
+    stopped = []
+    for i in range(meta.nodes):
+        if kill_node(d, i, signal.SIGTERM, wait=5.0):
+            stopped.append(i)
+            kill_node(d, i, signal.SIGKILL, wait=5.0)
+    return stopped
+
+
+def status(directory: str | Path) -> list[tuple[int, int | None, tuple[str, int]]]:
+    meta = ClusterMeta.read(directory)
+    return [(i, node_pid(directory, i), meta.clients[i]) for i in range(meta.nodes)]

@@ -1,0 +1,162 @@
+"""The gossip key-value service: put and get at any node, every replica converges.
+
+Each key is one instance of spec/gossip.pnyx's register at every node: the compiled handlers
+decide what a node holds and whom it pushes to. The service only glues clients to them:
+- put(key, value) mints a write id that orders writes as (Lamport clock, node id), namely
+  `id = clock * N + node + 1`, and calls the spec's `write` request with it. The id is a
+  `Tagged` int: the spec compares and forwards it as a number, the key and value ride along.
+- get(key) reads the local register (reads are local; replicas converge eventually).
+- Anti-entropy, a backstop outside the spec: every `anti_entropy` seconds a node sends a
+  digest of its write ids to a random peer, which answers with a `Push` of every register
+  it holds newer. Those pushes go through the spec's own `Push` handler at the receiver, so
+  no state changes outside compiled code; a node that was down or behind a lost packet
+  converges once the network lets digests through.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Any
+
+from .client import ClientError
+from .config import TimerConfig
+from .node import Step
+from .server import Host, Service, SpecNode
+from .wire import Tagged
+
+log = logging.getLogger("pnyx.gossip")
+
+MAX_KEY = 512
+DIGEST_CHUNK = 400  # keys per anti-entropy datagram
+
+
+class _KeyTransport:
+    """Wraps one register's messages with its key."""
+
+    def __init__(self, host: Host, key: str) -> None:
+        self.host = host
+        self.key = key
+
+    def send(self, src: int, dst: int, msg: tuple) -> None:
+        self.host.peers.send(src, dst, ("k", self.key, msg))
+
+
+class GossipService(Service):
+    def __init__(self, host: Host) -> None:
+        super().__init__(host)
+        cs = self.cs
+        names = {m.name: m.id for m in cs.messages}
+        if "Push" not in names or not any(h.name == "write" for h in cs.requests):
+            raise ClientError(f"spec {cs.name} is not a gossip register (needs message Push and request write)")
+        self.push_id = names["Push"]
+        self.value_slot = next(v.slot for v in cs.vars if v.name == "value")
+        self.n = cs.n_nodes
+        self.regs: dict[str, SpecNode] = {}
+        self.clock = 0
+        self.ops = {"put": self.op_put, "get": self.op_get, "keys": self.op_keys}
+
+    # ---- registers ------------------------------------------------------------
+    @staticmethod
+    def record(key: str) -> str:
+        return "g-" + hashlib.sha256(key.encode()).hexdigest()[:40]
+
+    def _observe(self, step: Step) -> None:
+        v = step.after[self.value_slot]
+        if v:
+            self.clock = max(self.clock, (v - 1) // self.n)
+
+    def reg(self, key: str) -> SpecNode:
+        r = self.regs.get(key)
+        if r is None:
+            if key not in self.regs:
+                self.host.storage.save("keys", tuple(sorted(set(self.regs) | {key})))  # durable before the register
+            r = SpecNode(self.host, _KeyTransport(self.host, key), record=self.record(key), on_step=self._observe)
+            self.regs[key] = r
+            r.start(timers=False)
+            v = r.rt.state[self.value_slot]
+            if v:
+                self.clock = max(self.clock, (v - 1) // self.n)
+        return r
+
+    async def start(self) -> None:
+        for key in self.host.storage.load("keys") or ():
+            self.reg(key)
+        for h in self.cs.timers:
+            self.host.timer(h.name, lambda h=h: self._fire(h))
+        if self.host.cfg.anti_entropy > 0:
+            self.host.timer("anti_entropy", self._anti_entropy, TimerConfig(period=self.host.cfg.anti_entropy, jitter=0.3))
+
+    def _fire(self, h: Any) -> None:
+        for r in list(self.regs.values()):
+            r.rt.timer(h)
+
+    # ---- peers ----------------------------------------------------------------
+    def on_peer(self, src: int, payload: Any) -> None:
+        if not isinstance(payload, tuple) or not payload:
+            return
+        if payload[0] == "k" and len(payload) == 3 and isinstance(payload[1], str) and len(payload[1]) <= MAX_KEY:
+            self.reg(payload[1]).deliver(src, payload[2])
+        elif payload[0] == "ae" and len(payload) == 3 and isinstance(payload[1], tuple):
+            self._digest_received(src, payload[1], bool(payload[2]))
+
+    def digest(self) -> list[tuple[str, int]]:
+        return [(k, int(r.rt.state[self.value_slot])) for k, r in sorted(self.regs.items())]
+
+    def _send_digest(self, dst: int, want_reply: bool) -> None:
+        d = self.digest()
+        for i in range(0, max(len(d), 1), DIGEST_CHUNK):
+            self.host.peers.send(self.host.node_id, dst, ("ae", tuple(d[i : i + DIGEST_CHUNK]), want_reply))
+
+    def _anti_entropy(self) -> None:
+        peers = [i for i in range(self.n) if i != self.host.node_id]
+        if peers:
+            self._send_digest(self.host.rng.choice(peers), True)
+
+    def _digest_received(self, src: int, digest: tuple, want_reply: bool) -> None:
+        theirs: dict[str, int] = {}
+        for item in digest:
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], int):
+                theirs[item[0]] = item[1]
+        behind = False
+        for key, r in list(self.regs.items()):
+            mine = r.rt.state[self.value_slot]
+            if mine > theirs.get(key, 0):
+                self.host.peers.send(self.host.node_id, src, ("k", key, (self.push_id, mine)))
+        for key, v in theirs.items():
+            r = self.regs.get(key)
+            if v > (r.rt.state[self.value_slot] if r is not None else 0):
+                behind = True
+        if behind and want_reply:
+            self._send_digest(src, False)
+
+    # ---- clients ----------------------------------------------------------------
+    @staticmethod
+    def _key(key: Any) -> str:
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY:
+            raise ClientError(f"a key is a non-empty string of at most {MAX_KEY} characters, got {key!r}")
+        return key
+
+    async def op_put(self, key: Any, value: Any) -> Any:
+        key = self._key(key)
+        r = self.reg(key)
+        counter = self.clock + 1
+        wid = Tagged(counter * self.n + self.host.node_id + 1, (key, value))
+        step = r.rt.request("write", (wid,))
+        if step is None:
+            raise ClientError(f"put {key!r}: the spec's write request was refused at this node")
+        return (counter, self.host.node_id + 1)
+
+    async def op_get(self, key: Any) -> Any:
+        key = self._key(key)
+        r = self.regs.get(key)
+        v = r.rt.state[self.value_slot] if r is not None else 0
+        if not v or not isinstance(v, Tagged):
+            return None
+        return (v.payload[1], ((v - 1) // self.n, (v - 1) % self.n + 1))
+
+    async def op_keys(self) -> Any:
+        return tuple(k for k, r in sorted(self.regs.items()) if r.rt.state[self.value_slot])
+
+    def info(self) -> dict[str, Any]:
+        return {"keys": len(self.regs), "clock": self.clock}

@@ -1,0 +1,169 @@
+"""Peer-to-peer transports on asyncio: TCP for `fifo` specs, UDP for `unordered` ones.
+
+Both carry wire-encoded values between node processes and never block the caller: a node's
+step hands its messages over synchronously, the event loop writes them out.
+
+TCP: one outgoing connection per peer, opened on first use, greeted with the sender's id;
+frames on one connection arrive in order (the spec's `fifo` channel). When a connection
+breaks (the peer crashed), whatever was queued for it is dropped, as the model empties a
+crashed node's channels; the next send opens a new connection.
+UDP: one datagram per message, `(src, payload)`; the network may lose or reorder them,
+exactly what an `unordered` spec assumes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from .wire import WireError, decode, encode, frame, frame_length
+
+log = logging.getLogger("pnyx.transport")
+
+Deliver = Callable[[int, Any], None]
+Addr = tuple[str, int]
+
+
+async def read_frame(reader: asyncio.StreamReader) -> Any:
+    """The next value on a stream; IncompleteReadError at a clean end of stream."""
+    header = await reader.readexactly(4)
+    body = await reader.readexactly(frame_length(header))
+    return decode(body)
+
+
+class _Link:
+    """The outgoing TCP connection to one peer and its send queue."""
+
+    def __init__(self, owner: TcpPeers, dst: int) -> None:
+        self.owner = owner
+        self.dst = dst
+        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.task = asyncio.ensure_future(self.run())
+
+    async def run(self) -> None:
+        host, port = self.owner.addrs[self.dst]
+        while True:
+            first = await self.queue.get()
+            try:
+                reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1.0)
+            except (TimeoutError, OSError):
+                self._drop(first)
+                continue
+            try:
+                writer.write(frame(("hello", self.owner.self_id)))
+                writer.write(frame(first))
+                while True:
+                    if self.queue.empty():
+                        await writer.drain()
+                    item = await self.queue.get()
+                    writer.write(frame(item))
+            except (OSError, ConnectionError):
+                self._drop(None)
+            finally:
+                writer.close()
+                with contextlib.suppress(Exception):
+                    await writer.wait_closed()
+
+    def _drop(self, first: Any) -> None:
+        n = (first is not None) + self.queue.qsize()
+        while not self.queue.empty():
+            self.queue.get_nowait()
+        self.owner.dropped += n
+
+
+class TcpPeers:
+    """FIFO channels between node processes over TCP."""
+
+    def __init__(self, self_id: int, addrs: list[Addr], deliver: Deliver) -> None:
+        self.self_id = self_id
+        self.addrs = addrs
+        self.deliver = deliver
+        self.links: dict[int, _Link] = {}
+        self.server: asyncio.base_events.Server | None = None
+        self.dropped = 0
+        self.sent = 0
+
+    async def start(self) -> None:
+        host, port = self.addrs[self.self_id]
+        self.server = await asyncio.start_server(self._accept, host, port)
+
+    def send(self, src: int, dst: int, payload: Any) -> None:
+        self.sent += 1
+        if dst == self.self_id:
+            asyncio.get_running_loop().call_soon(self.deliver, src, payload)
+            return
+        link = self.links.get(dst)
+        if link is None:
+            link = self.links[dst] = _Link(self, dst)
+        link.queue.put_nowait(payload)
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            hello = await read_frame(reader)
+            if not (isinstance(hello, tuple) and len(hello) == 2 and hello[0] == "hello" and isinstance(hello[1], int)
+                    and 0 <= hello[1] < len(self.addrs)):
+                return
+            src = hello[1]
+            while True:
+                self.deliver(src, await read_frame(reader))
+        except (asyncio.IncompleteReadError, OSError, ConnectionError):
+            pass
+        except WireError as exc:
+            log.warning("dropping a peer connection that sent a malformed frame: %s", exc)
+        finally:
+            writer.close()
+
+    async def close(self) -> None:
+        for link in self.links.values():
+            link.task.cancel()
+        if self.server is not None:
+            self.server.close()
+
+
+class _Datagrams(asyncio.DatagramProtocol):
+    def __init__(self, owner: UdpPeers) -> None:
+        self.owner = owner
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        try:
+            v = decode(data)
+        except WireError:
+            return
+        if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], int) and 0 <= v[0] < len(self.owner.addrs):
+            self.owner.deliver(v[0], v[1])
+
+    def error_received(self, exc: Exception) -> None:  # an ICMP "port unreachable": the peer is down
+        self.owner.dropped += 1
+
+
+class UdpPeers:
+    """Unordered, lossy messages between node processes over UDP."""
+
+    MAX_DATAGRAM = 60_000
+
+    def __init__(self, self_id: int, addrs: list[Addr], deliver: Deliver) -> None:
+        self.self_id = self_id
+        self.addrs = addrs
+        self.deliver = deliver
+        self.transport: asyncio.DatagramTransport | None = None
+        self.dropped = 0
+        self.sent = 0
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.transport, _ = await loop.create_datagram_endpoint(lambda: _Datagrams(self), local_addr=self.addrs[self.self_id])
+
+    def send(self, src: int, dst: int, payload: Any) -> None:
+        data = encode((src, payload))
+        if len(data) > self.MAX_DATAGRAM:
+            raise ValueError(f"a {len(data)}-byte message does not fit in one datagram")
+        self.sent += 1
+        assert self.transport is not None
+        self.transport.sendto(data, self.addrs[dst])
+
+    async def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
