@@ -1,0 +1,91 @@
+"""Fixed TLA+ operators every exported module defines: Pnyx's builtins and folds.
+
+Each mirrors a helper of model/runtime.py, including where Pnyx stops with an
+error (an index out of range, a map key outside its type, division by zero):
+TLC then stops with an evaluation error too.
+"""
+
+from __future__ import annotations
+
+COMMON = r"""
+\* ---- Pnyx's builtins (model/runtime.py) -----------------------------------
+Range(s) == {s[i] : i \in DOMAIN s}
+Last(s) == s[Len(s)]
+Clamp(i, n) == IF i < 0 THEN (IF n + i < 0 THEN 0 ELSE n + i) ELSE (IF i > n THEN n ELSE i)
+\* s[lo:hi] as in Python (a negative bound counts from the end)
+Slice(s, lo, hi) == SubSeq(s, Clamp(lo, Len(s)) + 1, Clamp(hi, Len(s)))
+IsPrefix(a, b) == Len(a) <= Len(b) /\ SubSeq(b, 1, Len(a)) = a
+Value(o) == o[1]
+Div(a, b) == IF b = 0 THEN Assert(FALSE, "division by zero") ELSE a \div b
+Mod(a, b) == IF b = 0 THEN Assert(FALSE, "modulo by zero") ELSE a % b
+\* f with f[k] replaced by v; Pnyx stops with an error when k is not an index or key of f
+Update(f, k, v) == IF k \in DOMAIN f THEN [f EXCEPT ![k] = v] ELSE Assert(FALSE, "index or key out of range")
+NodeNamed(i) == IF i \in Node THEN i ELSE Assert(FALSE, "node(i) does not exist")
+Option(S) == {s \in Seq(S) : Len(s) <= 1}
+BSeq(S, k) == {s \in Seq(S) : Len(s) <= k}
+IndexOf(s, x) == CHOOSE i \in DOMAIN s : s[i] = x
+SubsetsOfSize(S, k) ==
+    LET size == IF k < 0 THEN 0 ELSE IF k > Cardinality(S) THEN Cardinality(S) ELSE k
+    IN  {T \in SUBSET S : Cardinality(T) = size}
+
+\* ---- orders and folds: loops visit a set in Pnyx's (ascending) order --------
+IntLt(lhs, rhs) == lhs < rhs
+BoolLt(lhs, rhs) == ~lhs /\ rhs
+RECURSIVE SortedSeq(_, _)
+SortedSeq(S, Lt(_, _)) ==
+    IF S = {} THEN <<>>
+    ELSE LET least == CHOOSE x \in S : \A y \in S : ~Lt(y, x)
+         IN  <<least>> \o SortedSeq(S \ {least}, Lt)
+RECURSIVE SeqLt(_, _, _)
+SeqLt(lhs, rhs, Lt(_, _)) ==
+    IF lhs = <<>> THEN rhs # <<>>
+    ELSE IF rhs = <<>> THEN FALSE
+    ELSE IF Lt(Head(lhs), Head(rhs)) THEN TRUE
+    ELSE IF Head(lhs) = Head(rhs) THEN SeqLt(Tail(lhs), Tail(rhs), Lt)
+    ELSE FALSE
+MaxOf(S, Lt(_, _)) == CHOOSE x \in S : \A y \in S : ~Lt(x, y)
+MinOf(S, Lt(_, _)) == CHOOSE x \in S : \A y \in S : ~Lt(y, x)
+RECURSIVE FoldSeq(_, _, _)
+FoldSeq(Op(_, _), acc, s) == IF s = <<>> THEN acc ELSE FoldSeq(Op, Op(acc, Head(s)), Tail(s))
+\* one <<dst, msg>> per node of D, in ascending order (a send to a set of nodes)
+Fanout(D, m) == LET ds == SortedSeq(D, IntLt) IN [i \in 1..Len(ds) |-> <<ds[i], m>>]
+"""
+
+FIFO = r"""
+\* ---- the network: one FIFO channel per ordered pair of nodes ----------------
+NoMessages == [s \in Node |-> [d \in Node |-> <<>>]]
+\* the messages of `out` (a sequence of <<dst, msg>>) addressed to d, in order
+MsgsTo(out, d) == LET o == SelectSeq(out, LAMBDA p : p[1] = d) IN [i \in 1..Len(o) |-> o[i][2]]
+\* channels n after node `from` sent `out`; sends to a node that is down (not u[d]) are dropped
+Sent(n, from, out, u) ==
+    [n EXCEPT ![from] = [d \in Node |-> IF u[d] THEN n[from][d] \o MsgsTo(out, d) ELSE n[from][d]]]
+\* a crashed node's connections break: its channels in both directions are emptied
+Cut(n, c) == [s \in Node |-> [d \in Node |-> IF s = c \/ d = c THEN <<>> ELSE n[s][d]]]
+RemoveAt(s, k) == SubSeq(s, 1, k - 1) \o SubSeq(s, k + 1, Len(s))
+"""
+
+UNORDERED = r"""
+\* ---- the network: a bag (multiset) of in-flight messages -------------------
+\* a bag is a function from entries to their number of copies (>= 1)
+NoMessages == [x \in {} |-> 0]
+Entry(s, d, m) == [src |-> s, dst |-> d, msg |-> m]
+BagAdd(b, x) == IF x \in DOMAIN b THEN [b EXCEPT ![x] = @ + 1] ELSE [y \in DOMAIN b \cup {x} |-> IF y = x THEN 1 ELSE b[y]]
+BagRemove(b, x) == IF b[x] = 1 THEN [y \in DOMAIN b \ {x} |-> b[y]] ELSE [b EXCEPT ![x] = @ - 1]
+RECURSIVE CopiesIn(_, _)
+CopiesIn(b, S) == IF S = {} THEN 0 ELSE LET x == CHOOSE y \in S : TRUE IN b[x] + CopiesIn(b, S \ {x})
+\* messages in flight from s to d
+InFlight(b, s, d) == CopiesIn(b, {x \in DOMAIN b : x.src = s /\ x.dst = d})
+\* the bag b after node `from` sent `out`; sends to a node that is down (not u[d]) are dropped
+Sent(b, from, out, u) ==
+    FoldSeq(LAMBDA acc, p : IF u[p[1]] THEN BagAdd(acc, Entry(from, p[1], p[2])) ELSE acc, b, out)
+\* messages to a crashed node are lost
+Cut(b, c) == [x \in {y \in DOMAIN b : y.dst # c} |-> b[x]]
+"""
+
+# whether a step's sends fit the channels' capacity
+FIFO_CAN_SEND = r"""CanSend(n, from, out, u) == \A d \in Node : u[d] => Len(n[from][d]) + Len(MsgsTo(out, d)) <= CAPACITY
+"""
+UNORDERED_CAN_SEND = r"""CanSend(b, from, out, u) ==
+    \A d \in {out[i][1] : i \in DOMAIN out} : InFlight(Sent(b, from, out, u), from, d) <= CAPACITY
+"""
+UNBOUNDED_CAN_SEND = "CanSend(n, from, out, u) == TRUE  \\* channels are unbounded\n"

@@ -1,0 +1,54 @@
+"""`pnyx export --tla FILE [-D NAME=VALUE ...] [-o DIR]`: write a TLA+ module and TLC configurations.
+
+Files written to DIR (default: the current directory), named after the spec:
+``NAME.tla``, ``NAME.cfg`` (the invariants, for TLC) and, when the spec has
+`reachable` properties, ``NAME_reachable.cfg`` (each one negated: TLC reports it
+reached as a violation).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from model.errors import ArgumentError
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("export", help="translate a spec for another tool (TLA+: TLC, Apalache)",
+                              description="Translate a spec, at its constants, for another tool.")
+    p.add_argument("file", metavar="FILE", help="a .pnyx spec")
+    p.add_argument("--tla", action="store_true", help="write a TLA+ module and TLC .cfg files (the only format so far)")
+    p.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
+    p.add_argument("-o", dest="outdir", metavar="DIR", default=".", help="directory to write into (default: .)")
+    p.set_defaults(handler=cmd_export)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from checker.tla import export
+    from model.parser import parse_file
+    from model.typecheck import check
+
+    from .cli import parse_defines
+
+    if not args.tla:
+        raise ArgumentError("pnyx export: choose a format, for example --tla")
+    ct = check(parse_file(args.file), parse_defines(args.defines))
+    result = export(ct, origin=Path(args.file).as_posix())
+    outdir = Path(args.outdir)
+    if outdir.exists() and not outdir.is_dir():
+        raise ArgumentError(f"-o {args.outdir}: not a directory")
+    try:
+        outdir.mkdir(parents=True, exist_ok=True)
+        files = {f"{result.module}.tla": result.tla, f"{result.module}.cfg": result.cfg}
+        if result.reach_cfg is not None:
+            files[f"{result.module}_reachable.cfg"] = result.reach_cfg
+        for name, text in files.items():
+            (outdir / name).write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise ArgumentError(f"-o {args.outdir}: cannot write: {exc}") from None
+    for name in files:
+        sys.stdout.write(f"wrote {outdir / name}\n")
+    return 0
