@@ -139,3 +139,14 @@ def _node(i: int, n: int) -> int:
 
 def _bound(what: str, value: Any) -> None:
     raise ModelError(f"{what} leaves its declared type: {value!r}")
+
+
+def _inflight(net: tuple | None, msg_id: int, fifo: bool, n: int) -> tuple:
+    """The in-flight messages of one type as sorted, distinct `(src, dst, field...)` tuples."""
+    if net is None:
+        raise ModelError("this property reads the messages in flight: evaluate it with the network")
+    if fifo:
+        found = {(ci // n, ci % n) + m[1:] for ci, ch in enumerate(net) for m in ch if m[0] == msg_id}
+    else:
+        found = {(src, dst) + m[1:] for dst, src, m in net if m[0] == msg_id}
+    return tuple(sorted(found))

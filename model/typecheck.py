@@ -40,7 +40,7 @@ BUILTINS = ("len", "append", "last", "max", "min", "is_prefix", "some", "value",
 
 @dataclass(frozen=True)
 class Sym:
-    """What a name refers to. `kind` is const, enum, local, statevar, nodeset, typeset or message."""
+    """What a name refers to. `kind` is const, enum, local, statevar, nodeset, typeset, message or inflight."""
 
     kind: str
     type: Type
@@ -351,7 +351,7 @@ class _Checker:
                 raise self.error(f"property {p.name!r} is declared twice", p)
             names.add(p.name)
             self.in_property = True
-            self.expect(p.expr, self.expr(p.expr, _Scope(self.globals)), BOOL, f"{p.kind} {p.name}")
+            self.expect(p.expr, self.expr(p.expr, self.property_scope(messages, node_t)), BOOL, f"{p.kind} {p.name}")
             self.in_property = False
 
         if spec.nodes.symmetric:
@@ -371,6 +371,20 @@ class _Checker:
         )
 
     # -- helpers
+    def property_scope(self, messages: list[MsgInfo], node_t: NodeType) -> _Scope:
+        """Properties may range over the messages in flight: `forall p in Propose: p.src ...`.
+
+        Each message name stands for the set of its in-flight copies as records
+        `(src, dst, field...)`; inductive invariants of message-passing protocols need them.
+        """
+        scope = _Scope(self.globals)
+        for m in messages:
+            if any(f in ("src", "dst") for f, _ in m.fields) or self.globals.get(m.name) is not None:
+                continue
+            rec = RecordType(m.name, (("src", node_t), ("dst", node_t)) + m.fields)
+            scope.names[m.name] = Sym("inflight", SetType(rec), value=m.id)
+        return scope
+
     def suggest(self, name: str, known: object) -> str:
         import difflib
 

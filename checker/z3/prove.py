@@ -1,0 +1,206 @@
+"""Inductive invariants: does a conjunction of invariants hold initially and survive every step?
+
+The pre-state is any well-formed state (types, channel bounds, budgets) satisfying the
+conjunction; each event of checker/model.py is one query. A failure is a counterexample
+to induction (CTI): a pre-state, an event and a post-state breaking one of the
+invariants. Whether the explicit checker reaches that pre-state tells a real bug (it
+does) from an invariant too weak to be inductive (it does not: strengthen it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import z3
+
+from model import ast as A
+from model.compiler import CompiledSpec, PropertyEntry
+from model.errors import ArgumentError
+
+from .encode import and_, is_false, not_, or_
+from .translate import Branch, Translator
+
+INVARIANT_KINDS = ("invariant", "net-invariant")
+
+
+@dataclass
+class CTI:
+    """A counterexample to induction, in checker/model.py's state and event representation."""
+
+    kind: str  # init | step | error
+    property: str  # the invariant broken (for an error: the failure)
+    bindings: dict[str, Any]
+    post: tuple
+    pre: tuple | None = None
+    event: tuple | None = None
+    explicit_agrees: bool | None = None  # the compiled property also fails on `post`
+
+
+@dataclass
+class ProofResult:
+    spec: str
+    invariants: list[str]
+    ok: bool
+    seconds: float
+    branches: int
+    queries: int
+    channel_bound: int | None  # fifo channels bounded by the prover (None: the spec's capacity or unordered)
+    cti: CTI | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def select_invariants(cs: CompiledSpec, names: list[str]) -> list[A.Property]:
+    """The named invariants of the spec; a clear error for unknown names or `reachable` ones."""
+    known = {p.name: p for p in cs.checked.properties}
+    out = []
+    for name in names:
+        p = known.get(name)
+        if p is None:
+            invs = ", ".join(q.name for q in cs.checked.properties if q.kind == "invariant") or "none"
+            raise ArgumentError(f"{cs.filename} has no invariant {name!r} (invariants: {invs})")
+        if p.kind != "invariant":
+            raise ArgumentError(f"{name} is a `{p.kind}` property: only invariants can be proved inductive")
+        if p not in out:
+            out.append(p)
+    return out
+
+
+def entry(cs: CompiledSpec, name: str) -> PropertyEntry:
+    return next(p for p in cs.properties if p.name == name)
+
+
+def holds(cs: CompiledSpec, name: str, state: tuple) -> bool:
+    """The compiled (explicit) evaluation of an invariant in a global state."""
+    p = entry(cs, name)
+    return bool(p.holds(state[0], state[1], state[2]))
+
+
+def bindings(cs: CompiledSpec, name: str, state: tuple) -> dict[str, Any]:
+    p = entry(cs, name)
+    try:
+        return p.explain(state[0], state[1], state[2]) or {}
+    except Exception:  # noqa: BLE001 - bindings are a courtesy; the verdict stands without them
+        return {}
+
+
+def _ok(tr: Translator, props: list[A.Property], s: Any) -> list[Any]:
+    out = []
+    for p in props:
+        val, fails = tr.prop(p, s)
+        out.append(and_(val, not_(fails)))
+    return out
+
+
+def prove(cs: CompiledSpec, names: list[str], channel_bound: int = 3, timeout_ms: int | None = None) -> ProofResult:
+    """Check that the conjunction of the named invariants is inductive."""
+    start = time.perf_counter()
+    props = select_invariants(cs, names)
+    tr = Translator(cs, channel_bound)
+    result = ProofResult(cs.name, [p.name for p in props], False, 0.0, 0, 0,
+                         tr.bound if tr.fifo and cs.capacity is None else None)
+    solver = z3.Solver()
+    if timeout_ms:
+        solver.set("timeout", timeout_ms)
+
+    def check() -> z3.CheckSatResult:
+        result.queries += 1
+        r = solver.check()
+        if r == z3.unknown:
+            raise ArgumentError(f"z3 gave up ({solver.reason_unknown()}); raise --timeout or shrink the constants")
+        return r
+
+    # initiation
+    init = tr.init_state()
+    solver.push()
+    solver.add(or_(*(not_(x) for x in _ok(tr, props, init))))
+    if check() == z3.sat:
+        post = tr.decode_state(init, solver.model())
+        name = next(p.name for p in props if not holds(cs, p.name, post))
+        result.cti = CTI("init", name, bindings(cs, name, post), post, explicit_agrees=True)
+        return _done(result, start)
+    solver.pop()
+
+    # consecution: the post-state is a second frame equal to one branch's result, so the
+    # invariants are translated once for it rather than once per event
+    pre, wf = tr.fresh_state("pre")
+    solver.add(*wf)
+    solver.add(*_ok(tr, props, pre))
+    branches = tr.branches(pre)
+    result.branches = len(branches)
+    for br in branches:
+        if br.errors:
+            solver.push()
+            solver.add(*br.side, or_(*(c for c, _, _ in br.errors)))
+            if check() == z3.sat:
+                result.cti = _error_cti(cs, tr, br, pre, solver.model())
+                return _done(result, start)
+            solver.pop()
+    after, wf2 = tr.fresh_state("post")
+    post_ok = _ok(tr, props, after)
+    solver.add(*wf2, or_(*(not_(x) for x in post_ok)))
+    for br in branches:
+        if is_false(br.enabled):
+            continue
+        solver.push()
+        solver.add(*br.side, br.enabled, tr.state_eq(after, br.post))
+        if check() == z3.sat:
+            m = solver.model()
+            broken = next(p.name for p, x in zip(props, post_ok) if not z3.is_true(m.eval(x, model_completion=True)))
+            post = tr.decode_state(after, m)
+            result.cti = CTI("step", broken, bindings(cs, broken, post), post, tr.decode_state(pre, m), tr.event(br, m),
+                             explicit_agrees=_fails_explicitly(cs, broken, post))
+            return _done(result, start)
+        solver.pop()
+    result.ok = True
+    return _done(result, start)
+
+
+def _fails_explicitly(cs: CompiledSpec, name: str, state: tuple) -> bool:
+    try:
+        return not holds(cs, name, state)
+    except Exception:  # noqa: BLE001 - a property that raises on this state does not hold in it
+        return True
+
+
+def _error_cti(cs: CompiledSpec, tr: Translator, br: Branch, pre: Any, m: z3.ModelRef) -> CTI:
+    what = next((f"{msg} (spec line {line})" for c, msg, line in br.errors if z3.is_true(m.eval(c, model_completion=True))),
+                "a handler fails")
+    state = tr.decode_state(pre, m)
+    return CTI("error", what, {}, state, state, tr.event(br, m))
+
+
+def _done(result: ProofResult, start: float) -> ProofResult:
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+@dataclass
+class Reach:
+    """What the explicit checker says about a CTI's pre-state."""
+
+    found: bool  # a state with the same node states and up flags was reached
+    exact: bool  # ... and with the same network and budgets
+    depth: int
+    explored: int
+    complete: bool  # the whole reachable state space was explored
+
+
+def explicit_reach(cs: CompiledSpec, state: tuple, max_states: int = 200_000, max_seconds: float = 30.0) -> Reach:
+    """Search for `state` with the breadth-first checker (no symmetry, so states compare as they are)."""
+    from checker.bfs import Options
+    from checker.bfs import check as bfs_check
+
+    target_ns, target_up = state[0], state[1]
+    probe = PropertyEntry("pre-state of the counterexample", "reachable",
+                          lambda NS, UP, NET=None: NS == target_ns and UP == target_up,
+                          lambda NS, UP, NET=None: None, 0, ())
+    probe_cs = dataclasses.replace(cs, properties=[probe])
+    res = bfs_check(probe_cs, Options(max_states=max_states, max_seconds=max_seconds, symmetry=False))
+    trace = res.reached.get(probe.name)
+    if trace is None:
+        return Reach(False, False, 0, res.stats.distinct, res.complete)
+    last = trace.states[-1]
+    return Reach(True, tuple(last) == tuple(state), len(trace), res.stats.distinct, res.complete)

@@ -1,0 +1,199 @@
+"""`pnyx prove` and `pnyx bmc`: the z3 back end on the command line.
+
+Exit codes as for `pnyx check`: 0 proved (no violation within the depth), 1 a
+counterexample to induction (a violation), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+
+from model.compiler import CompiledSpec
+from model.errors import ArgumentError
+from model.types import node_name
+
+
+def register(sub: Any) -> None:
+    from pnyx.cli import _positive
+
+    p = sub.add_parser("prove", help="prove with z3 that invariants are inductive, or show a counterexample to induction")
+    p.add_argument("file", metavar="FILE", help="a .pnyx spec")
+    p.add_argument("--invariant", required=True, metavar="NAME", help="the invariant to prove")
+    p.add_argument("--assume", metavar="NAME,...", default="", help="helper invariants proved together with it")
+    p.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
+    p.add_argument("--channel-bound", type=_positive, default=3, metavar="K",
+                   help="messages a fifo channel holds when the spec declares no capacity (default 3)")
+    p.add_argument("--reach-states", type=_positive, default=200_000, metavar="N",
+                   help="states the explicit checker may explore looking for a counterexample's pre-state")
+    p.add_argument("--no-reach", action="store_true", help="do not search for the pre-state with the explicit checker")
+    p.add_argument("--timeout", type=_positive, metavar="SECONDS", help="give up on one z3 query after this long")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(handler=cmd_prove)
+
+    b = sub.add_parser("bmc", help="bounded model checking of the invariants with z3")
+    b.add_argument("file", metavar="FILE", help="a .pnyx spec")
+    b.add_argument("--depth", type=int, required=True, metavar="K", help="the number of steps to unroll")
+    b.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
+    b.add_argument("--timeout", type=_positive, metavar="SECONDS", help="give up on one z3 query after this long")
+    b.add_argument("--json", action="store_true", help="print the result as JSON")
+    b.set_defaults(handler=cmd_bmc)
+
+
+def _names(args: argparse.Namespace) -> list[str]:
+    names = [args.invariant] + [x.strip() for x in args.assume.split(",") if x.strip()]
+    for n in names:
+        if not n.isidentifier():
+            raise ArgumentError(f"{n!r} is not an invariant name")
+    return names
+
+
+def _state_lines(cs: CompiledSpec, state: tuple) -> list[str]:
+    """A whole global state, one variable per line (a CTI's pre-state is not the initial one)."""
+    from checker.model import SpecModel
+
+    out = []
+    for v in cs.vars:
+        from model.types import show
+
+        out.append(f"{v.name}: " + ", ".join(f"{node_name(i)}={show(state[0][i][v.slot], v.type)}" for i in range(cs.n_nodes)))
+    down = [node_name(i) for i in range(cs.n_nodes) if not state[1][i]]
+    if down:
+        out.append("down: " + ", ".join(down))
+    flight = SpecModel(cs).in_flight(state)
+    out.append("in flight: " + (", ".join(f"{cs.show_message(m)} {node_name(s)}->{node_name(d)}" for s, d, m in flight)
+                                or "nothing"))
+    names = ("requests", "crashes", "losses", "duplicates")
+    used = [f"{k} {x}" for k, x in zip(names, state[3]) if x]
+    if used:
+        out.append("budget used: " + ", ".join(used))
+    return out
+
+
+def cmd_prove(args: argparse.Namespace) -> int:
+    from checker.trace import changes, describe, sends_of
+    from checker.z3.prove import explicit_reach, prove
+    from pnyx.cli import load_spec
+
+    cs = load_spec(args.file, args.defines)
+    res = prove(cs, _names(args), args.channel_bound, args.timeout * 1000 if args.timeout else None)
+    reach = None
+    cti = res.cti
+    if cti is not None and cti.pre is not None and not args.no_reach:
+        reach = explicit_reach(cs, cti.pre, max_states=args.reach_states)
+    if args.json:
+        out: dict[str, Any] = {
+            "spec": cs.name, "file": cs.filename, "constants": cs.checked.consts, "invariants": res.invariants,
+            "inductive": res.ok, "seconds": round(res.seconds, 3), "events": res.branches, "queries": res.queries,
+            "channel_bound": res.channel_bound, "cti": None,
+        }
+        if cti is not None:
+            out["cti"] = {
+                "kind": cti.kind, "property": cti.property,
+                "bindings": {k: node_name(x) if isinstance(x, int) else x for k, x in cti.bindings.items()},
+                "event": describe(cs, cti.event) if cti.event else None,
+                "pre": _state_lines(cs, cti.pre) if cti.pre else None,
+                "post": _state_lines(cs, cti.post),
+                "explicit_evaluation_agrees": cti.explicit_agrees,
+                "pre_state_reachable": None if reach is None else {
+                    "found": reach.found, "exact": reach.exact, "depth": reach.depth,
+                    "explored": reach.explored, "complete": reach.complete},
+            }
+        json.dump(out, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0 if res.ok else 1
+    con = Console(highlight=False)
+    what = " and ".join(res.invariants)
+    bound = f"; fifo channels bounded at {res.channel_bound} messages" if res.channel_bound else ""
+    if res.ok:
+        con.print(f"[bold green]Proved:[/] {escape(what)} {'is' if len(res.invariants) == 1 else 'are'} inductive "
+                  f"({cs.n_nodes} nodes, {res.branches} events, {res.queries} queries, {res.seconds:.2f} s{bound})")
+        return 0
+    assert cti is not None
+    if cti.kind == "init":
+        con.print(f"[bold red]Not an invariant:[/] {escape(cti.property)} fails in the initial state")
+        for line in _state_lines(cs, cti.post):
+            con.print("    " + escape(line))
+        return 1
+    head = "Not inductive" if cti.kind == "step" else "A step fails"
+    con.print(f"[bold red]{head}:[/] counterexample to induction of {escape(what)}{bound}")
+    con.print()
+    con.print("[bold]Pre-state[/] (satisfies every invariant of the conjunction):")
+    assert cti.pre is not None and cti.event is not None
+    for line in _state_lines(cs, cti.pre):
+        con.print("    " + escape(line))
+    con.print(f"[bold]Step:[/] {escape(describe(cs, cti.event))}" + (" -> fails" if cti.kind == "error" else ""))
+    if cti.kind == "step":
+        for line in changes(cs, cti.pre, cti.post) + sends_of(cs, cti.event):
+            con.print("    " + escape(line))
+        con.print()
+        binds = ", ".join(f"{k} = {node_name(x) if isinstance(x, int) else x}" for k, x in cti.bindings.items())
+        line = next(p.line for p in cs.properties if p.name == cti.property)
+        con.print(f"[bold red]Violated:[/] invariant {escape(cti.property)} ({cs.filename}:{line})"
+                  + (f" with {binds}" if binds else ""))
+        if not cti.explicit_agrees:
+            con.print("[yellow]Note:[/] the explicit evaluator says the property holds in this post-state (please report)")
+    else:
+        con.print(f"[bold red]Failed:[/] {escape(cti.property)}")
+    if reach is not None:
+        if reach.found and reach.exact:
+            con.print(f"[bold red]Reachable:[/] the explicit checker reaches this pre-state in {reach.depth} steps: a real bug")
+        elif reach.found:
+            con.print(f"[yellow]Partly reachable:[/] a state with these node states is reachable in {reach.depth} steps "
+                      "(with other messages in flight or budgets)")
+        elif reach.complete:
+            con.print(f"[yellow]Unreachable:[/] the explicit checker explored all {reach.explored:,} reachable states "
+                      "without meeting this pre-state: strengthen the invariant to exclude it")
+        else:
+            con.print(f"[yellow]Not reached:[/] the explicit checker met no such state in {reach.explored:,} states "
+                      "(it stopped at its bounds)")
+    return 1
+
+
+def cmd_bmc(args: argparse.Namespace) -> int:
+    from checker.model import SpecModel
+    from checker.trace import Trace, format_trace, to_itf_json
+    from checker.z3.bmc import bmc
+    from pnyx.cli import load_spec
+
+    if args.depth < 0:
+        raise ArgumentError(f"--depth must be at least 0, got {args.depth}")
+    cs = load_spec(args.file, args.defines)
+    res = bmc(cs, args.depth, args.timeout * 1000 if args.timeout else None)
+    trace = None
+    if not res.ok:
+        trace = Trace(SpecModel(cs), res.steps or [], res.states, res.events, res.failed_event)
+    if args.json:
+        out: dict[str, Any] = {"spec": cs.name, "file": cs.filename, "constants": cs.checked.consts, "depth": args.depth,
+                               "ok": res.ok, "seconds": round(res.seconds, 3), "violation": None}
+        if trace is not None:
+            out["violation"] = {
+                "kind": res.kind, "property": res.name, "length": len(res.events),
+                "bindings": {k: node_name(x) if isinstance(x, int) else x for k, x in res.bindings.items()},
+                "replays_on_explicit_model": res.steps is not None, "trace": to_itf_json(trace, res.name),
+            }
+        json.dump(out, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+        return 0 if res.ok else 1
+    con = Console(highlight=False)
+    if res.ok:
+        con.print(f"[bold green]No violation[/] of any invariant within {args.depth} steps ({res.seconds:.2f} s)")
+        return 0
+    assert trace is not None
+    head = "Invariant violated" if res.kind == "invariant" else "Error while running a handler"
+    con.print(f"[bold red]{head}:[/] {escape(res.name)} after {len(res.events)} steps (shortest; {res.seconds:.2f} s)")
+    con.print()
+    for line in format_trace(trace):
+        con.print(f"[bold]{escape(line)}[/]" if line.startswith(("Step", "State")) else escape(line))
+    con.print()
+    if res.kind == "invariant":
+        binds = ", ".join(f"{k} = {node_name(x) if isinstance(x, int) else x}" for k, x in res.bindings.items())
+        con.print(f"[bold red]Violated:[/] invariant {escape(res.name)}" + (f" with {binds}" if binds else ""))
+    if res.steps is None:
+        con.print("[yellow]Note:[/] the explicit model does not replay this trace (please report)")
+    return 1
