@@ -93,11 +93,12 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
 
     slot_of = {v.name: v.slot for v in cs.vars}
     reads = {p.name: frozenset(slot_of[x] for x in p.reads) for p in cs.properties}
+    always = {p.name for p in cs.properties if p.reads_network}  # the network changes at almost every step
     nslots = len(cs.vars)
 
     def check_state(s: State, sid: int, before: State | None = None) -> PropertyEntry | None:
         """Evaluate the properties on a new state; with its predecessor, only those whose inputs changed."""
-        ns, up = s[0], s[1]
+        ns, up, net = s[0], s[1], s[2]
         changed: set[int] | None = None
         if before is not None:
             changed = set()
@@ -106,15 +107,15 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
                 if a is not b:
                     changed.update(k for k in range(nslots) if a[k] is not b[k] and a[k] != b[k])
         for inv in invariants:
-            if changed is not None and not (reads[inv.name] & changed):
+            if changed is not None and not (reads[inv.name] & changed) and inv.name not in always:
                 continue  # held in the predecessor and reads nothing that changed
-            if not inv.holds(ns, up):
+            if not inv.holds(ns, up, net):
                 return inv
         if pending:
             for r in list(pending):
-                if changed is not None and not (reads[r.name] & changed):
+                if changed is not None and not (reads[r.name] & changed) and r.name not in always:
                     continue
-                if r.holds(ns, up):
+                if r.holds(ns, up, net):
                     reached_at[r.name] = sid
                     pending.remove(r)
         return None
@@ -209,7 +210,7 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
         if kind == "invariant":
             assert prop is not None
             last = trace.states[-1]
-            bindings = prop.explain(last[0], last[1]) or {}
+            bindings = prop.explain(last[0], last[1], last[2]) or {}
             result.violation = Violation("invariant", prop.name, f"invariant {prop.name} is violated", bindings, trace)
         else:
             assert err is not None

@@ -72,8 +72,8 @@ class PropertyEntry:
     explain: Callable[[tuple, tuple], dict | None]  # bindings of the outer foralls that falsify it
     line: int
     reads: tuple[str, ...]
-    # Reads the messages in flight: `holds(NS, UP, NET)` needs the network. Such an invariant
-    # has kind "net-invariant" (explorations that pass only NS and UP leave it to `pnyx prove`).
+    # Reads the messages in flight: `holds(NS, UP, NET)` needs the network (the checker passes it;
+    # a live node, which sees no network, cannot evaluate such a property).
     reads_network: bool = False
 
 
@@ -618,8 +618,7 @@ def compile_checked(ct: Checked) -> CompiledSpec:
     for p, (fname, ename) in zip(ct.properties, names["props"]):
         reads = tuple(sorted({ct.vars[s.slot].name for n, s in ct.refs.items() if isinstance(n, A.FieldGet) and _within(n, p)}))
         net = any(s.kind == "inflight" and _within(n, p) for n, s in ct.refs.items())
-        kind = "net-invariant" if net and p.kind == "invariant" else p.kind
-        props.append(PropertyEntry(p.name, kind, ns[fname], ns[ename], p.span.line, reads, net))
+        props.append(PropertyEntry(p.name, p.kind, ns[fname], ns[ename], p.span.line, reads, net))
     return CompiledSpec(
         checked=ct, source=src, n_nodes=ct.n_nodes, network=ct.network, capacity=ct.capacity,
         budget=ct.budget, symmetric=ct.symmetric, vars=ct.vars, messages=ct.messages, handlers=handlers,
