@@ -16,22 +16,8 @@ import itertools
 from collections.abc import Callable
 
 from model.compiler import CompiledSpec
-from model.types import MapType, OptionType, SeqType, SetType, contains_node
 
 from .model import State
-
-
-def _signature_parts(cs: CompiledSpec) -> tuple[list[int], list[int]]:
-    """Slots whose values are renaming-invariant, and slots whose length is."""
-    plain, sized = [], []
-    for v in cs.vars:
-        if not contains_node(v.type):
-            plain.append(v.slot)
-        elif isinstance(v.type, SetType | SeqType | OptionType) or (
-            isinstance(v.type, MapType) and not contains_node(v.type.key)
-        ):
-            sized.append(v.slot)
-    return plain, sized
 
 
 def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
@@ -42,13 +28,16 @@ def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
     pns, pmsg = cs.perm_node_state, cs.perm_message
     fifo = cs.network == "fifo"
     pairs = [(a, b) for a in range(n) for b in range(n)]
-    plain, sized = _signature_parts(cs)
+    sig = cs.node_signature
+    assert sig is not None
     identity = tuple(range(n))
     group_perms: dict[int, list[tuple[int, ...]]] = {k: list(itertools.permutations(range(k))) for k in range(1, n + 1)}
-    candidates_cache: dict[tuple, list[tuple[tuple[int, ...], tuple[int, ...]]]] = {}
+    moving = cs.messages_hold_nodes
+    Candidate = tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]
+    candidates_cache: dict[tuple, list[Candidate]] = {}
 
-    def candidates(order: list[int], sizes: tuple[int, ...]) -> list[tuple[tuple[int, ...], tuple[int, ...]]]:
-        """Every (p, q) that maps the sorted order onto positions 0..n-1, ties permuted."""
+    def candidates(order: list[int], sizes: tuple[int, ...]) -> list[Candidate]:
+        """Every (p, q, channel order) that maps the sorted order onto positions 0..n-1, ties permuted."""
         key = (tuple(order), sizes)
         hit = candidates_cache.get(key)
         if hit is not None:
@@ -65,14 +54,14 @@ def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
             p = [0] * n
             for new, old in enumerate(q):
                 p[old] = new
-            out.append((tuple(p), q))
+            out.append((tuple(p), q, tuple([q[a] * n + q[b] for a, b in pairs])))
         if len(candidates_cache) < 100_000:
             candidates_cache[key] = out
         return out
 
     def canon(state: State) -> State:
         ns, up, net, budget = state
-        sigs = [(up[i], tuple([ns[i][k] for k in plain]), tuple([len(ns[i][k]) for k in sized])) for i in range(n)]
+        sigs = [(up[i], sig(ns[i])) for i in range(n)]
         order = sorted(range(n), key=sigs.__getitem__)
         sizes = []
         run = 1
@@ -85,7 +74,7 @@ def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
         sizes.append(run)
         best = None
         best_ns = None
-        for p, q in candidates(order, tuple(sizes)):
+        for p, q, chans in candidates(order, tuple(sizes)):
             if p == identity:
                 ns2 = ns
             else:
@@ -96,8 +85,10 @@ def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
                 cand = state
             else:
                 up2 = tuple([up[q[j]] for j in range(n)])
-                if fifo:
-                    net2 = tuple([tuple([pmsg(m, p, q) for m in net[q[a] * n + q[b]]]) for a, b in pairs])
+                if fifo and not moving:
+                    net2 = tuple([net[c] for c in chans])
+                elif fifo:
+                    net2 = tuple([tuple([pmsg(m, p, q) for m in net[c]]) for c in chans])
                 else:
                     net2 = tuple(sorted([(p[d], p[s], pmsg(m, p, q)) for d, s, m in net]))
                 cand = (ns2, up2, net2, budget)
