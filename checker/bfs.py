@@ -78,7 +78,9 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     """Explore the spec's state graph breadth-first, checking every property."""
     opts = options or Options()
     model = SpecModel(cs)
-    canon = canonicalizer(cs) if opts.symmetry else (lambda s: s)
+    reducing = opts.symmetry and cs.symmetric
+    canon = canonicalizer(cs) if reducing else (lambda s: s)
+    raw_seen: set[int] = set()  # fingerprints of generated states as they are, before canonicalization
     invariants = [p for p in cs.properties if p.kind == "invariant"]
     pending: list[PropertyEntry] = [p for p in cs.properties if p.kind == "reachable"]
     reached_at: dict[str, int] = {}
@@ -122,6 +124,7 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
 
     frontier: list[tuple[State, int]] = []
     for s in model.init_states():
+        raw_seen.add(hash(s))
         fp = hash(canon(s))
         if fp in visited:
             continue
@@ -149,6 +152,13 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
                 break
             stats.transitions += len(succ)
             for ai, (_, s2) in enumerate(succ):
+                if reducing:
+                    # Most successors were generated before as this very state: skip the
+                    # N!-bounded canonicalization for them.
+                    raw = hash(s2)
+                    if raw in raw_seen:
+                        continue
+                    raw_seen.add(raw)
                 fp = hash(canon(s2))
                 if fp in visited:
                     continue
