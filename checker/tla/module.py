@@ -111,7 +111,8 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
             w("")
             w("\\* ---- types ----")
         for td in spec.types:
-            w(f"{tnames[td.name]} == {values.set_of_ast(td.type, consts, ct.types[td.name])}  \\* line {td.span.line}")
+            tset = values.set_of_ast(td.type, consts, ct.types[td.name], by_name=False)
+            w(f"{tnames[td.name]} == {tset}  \\* line {td.span.line}")
         w(self.prelude)
 
         # operators that need translation: written first, placed after the orders they use

@@ -52,24 +52,27 @@ class Values:
         return self._field[name]
 
     # ---- sets of values --------------------------------------------------
-    def set_of(self, t: Type) -> str:
-        """The TLA+ set of every value of a resolved type (finite or not: used for membership)."""
+    def set_of(self, t: Type, by_name: bool = True) -> str:
+        """The TLA+ set of every value of a resolved type (finite or not: used for membership).
+
+        With `by_name`, a declared enum or record type is written by its name.
+        """
         if isinstance(t, BoolType):
             return "BOOLEAN"
         if isinstance(t, IntType):
             return "Int" if t.lo is None or t.hi is None else f"{t.lo}..{t.hi}"
         if isinstance(t, EnumType):
-            if t.name in self.tnames:
+            if by_name and t.name in self.tnames:
                 return self.tnames[t.name]
             return "{" + ", ".join(tla_string(m) for m in t.members) + "}"
         if isinstance(t, NodeType):
             return "Node"
         if isinstance(t, RecordType):
-            if t.name in self.tnames:
+            if by_name and t.name in self.tnames:
                 return self.tnames[t.name]
             return "[" + ", ".join(f"{self.field(f)}: {self.set_of(ft)}" for f, ft in t.fields) + "]"
         if isinstance(t, TupleType):
-            return "(" + " \\X ".join(self.set_of(x) for x in t.items) + ")"
+            return "(" + " \\X ".join(self.wrap(self.set_of(x)) for x in t.items) + ")"
         if isinstance(t, SeqType):
             return f"BSeq({self.set_of(t.elem)}, {t.bound})" if t.bound is not None else f"Seq({self.set_of(t.elem)})"
         if isinstance(t, SetType):
@@ -97,7 +100,7 @@ class Values:
                 return s
         return f"({s})"
 
-    def set_of_ast(self, t: A.TypeExpr, consts: dict[str, str], resolved: Type) -> str:
+    def set_of_ast(self, t: A.TypeExpr, consts: dict[str, str], resolved: Type, by_name: bool = True) -> str:
         """The TLA+ set of a type as written in the spec: constant names kept, for readability."""
         if isinstance(t, A.TRange):
             lo, hi = _const_text(t.lo, consts), _const_text(t.hi, consts)
@@ -109,7 +112,7 @@ class Values:
             return "Node"
         if isinstance(t, A.TEnum):
             return "{" + ", ".join(tla_string(m) for m in t.members) + "}"
-        return self.set_of(resolved)
+        return self.set_of(resolved, by_name)
 
     # ---- literals --------------------------------------------------------
     def lit(self, v: object, t: Type) -> str:
