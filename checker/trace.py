@@ -174,12 +174,55 @@ def _itf_state(model: SpecModel, state: State, index: int, action: str) -> dict[
     return out
 
 
+def _message_json(cs: CompiledSpec, m: tuple) -> dict[str, Any]:
+    info = cs.messages[m[0]]
+    return {"tag": info.name, "value": {f: to_itf(x, t) for (f, t), x in zip(info.fields, m[1:])}}
+
+
+def event_json(cs: CompiledSpec, ev: Event) -> dict[str, Any]:
+    """An event as data, so that a trace can be replayed elsewhere (impl.replay) without the checker.
+
+    Handlers are named by index into `cs.handlers` (-1: no handler enabled, the message was dropped);
+    each `choose` is given as its site number within the handler and the value taken.
+    """
+    kind = ev[0]
+    out: dict[str, Any] = {"kind": kind, "node": node_name(ev[1])}
+    choices: tuple = ()
+    hi = -1
+    if kind in ("deliver", "lose", "duplicate"):
+        out["src"] = node_name(ev[2])
+        out["message"] = _message_json(cs, ev[3])
+        if kind == "deliver":
+            hi = ev[4]
+            choices = ev[5] if len(ev) > 5 else ()
+    elif kind == "timer":
+        hi = ev[2]
+        out["timer"] = cs.handlers[hi].name
+        choices = ev[3] if len(ev) > 3 else ()
+    elif kind == "request":
+        hi = ev[2]
+        h = cs.handlers[hi]
+        out["request"] = h.name
+        out["args"] = [to_itf(v, t) for (_, t), v in zip(h.params, ev[3])]
+        choices = ev[4] if len(ev) > 4 else ()
+    elif kind == "recover":
+        hi = cs.recover.index if cs.recover is not None else -1
+        choices = ev[2] if len(ev) > 2 else ()
+    if kind in ("deliver", "timer", "request", "recover"):
+        out["handler"] = hi
+        sites = cs.handlers[hi].choice_sites if hi >= 0 else ()
+        out["choices"] = [{"site": site, "var": sites[site][0], "value": to_itf(v, sites[site][1])} for site, v in choices]
+    return out
+
+
 def to_itf_json(trace: Trace, description: str = "") -> dict[str, Any]:
     """The trace in the Informal Trace Format: one object per state, variables as node maps."""
     cs = trace.model.cs
     states = [_itf_state(trace.model, trace.states[0], 0, "init")]
     for k, ev in enumerate(trace.events, start=1):
-        states.append(_itf_state(trace.model, trace.states[k], k, describe(cs, ev)))
+        st = _itf_state(trace.model, trace.states[k], k, describe(cs, ev))
+        st["#meta"]["event"] = event_json(cs, ev)
+        states.append(st)
     return {
         "#meta": {"format": "ITF", "source": cs.filename, "description": description, "steps": trace.steps},
         "vars": [v.name for v in cs.vars] + ["up", "network", "budget_used"],

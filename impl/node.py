@@ -131,14 +131,17 @@ class NodeRuntime:
         self.storage.save(self.record, self._pack())
 
     # ---- events --------------------------------------------------------------
-    def deliver(self, src: int, msg: tuple) -> Step | None:
-        """A message arrived; None when no handler is enabled (the message is dropped)."""
+    def deliver(self, src: int, msg: tuple, only: HandlerEntry | None = None) -> Step | None:
+        """A message arrived; None when no handler is enabled (the message is dropped).
+
+        When several handlers are enabled, one is taken at random (the checker explores each);
+        `only` restricts delivery to one handler, as a trace replay needs."""
         cs = self.cs
         if not (isinstance(msg, tuple) and msg and isinstance(msg[0], int) and 0 <= msg[0] < len(cs.messages)):
             return None
         if len(msg) != len(cs.messages[msg[0]].fields) + 1 or not 0 <= src < cs.n_nodes:
             return None
-        handlers = cs.message_handlers[msg[0]]
+        handlers = cs.message_handlers[msg[0]] if only is None else (only,)
         if len(handlers) > 1:
             handlers = tuple(self.rng.sample(list(handlers), len(handlers)))
         for h in handlers:

@@ -119,13 +119,31 @@ class Simulation:
 
     def check(self) -> None:
         """Evaluate every property on the current states; raise on a false invariant."""
-        ns, up = self.states, self.up
         for p in self.cs.properties:
-            if p.kind == "invariant":
-                if self.check_invariants and not p.holds(ns, up):
-                    raise InvariantViolation(p.name, p.explain(ns, up), self.log)
-            elif not self.reached.get(p.name, True) and p.holds(ns, up):
+            if p.kind != "reachable":
+                if self.check_invariants and not self.holds(p):
+                    args = self._args(p)
+                    raise InvariantViolation(p.name, p.explain(*args), self.log)
+            elif not self.reached.get(p.name, True) and self.holds(p):
                 self.reached[p.name] = True
+
+    def _args(self, p: Any) -> tuple:
+        if getattr(p, "reads_network", False):
+            return (self.states, self.up, self.net_value())
+        return (self.states, self.up)
+
+    def holds(self, p: Any) -> bool:
+        """Whether a property of the spec holds in the current state."""
+        return bool(p.holds(*self._args(p)))
+
+    def net_value(self) -> tuple:
+        """The messages in flight in the checker's representation (see checker.model)."""
+        if self.fifo:
+            chans: list[list[tuple]] = [[] for _ in range(self.n * self.n)]
+            for p in sorted(self.net, key=lambda p: p.seq):
+                chans[p.src * self.n + p.dst].append(p.msg)
+            return tuple(tuple(c) for c in chans)
+        return tuple(sorted((p.dst, p.src, p.msg) for p in self.net))
 
     def _after(self, what: str, step: Step | None = None) -> None:
         self.stats.steps += 1
@@ -168,8 +186,8 @@ class Simulation:
                 heads[(p.src, p.dst)] = p
         return sorted(heads.values(), key=lambda p: p.seq)
 
-    def deliver(self, p: Packet) -> Step | None:
-        """Hand a message to its destination's handlers."""
+    def deliver(self, p: Packet, only: HandlerEntry | None = None) -> Step | None:
+        """Hand a message to its destination's handlers (or to `only` that one)."""
         self.net.remove(p)
         what = f"{node_name(p.dst)} receives {self.cs.show_message(p.msg)} from {node_name(p.src)}"
         if self._cut(p.src, p.dst) or not self.nodes[p.dst].up:
@@ -178,7 +196,7 @@ class Simulation:
             return None
         self.stats.delivered += 1
         self._reset_timers(p.dst, p.msg[0])
-        step = self.nodes[p.dst].deliver(p.src, p.msg)
+        step = self.nodes[p.dst].deliver(p.src, p.msg, only)
         self._after(what if step is not None else what + " (no handler enabled: dropped)", step)
         return step
 

@@ -1,0 +1,263 @@
+"""`pnyx cluster`, `pnyx kv`, `pnyx gossip`, `pnyx replay`: running specs for real.
+
+Exit status: 0 success; 1 the server refused the request or could not be reached, or a
+replay diverged from its trace; 2 bad arguments or input files.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from typing import Any
+
+from model.errors import PnyxError
+
+
+def register(sub: Any) -> None:
+    from pnyx.cli import _positive
+
+    c = sub.add_parser("cluster", help="start and stop node processes running a spec on loopback")
+    csub = c.add_subparsers(dest="cluster_command", metavar="ACTION")
+    csub.required = True
+    s = csub.add_parser("start", help="start N nodes; prints their client addresses")
+    s.add_argument("spec", metavar="SPEC", help="a .pnyx spec (gossip.pnyx and zab_kv.pnyx get their key-value services)")
+    s.add_argument("--nodes", type=_positive, metavar="N", help="number of nodes (default: the spec's)")
+    s.add_argument("--dir", required=True, metavar="DIR", help="a new directory for the cluster's data, logs and pids")
+    s.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
+    s.add_argument("--config", metavar="FILE", help="TOML configuration (timer periods, fsync)")
+    s.add_argument("--detach", action="store_true", help="return once the nodes are up (stop them with `cluster stop`)")
+    s.set_defaults(handler=cmd_cluster_start)
+    t = csub.add_parser("stop", help="stop every node of a cluster")
+    t.add_argument("dir", metavar="DIR")
+    t.set_defaults(handler=cmd_cluster_stop)
+    t = csub.add_parser("status", help="list the nodes of a cluster, their pids and addresses")
+    t.add_argument("dir", metavar="DIR")
+    t.set_defaults(handler=cmd_cluster_status)
+    t = csub.add_parser("kill", help="kill one node at once (SIGKILL), as a crash")
+    t.add_argument("dir", metavar="DIR")
+    t.add_argument("node", type=_positive, metavar="K", help="node number, 1..N")
+    t.set_defaults(handler=cmd_cluster_kill)
+    t = csub.add_parser("restart", help="start one stopped or crashed node again (it recovers from its data)")
+    t.add_argument("dir", metavar="DIR")
+    t.add_argument("node", type=_positive, metavar="K", help="node number, 1..N")
+    t.set_defaults(handler=cmd_cluster_restart)
+
+    k = sub.add_parser("kv", help="a client of the ZAB key-value service")
+    k.add_argument("--server", required=True, metavar="HOST:PORT", help="any server of the cluster")
+    k.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for an answer (default 10)")
+    ksub = k.add_subparsers(dest="kv_command", metavar="OP")
+    ksub.required = True
+    for name, helptext in (("create", "create a node with data"), ("set", "replace a node's data")):
+        p = ksub.add_parser(name, help=helptext)
+        p.add_argument("path", metavar="PATH")
+        p.add_argument("data", metavar="DATA")
+        if name == "set":
+            p.add_argument("--version", type=int, default=-1, metavar="V", help="only if the node's version is V")
+    p = ksub.add_parser("delete", help="delete a node (it must have no children)")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("--version", type=int, default=-1, metavar="V", help="only if the node's version is V")
+    for name, helptext in (("get", "a node's data and version (read locally)"), ("ls", "a node's children"),
+                           ("exists", "whether a node exists"), ("sync", "catch this server up with the leader")):
+        p = ksub.add_parser(name, help=helptext)
+        p.add_argument("path", metavar="PATH", nargs="?" if name == "sync" else None, default="/")
+    k.set_defaults(handler=cmd_kv)
+
+    g = sub.add_parser("gossip", help="a client of the gossip key-value service")
+    g.add_argument("--server", required=True, metavar="HOST:PORT", help="any node of the cluster")
+    g.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for an answer (default 10)")
+    gsub = g.add_subparsers(dest="gossip_command", metavar="OP")
+    gsub.required = True
+    p = gsub.add_parser("put", help="write a key at this node")
+    p.add_argument("key", metavar="KEY")
+    p.add_argument("value", metavar="VALUE")
+    p = gsub.add_parser("get", help="read a key at this node")
+    p.add_argument("key", metavar="KEY")
+    gsub.add_parser("keys", help="the keys this node holds")
+    g.set_defaults(handler=cmd_gossip)
+
+    r = sub.add_parser("replay", help="drive the simulation through a counterexample from `pnyx check --json`")
+    r.add_argument("trace", metavar="TRACE.json")
+    r.add_argument("--spec", metavar="FILE", help="the spec (default: the one the trace names)")
+    r.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
+    r.set_defaults(handler=cmd_replay)
+
+
+# ---- cluster ---------------------------------------------------------------------
+def cmd_cluster_start(args: argparse.Namespace) -> int:
+    from impl.cluster import start_cluster, stop_cluster
+    from pnyx.cli import parse_defines
+
+    meta = start_cluster(args.spec, args.nodes, args.dir, parse_defines(args.defines), args.config)
+    print(f"{meta.nodes} nodes of {args.spec} ({meta.service} service), data in {args.dir}")
+    for i, (h, p) in enumerate(meta.clients):
+        print(f"n{i + 1} {h}:{p}")
+    sys.stdout.flush()
+    if args.detach:
+        return 0
+    stop = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        while not stop:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        pass
+    stop_cluster(args.dir)
+    print("stopped")
+    return 0
+
+
+def cmd_cluster_stop(args: argparse.Namespace) -> int:
+    from impl.cluster import stop_cluster
+
+    stopped = stop_cluster(args.dir)
+    print(f"stopped {len(stopped)} node(s)" + (": " + ", ".join(f"n{i + 1}" for i in stopped) if stopped else ""))
+    return 0
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    from impl.cluster import status
+
+    for i, pid, (h, p) in status(args.dir):
+        print(f"n{i + 1} {h}:{p} " + (f"running (pid {pid})" if pid else "down"))
+    return 0
+
+
+def _node_index(args: argparse.Namespace) -> int:
+    from impl.server import ClusterMeta
+
+    meta = ClusterMeta.read(args.dir)
+    if args.node > meta.nodes:
+        raise PnyxError(f"node {args.node} does not exist: the cluster has nodes 1..{meta.nodes}")
+    return int(args.node) - 1
+
+
+def cmd_cluster_kill(args: argparse.Namespace) -> int:
+    from impl.cluster import kill_node
+
+    i = _node_index(args)
+    if not kill_node(args.dir, i):
+        print(f"n{i + 1} is not running")
+        return 1
+    print(f"killed n{i + 1}")
+    return 0
+
+
+def cmd_cluster_restart(args: argparse.Namespace) -> int:
+    from impl.cluster import node_pid, start_node, wait_ready
+
+    i = _node_index(args)
+    if node_pid(args.dir, i) is not None:
+        raise PnyxError(f"n{i + 1} is already running")
+    p = start_node(args.dir, i)
+    wait_ready(args.dir, [i], {i: p})
+    print(f"n{i + 1} restarted")
+    return 0
+
+
+# ---- clients ---------------------------------------------------------------------
+def _call(args: argparse.Namespace, op: str, *xs: Any) -> tuple[int, Any]:
+    from impl.client import ClientError, Unavailable, call, parse_addr
+
+    addr = parse_addr(args.server)
+    try:
+        return 0, call(addr, op, *xs, timeout=args.timeout)
+    except Unavailable as exc:
+        sys.stderr.write(f"error: server unavailable: {exc}\n")
+        return 1, None
+    except ClientError as exc:
+        sys.stderr.write(f"error: {exc}\n")
+        return 1, None
+
+
+def _text(v: Any) -> str:
+    if isinstance(v, bytes):
+        return v.decode(errors="replace")
+    return str(v)
+
+
+def cmd_kv(args: argparse.Namespace) -> int:
+    op = args.kv_command
+    if op in ("create", "set", "delete", "get", "ls", "exists") and not args.path.startswith("/"):
+        raise PnyxError(f"path {args.path!r}: a path starts with '/', for example /app/config")
+    if op == "create":
+        rc, r = _call(args, "create", args.path, args.data.encode())
+        if rc == 0:
+            print(f"created {r[0]} (zxid {r[1]})")
+    elif op == "set":
+        rc, r = _call(args, "set", args.path, args.data.encode(), args.version)
+        if rc == 0:
+            print(f"set {args.path} version {r[0]} (zxid {r[1]})")
+    elif op == "delete":
+        rc, r = _call(args, "delete", args.path, args.version)
+        if rc == 0:
+            print(f"deleted {args.path} (zxid {r[1]})")
+    elif op == "get":
+        rc, r = _call(args, "get", args.path)
+        if rc == 0:
+            print(f"{_text(r[0])}\nversion {r[1]}")
+    elif op == "ls":
+        rc, r = _call(args, "ls", args.path)
+        if rc == 0:
+            for name in r:
+                print(name)
+    elif op == "exists":
+        rc, r = _call(args, "exists", args.path)
+        if rc == 0:
+            print("yes" if r else "no")
+            return 0 if r else 1
+    else:  # sync
+        rc, r = _call(args, "sync")
+        if rc == 0:
+            print(f"synced to zxid {r}")
+    return rc
+
+
+def cmd_gossip(args: argparse.Namespace) -> int:
+    op = args.gossip_command
+    if op == "put":
+        rc, r = _call(args, "put", args.key, args.value)
+        if rc == 0:
+            print(f"put {args.key} version {r[0]}.{r[1]}")
+    elif op == "get":
+        rc, r = _call(args, "get", args.key)
+        if rc == 0:
+            if r is None:
+                sys.stderr.write(f"error: {args.key!r} not found at this node\n")
+                return 1
+            print(f"{_text(r[0])}\nversion {r[1][0]}.{r[1][1]}")
+    else:
+        rc, r = _call(args, "keys")
+        if rc == 0:
+            for k in r:
+                print(k)
+    return rc
+
+
+# ---- replay -----------------------------------------------------------------------
+def cmd_replay(args: argparse.Namespace) -> int:
+    from impl.replay import replay_file
+    from pnyx.cli import parse_defines
+
+    res = replay_file(args.trace, args.spec, parse_defines(args.defines))
+    for s in res.steps:
+        mark = "same state" if not s.mismatches else "DIFFERENT"
+        print(f"step {s.index}: {s.action}  [{mark}]")
+        for m in s.mismatches:
+            print(f"    {m}")
+    if res.violated:
+        print("violated in the simulation's final state: " + ", ".join(res.violated))
+    else:
+        print("every invariant holds in the simulation's final state")
+    if res.ok:
+        print(f"replayed {len(res.steps) - 1} steps: the simulation reached the same states as the trace"
+              + (f" and violates {res.expected}" if res.expected else ""))
+        return 0
+    print("the simulation diverged from the trace")
+    return 1

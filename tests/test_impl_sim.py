@@ -1,0 +1,187 @@
+"""The node runtime and the deterministic simulation, on gossip and small fixture specs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+from hypothesis.stateful import run_state_machine_as_test
+
+from impl.faults import fault_machine
+from impl.node import HandlerError, NodeRuntime
+from impl.sim import InvariantViolation, Simulation
+from impl.storage import FileStorage, MemoryStorage, StorageError
+from impl.wire import Tagged
+from model.compiler import load
+
+ROOT = Path(__file__).resolve().parent.parent
+GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
+
+COUNTER = """
+spec counter
+const N = 2
+nodes N
+network fifo
+type C = 0..5
+message Bump(v: C)
+state {
+  persistent count: C = 0
+  volatile seen: C = 0
+  ghost boots: C = 0
+}
+on request bump() when count < 5 {
+  count = count + 1
+  send Bump(count) to {p in Node where p != self}
+  reply count
+}
+on Bump(v) from src { seen = v }
+on recover { boots = boots + 1 }
+invariant Small: forall n in Node: n.count <= 3
+"""
+
+
+def compile_text(tmp_path: Path, text: str, name: str = "s.pnyx", **defines: object):
+    p = tmp_path / name
+    p.write_text(text)
+    return load(str(p), defines)
+
+
+class Recorder:
+    """A transport that notes, for every message, what storage held when it left."""
+
+    def __init__(self, storage: MemoryStorage) -> None:
+        self.storage = storage
+        self.sent: list[tuple[int, int, tuple, object]] = []
+
+    def send(self, src: int, dst: int, msg: tuple) -> None:
+        self.sent.append((src, dst, msg, self.storage.load("node")))
+
+
+def test_state_is_durable_before_a_step_message_leaves(tmp_path: Path) -> None:
+    cs = compile_text(tmp_path, COUNTER)
+    storage = MemoryStorage()
+    tr = Recorder(storage)
+    rt = NodeRuntime(cs, 0, storage, tr)
+    rt.start()
+    step = rt.request("bump", ())
+    assert step is not None and step.replies == [1] and step.persisted
+    (src, dst, msg, stored), = tr.sent
+    assert (src, dst, msg) == (0, 1, (0, 1))
+    assert stored[2] == (("count", 1),)  # the new count was saved before Bump(1) was handed over
+
+
+def test_restart_reloads_persistent_state_and_runs_recover(tmp_path: Path) -> None:
+    cs = compile_text(tmp_path, COUNTER)
+    storage = FileStorage(tmp_path / "data", fsync=False)
+    rt = NodeRuntime(cs, 0, storage, Recorder(MemoryStorage()))
+    rt.start()
+    rt.request("bump", ())
+    rt.request("bump", ())
+    rt.deliver(1, (0, 4))
+    assert rt.get("seen") == 4
+    again = NodeRuntime(cs, 0, FileStorage(tmp_path / "data", fsync=False), Recorder(MemoryStorage()))
+    step = again.start()
+    assert step is not None and step.handler is cs.recover
+    assert again.get("count") == 2 and again.get("seen") == 0  # persistent kept, volatile reset
+
+
+def test_a_data_dir_of_another_spec_is_refused(tmp_path: Path) -> None:
+    storage = FileStorage(tmp_path / "data", fsync=False)
+    NodeRuntime(compile_text(tmp_path, COUNTER), 0, storage, Recorder(MemoryStorage())).start()
+    other = load(GOSSIP)
+    with pytest.raises(StorageError, match="written by spec 'counter'"):
+        NodeRuntime(other, 0, storage, Recorder(MemoryStorage())).start()
+
+
+def test_malformed_messages_are_dropped_not_run(tmp_path: Path) -> None:
+    rt = NodeRuntime(compile_text(tmp_path, COUNTER), 0, MemoryStorage(), Recorder(MemoryStorage()))
+    rt.start()
+    for bad in [(), (7, 1), (0,), (0, 1, 2), "x", (0, 1)]:
+        src = 5 if bad == (0, 1) else 1
+        assert rt.deliver(src, bad) is None
+    assert rt.get("seen") == 0
+
+
+def test_a_handler_leaving_its_type_is_a_handler_error(tmp_path: Path) -> None:
+    rt = NodeRuntime(compile_text(tmp_path, COUNTER), 0, MemoryStorage(), Recorder(MemoryStorage()))
+    rt.start()
+    with pytest.raises(HandlerError, match="seen"):
+        rt.deliver(1, (0, 9))
+
+
+def test_simulation_catches_a_broken_invariant(tmp_path: Path) -> None:
+    sim = Simulation(compile_text(tmp_path, COUNTER), seed=3)
+    for _ in range(3):
+        sim.request(0, "bump", ())
+    with pytest.raises(InvariantViolation, match="Small.*n = n1"):
+        sim.request(0, "bump", ())
+
+
+def test_crash_keeps_only_what_was_saved_and_cuts_fifo_channels(tmp_path: Path) -> None:
+    sim = Simulation(compile_text(tmp_path, COUNTER), seed=1)
+    sim.request(0, "bump", ())
+    assert len(sim.net) == 1
+    sim.crash(1)
+    assert not sim.net and not sim.nodes[1].up
+    sim.request(0, "bump", ())
+    assert not sim.net  # a send to a down node is dropped
+    sim.restart(1)
+    assert sim.var(1, "boots") == 1  # ghost survives, recover ran
+
+
+def gossip_converged(value: int):
+    return lambda s: all(s.var(i, "value") == value for i in range(s.n) if s.nodes[i].up)
+
+
+def test_gossip_converges_in_simulation_and_payload_rides_along() -> None:
+    cs = load(GOSSIP, {"N": 5, "WRITES": 1000})
+    sim = Simulation(cs, seed=7)
+    sim.request(2, "write", (Tagged(42, ("k", b"v")),))
+    sim.request(4, "write", (17,))
+    assert sim.run(10.0, stop=gossip_converged(42))
+    assert all(sim.var(i, "value").payload == ("k", b"v") for i in range(5))
+    assert sim.stats.by_message["Push"] >= 4
+
+
+def test_same_seed_same_run() -> None:
+    cs = load(GOSSIP, {"N": 6, "WRITES": 10, "FANOUT": 2})
+
+    def run(seed: int) -> list[str]:
+        sim = Simulation(cs, seed=seed, loss=0.2)
+        sim.request(0, "write", (3,))
+        sim.request(5, "write", (9,))
+        sim.run(2.0)
+        return [line.split(" ", 1)[1] for line in sim.log]
+
+    assert run(11) == run(11)
+    assert run(11) != run(12)
+
+
+def test_partition_blocks_then_heals() -> None:
+    cs = load(GOSSIP, {"N": 4, "WRITES": 10})
+    sim = Simulation(cs, seed=2)
+    sim.partition([{0, 1}, {2, 3}])
+    sim.request(0, "write", (5,))
+    sim.run(2.0)
+    assert [sim.var(i, "value") for i in range(4)] == [5, 5, 0, 0]
+    sim.heal()
+    sim.crash(0)  # a restarted node forgets whom it told, so it pushes again
+    sim.restart(0)
+    assert sim.run(5.0, stop=gossip_converged(5))
+
+
+def test_gossip_under_random_fault_schedules() -> None:
+    machine = fault_machine(load(GOSSIP, {"N": 3, "WRITES": 2}), max_crashes=2)
+    run_state_machine_as_test(machine, settings=settings(max_examples=40, stateful_step_count=30, deadline=None,
+                                                         suppress_health_check=list(HealthCheck)))
+
+
+def test_random_fault_schedules_find_a_broken_gossip(tmp_path: Path) -> None:
+    text = Path(GOSSIP).read_text().replace("{p in Node where p != self and p not in sent}", "{p in Node where p != self}")
+    broken = compile_text(tmp_path, text, "broken.pnyx", N=3)
+    machine = fault_machine(broken)
+    with pytest.raises(InvariantViolation, match="NeverTwice"):
+        run_state_machine_as_test(machine, settings=settings(max_examples=200, stateful_step_count=30, deadline=None,
+                                                             suppress_health_check=list(HealthCheck), database=None,
+                                                             phases=[Phase.generate]))
