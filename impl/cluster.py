@@ -30,11 +30,17 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 # Constants a service needs larger than a model checker would explore.
 SERVICE_DEFAULTS: dict[str, dict[str, int]] = {
     "gossip": {"WRITES": 2**62},
+    "zab": {"TXNS": 2**40, "VALUES": 2**62, "MAX_EPOCH": 2**30, "TIMEOUTS": 2**30},
 }
 
 
 def service_of(cs: CompiledSpec) -> str:
-    return cs.name if cs.name in ("gossip", "zab") else "raw"
+    """Which service a spec's nodes offer: the key-value stores for the bundled specs, else raw requests."""
+    if cs.name == "gossip":
+        return "gossip"
+    if cs.name == "zab_kv":
+        return "zab"
+    return "raw"
 
 
 def node_count_const(cs: CompiledSpec) -> str | None:

@@ -42,8 +42,15 @@ class TimerConfig:
 
 
 # Durations for timer names the bundled specs use; anything else gets `timers.default`.
+_FROM_LEADER = ("NewEpoch", "NewLeader", "UpToDate", "Propose", "Commit")
+_FROM_FOLLOWERS = ("FollowerInfo", "AckEpoch", "AckLeader", "Ack", "Write")
 BUILTIN_TIMERS: dict[str, TimerConfig] = {
     "gossip": TimerConfig(period=0.05),
+    # ZAB (spec/zab_kv.pnyx): elect soon when looking; followers heartbeat; timeouts restart on traffic
+    "elect": TimerConfig(period=0.15, jitter=0.5),
+    "heartbeat": TimerConfig(period=0.1),
+    "followerTimeout": TimerConfig(period=1.0, jitter=0.3, reset_on=_FROM_LEADER),
+    "leaderTimeout": TimerConfig(period=1.0, jitter=0.3, reset_on=_FROM_FOLLOWERS),
 }
 
 

@@ -58,7 +58,7 @@ def fault_machine(cs: CompiledSpec, max_crashes: int = 2, max_losses: int = 3, p
             def request(self, node: int, data: Any) -> None:
                 h = data.draw(st.sampled_from(cs.requests), label="handler")
                 args = data.draw(st.sampled_from(h.arg_domain), label="args") if h.params else ()
-                if self.s.nodes[node].up and self.s.request(node, h.name, args) is not None:
+                if self.s.nodes[node].up and self.s.request(node, h.name, args, h) is not None:
                     self.requests += 1
 
         @precondition(lambda self: self.crashes < max_crashes)

@@ -153,16 +153,25 @@ class NodeRuntime:
     def timer(self, h: HandlerEntry) -> Step | None:
         return self._run(h, (), f"timer {h.name}")
 
-    def request(self, name: str, args: tuple) -> Step | None:
-        """A client call; None when the handler's guard refuses it here and now."""
-        h = self.request_handler(name)
-        return self._run(h, args, f"request {name}")
+    def request(self, name: str, args: tuple, only: HandlerEntry | None = None) -> Step | None:
+        """A client call; None when every handler of that name refuses it here and now.
 
-    def request_handler(self, name: str) -> HandlerEntry:
-        for h in self.cs.requests:
-            if h.name == name:
-                return h
-        raise KeyError(f"spec {self.cs.name} has no request handler {name!r}")
+        A spec may split a request by role (`on request write() when role == LEADING`, another
+        when FOLLOWING): each handler of the name is tried, in random order when several exist."""
+        handlers = self.request_handlers(name) if only is None else [only]
+        if len(handlers) > 1:
+            handlers = self.rng.sample(handlers, len(handlers))
+        for h in handlers:
+            step = self._run(h, args, f"request {name}")
+            if step is not None:
+                return step
+        return None
+
+    def request_handlers(self, name: str) -> list[HandlerEntry]:
+        hs = [h for h in self.cs.requests if h.name == name]
+        if not hs:
+            raise KeyError(f"spec {self.cs.name} has no request handler {name!r}")
+        return hs
 
     def timer_handler(self, name: str) -> HandlerEntry:
         for h in self.cs.timers:

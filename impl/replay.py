@@ -184,7 +184,7 @@ class Replayer:
             if handler is None:
                 raise ReplayError(f"unknown request handler {hi}")
             args = tuple(from_itf(a, t) for a, (_, t) in zip(ev.get("args", []), handler.params))
-            if sim.request(node, handler.name, args) is None:
+            if sim.request(node, handler.name, args, handler) is None:
                 raise ReplayError(f"request {handler.name}{args} at {node_name(node)} is refused in the simulation")
         elif kind == "crash":
             sim.crash(node)

@@ -98,6 +98,8 @@ class Timer:
                 self.callback()
             except HandlerError as exc:
                 log.error("timer %s: %s", self.name, exc)
+            except Exception:  # noqa: BLE001 - a timer must outlive a bug in one firing
+                log.exception("timer %s failed", self.name)
 
 
 class Service:
@@ -219,6 +221,8 @@ class Host:
             self.service.on_peer(src, payload)
         except HandlerError as exc:
             log.error("%s", exc)
+        except Exception:  # noqa: BLE001 - one bad message must not end the peer connection
+            log.exception("handling a message from n%d failed", src + 1)
 
     async def serve(self) -> None:
         await self.peers.start()

@@ -232,8 +232,8 @@ class Simulation:
             self._after(f"{node_name(node)} fires timer {h.name}", step)
         return step
 
-    def request(self, node: int, name: str, args: tuple) -> Step | None:
-        step = self.nodes[node].request(name, args)
+    def request(self, node: int, name: str, args: tuple, only: HandlerEntry | None = None) -> Step | None:
+        step = self.nodes[node].request(name, args, only)
         if step is not None:
             self._after(f"client calls {name}{args} at {node_name(node)} -> {step.replies}", step)
         return step

@@ -109,7 +109,7 @@ class TcpPeers:
             src = hello[1]
             while True:
                 self.deliver(src, await read_frame(reader))
-        except (asyncio.IncompleteReadError, OSError, ConnectionError):
+        except (asyncio.IncompleteReadError, OSError, ConnectionError, asyncio.CancelledError):
             pass
         except WireError as exc:
             log.warning("dropping a peer connection that sent a malformed frame: %s", exc)
