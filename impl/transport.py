@@ -52,17 +52,28 @@ class _Link:
             except (TimeoutError, OSError):
                 self._drop(first)
                 continue
+            # The peer never writes on this connection: end of stream means it died. Watching
+            # for it stops us from writing into a dead socket, which would lose messages while
+            # later ones (on a new connection) arrive: a gap the FIFO model does not allow.
+            eof = asyncio.ensure_future(reader.read(1))
             try:
                 writer.write(frame(("hello", self.owner.self_id)))
                 writer.write(frame(first))
                 while True:
                     if self.queue.empty():
                         await writer.drain()
-                    item = await self.queue.get()
-                    writer.write(frame(item))
+                    get = asyncio.ensure_future(self.queue.get())
+                    await asyncio.wait((get, eof), return_when=asyncio.FIRST_COMPLETED)
+                    if eof.done():
+                        get.cancel()
+                        self.owner.dropped += get.done() and not get.cancelled()
+                        self._drop(None)
+                        break
+                    writer.write(frame(get.result()))
             except (OSError, ConnectionError):
                 self._drop(None)
             finally:
+                eof.cancel()
                 writer.close()
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
