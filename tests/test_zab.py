@@ -1,0 +1,104 @@
+"""The ZAB model: its defaults, a complete check of a small preset, and the mutant catalogue.
+
+Each mutant (spec/zab_mutants/*.toml) must be caught by the checker with the violation of
+the property it names and a shortest trace of the length it records. Mutants whose
+search takes minutes at today's checker speed run only with PNYX_SLOW_TESTS=1.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from checker.bfs import Options, check
+from checker.mutants import Mutant, MutantError, compile_mutant, load_mutant, load_mutants
+from model.compiler import load
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = ROOT / "spec" / "zab.pnyx"
+MUTANTS = ROOT / "spec" / "zab_mutants"
+# distinct states each mutant explores before its violation, at the last measurement
+SLOW = {"ack_before_log", "diff_instead_of_trunc", "accept_lower_epoch", "epoch_before_history"}
+RUN_SLOW = os.environ.get("PNYX_SLOW_TESTS") == "1"
+
+
+def test_defaults_are_the_meaningful_configuration() -> None:
+    cs = load(str(SPEC))
+    c = cs.checked.consts
+    assert (c["N"], c["TXNS"], c["CRASHES"], c["MAX_EPOCH"]) == (3, 2, 1, 2)
+    assert cs.symmetric and cs.network == "fifo"
+    assert cs.budget["crashes"] == 1 and cs.budget["requests"] == 2
+    persistent = {v.name for v in cs.vars if v.storage == "persistent"}
+    assert persistent == {"acceptedEpoch", "currentEpoch", "history"}
+    names = {p.name for p in cs.properties}
+    assert {"Integrity", "Agreement", "TotalOrder", "LocalPrimaryOrder", "GlobalPrimaryOrder", "PrimaryIntegrity",
+            "OneLeaderPerEpoch", "CommittedPrefixesAgree", "NoCommittedTxnLost"} <= names
+    assert {"CommittedEverywhere", "SecondEpochAfterLeaderCrash", "RecoveredFollowerResynced"} <= names
+
+
+def test_small_preset_holds_and_commits_everywhere() -> None:
+    # two transactions, a crash, two epochs, no failure-detector timeouts: complete in seconds
+    cs = load(str(SPEC), {"TIMEOUTS": 0})
+    r = check(cs)
+    assert r.complete and r.violation is None
+    assert r.reached["CommittedEverywhere"] is not None
+    assert r.reached["RecoveredFollowerResynced"] is not None
+    # without timeouts the followers of a crashed leader never give up on it
+    assert r.reached["SecondEpochAfterLeaderCrash"] is None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RUN_SLOW, reason="half a million states: set PNYX_SLOW_TESTS=1")
+def test_a_second_epoch_forms_after_the_leader_crashes() -> None:
+    cs = load(str(SPEC), {"TXNS": 0})
+    r = check(cs)
+    w = r.reached["SecondEpochAfterLeaderCrash"]
+    assert r.violation is None and w is not None
+    assert any(ev[0] == "crash" for ev in w.events)
+
+
+def test_every_mutant_applies_cleanly() -> None:
+    mutants = load_mutants(MUTANTS)
+    assert len(mutants) >= 8
+    source = SPEC.read_text()
+    for m in mutants:
+        assert m.apply(source) != source
+        compile_mutant(SPEC, m)  # parses and type-checks
+
+
+def test_a_stale_mutant_fails_loudly(tmp_path: Path) -> None:
+    p = tmp_path / "stale.toml"
+    p.write_text('bug = "x"\nproperty = "Agreement"\nlength = 1\n[[edit]]\nfind = "no such text"\nreplace = ""\n')
+    with pytest.raises(MutantError, match="occurs 0 times"):
+        load_mutant(p).apply(SPEC.read_text())
+
+
+def _mutant_params() -> list:
+    out = []
+    for m in load_mutants(MUTANTS):
+        marks = [pytest.mark.slow]
+        if m.name in SLOW:
+            marks.append(pytest.mark.skipif(not RUN_SLOW, reason="minutes of search: set PNYX_SLOW_TESTS=1"))
+        out.append(pytest.param(m, id=m.name, marks=marks))
+    return out
+
+
+@pytest.mark.parametrize("mutant", _mutant_params())
+def test_mutant_is_caught_with_a_shortest_trace(mutant: Mutant) -> None:
+    cs = compile_mutant(SPEC, mutant)
+    r = check(cs)
+    v = r.violation
+    assert v is not None, f"{mutant.name}: no violation found"
+    assert (v.kind, v.name) == ("invariant", mutant.property)
+    assert len(v.trace) == mutant.length
+
+
+def test_the_correct_model_survives_each_fast_mutants_constants() -> None:
+    # the mutants' constants alone do not break the model: the edits do
+    for m in load_mutants(MUTANTS):
+        if m.name in SLOW:
+            continue
+        r = check(load(str(SPEC), dict(m.constants)), Options(max_states=20_000))
+        assert r.violation is None, m.name
