@@ -63,6 +63,8 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         # user globals avoid every identifier of the prelude (its parameters included)
         self.g_names = Names(self.defined | identifiers(prelude))
         self.prelude = prelude
+        self.bvars = dict(BUDGET_VARS)
+        self.bconsts = dict(BUDGET_CONSTS)
 
     def build(self) -> TlaExport:  # noqa: C901 - one section after the other
         ct = self.ct
@@ -73,9 +75,13 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         tnames["Node"] = "Node"
         vars_ = {v.name: names.claim(v.name) for v in ct.vars}
         props = {p.name: names.claim(p.name) for p in ct.properties}
+        for item in ct.budget:  # budgets that timers spend (`on timer t spends NAME`)
+            if item not in BUDGET_VARS:
+                self.bvars[item] = names.claim(f"n_{item}")
+                self.bconsts[item] = names.claim(f"Max_{item}")
         # from here on, operator definitions: locals avoid the globals, not the prelude's parameters
         glob = Names(set(self.defined) | set(consts.values()) | set(tnames.values()) | set(vars_.values())
-                     | set(props.values()))
+                     | set(props.values()) | set(self.bvars.values()) | set(self.bconsts.values()))
         values = Values(tnames, glob)
         orders = Orders(values, glob)
         field_names = {f for m in ct.messages for f, _ in m.fields}
@@ -103,7 +109,7 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
             if value > 0:
                 decl = next((b for b in spec.budget if b.name == item), None)
                 text = _const_text(decl.expr, consts) if decl is not None else None
-                w(f"{BUDGET_CONSTS[item]} == {text or value}  \\* budget: {item}")
+                w(f"{self.bconsts[item]} == {text or value}  \\* budget: {item}")
         if ct.capacity is not None:
             assert spec.network is not None and spec.network.capacity is not None
             w(f"CAPACITY == {_const_text(spec.network.capacity, consts) or ct.capacity}  \\* messages per channel")
@@ -149,7 +155,7 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         ct, g = self.ct, self.g
         w = out.append
         net = "chan" if self.fifo else "net"
-        budget_vars = [BUDGET_VARS[b] for b, v in ct.budget.items() if v > 0]
+        budget_vars = [self.bvars[b] for b, v in ct.budget.items() if v > 0]
         self.net = net
         self.budget_vars = budget_vars
         self.node_vars = [g.vars[v.name] for v in ct.vars]
@@ -325,12 +331,21 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         for idx, h in enumerate(ct.handlers):
             name, params = ops[idx]
             if isinstance(h, A.OnTimer):
+                spends = getattr(h, "spends", None)
+                if spends is not None and ct.budget.get(spends, 0) <= 0:
+                    continue  # its budget is empty: the timer never fires
                 act = g.names.claim(f"Timer_{h.name}")
                 w(f"\\* timer {h.name} fires at node i (line {h.span.line}); time is abstract: any enabled timer may fire")
                 w(f"{act}(i) ==")
+                if spends is not None:
+                    w(f"    /\\ {self.bvars[spends]} < {self.bconsts[spends]}  \\* each firing spends the {spends} budget")
                 w("    /\\ up[i]")
                 w(f"    /\\ \\E r \\in {name}(i) : Take(i, r, {net}, up)")
-                w(f"    /\\ {self.unchanged(step_vars)}")
+                if spends is not None:
+                    w(f"    /\\ {self.bvars[spends]}' = {self.bvars[spends]} + 1")
+                    w(f"    /\\ {self.unchanged(step_vars | {self.bvars[spends]})}")
+                else:
+                    w(f"    /\\ {self.unchanged(step_vars)}")
                 w("")
                 nexts.append(f"\\E i \\in Node : {act}(i)")
             elif isinstance(h, A.OnRequest) and ct.budget["requests"] > 0:
