@@ -79,7 +79,7 @@ def bmc(cs: CompiledSpec, depth: int, timeout_ms: int | None = None) -> BmcResul
     bound = cs.capacity if cs.capacity is not None else max(1, depth * sends_per_step(cs))
     tr = Translator(cs, bound)
     props = [p for p, e in zip(cs.checked.properties, cs.properties) if e.kind in INVARIANT_KINDS]
-    solver = z3.Solver()
+    solver = z3.Then("simplify", "solve-eqs", "smt").solver()
     if timeout_ms:
         solver.set("timeout", timeout_ms)
     frames = [tr.init_state()]
@@ -127,11 +127,20 @@ def bmc(cs: CompiledSpec, depth: int, timeout_ms: int | None = None) -> BmcResul
             solver.pop()
         if d == depth:
             break
-        nxt, wf = tr.fresh_state(f"s{d + 1}")
+        nxt, _ = tr.fresh_state(f"s{d + 1}")
         sel = z3.Int(f"event{d + 1}")
-        solver.add(*wf)
-        solver.add(or_(*(and_(sel == k, br.enabled, *br.side, tr.state_eq(nxt, br.post)) for k, br in enumerate(brs)
-                         if not is_false(br.enabled))))
+        live = [k for k, br in enumerate(brs) if not is_false(br.enabled)]
+        solver.add(or_(*(and_(sel == k, brs[k].enabled, *brs[k].side) for k in live)))
+        # each term of the next frame is defined by one top-level equation (a case split on
+        # the event taken), which z3's equation solver eliminates
+        now = tr.leaves(s)
+        posts = [tr.leaves(brs[k].post) for k in live]
+        for j, (var, old) in enumerate(zip(tr.leaves(nxt), now)):
+            val = old
+            for k, post in zip(live, posts):
+                if not post[j].eq(old):
+                    val = z3.If(sel == k, post[j], val)
+            solver.add(var == val)
         frames.append(nxt)
         steps.append((sel, brs))
     if result.kind is not None:

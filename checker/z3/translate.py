@@ -142,6 +142,8 @@ class Translator:
         self.fifo = cs.network == "fifo"
         self.cap = cs.capacity
         self.bound = cs.capacity if cs.capacity is not None else channel_bound
+        if not self.ct.messages:
+            self.bound = 0
         self.nodes = range(self.n)
         self.names = itertools.count()
         self.handlers = {id(h): i for i, h in enumerate(self.ct.handlers)}
@@ -243,6 +245,20 @@ class Translator:
         else:
             parts += [a.net[k] == b.net[k] for k in a.net]
         return and_(*parts)
+
+    def leaves(self, s: SymState) -> list[Any]:
+        """Every z3 term of a state in a fixed order (states of one shape pair up term by term)."""
+        out: list[Any] = []
+        for node in s.ns:
+            for v in node:
+                _leaves(v, out)
+        out += list(s.up) + list(s.budget)
+        if self.fifo:
+            for ch in s.net:
+                _leaves(ch, out)
+        else:
+            out += [s.net[k] for k in sorted(s.net)]
+        return out
 
     def decode_state(self, s: SymState, m: z3.ModelRef) -> tuple:
         """The state in checker/model.py's representation."""
@@ -346,6 +362,8 @@ class Translator:
         # deliveries
         if self.fifo:
             for ci, ch in enumerate(s.net):
+                if not ch.items:
+                    continue  # no message types: channels stay empty
                 src, dst = divmod(ci, self.n)
                 head = ch.items[0]
                 rest = SeqV(ch.n - 1, ch.items[1:] + ch.items[-1:])
@@ -492,6 +510,26 @@ class Translator:
         if br.kind == "lose":
             return ("lose", br.node, br.src, self.decode_msg(br.msg, m), br.slot)
         return ("duplicate", br.node, br.src, self.decode_msg(br.msg, m))
+
+
+def _leaves(v: Any, out: list[Any]) -> None:
+    if isinstance(v, z3.ExprRef):
+        out.append(v)
+    elif isinstance(v, tuple):
+        for x in v:
+            _leaves(x, out)
+    elif isinstance(v, SetV):
+        out += [k for _, k in v.items]
+    elif isinstance(v, SeqV):
+        out.append(v.n)
+        _leaves(v.items, out)
+    elif isinstance(v, OptV):
+        out.append(v.some)
+        if v.val is not None:
+            _leaves(v.val, out)
+    elif isinstance(v, MsgV):
+        out.append(v.tag)
+        _leaves(v.fields, out)
 
 
 def _walk(stmts: tuple[A.Stmt, ...]) -> Iterator[A.Stmt]:

@@ -1,0 +1,220 @@
+"""The z3 back end: inductive invariants, counterexamples to induction, bounded model checking.
+
+Every verdict is cross-checked with the explicit side: a CTI's states are evaluated
+with the compiled property functions, and BMC's depth is compared with BFS's shortest
+trace on small broken models.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from checker.bfs import Options
+from checker.bfs import check as bfs_check
+from checker.z3.bmc import bmc
+from checker.z3.prove import explicit_reach, prove
+from model.compiler import CompiledSpec, compile_checked, load
+from model.errors import ArgumentError, PnyxError
+from model.parser import parse
+from model.typecheck import check
+from pnyx.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+GOSSIP = ROOT / "spec" / "gossip.pnyx"
+ZAB = ROOT / "spec" / "zab_broadcast.pnyx"
+ZAB_HELPERS = ["PrefixOfLeader", "CommittedLogged", "CommittedOnQuorum", "AckedLogged",
+               "ProposeOk", "AckOk", "CommitOk", "SyncOk"]
+SMALL_ZAB = {"TXNS": 1, "VALUES": 1, "CAP": 2}
+
+
+def mutant(tmp_path: Path, src: Path, old: str, new: str, name: str) -> Path:
+    text = src.read_text()
+    assert old in text, f"the mutation site {old!r} moved"
+    out = tmp_path / name
+    out.write_text(text.replace(old, new))
+    return out
+
+
+def holds(cs: CompiledSpec, name: str, state: tuple) -> bool:
+    p = next(p for p in cs.properties if p.name == name)
+    return bool(p.holds(state[0], state[1], state[2]))
+
+
+def from_text(text: str) -> CompiledSpec:
+    spec = parse(text, "inline.pnyx")
+    return compile_checked(check(spec))
+
+
+# ---- prove -------------------------------------------------------------------
+def test_gossip_validity_alone_is_not_inductive_and_its_cti_really_breaks_it() -> None:
+    cs = load(str(GOSSIP), {"WRITES": 1})
+    res = prove(cs, ["Validity"])
+    assert not res.ok and res.cti is not None
+    cti = res.cti
+    assert cti.kind == "step" and cti.property == "Validity"
+    assert cti.pre is not None and cti.event is not None
+    assert holds(cs, "Validity", cti.pre)  # the pre-state satisfies the invariant ...
+    assert not holds(cs, "Validity", cti.post)  # ... and the step breaks it, by the compiled evaluator
+    assert cti.explicit_agrees
+    assert cti.event[0] == "deliver"  # a Push carrying a value nobody wrote
+    assert "n" in cti.bindings
+    # the explicit checker never meets that pre-state: the invariant needs strengthening
+    reach = explicit_reach(cs, cti.pre)
+    assert reach.complete and not reach.found
+
+
+def test_gossip_validity_with_its_helper_is_inductive() -> None:
+    cs = load(str(GOSSIP))
+    res = prove(cs, ["Validity", "PushValid"])
+    assert res.ok, res.cti
+    assert res.branches > 0 and res.queries > res.branches
+
+
+def test_zab_broadcast_agreement_is_inductive() -> None:
+    cs = load(str(ZAB), SMALL_ZAB)
+    res = prove(cs, ["Agreement"] + ZAB_HELPERS)
+    assert res.ok, res.cti
+    assert res.channel_bound is None  # the spec declares its channels' capacity
+
+
+def test_zab_broadcast_without_a_helper_gives_a_cti_the_explicit_evaluator_confirms() -> None:
+    cs = load(str(ZAB), SMALL_ZAB)
+    assumed = ["Agreement"] + [h for h in ZAB_HELPERS if h != "CommittedOnQuorum"]
+    res = prove(cs, assumed)
+    assert not res.ok and res.cti is not None and res.cti.kind == "step"
+    cti = res.cti
+    assert cti.pre is not None
+    for name in assumed:
+        assert holds(cs, name, cti.pre), name
+    assert not holds(cs, cti.property, cti.post)
+
+
+def test_a_wrong_invariant_gives_a_cti_between_real_states() -> None:
+    cs = from_text("""
+spec counter
+nodes 2
+budget { requests = 3 }
+state { volatile x: 0..3 = 0 }
+on request bump() when x < 3 { x = x + 1 }
+invariant Small: forall n in Node: n.x <= 1
+invariant Zero: forall n in Node: n.x == 0 or n.x == 1 or n.x == 2 or n.x == 3
+""")
+    res = prove(cs, ["Small"])
+    assert res.cti is not None and res.cti.kind == "step"
+    assert holds(cs, "Small", res.cti.pre) and not holds(cs, "Small", res.cti.post)
+    # Small is no invariant at all: the explicit checker and BMC break it after two requests
+    explicit = bfs_check(cs)
+    assert explicit.violation is not None and len(explicit.violation.trace) == 2
+    assert len(bmc(cs, 3).events) == 2
+    assert prove(cs, ["Zero"]).ok
+
+
+def test_unknown_or_non_invariant_names_are_argument_errors() -> None:
+    cs = load(str(GOSSIP))
+    with pytest.raises(ArgumentError, match="no invariant 'Nope'"):
+        prove(cs, ["Nope"])
+    with pytest.raises(ArgumentError, match="reachable"):
+        prove(cs, ["AllHoldLatest"])
+
+
+def test_an_unsupported_construct_is_named_with_its_position() -> None:
+    cs = from_text("""
+spec bad
+nodes 2
+state { volatile seen: set[int] = {} }
+on timer t { seen = seen | {1} }
+invariant Ok: forall n in Node: len(n.seen) < 5
+""")
+    with pytest.raises(PnyxError) as info:
+        prove(cs, ["Ok"])
+    text = str(info.value)
+    assert "inline.pnyx:4:" in text and "does not support" in text and "set[int]" in text
+
+
+# ---- bmc ---------------------------------------------------------------------
+def bfs_depth(cs: CompiledSpec) -> tuple[str, int]:
+    res = bfs_check(cs, Options(symmetry=False, max_states=200_000))
+    assert res.violation is not None
+    return res.violation.name, len(res.violation.trace)
+
+
+def test_bmc_finds_a_broken_gossip_at_the_depth_bfs_does(tmp_path: Path) -> None:
+    # a write no longer records itself: Validity breaks after one step
+    path = mutant(tmp_path, GOSSIP, "  written = written | {v}\n", "", "gossip_unrecorded.pnyx")
+    cs = load(str(path), {"WRITES": 1})
+    name, depth = bfs_depth(cs)
+    res = bmc(cs, depth)
+    assert (res.kind, res.name, len(res.events)) == ("invariant", name, depth)
+    assert res.steps is not None  # the trace replays on the explicit model
+    assert bmc(cs, depth - 1).ok
+
+
+def test_bmc_finds_a_deeper_gossip_bug_at_the_depth_bfs_does(tmp_path: Path) -> None:
+    # pushing to peers that already have the news: NeverTwice breaks after a write and two pushes
+    path = mutant(tmp_path, GOSSIP, "{p in Node where p != self and p not in sent}", "{p in Node where p != self}",
+                  "gossip_repeats.pnyx")
+    cs = load(str(path), {"WRITES": 1, "LOSSES": 0})
+    name, depth = bfs_depth(cs)
+    assert name == "NeverTwice" and depth >= 3
+    res = bmc(cs, depth)
+    assert (res.kind, res.name, len(res.events)) == ("invariant", name, depth)
+    assert res.steps is not None
+    assert bmc(cs, depth - 1).ok
+
+
+def test_bmc_finds_a_zab_commit_without_quorum_at_the_depth_bfs_does(tmp_path: Path) -> None:
+    # `>=` instead of `>`: with 4 servers, 2 acknowledgements commit
+    path = mutant(tmp_path, ZAB, "2 * len({p in Node where acked[p] >= k}) > N",
+                  "2 * len({p in Node where acked[p] >= k}) >= N", "zab_half_quorum.pnyx")
+    cs = load(str(path), {"N": 4, "TXNS": 1, "VALUES": 1, "CRASHES": 0, "CAP": 2})
+    name, depth = bfs_depth(cs)
+    assert name == "CommittedOnQuorum"
+    res = bmc(cs, depth)
+    assert (res.kind, res.name, len(res.events)) == ("invariant", name, depth)
+    assert res.steps is not None
+    assert res.bindings == {"i": 0}
+
+
+def test_bmc_reports_a_handler_failure_as_bfs_does() -> None:
+    cs = from_text("""
+spec overflow
+nodes 1
+budget { requests = 3 }
+state { volatile x: 0..1 = 0 }
+on request bump() { x = x + 1 }
+invariant Fine: forall n in Node: n.x >= 0
+""")
+    res = bmc(cs, 3)
+    assert res.kind == "error" and "x leaves its declared type" in res.name
+    explicit = bfs_check(cs)
+    assert explicit.violation is not None and explicit.violation.kind == "error"
+    assert len(res.events) == len(explicit.violation.trace) == 1
+
+
+def test_bmc_of_correct_models_finds_nothing() -> None:
+    assert bmc(load(str(GOSSIP), {"WRITES": 1}), 3).ok
+    assert bmc(load(str(ZAB), {"TXNS": 1, "VALUES": 1, "CAP": 2}), 3).ok
+
+
+# ---- command line --------------------------------------------------------------
+def test_cli_prove_and_bmc(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["prove", str(GOSSIP), "--invariant", "Validity", "--assume", "PushValid"]) == 0
+    assert "Proved" in capsys.readouterr().out
+    assert main(["prove", str(GOSSIP), "-D", "WRITES=1", "--invariant", "Validity", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["inductive"] is False and out["cti"]["property"] == "Validity"
+    assert out["cti"]["explicit_evaluation_agrees"] is True
+    assert out["cti"]["pre_state_reachable"]["found"] is False
+    assert main(["prove", str(GOSSIP), "--invariant", "Nope"]) == 2
+    assert "no invariant 'Nope'" in capsys.readouterr().err
+    broken = mutant(tmp_path, GOSSIP, "  written = written | {v}\n", "", "g.pnyx")
+    assert main(["bmc", str(broken), "-D", "WRITES=1", "--depth", "2", "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["violation"]["property"] == "Validity" and out["violation"]["length"] == 1
+    assert out["violation"]["replays_on_explicit_model"] is True
+    assert main(["bmc", str(broken), "-D", "WRITES=1", "--depth", "2"]) == 1
+    assert "Invariant violated" in capsys.readouterr().out
+    assert main(["bmc", str(GOSSIP), "--depth", "-1"]) == 2
