@@ -68,7 +68,7 @@ def _state_lines(cs: CompiledSpec, state: tuple) -> list[str]:
     flight = SpecModel(cs).in_flight(state)
     out.append("in flight: " + (", ".join(f"{cs.show_message(m)} {node_name(s)}->{node_name(d)}" for s, d, m in flight)
                                 or "nothing"))
-    names = ("requests", "crashes", "losses", "duplicates")
+    names = tuple(cs.budget)
     used = [f"{k} {x}" for k, x in zip(names, state[3]) if x]
     if used:
         out.append("budget used: " + ", ".join(used))

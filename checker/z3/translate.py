@@ -81,7 +81,7 @@ class SymState:
     ns: list[list[Any]]  # per node, per variable slot
     up: list[Any]
     net: Any  # fifo: list of SeqV of MsgV (index src * N + dst); unordered: {(dst, src, msg): count}
-    budget: list[Any]  # requests, crashes, losses, duplicates used
+    budget: list[Any]  # used so far: requests, crashes, losses, duplicates, then the spec's own budgets
 
 
 @dataclass
@@ -212,9 +212,9 @@ class Translator:
                 for d in self.nodes:
                     for s in self.nodes:
                         out.append(self.count(net, d, s) <= self.cap)
-        budget = [z3.Int(f"{tag}.budget.{k}") for k in ("requests", "crashes", "losses", "duplicates")]
         b = self.ct.budget
-        for x, k in zip(budget, ("requests", "crashes", "losses", "duplicates")):
+        budget = [z3.Int(f"{tag}.budget.{k}") for k in b]
+        for x, k in zip(budget, b):
             out.append(z3.And(x >= 0, x <= b[k]))
         return SymState(ns, up, net, budget), out
 
@@ -235,7 +235,7 @@ class Translator:
             net: Any = [SeqV(z3.IntVal(0), empty) for _ in range(self.n * self.n)]
         else:
             net = {k: z3.IntVal(0) for k in self.keys()}
-        return SymState(ns, up, net, [z3.IntVal(0)] * 4)
+        return SymState(ns, up, net, [z3.IntVal(0)] * len(self.ct.budget))
 
     def state_eq(self, a: SymState, b: SymState) -> Any:
         parts = [eq(x, y) for i in self.nodes for x, y in zip(a.ns[i], b.ns[i])]
@@ -380,13 +380,19 @@ class Translator:
                 fields = tuple(const(x, ft) for x, (_, ft) in zip(mv[1:], info.fields))
                 self.deliveries(out, s, c > 0, dst, src, mv[0], fields, by_msg[mv[0]], net1, mv)
         # timers
+        limits = list(ct.budget.values())
         for h in ct.handlers:
             if isinstance(h, A.OnTimer):
+                spends = getattr(self.cs.handlers[self.handlers[id(h)]], "spends", -1)  # a budget the timer uses up
+                budget, can = s.budget, TRUE
+                if spends >= 0:
+                    budget = s.budget[:spends] + [s.budget[spends] + 1] + s.budget[spends + 1:]
+                    can = s.budget[spends] < limits[spends]
                 for i in self.nodes:
                     run = self.run(h, i, s.ns[i], {})
-                    post, overflow = self.step(s, i, run, s.net, s.up, s.budget)
-                    out.append(Branch("timer", i, and_(s.up[i], run.enabled, not_(overflow)), post,
-                                      [(and_(s.up[i], c), m, ln) for c, m, ln in run.errors], run.side, run,
+                    post, overflow = self.step(s, i, run, s.net, s.up, budget)
+                    out.append(Branch("timer", i, and_(can, s.up[i], run.enabled, not_(overflow)), post,
+                                      [(and_(can, s.up[i], c), m, ln) for c, m, ln in run.errors], run.side, run,
                                       self.handlers[id(h)]))
         # requests
         b = ct.budget
@@ -445,7 +451,7 @@ class Translator:
                     out.append(Branch("lose", key[0], and_(can, c > 0), SymState(s.ns, s.up, net1, budget),
                                       src=key[1], msg=key[2]))
         if not self.fifo and b["duplicates"] > 0:
-            budget = s.budget[:3] + [s.budget[3] + 1]
+            budget = s.budget[:3] + [s.budget[3] + 1] + s.budget[4:]
             for key, c in s.net.items():
                 net1 = dict(s.net)
                 net1[key] = c + 1
