@@ -24,6 +24,8 @@ PROPERTIES = [
     "exists n in Node: max({n.a, n.b}) == 1 and min(n.a, n.b) == 0",
     "forall n in Node: (if n.o == none then 0 else 1) + len(n.s) <= 2",
     "exists n in Node: len({k in Node where n.m[k] > 0}) == 1",
+    "forall x in A: x.v == 0 or x.src != x.dst",
+    "exists x in B: x.who == x.dst and len(A) <= 1",
 ]
 
 

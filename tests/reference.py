@@ -77,12 +77,14 @@ class _Env:
         self.scopes: list[dict[str, object]] = [{}]
         self.sends: list[tuple[int, tuple]] = []
         self.ns: tuple | None = None  # global node states, for properties
+        self.net: tuple | None = None  # the network, for properties over messages in flight
 
     def copy(self) -> _Env:
         e = _Env(self.ct, self.self_id, self.st)
         e.scopes = [dict(s) for s in self.scopes]
         e.sends = list(self.sends)
         e.ns = self.ns
+        e.net = self.net
         return e
 
     def lookup(self, name: str) -> tuple[str, object]:
@@ -135,6 +137,8 @@ class Interpreter:
                 return sym.value
             if sym.kind == "typeset":
                 return domain(sym.type.elem)  # type: ignore[attr-defined]
+            if sym.kind == "inflight":  # the distinct in-flight messages of one type, as (src, dst, field...)
+                return canon_set((src, dst) + m[1:] for src, dst, m in self.in_flight(env.net) if m[0] == sym.value)
             return env.lookup(e.id)[1]
         if isinstance(e, (A.TupleLit, A.SeqLit)):
             return tuple(self.ev(x, env) for x in e.items)
@@ -256,6 +260,12 @@ class Interpreter:
             return args[0] - 1  # type: ignore[operator]
         raise AssertionError(f)
 
+    def in_flight(self, net: tuple | None) -> list[tuple[int, int, tuple]]:
+        assert net is not None
+        if self.ct.network == "fifo":
+            return [(c // self.n, c % self.n, m) for c, ch in enumerate(net) for m in ch]
+        return [(src, dst, m) for dst, src, m in net]
+
     # ---- statements: each yields every outcome (choices branch) -------------
     def run_block(self, stmts: tuple[A.Stmt, ...], env: _Env) -> Iterator[_Env]:
         env.scopes.append({})
@@ -369,9 +379,9 @@ class Interpreter:
 
         return tuple(self.ev(v.init, env) if v.init is not None else default(v.type) for v in self.ct.vars)
 
-    def holds(self, p: A.Property, ns: tuple) -> bool:
+    def holds(self, p: A.Property, ns: tuple, net: tuple | None = None) -> bool:
         env = _Env(self.ct, None, None)
-        env.ns = ns
+        env.ns, env.net = ns, net
         return bool(self.ev(p.expr, env))
 
 
@@ -391,6 +401,7 @@ class NaiveExplorer:
         self.fifo = ct.network == "fifo"
         self.cap = ct.capacity
         self.budget = ct.budget
+        self.names = list(ct.budget)  # the budget counters in the state's order (built-in ones first)
         self.msg_handlers = {m.id: [h for h in ct.handlers if isinstance(h, A.OnMessage) and h.message == m.name]
                              for m in ct.messages}
         self.timers = [h for h in ct.handlers if isinstance(h, A.OnTimer)]
@@ -400,7 +411,7 @@ class NaiveExplorer:
     def initial(self) -> tuple:
         ns = tuple(self.it.init_node(i) for i in range(self.n))
         net: tuple = ((),) * (self.n * self.n) if self.fifo else ()
-        return (ns, (True,) * self.n, net, (0, 0, 0, 0))
+        return (ns, (True,) * self.n, net, (0,) * len(self.names))
 
     # network as a multiset of (src, dst, msg) for unordered, dict of channels for fifo
     def _send(self, up: tuple, net: tuple, src: int, sends: list) -> tuple | None:
@@ -431,6 +442,10 @@ class NaiveExplorer:
                 res.append((ns2, up, net2, budget))
         return res
 
+    def use(self, budget: tuple, name: str) -> tuple:
+        k = self.names.index(name)
+        return tuple(v + 1 if j == k else v for j, v in enumerate(budget))
+
     def successors(self, state: tuple) -> list[tuple]:  # noqa: C901
         ns, up, net, budget = state
         n, it = self.n, self.it
@@ -456,11 +471,18 @@ class NaiveExplorer:
             if not any_enabled:
                 out.append((ns, up, rest, budget))
         for h in self.timers:
+            b_t = budget
+            spends = getattr(h, "spends", None)  # a timer may use up a budget of its own
+            if spends is not None:
+                k = self.names.index(spends)
+                if budget[k] >= self.budget[spends]:
+                    continue
+                b_t = self.use(budget, spends)
             for i in range(n):
                 if up[i]:
-                    out += self._step(state, i, it.outcomes(h, i, ns[i], {}), net, budget)
-        if budget[0] < self.budget["requests"]:
-            b2 = (budget[0] + 1, budget[1], budget[2], budget[3])
+                    out += self._step(state, i, it.outcomes(h, i, ns[i], {}), net, b_t)
+        if budget[self.names.index("requests")] < self.budget["requests"]:
+            b2 = self.use(budget, "requests")
             for h in self.requests:
                 ptypes = self.ct.request_params[h]
                 for i in range(n):
@@ -468,8 +490,8 @@ class NaiveExplorer:
                         for args in itertools.product(*(domain(t) for _, t in ptypes)):
                             binds = {p: v for (p, _), v in zip(ptypes, args)}
                             out += self._step(state, i, it.outcomes(h, i, ns[i], binds), net, b2)
-        if budget[1] < self.budget["crashes"]:
-            b2 = (budget[0], budget[1] + 1, budget[2], budget[3])
+        if budget[self.names.index("crashes")] < self.budget["crashes"]:
+            b2 = self.use(budget, "crashes")
             for i in range(n):
                 if up[i]:
                     init = it.init_node(i)
@@ -489,8 +511,8 @@ class NaiveExplorer:
                     out.append(s_up)
                 else:
                     out += self._step(s_up, i, it.outcomes(self.recover, i, ns[i], {}), net, budget)
-        if budget[2] < self.budget["losses"]:
-            b2 = (budget[0], budget[1], budget[2] + 1, budget[3])
+        if budget[self.names.index("losses")] < self.budget["losses"]:
+            b2 = self.use(budget, "losses")
             if self.fifo:
                 for c, ch in enumerate(net):
                     for k in range(len(ch)):
@@ -498,8 +520,8 @@ class NaiveExplorer:
             else:
                 for k in range(len(net)):
                     out.append((ns, up, net[:k] + net[k + 1 :], b2))
-        if not self.fifo and budget[3] < self.budget["duplicates"]:
-            b2 = (budget[0], budget[1], budget[2], budget[3] + 1)
+        if not self.fifo and budget[self.names.index("duplicates")] < self.budget["duplicates"]:
+            b2 = self.use(budget, "duplicates")
             for x in net:
                 net2 = tuple(sorted(net + (x,)))
                 if self.cap is None or sum(1 for y in net2 if y[:2] == x[:2]) <= self.cap:
@@ -531,7 +553,7 @@ class NaiveExplorer:
         while todo:
             for s in todo:
                 for p in invs:
-                    if not self.it.holds(p, s[0]):
+                    if not self.it.holds(p, s[0], s[2]):
                         return p.name, depth
             nxt = []
             for s in todo:

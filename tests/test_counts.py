@@ -133,3 +133,44 @@ def test_depth_and_state_bounds_cut_the_search() -> None:
     r = bfs.check(cs, bfs.Options(symmetry=False, max_states=5))
     assert (r.complete, r.stopped_by) == (False, "states")
     assert r.stats.distinct >= 5
+
+
+CHOOSE_RANGE = """spec pick
+nodes 2
+budget { requests = 1 }
+state {
+  volatile x: 0..3 = 0
+  volatile s: set[0..3] = {}
+}
+on request go() {
+  choose y in 1..3
+  x = y
+  choose z subset of 0..3 size 2
+  s = z
+}
+"""
+
+
+def test_choose_over_a_range() -> None:
+    # the one request at either node, times 3 values of y, times C(4, 2) = 6 subsets, plus the initial state
+    r = explore(CHOOSE_RANGE)
+    assert r.stats.distinct == 1 + 2 * 3 * 6
+    assert r.stats.transitions == 2 * 3 * 6
+    assert len(NaiveExplorer(checked(CHOOSE_RANGE)).explore()) == 1 + 2 * 3 * 6
+
+
+NEGATIVE = """spec neg
+nodes 1
+state { volatile x: -2..0 = 0 }
+on timer down when x > -2 { x = x - 1 }
+reachable Bottom: exists n in Node: n.x == -2
+"""
+
+
+@pytest.mark.xfail(strict=True, reason="known bug: fingerprints are hash(state) and CPython's hash(-1) == hash(-2), "
+                                       "so the state x = -2 is taken for the visited x = -1")
+def test_negative_values_are_distinct_states() -> None:
+    assert len(NaiveExplorer(checked(NEGATIVE)).explore()) == 3  # x = 0, -1, -2
+    r = explore(NEGATIVE)
+    assert r.stats.distinct == 3
+    assert r.reached["Bottom"] is not None

