@@ -27,7 +27,7 @@ def accepts_or_rejects_cleanly(text: str) -> None:
     compile_checked(ct)  # what type-checks must compile
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(from_lark(_GRAMMAR, explicit={"NAME": st.sampled_from(["x", "y", "Node", "N", "v", "self_", "M"]),
                                      "NUMBER": st.sampled_from(["0", "1", "2", "7"])}))
 def test_grammar_generated_text(text: str) -> None:
