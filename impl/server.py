@@ -260,7 +260,8 @@ class Host:
             if op == "ping":
                 result: Any = ("pong", self.node_id)
             elif op == "info":
-                result = tuple(sorted({"node": self.node_id, "spec": self.cs.name, **self.service.info()}.items()))
+                result = tuple(sorted({"node": self.node_id, "spec": self.cs.name, "sent": self.peers.sent,
+                                       "dropped": self.peers.dropped, **self.service.info()}.items()))
             elif op in self.service.ops:
                 result = await self.service.ops[op](*args)
             else:

@@ -563,11 +563,17 @@ class _Compiler:
         hnames = [self.handler(i, h) for i, h in enumerate(ct.handlers)]
         pnames = [self.prop(i, p) for i, p in enumerate(ct.properties)]
         if ct.symmetric:
-            n = ct.n_nodes
-            o.emit("# every set of nodes under every renaming p, so renaming one is a lookup")
-            o.emit("import itertools as _it")
-            o.emit(f"_SUBSETS = [c for k in range({n + 1}) for c in _it.combinations(range({n}), k)]")
-            o.emit(f"_SP = {{p: {{c: tuple(sorted(p[x] for x in c)) for c in _SUBSETS}} for p in _it.permutations(range({n}))}}")
+            # Renaming a set of nodes is a table lookup, filled on first use: a table built up front
+            # has N! * 2**N entries, beyond reach at the node counts a runtime instantiates.
+            o.emit("# every set of nodes under a renaming p, computed once then looked up")
+            o.emit("class _SetPerm(dict):")
+            o.emit("    def __init__(self, p): self.p = p")
+            o.emit("    def __missing__(self, c):")
+            o.emit("        r = self[c] = tuple(sorted([self.p[x] for x in c])); return r")
+            o.emit("class _Perms(dict):")
+            o.emit("    def __missing__(self, p):")
+            o.emit("        r = self[p] = _SetPerm(p); return r")
+            o.emit("_SP = _Perms()")
             sig = []
             for v in ct.vars:
                 if not contains_node(v.type):

@@ -185,3 +185,13 @@ def test_random_fault_schedules_find_a_broken_gossip(tmp_path: Path) -> None:
         run_state_machine_as_test(machine, settings=settings(max_examples=200, stateful_step_count=30, deadline=None,
                                                              suppress_health_check=list(HealthCheck), database=None,
                                                              phases=[Phase.generate]))
+
+
+def test_a_symmetric_spec_instantiates_with_many_nodes() -> None:
+    # renaming tables for symmetry are filled lazily: N! * 2**N entries could never be built
+    cs = load(GOSSIP, {"N": 40, "WRITES": 10})
+    sim = Simulation(cs, seed=1)
+    sim.request(0, "write", (1,))
+    assert sim.run(60.0, stop=gossip_converged(1))
+    p = tuple(reversed(range(40)))
+    assert cs.perm_node_state(sim.nodes[0].state, p, p)[1] == tuple(sorted(39 - x for x in sim.var(0, "sent")))
