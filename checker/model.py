@@ -82,6 +82,7 @@ class SpecModel:
         b = cs.budget
         self.max_requests, self.max_crashes = b["requests"], b["crashes"]
         self.max_losses, self.max_dups = b["losses"], b["duplicates"]
+        self.limits = tuple(b.values())  # every budget, built-in ones first, in the state's order
         self.msg_handlers = cs.message_handlers
         self.nodes = tuple(range(self.n))
         self.memo: dict[tuple, tuple] = {}
@@ -91,7 +92,7 @@ class SpecModel:
         ns = tuple(self.cs.init_node(i) for i in self.nodes)
         up = (True,) * self.n
         net: tuple = ((),) * (self.n * self.n) if self.fifo else ()
-        return [(ns, up, net, (0, 0, 0, 0))]
+        return [(ns, up, net, (0,) * len(self.cs.budget))]
 
     def in_flight(self, state: State) -> list[tuple[int, int, tuple]]:
         """Every message in the network as (src, dst, message), in a fixed order."""
@@ -128,6 +129,9 @@ class SpecModel:
             if self.fifo:
                 chans = list(net)
                 for dst, m in sends:
+                    if m is None:  # `disconnect dst`: what is in flight either way is lost
+                        chans[node * n + dst] = chans[dst * n + node] = ()
+                        continue
                     if not up[dst]:
                         continue  # the connection to a crashed node is gone
                     ci = node * n + dst
@@ -139,10 +143,14 @@ class SpecModel:
             else:
                 entries = list(net)
                 for dst, m in sends:
-                    if up[dst]:
+                    if m is None:
+                        entries = [e for e in entries if (e[0], e[1]) not in ((dst, node), (node, dst))]
+                    elif up[dst]:
                         entries.append((dst, node, m))
                 if cap is not None:
-                    for dst, _ in sends:
+                    for dst, m in sends:
+                        if m is None:
+                            continue
                         if sum(1 for e in entries if e[0] == dst and e[1] == node) > cap:
                             return None
                 entries.sort()
@@ -195,11 +203,16 @@ class SpecModel:
                 self._deliver(out, state, net[:k] + net[k + 1 :], dst, src, msg)
         # timers
         for h in self.cs.timers:
+            b2 = budget
+            if h.spends >= 0:
+                if budget[h.spends] >= self.limits[h.spends]:
+                    continue
+                b2 = budget[: h.spends] + (budget[h.spends] + 1,) + budget[h.spends + 1 :]
             for i in self.nodes:
                 if up[i]:
                     base = ("timer", i, h.index)
                     for choices, (st2, sends, _) in self.outcomes(h, (i, ns[i]), state, base):
-                        s2 = self.apply(state, i, st2, sends, net, budget)
+                        s2 = self.apply(state, i, st2, sends, net, b2)
                         if s2 is not None:
                             out.append((("timer", i, h.index, choices, sends), s2))
         # client requests
@@ -251,7 +264,7 @@ class SpecModel:
                         prev = entry
                         out.append((("lose", entry[0], entry[1], entry[2], k), (ns, up, net[:k] + net[k + 1 :], b2)))
         if not self.fifo and budget[DUP] < self.max_dups:
-            b2 = budget[:3] + (budget[3] + 1,)
+            b2 = budget[:3] + (budget[3] + 1,) + budget[4:]
             prev = None
             for entry in net:
                 if entry != prev:

@@ -8,11 +8,17 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from model.compiler import CompiledSpec
-from model.types import node_name
+from model.compiler import CompiledSpec, PropertyEntry
+from model.types import show
 
 from .bfs import Result
 from .trace import format_trace, to_itf_json
+
+
+def show_binding(prop: PropertyEntry | None, name: str, value: object) -> str:
+    """A falsifying binding as a person reads it (n2, a zxid, a message...)."""
+    t = dict(prop.binding_types).get(name) if prop is not None else None
+    return show(value, t) if t is not None else str(value)
 
 
 def summary(result: Result) -> dict[str, Any]:
@@ -43,11 +49,12 @@ def result_json(cs: CompiledSpec, result: Result) -> dict[str, Any]:
     }
     v = result.violation
     if v is not None:
+        prop = next((p for p in cs.properties if p.name == v.name), None)
         out["violation"] = {
             "kind": v.kind,
             "property": v.name,
             "message": v.message,
-            "bindings": {k: node_name(x) if isinstance(x, int) else x for k, x in v.bindings.items()},
+            "bindings": {k: show_binding(prop, k, x) for k, x in v.bindings.items()},
             "length": len(v.trace),
             "trace": to_itf_json(v.trace, v.message),
         }
@@ -65,8 +72,9 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
             out.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
         out.print()
         if v.kind == "invariant":
-            binds = ", ".join(f"{k} = {node_name(x)}" for k, x in v.bindings.items())
-            line = cs.properties[[p.name for p in cs.properties].index(v.name)].line
+            prop = next(p for p in cs.properties if p.name == v.name)
+            binds = ", ".join(f"{k} = {show_binding(prop, k, x)}" for k, x in v.bindings.items())
+            line = prop.line
             out.print(f"[bold red]Violated:[/] invariant {v.name} ({cs.filename}:{line})" + (f" with {binds}" if binds else ""))
         else:
             out.print(f"[bold red]Failed:[/] {escape(v.message)}")

@@ -90,7 +90,8 @@ def sends_of(cs: CompiledSpec, ev: Event) -> list[str]:
         sends = ev[5]
     elif ev[0] == "recover" and len(ev) > 3:
         sends = ev[3]
-    return [f"sends {cs.show_message(m)} to {node_name(d)}" for d, m in sends]
+    return [f"disconnects from {node_name(d)}" if m is None else f"sends {cs.show_message(m)} to {node_name(d)}"
+            for d, m in sends]
 
 
 def changes(cs: CompiledSpec, before: State, after: State) -> list[str]:
@@ -169,8 +170,7 @@ def _itf_state(model: SpecModel, state: State, index: int, action: str) -> dict[
         body = {f: to_itf(x, t) for (f, t), x in zip(info.fields, m[1:])}
         msgs.append({"src": to_itf(src, node_t), "dst": to_itf(dst, node_t), "msg": {"tag": info.name, "value": body}})
     out["network"] = msgs
-    names = ("requests", "crashes", "losses", "duplicates")
-    out["budget_used"] = {k: {"#bigint": str(x)} for k, x in zip(names, state[3])}
+    out["budget_used"] = {k: {"#bigint": str(x)} for k, x in zip(cs.budget, state[3])}
     return out
 
 

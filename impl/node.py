@@ -67,7 +67,8 @@ class NodeRuntime:
 
     def __init__(self, cs: CompiledSpec, node_id: int, storage: Storage, transport: Transport,
                  rng: random.Random | None = None, record: str = "node", keep_ghost: bool = True,
-                 chooser: Chooser | None = None) -> None:
+                 chooser: Chooser | None = None,
+                 group_commit: Callable[[NodeRuntime], None] | None = None) -> None:
         if not 0 <= node_id < cs.n_nodes:
             raise ValueError(f"node id {node_id} is outside 0..{cs.n_nodes - 1}")
         self.cs = cs
@@ -85,39 +86,72 @@ class NodeRuntime:
         self.up = False
         self.observers: list[Callable[[Step], None]] = []
         self._ghost_memory: tuple | None = None
+        self._gen = -1  # generation of the snapshot on disk
+        self._log_len = 0  # entries in the log after its generation header
+        self._saved: tuple = ()  # the persistent values as last saved
+        # Group commit: with a `group_commit` callback, a step's save and sends wait in the node
+        # until the host calls `save_pending` then `send_pending`, which save once for every step
+        # since the last flush and only then release their messages (one fsync for a burst).
+        self.group_commit = group_commit
+        self._dirty = False
+        self._outbox: list[tuple[int, tuple | None]] = []
 
     # ---- life cycle ----------------------------------------------------------
+    # On disk a node is a snapshot of its persistent variables (generation g) plus a log whose
+    # first entry is ("gen", g) and whose other entries are each one save's changes:
+    # (var, "set", value) or (var, "append", items) when a variable grew by appending, as a
+    # ZAB history does. A save costs one append and one fsync, however long the history;
+    # every SNAPSHOT_EVERY entries the snapshot is rewritten (generation g + 1) and the log
+    # restarted. A log left from an older generation (a crash between the two) is ignored.
+    SNAPSHOT_EVERY = 1000
+
     def start(self) -> Step | None:
         """Boot: fresh initial state, or reload persistent variables and run `on recover`."""
         saved = self.storage.load(self.record)
         self.up = True
+        self._dirty = False
+        self._outbox = []
         if saved is None:
             self.state = self.init
-            self._save()  # from now on, a restart is a recovery
+            self._gen = -1
+            self._snapshot()  # from now on, a restart is a recovery
             return None
+        values, self._gen = self._unpack(saved)
+        log = self.storage.load_log(self.record)
+        self._log_len = 0
+        if log and log[0] == ("gen", self._gen):
+            by_name = {v.name: k for k, v in enumerate(self.persistent)}
+            for entry in log[1:]:
+                try:
+                    for name, op, x in entry:
+                        k = by_name[name]
+                        values[k] = values[k] + x if op == "append" else x if op == "set" else _bad(op)
+                except (KeyError, TypeError, ValueError):
+                    raise StorageError(f"record {self.record!r}: malformed log entry {entry!r}") from None
+            self._log_len = len(log) - 1
         st = list(self.init)
-        for v, value in zip(self.persistent, self._unpack(saved)):
+        for v, value in zip(self.persistent, values):
             st[v.slot] = value
         if self.keep_ghost and self._ghost_memory is not None:
             for s, value in zip(self.ghost_slots, self._ghost_memory):
                 st[s] = value
         self.state = tuple(st)
+        self._saved = tuple(values)
         if self.cs.recover is None:
             return None
         return self._run(self.cs.recover, (), "recover")
 
     def crash(self) -> None:
         """Lose everything but storage (and, for properties, the ghost variables)."""
+        self._dirty = False
+        self._outbox = []
         self._ghost_memory = tuple(self.state[s] for s in self.ghost_slots)
         self.up = False
         self.state = self.cs.reset_volatile(self.state, self.id)  # what the checker shows for a down node
 
-    def _pack(self) -> tuple:
-        return (RECORD_KIND, self.cs.name, tuple((v.name, self.state[v.slot]) for v in self.persistent))
-
-    def _unpack(self, saved: Any) -> list[Any]:
+    def _unpack(self, saved: Any) -> tuple[list[Any], int]:
         where = f"record {self.record!r}"
-        if not (isinstance(saved, tuple) and len(saved) == 3 and saved[0] == RECORD_KIND):
+        if not (isinstance(saved, tuple) and len(saved) == 4 and saved[0] == RECORD_KIND and isinstance(saved[3], int)):
             raise StorageError(f"{where}: not a node state record")
         if saved[1] != self.cs.name:
             raise StorageError(f"{where}: written by spec {saved[1]!r}, not {self.cs.name!r}")
@@ -125,10 +159,36 @@ class NodeRuntime:
         want = [v.name for v in self.persistent]
         if names != want:
             raise StorageError(f"{where}: holds variables {names}, the spec's persistent variables are {want}")
-        return [value for _, value in saved[2]]
+        return [value for _, value in saved[2]], saved[3]
+
+    def _snapshot(self) -> None:
+        values = tuple(self.state[v.slot] for v in self.persistent)
+        self._gen += 1
+        self.storage.save(self.record, (RECORD_KIND, self.cs.name, tuple((v.name, x) for v, x in zip(self.persistent, values)),
+                                        self._gen))
+        self.storage.reset_log(self.record, ("gen", self._gen))
+        self._log_len = 0
+        self._saved = values
 
     def _save(self) -> None:
-        self.storage.save(self.record, self._pack())
+        """Make the persistent variables durable: one log append with what changed since the last save."""
+        delta = []
+        for k, v in enumerate(self.persistent):
+            new, old = self.state[v.slot], self._saved[k]
+            if new is old or new == old:
+                continue
+            if isinstance(new, tuple) and isinstance(old, tuple) and len(new) > len(old) > 0 and new[: len(old)] == old:
+                delta.append((v.name, "append", new[len(old) :]))
+            else:
+                delta.append((v.name, "set", new))
+        if not delta:
+            return
+        if self._log_len >= self.SNAPSHOT_EVERY:
+            self._snapshot()
+            return
+        self.storage.append(self.record, tuple(delta))
+        self._log_len += 1
+        self._saved = tuple(self.state[v.slot] for v in self.persistent)
 
     # ---- events --------------------------------------------------------------
     def deliver(self, src: int, msg: tuple, only: HandlerEntry | None = None) -> Step | None:
@@ -197,14 +257,38 @@ class NodeRuntime:
             after = tuple(st)
         self.state = after
         persisted = any(after[v.slot] is not before[v.slot] and after[v.slot] != before[v.slot] for v in self.persistent)
-        if persisted:
-            self._save()  # durable before anything of this step leaves the node
-        for dst, m in sends:
-            self.transport.send(self.id, dst, m)
+        if self.group_commit is None:
+            if persisted:
+                self._save()  # durable before anything of this step leaves the node
+            self._emit(sends)
+        else:
+            self._dirty = self._dirty or persisted
+            self._outbox.extend(sends)
+            self.group_commit(self)
         step = Step(self.id, event, h, before, after, list(sends), list(replies), persisted)
         for ob in self.observers:
             ob(step)
         return step
+
+    def _emit(self, sends: list) -> None:
+        for dst, m in sends:
+            if m is None:  # `disconnect dst`: drop what is still queued either way, if the transport can
+                disconnect = getattr(self.transport, "disconnect", None)
+                if disconnect is not None:
+                    disconnect(self.id, dst)
+                continue
+            self.transport.send(self.id, dst, m)
+
+    def save_pending(self) -> None:
+        """Group commit, first half: make the steps since the last flush durable."""
+        if self._dirty:
+            self._save()
+            self._dirty = False
+
+    def send_pending(self) -> None:
+        """Group commit, second half: release the messages of those steps (after `save_pending`)."""
+        out, self._outbox = self._outbox, []
+        self._emit(out)
 
     # ---- reading state ---------------------------------------------------------
     def get(self, var: str) -> Any:
@@ -212,3 +296,7 @@ class NodeRuntime:
             if v.name == var:
                 return self.state[v.slot]
         raise KeyError(f"spec {self.cs.name} has no variable {var!r}")
+
+
+def _bad(op: Any) -> Any:
+    raise ValueError(f"unknown log operation {op!r}")

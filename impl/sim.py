@@ -68,6 +68,10 @@ class _SimTransport:
     def send(self, src: int, dst: int, msg: tuple) -> None:
         self.sim._enqueue(src, dst, msg)
 
+    def disconnect(self, a: int, b: int) -> None:
+        """The connection between a and b closes: what is in flight between them is lost."""
+        self.sim.net = [p for p in self.sim.net if {p.src, p.dst} != {a, b}]
+
 
 class Simulation:
     """N nodes of one compiled spec, an in-process network and a virtual clock."""

@@ -101,6 +101,14 @@ class TcpPeers:
         host, port = self.addrs[self.self_id]
         self.server = await asyncio.start_server(self._accept, host, port)
 
+    def disconnect(self, src: int, dst: int) -> None:
+        """`disconnect dst` in a handler: messages still queued for dst are dropped."""
+        link = self.links.get(dst)
+        if link is not None:
+            while not link.queue.empty():
+                link.queue.get_nowait()
+                self.dropped += 1
+
     def send(self, src: int, dst: int, payload: Any) -> None:
         self.sent += 1
         if dst == self.self_id:

@@ -267,6 +267,13 @@ class Send(Stmt):
 
 
 @dataclass(frozen=True, eq=False)
+class Disconnect(Stmt):
+    """Close the connection to a node (or a set): messages in flight both ways are lost."""
+
+    dest: Expr
+
+
+@dataclass(frozen=True, eq=False)
 class Reply(Stmt):
     expr: Expr
 
@@ -345,6 +352,7 @@ class OnMessage(Handler):
 @dataclass(frozen=True, eq=False)
 class OnTimer(Handler):
     name: str
+    spends: str | None = None  # a named budget each firing uses up (e.g. `timeouts`)
 
 
 @dataclass(frozen=True, eq=False)

@@ -2,7 +2,8 @@
 
 Every handler becomes ``h(self_id, st, <args>, ch) -> None | (st', sends, replies)``:
 ``None`` when its guard (or a `choose` over nothing) disables it; `sends` is a list of
-``(dst, message)`` with ``message = (type_id, field, ...)``. The functions know
+``(dst, message)`` with ``message = (type_id, field, ...)``, or ``(dst, None)`` for
+`disconnect dst` (in order with the sends: later sends go over a new connection). The functions know
 nothing of who calls them: the checker, the simulation and real nodes all do.
 What can be decided at compile time (slots, field positions, key offsets) is.
 """
@@ -22,6 +23,7 @@ from . import ast as A
 from .errors import ModelError
 from .typecheck import Checked, MsgInfo, Sym, VarInfo
 from .types import (
+    ANY,
     BoolType,
     EnumType,
     IntType,
@@ -56,6 +58,7 @@ class HandlerEntry:
     message_id: int = -1
     params: tuple[tuple[str, Type], ...] = ()
     choice_sites: tuple[tuple[str, Type], ...] = ()  # (variable, type) of each `choose`
+    spends: int = -1  # timers: the position in the state's budget counters each firing uses up
 
     @functools.cached_property
     def arg_domain(self) -> tuple:
@@ -75,6 +78,7 @@ class PropertyEntry:
     # Reads the messages in flight: `holds(NS, UP, NET)` needs the network (the checker passes it;
     # a live node, which sees no network, cannot evaluate such a property).
     reads_network: bool = False
+    binding_types: tuple[tuple[str, Type], ...] = ()  # the outer foralls' variables, to show `explain`'s values
 
 
 @dataclass
@@ -160,6 +164,7 @@ class _Compiler:
         self.in_property = False
         self.sites: list[tuple[str, Type]] = []
         self.handler_sites: list[tuple[tuple[str, Type], ...]] = []
+        self.binding_types: list[tuple[tuple[str, Type], ...]] = []
 
     # ---- expressions -------------------------------------------------------
     def t(self, e: A.Node) -> Type:
@@ -437,6 +442,12 @@ class _Compiler:
                 mv, d = self.out.fresh("m"), self.out.fresh("d")
                 self.out.emit(f"{mv} = {m}", line)
                 self.out.emit(f"for {d} in {self.x(s.dest)}: _out.append(({d}, {mv}))", line)
+        elif isinstance(s, A.Disconnect):  # a send of `None`: the connection closes, in-flight messages are lost
+            if isinstance(self.t(s.dest), NodeType):
+                self.out.emit(f"_out.append(({self.x(s.dest)}, None))", line)
+            else:
+                d = self.out.fresh("d")
+                self.out.emit(f"for {d} in {self.x(s.dest)}: _out.append(({d}, None))", line)
         elif isinstance(s, A.Reply):
             self.out.emit(f"_rep.append({self.x(s.expr)})", line)
         elif isinstance(s, A.ChooseOne):
@@ -486,6 +497,10 @@ class _Compiler:
         return name
 
     # ---- properties --------------------------------------------------------
+    def _elem_type(self, dom: A.Expr) -> Type:
+        t = self.t(dom)
+        return t.elem if isinstance(t, SetType | SeqType) else ANY
+
     def prop(self, i: int, p: A.Property) -> tuple[str, str]:
         self.in_property = True
         outer: list[tuple[str, A.Expr]] = []
@@ -495,6 +510,7 @@ class _Compiler:
                 outer.append((v, body.domain))
             body = body.body
         fname, ename = f"prop{i}", f"explain{i}"
+        self.binding_types.append(tuple((v, self._elem_type(dom)) for v, dom in outer))
         self.out.emit(f"def {fname}(NS, UP, NET=None):", p.span.line)
         if outer:  # loops with an early exit beat all(<generator>) in the hot loop
             for d, (v, dom) in enumerate(outer, start=1):
@@ -636,7 +652,8 @@ def compile_checked(ct: Checked) -> CompiledSpec:
             e = HandlerEntry(i, "message", h.message, fn, choice, h.span.line, message_id=msg.id, choice_sites=sites)
             by_msg[msg.id].append(e)
         elif isinstance(h, A.OnTimer):
-            e = HandlerEntry(i, "timer", h.name, fn, choice, h.span.line, choice_sites=sites)
+            spends = list(ct.budget).index(h.spends) if h.spends is not None else -1
+            e = HandlerEntry(i, "timer", h.name, fn, choice, h.span.line, choice_sites=sites, spends=spends)
             timers.append(e)
         elif isinstance(h, A.OnRequest):
             params = ct.request_params[h]
@@ -650,7 +667,8 @@ def compile_checked(ct: Checked) -> CompiledSpec:
     for p, (fname, ename) in zip(ct.properties, names["props"]):
         reads = tuple(sorted({ct.vars[s.slot].name for n, s in ct.refs.items() if isinstance(n, A.FieldGet) and _within(n, p)}))
         net = any(s.kind == "inflight" and _within(n, p) for n, s in ct.refs.items())
-        props.append(PropertyEntry(p.name, p.kind, ns[fname], ns[ename], p.span.line, reads, net))
+        props.append(PropertyEntry(p.name, p.kind, ns[fname], ns[ename], p.span.line, reads, net,
+                                   comp.binding_types[len(props)]))
     return CompiledSpec(
         checked=ct, source=src, n_nodes=ct.n_nodes, network=ct.network, capacity=ct.capacity,
         budget=ct.budget, symmetric=ct.symmetric, vars=ct.vars, messages=ct.messages, handlers=handlers,

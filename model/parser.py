@@ -95,7 +95,7 @@ class _ToAst(Transformer):
         return A.OnMessage(_span(meta), guard, body, str(name), binders, sender)
 
     def on_timer(self, meta, c):
-        return A.OnTimer(_span(meta), c[1], c[2], str(c[0]))
+        return A.OnTimer(_span(meta), c[2], c[3], str(c[0]), str(c[1]) if c[1] is not None else None)
 
     def on_request(self, meta, c):
         name, *rest = c
@@ -178,6 +178,9 @@ class _ToAst(Transformer):
         name, *rest = c
         dest = rest[-1]
         return A.Send(_span(meta), str(name), _args(rest[:-1]), dest)
+
+    def disconnect(self, meta, c):
+        return A.Disconnect(_span(meta), c[0])
 
     def reply(self, meta, c):
         return A.Reply(_span(meta), c[0])
@@ -311,8 +314,8 @@ def _expected(exc: UnexpectedInput) -> str:
     names = sorted({_terminal_name(t) for t in getattr(exc, "expected", ()) or ()})
     if not names:
         return ""
-    if len(names) > 8:
-        names = names[:8] + ["..."]
+    if len(names) > 14:
+        names = names[:14] + ["..."]
     return "expected " + ", ".join(names)
 
 

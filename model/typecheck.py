@@ -34,7 +34,7 @@ from .types import (
     ordered,
 )
 
-BUDGETS = ("requests", "crashes", "losses", "duplicates")
+BUDGETS = ("requests", "crashes", "losses", "duplicates")  # built in; specs may add budgets their timers spend
 BUILTINS = ("len", "append", "last", "max", "min", "is_prefix", "some", "value", "node", "head", "tail")
 
 
@@ -271,12 +271,24 @@ class _Checker:
             if capacity < 1:
                 raise self.error("a channel capacity must be at least 1", spec.network.capacity)
         budget = dict.fromkeys(BUDGETS, 0)
+        spent = {h.spends for h in spec.handlers if isinstance(h, A.OnTimer) and h.spends is not None}
+        given: set[str] = set()
         for item in spec.budget:
-            if item.name not in BUDGETS:
-                raise self.error(f"unknown budget {item.name!r}", item, "budgets are " + ", ".join(BUDGETS))
+            if item.name in given:
+                raise self.error(f"budget {item.name!r} is given twice", item)
+            given.add(item.name)
+            if item.name not in BUDGETS and item.name not in spent:
+                raise self.error(f"unknown budget {item.name!r}", item,
+                                 "budgets are " + ", ".join(BUDGETS) + ", or a name that a timer `spends`")
             budget[item.name] = self.const_int(item.expr, f"the {item.name} budget")
             if budget[item.name] < 0:
                 raise self.error("a budget cannot be negative", item)
+        for h in spec.handlers:
+            if isinstance(h, A.OnTimer) and h.spends is not None and h.spends not in budget:
+                raise self.error(f"timer {h.name} spends {h.spends!r}, which the budget does not give", h,
+                                 f"add `{h.spends} = K` to the budget block")
+            if isinstance(h, A.OnTimer) and h.spends in BUDGETS:
+                raise self.error(f"{h.spends!r} is a built-in budget; a timer spends a budget of its own", h)
         if network == "fifo" and budget["duplicates"] > 0:
             raise self.error("duplication applies to `unordered` networks only", spec.network or spec.nodes)
 
@@ -469,6 +481,10 @@ class _Checker:
             dt = self.expr(s.dest, scope)
             if not isinstance(dt, NodeType) and not (isinstance(dt, SetType) and isinstance(dt.elem, NodeType | AnyType)):
                 raise self.error(f"send goes to a node or a set of nodes, got {dt}", s.dest)
+        elif isinstance(s, A.Disconnect):
+            dt = self.expr(s.dest, scope)
+            if not isinstance(dt, NodeType) and not (isinstance(dt, SetType) and isinstance(dt.elem, NodeType | AnyType)):
+                raise self.error(f"disconnect names a node or a set of nodes, got {dt}", s.dest)
         elif isinstance(s, A.Reply):
             if not isinstance(self.handler, A.OnRequest):
                 raise self.error("`reply` is only allowed in a request handler", s)

@@ -152,7 +152,7 @@ def cmd_check(args: argparse.Namespace, err: Console) -> int:
     cs = load_spec(args.file, args.defines)
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
                    symmetry=not args.no_symmetry)
-    out = Console(highlight=False)
+    out = Console(highlight=False, soft_wrap=True)
     live_enabled = not args.quiet and err.is_terminal and not args.json
     if live_enabled:
         with Live(_progress_table(_Zero()), console=err, refresh_per_second=4, transient=True) as live:
