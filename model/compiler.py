@@ -106,6 +106,7 @@ class CompiledSpec:
     perm_message: Callable[[tuple, tuple, tuple], tuple] | None
     messages_hold_nodes: bool  # False: renaming nodes moves messages between channels but never changes one
     node_signature: Callable[[tuple], tuple] | None  # the part of a node state renaming cannot change
+    hash_is_exact_enough: bool = True  # no integer in a state may be both -1 and -2 (CPython hashes them alike)
     line_map: dict[int, int] = field(default_factory=dict)
 
     @property
@@ -436,6 +437,13 @@ class _Compiler:
             for i, a in enumerate(s.args):
                 by_name[a.name if a.name is not None else msg.fields[i][0]] = a.expr
             m = "(" + f"{msg.id}, " + "".join(self.x(by_name[f]) + ", " for f, _ in msg.fields) + ")"
+            checked = [(j, f, ft) for j, (f, ft) in enumerate(msg.fields, start=1) if self.needs_check(ft)]
+            if checked:  # a message carries only values of its declared field types
+                mv = self.out.fresh("m")
+                self.out.emit(f"{mv} = {m}", line)
+                for j, f, ft in checked:
+                    self.out.emit(f"if not {self.fits(ft, f'{mv}[{j}]')}: _bound('field {f} of {msg.name}', {mv}[{j}])", line)
+                m = mv
             if isinstance(self.t(s.dest), NodeType):
                 self.out.emit(f"_out.append(({self.x(s.dest)}, {m}))", line)
             else:
@@ -677,7 +685,23 @@ def compile_checked(ct: Checked) -> CompiledSpec:
         perm_node_state=ns.get("perm_node_state"), perm_message=ns.get("perm_message"),
         messages_hold_nodes=bool(ns.get("MESSAGES_HOLD_NODES", True)), node_signature=ns.get("node_signature"),
         line_map=comp.out.line_map,
+        hash_is_exact_enough=not any(_may_hold_minus_one_and_two(t) for t in
+                                     [v.type for v in ct.vars] + [ft for m in ct.messages for _, ft in m.fields]),
     )
+
+
+def _may_hold_minus_one_and_two(t: Type) -> bool:
+    if isinstance(t, IntType):
+        return t.lo is None or t.hi is None or (t.lo <= -2 and t.hi >= -1)
+    if isinstance(t, RecordType):
+        return any(_may_hold_minus_one_and_two(ft) for _, ft in t.fields)
+    if isinstance(t, TupleType):
+        return any(_may_hold_minus_one_and_two(x) for x in t.items)
+    if isinstance(t, SeqType | SetType | OptionType):
+        return _may_hold_minus_one_and_two(t.elem)
+    if isinstance(t, MapType):
+        return _may_hold_minus_one_and_two(t.key) or _may_hold_minus_one_and_two(t.value)
+    return False
 
 
 def _within(node: A.Node, p: A.Property) -> bool:

@@ -336,7 +336,7 @@ class _Checker:
                 if msg is None:
                     raise self.error(f"unknown message {h.message!r}", h, self.suggest(h.message, self.messages))
                 if len(h.binders) != len(msg.fields):
-                    raise self.error(f"{h.message} has {len(msg.fields)} fields, the pattern binds {len(h.binders)}", h,
+                    raise self.error(f"{h.message} has {_count(len(msg.fields), 'field')}, the pattern binds {len(h.binders)}", h,
                                      f"write on {h.message}(" + ", ".join(f for f, _ in msg.fields) + ")")
                 for b, (_, ft) in zip(h.binders, msg.fields):
                     if b != "_":
@@ -513,7 +513,7 @@ class _Checker:
         if named and not all(a.name is not None for a in s.args):
             raise self.error("pass a message's fields all by name or all by position", s)
         if len(s.args) != len(msg.fields):
-            raise self.error(f"{msg.name} has {len(msg.fields)} fields, {len(s.args)} given", s,
+            raise self.error(f"{msg.name} has {_count(len(msg.fields), 'field')}, {len(s.args)} given", s,
                              f"{msg.name}(" + ", ".join(f"{f}: {t}" for f, t in msg.fields) + ")")
         for i, a in enumerate(s.args):
             fname = a.name if a.name is not None else msg.fields[i][0]
@@ -761,7 +761,7 @@ class _Checker:
 
     def record_ctor(self, e: A.Call, rec: RecordType, scope: _Scope) -> Type:
         if len(e.args) != len(rec.fields):
-            raise self.error(f"{rec.name} has {len(rec.fields)} fields, {len(e.args)} given", e,
+            raise self.error(f"{rec.name} has {_count(len(rec.fields), 'field')}, {len(e.args)} given", e,
                              f"{rec.name}(" + ", ".join(f"{f}: ..." for f, _ in rec.fields) + ")")
         named = [a.name is not None for a in e.args]
         if any(named) and not all(named):
@@ -777,6 +777,10 @@ class _Checker:
             seen.add(fname)
             self.expect(a.expr, self.expr(a.expr, scope), rec.fields[fi][1], f"field {fname} of {rec.name}")
         return rec
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
 
 
 def check(spec: A.Spec, overrides: dict[str, object] | None = None) -> Checked:

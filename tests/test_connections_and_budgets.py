@@ -82,3 +82,23 @@ def test_spending_a_budget_that_is_not_given_is_an_error() -> None:
     with pytest.raises(SpecError) as info:
         checked(TIMEOUTS.replace("budget { suspicions = K }", ""), K=1)
     assert "spends 'suspicions'" in info.value.message
+
+
+OVERFLOW = """spec overflow
+nodes 2
+message M(v: 0..2)
+state { volatile sent: bool = false }
+on timer go when not sent {
+  sent = true
+  send M(7) to {p in Node where p != self}
+}
+on M(v) from q { }
+"""
+
+
+def test_a_message_field_outside_its_type_is_an_error_with_a_trace() -> None:
+    r = explore(OVERFLOW)
+    v = r.violation
+    assert v is not None and v.kind == "error"
+    assert "field v of M" in v.message and "spec line 7" in v.message
+    assert len(v.trace) == 0  # it fails on the first step, from the initial state

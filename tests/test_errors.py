@@ -25,7 +25,7 @@ CASES = {
     "bad character": ("on timer t { x = 1 $ }", 20, 1, "unexpected character '$'"),
     "unknown name": ("on timer t { x = y + 1 }", 18, 1, "unknown name 'y'"),
     "wrong type in assignment": ("on timer t { x = true }", 18, 4, "must be 0..3, got bool"),
-    "send with wrong arity": ("on timer t { send Ping(1, 2) to self }", 14, 23, "Ping has 1 fields, 2 given"),
+    "send with wrong arity": ("on timer t { send Ping(1, 2) to self }", 14, 23, "Ping has 1 field, 2 given"),
     "pattern with wrong arity": ("on Ping(a, b) { x = a }", 1, 23, "the pattern binds 2"),
     "unknown message": ("on Pong(a) { x = a }", 1, 20, "unknown message 'Pong'"),
     "guard not bool": ("on timer t when x { x = 1 }", 17, 1, "a guard must be bool"),
