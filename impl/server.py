@@ -125,7 +125,8 @@ class SpecNode:
                  on_step: Callable[[Step], None] | None = None) -> None:
         self.host = host
         cs = host.cs
-        self.rt = NodeRuntime(cs, host.node_id, host.storage, transport, rng=host.rng, record=record, keep_ghost=False)
+        self.rt = NodeRuntime(cs, host.node_id, host.storage, transport, rng=host.rng, record=record, keep_ghost=False,
+                              group_commit=host.group_commit)
         if on_step is not None:
             self.rt.observers.append(on_step)
         self.timers: dict[int, Timer] = {}
@@ -208,6 +209,38 @@ class Host:
         self.service = make_service(self)
         self.timers: list[Timer] = []
         self.stopped = asyncio.Event()
+        self._pending: list[NodeRuntime] = []
+        self._flush_scheduled = False
+        self._durable_waiters: list[asyncio.Future[None]] = []
+
+    # ---- group commit ----------------------------------------------------------------
+    def group_commit(self, rt: NodeRuntime) -> None:
+        """A runtime took a step: flush it (save, then send) once the current burst of events is handled."""
+        if rt not in self._pending:
+            self._pending.append(rt)
+        if not self._flush_scheduled:
+            self._flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self._flush_scheduled = False
+        pending, self._pending = self._pending, []
+        for rt in pending:
+            rt.save_pending()  # every save of the burst first (fsync'd) ...
+        for rt in pending:
+            rt.send_pending()  # ... then every message of it
+        waiters, self._durable_waiters = self._durable_waiters, []
+        for w in waiters:
+            if not w.done():
+                w.set_result(None)
+
+    async def durable(self) -> None:
+        """Return once every step taken so far is saved (and its messages sent)."""
+        if not self._pending:
+            return
+        fut = asyncio.get_running_loop().create_future()
+        self._durable_waiters.append(fut)
+        await fut
 
     def timer(self, name: str, callback: Callable[[], Any], cfg: TimerConfig | None = None) -> Timer:
         """Start a periodic timer; its period comes from the config unless `cfg` is given."""
@@ -266,6 +299,7 @@ class Host:
                 result = await self.service.ops[op](*args)
             else:
                 raise ClientError(f"unknown operation {op!r} (this node offers: {', '.join(sorted(self.service.ops))})")
+            await self.durable()  # no answer leaves before what its request changed is on disk
             ans = (rid, True, result)
         except ClientError as exc:
             ans = (rid, False, str(exc))

@@ -29,13 +29,19 @@ class StorageError(PnyxError):
 
 
 class Storage(Protocol):
-    """Where a node keeps what must survive a crash."""
+    """Where a node keeps what must survive a crash: snapshots, and append-only logs beside them."""
 
     def load(self, name: str) -> Any | None: ...
 
     def save(self, name: str, value: Any) -> None: ...
 
     def names(self) -> list[str]: ...
+
+    def append(self, name: str, value: Any) -> None: ...
+
+    def load_log(self, name: str) -> list[Any]: ...
+
+    def reset_log(self, name: str, first: Any) -> None: ...
 
 
 def _check_name(name: str) -> None:
@@ -53,6 +59,7 @@ class FileStorage:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.fsync = fsync
         self.writes = 0
+        self.torn_tails: list[str] = []  # logs whose incomplete last record was dropped on load
 
     def path(self, name: str) -> Path:
         _check_name(name)
@@ -93,6 +100,88 @@ class FileStorage:
     def names(self) -> list[str]:
         return sorted(p.name[: -len(self.SUFFIX)] for p in self.dir.glob("*" + self.SUFFIX))
 
+    # ---- append-only logs -------------------------------------------------------------
+    # A log is a sequence of frames (length, crc32, body). Appending costs one write and one
+    # fsync, however long the log; `reset_log` replaces it atomically, like a snapshot.
+    def log_path(self, name: str) -> Path:
+        _check_name(name)
+        return self.dir / (name + ".log")
+
+    @staticmethod
+    def _frame(value: Any) -> bytes:
+        body = encode(value)
+        return _LOGREC.pack(len(body), zlib.crc32(body)) + body
+
+    def append(self, name: str, value: Any) -> None:
+        p = self.log_path(name)
+        fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, self._frame(value))
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        self.writes += 1
+
+    def reset_log(self, name: str, first: Any) -> None:
+        """Replace the log by one holding only `first` (atomically, fsync'd)."""
+        final = self.log_path(name)
+        tmp = final.with_name(final.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            os.write(fd, self._frame(first))
+            if self.fsync:
+                os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, final)
+        if self.fsync:
+            dfd = os.open(self.dir, os.O_RDONLY)
+            try:
+                os.fsync(dfd)
+            finally:
+                os.close(dfd)
+        self.writes += 1
+
+    def load_log(self, name: str) -> list[Any]:
+        p = self.log_path(name)
+        try:
+            data = p.read_bytes()
+        except FileNotFoundError:
+            return []
+        values, torn = parse_log(data, str(p))
+        if torn:
+            self.torn_tails.append(f"{p}: dropped an incomplete last record of {torn} bytes (a crash during its write)")
+        return values
+
+
+_LOGREC = struct.Struct(">II")  # body length, crc32 of body
+
+
+def parse_log(data: bytes, where: str) -> tuple[list[Any], int]:
+    """The values of a log and the size of an incomplete last record (0 if none).
+
+    A record cut short at the end is what a crash during its write leaves: its step had not
+    been fsync'd, so nothing it decided ever left the node, and it is dropped (the caller
+    reports it). A complete record whose checksum fails is corruption: StorageError."""
+    out = []
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < _LOGREC.size:
+            return out, len(data) - pos
+        length, crc = _LOGREC.unpack_from(data, pos)
+        body = data[pos + _LOGREC.size : pos + _LOGREC.size + length]
+        if len(body) < length:
+            return out, len(data) - pos
+        if zlib.crc32(body) != crc:
+            raise StorageError(f"{where}: checksum mismatch in the record at byte {pos}: the log is corrupt")
+        try:
+            out.append(decode(body))
+        except WireError as exc:
+            raise StorageError(f"{where}: undecodable record at byte {pos}: {exc}") from None
+        pos += _LOGREC.size + length
+    return out, 0
+
 
 def parse_record(data: bytes, where: str) -> Any:
     """The value stored in a record file's bytes; StorageError if they are damaged."""
@@ -117,7 +206,21 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.records: dict[str, bytes] = {}
+        self.logs: dict[str, list[bytes]] = {}
         self.writes = 0
+
+    def append(self, name: str, value: Any) -> None:
+        _check_name(name)
+        self.logs.setdefault(name, []).append(encode(value))
+        self.writes += 1
+
+    def reset_log(self, name: str, first: Any) -> None:
+        _check_name(name)
+        self.logs[name] = [encode(first)]
+        self.writes += 1
+
+    def load_log(self, name: str) -> list[Any]:
+        return [decode(x) for x in self.logs.get(name, [])]
 
     def save(self, name: str, value: Any) -> None:
         _check_name(name)
