@@ -87,3 +87,19 @@ def test_unreadable_traces_are_clear_errors(tmp_path: Path, capsys: pytest.Captu
         replay_file(ok)
     assert main(["replay", str(tmp_path / "missing.json")]) == 2
     assert "no such file" in capsys.readouterr().err
+
+
+def test_replay_of_a_broken_zab_with_a_crash_and_fifo_channels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # a restarted server that keeps its role: LocalPrimaryOrder fails after a crash and a recovery
+    text = (ROOT / "spec" / "zab_kv.pnyx").read_text()
+    for var in ("role: Role = LOOKING", "phase: Phase = CONNECT", "leader: option[Node] = none"):
+        assert f"  volatile {var}" in text
+        text = text.replace(f"  volatile {var}", f"  persistent {var}")
+    spec = tmp_path / "zab_kv_keeps_role.pnyx"
+    spec.write_text(text)
+    trace = tmp_path / "trace.json"
+    data = check_json(spec, trace, capsys, "TXNS=2")
+    kinds = {s["#meta"]["event"]["kind"] for s in data["violation"]["trace"]["states"][1:]}
+    assert {"crash", "recover", "deliver", "timer", "request"} <= kinds
+    res = replay_file(trace)
+    assert res.ok and data["violation"]["property"] in res.violated
