@@ -121,7 +121,7 @@ class SpecModel:
             raise StepError(state, event, self.cs.model_error(exc, f"handler at line {h.line}")) from None
 
     def apply(self, state: State, node: int, st2: tuple, sends: list, net: tuple, budget: tuple) -> State | None:
-        """The state after `node` took a step; None if a send overflows a bounded channel."""
+        """The state after `node` took a step; None if it leaves a bounded channel over capacity."""
         ns, up = state[0], state[1]
         ns2 = ns[:node] + (st2,) + ns[node + 1 :]
         if sends:
@@ -135,10 +135,11 @@ class SpecModel:
                     if not up[dst]:
                         continue  # the connection to a crashed node is gone
                     ci = node * n + dst
-                    ch = chans[ci] + (m,)
-                    if cap is not None and len(ch) > cap:
-                        return None
-                    chans[ci] = ch
+                    chans[ci] = chans[ci] + (m,)
+                if cap is not None:  # judged on the channels as the step leaves them
+                    for dst, m in sends:
+                        if m is not None and len(chans[node * n + dst]) > cap:
+                            return None
                 net = tuple(chans)
             else:
                 entries = list(net)

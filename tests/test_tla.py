@@ -79,6 +79,8 @@ CASES = [
     ("spec/gossip.pnyx", {"N": 2, "CRASHES": 1}, 756),
     ("tests/golden/tla/relay.pnyx", {"LOG": 1, "MAXV": 1}, 1413),
     ("tests/golden/tla/flood.pnyx", {}, 46),
+    # ZAB: `disconnect` when a follower gives up, and a timeout budget that timers spend
+    ("spec/zab.pnyx", {"N": 2, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1}, 117),
 ]
 
 
@@ -174,3 +176,18 @@ def test_tlc_counts_pnyx_s_states(spec: str, defines: dict, states: int, tmp_pat
     found = re.search(r"([\d,]+) distinct states found", out.stdout)
     assert found is not None, out.stdout[-2000:]
     assert int(found.group(1).replace(",", "")) == states
+
+
+@pytest.mark.parametrize("network", ["fifo", "unordered", "fifo capacity 1"])
+def test_disconnect_exports_to_the_same_state_graph(network: str, tmp_path: Path) -> None:
+    pytest.importorskip("tla")
+    from test_connections_and_budgets import CLOSE
+    from tla_eval import Module
+
+    path = tmp_path / "close.pnyx"
+    path.write_text(CLOSE.replace("DISCONNECT", "disconnect node(2)").replace("network fifo", f"network {network}"))
+    states = pnyx_states(path)
+    r = export(check(parse_file(path), {}), origin="close.pnyx")
+    count, violated = Module(r.tla).explore([])
+    assert violated is None
+    assert count == states == 7

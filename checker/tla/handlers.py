@@ -413,6 +413,11 @@ class HandlerTranslator(Translator):
             if isinstance(self.t(s.dest), NodeType):
                 return f"[{env} EXCEPT !.{sends} = @ \\o <<<<{self.x(s.dest)}, {msg}>>>>]"
             return f"[{env} EXCEPT !.{sends} = @ \\o Fanout({self.x(s.dest)}, {msg})]"
+        if isinstance(s, A.Disconnect):
+            sends = self.g.sends
+            if isinstance(self.t(s.dest), NodeType):
+                return f"[{env} EXCEPT !.{sends} = @ \\o <<<<{self.x(s.dest)}, Disconnect>>>>]"
+            return f"[{env} EXCEPT !.{sends} = @ \\o Fanout({self.x(s.dest)}, Disconnect)]"
         raise self.err(type(s).__name__, s)  # pragma: no cover - choices are handled in `choice`
 
     def message(self, s: A.Send) -> str:

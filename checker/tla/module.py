@@ -54,7 +54,8 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
             can_send = FIFO_CAN_SEND if self.fifo else UNORDERED_CAN_SEND
         prelude = COMMON + (FIFO if self.fifo else UNORDERED) + can_send
         self.defined = {"Node", "Init", "Next", "Spec", "vars", "TypeOK", "Env", "Take", "Handle", "Deliver",
-                        "Crash", "Recover", "Lose", "Duplicate", "CAPACITY", "up", "chan", "net", "NoMessages"}
+                        "Crash", "Recover", "Lose", "Duplicate", "CAPACITY", "up", "chan", "net", "NoMessages",
+                        "Disconnect", "IsDisconnect"}
         for line in prelude.splitlines():
             head = line.split("==")[0].strip()
             if "==" in line and head and not line.startswith((" ", "\\*")):
@@ -119,6 +120,10 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         for td in spec.types:
             tset = values.set_of_ast(td.type, consts, ct.types[td.name], by_name=False)
             w(f"{tnames[td.name]} == {tset}  \\* line {td.span.line}")
+        w("")
+        w("\\* `disconnect d` in a handler: an entry <<d, Disconnect>> among its sends")
+        w(f'Disconnect == [{tag} |-> "(disconnect)"]')
+        w(f'IsDisconnect(m) == m.{tag} = "(disconnect)"')
         w(self.prelude)
 
         # operators that need translation: written first, placed after the orders they use

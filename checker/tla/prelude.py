@@ -54,11 +54,13 @@ Fanout(D, m) == LET ds == SortedSeq(D, IntLt) IN [i \in 1..Len(ds) |-> <<ds[i], 
 FIFO = r"""
 \* ---- the network: one FIFO channel per ordered pair of nodes ----------------
 NoMessages == [s \in Node |-> [d \in Node |-> <<>>]]
-\* the messages of `out` (a sequence of <<dst, msg>>) addressed to d, in order
-MsgsTo(out, d) == LET o == SelectSeq(out, LAMBDA p : p[1] = d) IN [i \in 1..Len(o) |-> o[i][2]]
-\* channels n after node `from` sent `out`; sends to a node that is down (not u[d]) are dropped
+\* channels n after node `from` sent `out`, in order; sends to a node that is down (not u[d]) are
+\* dropped; a disconnect empties both channels between `from` and its node
 Sent(n, from, out, u) ==
-    [n EXCEPT ![from] = [d \in Node |-> IF u[d] THEN n[from][d] \o MsgsTo(out, d) ELSE n[from][d]]]
+    FoldSeq(LAMBDA acc, p :
+                IF IsDisconnect(p[2]) THEN [acc EXCEPT ![from][p[1]] = <<>>, ![p[1]][from] = <<>>]
+                ELSE IF u[p[1]] THEN [acc EXCEPT ![from][p[1]] = @ \o <<p[2]>>] ELSE acc,
+            n, out)
 \* a crashed node's connections break: its channels in both directions are emptied
 Cut(n, c) == [s \in Node |-> [d \in Node |-> IF s = c \/ d = c THEN <<>> ELSE n[s][d]]]
 RemoveAt(s, k) == SubSeq(s, 1, k - 1) \o SubSeq(s, k + 1, Len(s))
@@ -75,17 +77,23 @@ RECURSIVE CopiesIn(_, _)
 CopiesIn(b, S) == IF S = {} THEN 0 ELSE LET x == CHOOSE y \in S : TRUE IN b[x] + CopiesIn(b, S \ {x})
 \* messages in flight from s to d
 InFlight(b, s, d) == CopiesIn(b, {x \in DOMAIN b : x.src = s /\ x.dst = d})
-\* the bag b after node `from` sent `out`; sends to a node that is down (not u[d]) are dropped
+\* the bag b after node `from` sent `out`, in order; sends to a node that is down (not u[d]) are
+\* dropped; a disconnect loses every message between `from` and its node, either way
 Sent(b, from, out, u) ==
-    FoldSeq(LAMBDA acc, p : IF u[p[1]] THEN BagAdd(acc, Entry(from, p[1], p[2])) ELSE acc, b, out)
+    FoldSeq(LAMBDA acc, p :
+                IF IsDisconnect(p[2]) THEN [x \in {y \in DOMAIN acc : {y.src, y.dst} # {from, p[1]}} |-> acc[x]]
+                ELSE IF u[p[1]] THEN BagAdd(acc, Entry(from, p[1], p[2])) ELSE acc,
+            b, out)
 \* messages to a crashed node are lost
 Cut(b, c) == [x \in {y \in DOMAIN b : y.dst # c} |-> b[x]]
 """
 
 # whether a step's sends fit the channels' capacity
-FIFO_CAN_SEND = r"""CanSend(n, from, out, u) == \A d \in Node : u[d] => Len(n[from][d]) + Len(MsgsTo(out, d)) <= CAPACITY
+FIFO_CAN_SEND = r"""CanSend(n, from, out, u) ==
+    LET after == Sent(n, from, out, u) IN \A i \in DOMAIN out : Len(after[from][out[i][1]]) <= CAPACITY
 """
 UNORDERED_CAN_SEND = r"""CanSend(b, from, out, u) ==
-    \A d \in {out[i][1] : i \in DOMAIN out} : InFlight(Sent(b, from, out, u), from, d) <= CAPACITY
+    LET after == Sent(b, from, out, u) IN
+    \A d \in {out[i][1] : i \in {j \in DOMAIN out : ~IsDisconnect(out[j][2])}} : InFlight(after, from, d) <= CAPACITY
 """
 UNBOUNDED_CAN_SEND = "CanSend(n, from, out, u) == TRUE  \\* channels are unbounded\n"

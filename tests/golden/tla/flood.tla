@@ -13,6 +13,10 @@ MaxLosses == 1  \* budget: losses
 MaxDuplicates == 1  \* budget: duplicates
 CAPACITY == 2  \* messages per channel
 
+\* `disconnect d` in a handler: an entry <<d, Disconnect>> among its sends
+Disconnect == [kind_ |-> "(disconnect)"]
+IsDisconnect(m) == m.kind_ = "(disconnect)"
+
 \* ---- Pnyx's builtins (model/runtime.py) -----------------------------------
 Range(s) == {s[i] : i \in DOMAIN s}
 Last(s) == s[Len(s)]
@@ -65,13 +69,18 @@ RECURSIVE CopiesIn(_, _)
 CopiesIn(b, S) == IF S = {} THEN 0 ELSE LET x == CHOOSE y \in S : TRUE IN b[x] + CopiesIn(b, S \ {x})
 \* messages in flight from s to d
 InFlight(b, s, d) == CopiesIn(b, {x \in DOMAIN b : x.src = s /\ x.dst = d})
-\* the bag b after node `from` sent `out`; sends to a node that is down (not u[d]) are dropped
+\* the bag b after node `from` sent `out`, in order; sends to a node that is down (not u[d]) are
+\* dropped; a disconnect loses every message between `from` and its node, either way
 Sent(b, from, out, u) ==
-    FoldSeq(LAMBDA acc, p : IF u[p[1]] THEN BagAdd(acc, Entry(from, p[1], p[2])) ELSE acc, b, out)
+    FoldSeq(LAMBDA acc, p :
+                IF IsDisconnect(p[2]) THEN [x \in {y \in DOMAIN acc : {y.src, y.dst} # {from, p[1]}} |-> acc[x]]
+                ELSE IF u[p[1]] THEN BagAdd(acc, Entry(from, p[1], p[2])) ELSE acc,
+            b, out)
 \* messages to a crashed node are lost
 Cut(b, c) == [x \in {y \in DOMAIN b : y.dst # c} |-> b[x]]
 CanSend(b, from, out, u) ==
-    \A d \in {out[i][1] : i \in DOMAIN out} : InFlight(Sent(b, from, out, u), from, d) <= CAPACITY
+    LET after == Sent(b, from, out, u) IN
+    \A d \in {out[i][1] : i \in {j \in DOMAIN out : ~IsDisconnect(out[j][2])}} : InFlight(after, from, d) <= CAPACITY
 
 
 \* ---- state: Pnyx's global state (NS, UP, NET, BUDGET) ----

@@ -18,6 +18,10 @@ CAPACITY == 2  \* messages per channel
 Role == {"Idle", "Busy"}  \* line 19
 Entry == [origin: Node, val: 0..2]  \* line 20
 
+\* `disconnect d` in a handler: an entry <<d, Disconnect>> among its sends
+Disconnect == [kind |-> "(disconnect)"]
+IsDisconnect(m) == m.kind = "(disconnect)"
+
 \* ---- Pnyx's builtins (model/runtime.py) -----------------------------------
 Range(s) == {s[i] : i \in DOMAIN s}
 Last(s) == s[Len(s)]
@@ -62,15 +66,18 @@ Fanout(D, m) == LET ds == SortedSeq(D, IntLt) IN [i \in 1..Len(ds) |-> <<ds[i], 
 
 \* ---- the network: one FIFO channel per ordered pair of nodes ----------------
 NoMessages == [s \in Node |-> [d \in Node |-> <<>>]]
-\* the messages of `out` (a sequence of <<dst, msg>>) addressed to d, in order
-MsgsTo(out, d) == LET o == SelectSeq(out, LAMBDA p : p[1] = d) IN [i \in 1..Len(o) |-> o[i][2]]
-\* channels n after node `from` sent `out`; sends to a node that is down (not u[d]) are dropped
+\* channels n after node `from` sent `out`, in order; sends to a node that is down (not u[d]) are
+\* dropped; a disconnect empties both channels between `from` and its node
 Sent(n, from, out, u) ==
-    [n EXCEPT ![from] = [d \in Node |-> IF u[d] THEN n[from][d] \o MsgsTo(out, d) ELSE n[from][d]]]
+    FoldSeq(LAMBDA acc, p :
+                IF IsDisconnect(p[2]) THEN [acc EXCEPT ![from][p[1]] = <<>>, ![p[1]][from] = <<>>]
+                ELSE IF u[p[1]] THEN [acc EXCEPT ![from][p[1]] = @ \o <<p[2]>>] ELSE acc,
+            n, out)
 \* a crashed node's connections break: its channels in both directions are emptied
 Cut(n, c) == [s \in Node |-> [d \in Node |-> IF s = c \/ d = c THEN <<>> ELSE n[s][d]]]
 RemoveAt(s, k) == SubSeq(s, 1, k - 1) \o SubSeq(s, k + 1, Len(s))
-CanSend(n, from, out, u) == \A d \in Node : u[d] => Len(n[from][d]) + Len(MsgsTo(out, d)) <= CAPACITY
+CanSend(n, from, out, u) ==
+    LET after == Sent(n, from, out, u) IN \A i \in DOMAIN out : Len(after[from][out[i][1]]) <= CAPACITY
 
 
 \* ---- state: Pnyx's global state (NS, UP, NET, BUDGET) ----
