@@ -12,8 +12,9 @@ latency percentiles of every acknowledged write.
 
 Gossip: one write at one node, then the time and the number of Push messages until every node
 holds it: a real 5-node cluster (wall clock, UDP), and the deterministic simulation with the
-same timer periods (virtual time) for 5, 25 and 100 nodes. Note the spec pushes every value to
-every peer once (never twice), so messages grow as N * (N - 1).
+same timer periods (virtual time) for 5, 25 and 100 nodes. The spec pushes a value to each
+peer at most once and never back to a peer it heard it from, so a write costs at most
+N * (N - 1) pushes; "quiet" is when the last node has no peer left to push to.
 """
 
 from __future__ import annotations
@@ -145,7 +146,7 @@ def bench_gossip(sizes: list[int], seeds: int, real: bool) -> None:
         rows = [gossip_sim(n, s) for s in range(seeds)]
         med = [statistics.median(r[k] for r in rows) for k in range(4)]
         print(f"{n:>6} {'simulation':>12} {med[0]:>12.3f} {med[1]:>10.0f} {med[2]:>8.2f} {med[3]:>11.0f}")
-    print(f"(simulation rows: median of {seeds} seeds; N*(N-1) = " + ", ".join(str(n * (n - 1)) for n in sizes) + ")")
+    print(f"(simulation rows: median of {seeds} seeds; at most N*(N-1) = " + ", ".join(str(n * (n - 1)) for n in sizes) + ")")
 
 
 def main() -> None:
