@@ -74,7 +74,7 @@ class _Link:
                 self._drop(None)
             finally:
                 eof.cancel()
-                writer.close()
+                writer.transport.abort()  # never flush leftovers of a broken or closed session
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
 
@@ -93,6 +93,7 @@ class TcpPeers:
         self.addrs = addrs
         self.deliver = deliver
         self.links: dict[int, _Link] = {}
+        self.inbound: dict[int, set[asyncio.StreamWriter]] = {}
         self.server: asyncio.base_events.Server | None = None
         self.dropped = 0
         self.sent = 0
@@ -102,12 +103,14 @@ class TcpPeers:
         self.server = await asyncio.start_server(self._accept, host, port)
 
     def disconnect(self, src: int, dst: int) -> None:
-        """`disconnect dst` in a handler: messages still queued for dst are dropped."""
-        link = self.links.get(dst)
+        """`disconnect dst` in a handler: both connections with dst are aborted, so nothing in
+        flight either way arrives later (the spec's channel is emptied); later sends open new ones."""
+        link = self.links.pop(dst, None)
         if link is not None:
-            while not link.queue.empty():
-                link.queue.get_nowait()
-                self.dropped += 1
+            self.dropped += link.queue.qsize()
+            link.task.cancel()
+        for w in self.inbound.pop(dst, set()):
+            w.transport.abort()  # discards what was received and not yet handled
 
     def send(self, src: int, dst: int, payload: Any) -> None:
         self.sent += 1
@@ -126,13 +129,19 @@ class TcpPeers:
                     and 0 <= hello[1] < len(self.addrs)):
                 return
             src = hello[1]
+            self.inbound.setdefault(src, set()).add(writer)
             while True:
-                self.deliver(src, await read_frame(reader))
+                msg = await read_frame(reader)
+                if writer.transport.is_closing():
+                    break  # disconnected: frames still buffered belong to the closed session
+                self.deliver(src, msg)
         except (asyncio.IncompleteReadError, OSError, ConnectionError, asyncio.CancelledError):
             pass
         except WireError as exc:
             log.warning("dropping a peer connection that sent a malformed frame: %s", exc)
         finally:
+            for ws in self.inbound.values():
+                ws.discard(writer)
             writer.close()
 
     async def close(self) -> None:
