@@ -403,6 +403,12 @@ class _Compiler:
             self.out.emit(f"{k} = {self.x(acc.index)}", acc.span.line)
         return f"_seti({base}, {k}, {self.update(f'{base}[{k}]', inner_t, rest, value)})"
 
+    @staticmethod
+    def _appends_to_itself(s: A.Assign) -> bool:
+        e = s.expr
+        return (not s.path and isinstance(e, A.Call) and e.func == "append" and len(e.args) == 2
+                and isinstance(e.args[0].expr, A.Name) and e.args[0].expr.id == s.target)
+
     def stmt(self, s: A.Stmt) -> None:  # noqa: C901 - one case per statement
         line = s.span.line
         if isinstance(s, A.Assign):
@@ -412,7 +418,16 @@ class _Compiler:
             self.out.emit(f"{val} = {self.x(s.expr)}", line)
             self.out.emit(f"{target} = {self.update(target, sym.type, s.path, val)}", line)
             if sym.kind == "statevar" and self.needs_check(sym.type):
-                self.out.emit(f"if not {self.fits(sym.type, target)}: _bound({s.target!r}, {target})", line)
+                t = sym.type
+                if self._appends_to_itself(s) and isinstance(t, SeqType):
+                    # `x = append(x, e)`: x already fitted, so only its length and e need checking
+                    parts = [f"len({target}) <= {t.bound}"] if t.bound is not None else []
+                    if self.needs_check(t.elem):
+                        parts.append(self.fits(t.elem, f"{target}[-1]"))
+                    test = " and ".join(parts) or "True"
+                else:
+                    test = self.fits(t, target)
+                self.out.emit(f"if not ({test}): _bound({s.target!r}, {target})", line)
         elif isinstance(s, A.Let):
             self.out.emit(f"L_{s.name} = {self.x(s.expr)}", line)
         elif isinstance(s, A.If):
