@@ -82,11 +82,15 @@ def test_zab_broadcast_agreement_is_inductive() -> None:
 
 def test_zab_broadcast_without_a_helper_gives_a_cti_the_explicit_evaluator_confirms() -> None:
     cs = load(str(ZAB), SMALL_ZAB)
-    assumed = ["Agreement"] + [h for h in ZAB_HELPERS if h != "CommittedOnQuorum"]
+    assumed = ["Agreement"] + [h for h in ZAB_HELPERS if h != "ProposeOk"]
     res = prove(cs, assumed)
     assert not res.ok and res.cti is not None and res.cti.kind == "step"
     cti = res.cti
+    assert cti.property == "PrefixOfLeader" and cti.event is not None
+    assert cti.event[0] == "deliver" and cti.event[3][0] == 0  # a follower logs a bogus Propose
     assert cti.pre is not None
+    reach = explicit_reach(cs, cti.pre)
+    assert reach.complete and not reach.found
     for name in assumed:
         assert holds(cs, name, cti.pre), name
     assert not holds(cs, cti.property, cti.post)
