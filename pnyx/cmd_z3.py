@@ -75,6 +75,14 @@ def _state_lines(cs: CompiledSpec, state: tuple) -> list[str]:
     return out
 
 
+def _bindings(cs: CompiledSpec, prop_name: str, values: dict[str, Any]) -> dict[str, str]:
+    """Falsifying bindings shown with their types (a node as n2, a message record as a record)."""
+    from checker.report import show_binding
+
+    prop = next((p for p in cs.properties if p.name == prop_name), None)
+    return {k: show_binding(prop, k, x) for k, x in values.items()}
+
+
 def cmd_prove(args: argparse.Namespace) -> int:
     from checker.trace import changes, describe, sends_of
     from checker.z3.prove import explicit_reach, prove
@@ -95,7 +103,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         if cti is not None:
             out["cti"] = {
                 "kind": cti.kind, "property": cti.property,
-                "bindings": {k: node_name(x) if isinstance(x, int) else x for k, x in cti.bindings.items()},
+                "bindings": _bindings(cs, cti.property, cti.bindings),
                 "event": describe(cs, cti.event) if cti.event else None,
                 "pre": _state_lines(cs, cti.pre) if cti.pre else None,
                 "post": _state_lines(cs, cti.post),
@@ -132,7 +140,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
         for line in changes(cs, cti.pre, cti.post) + sends_of(cs, cti.event):
             con.print("    " + escape(line))
         con.print()
-        binds = ", ".join(f"{k} = {node_name(x) if isinstance(x, int) else x}" for k, x in cti.bindings.items())
+        binds = ", ".join(f"{k} = {v}" for k, v in _bindings(cs, cti.property, cti.bindings).items())
         line = next(p.line for p in cs.properties if p.name == cti.property)
         con.print(f"[bold red]Violated:[/] invariant {escape(cti.property)} ({cs.filename}:{line})"
                   + (f" with {binds}" if binds else ""))
@@ -174,7 +182,7 @@ def cmd_bmc(args: argparse.Namespace) -> int:
         if trace is not None:
             out["violation"] = {
                 "kind": res.kind, "property": res.name, "length": len(res.events),
-                "bindings": {k: node_name(x) if isinstance(x, int) else x for k, x in res.bindings.items()},
+                "bindings": _bindings(cs, res.name, res.bindings),
                 "replays_on_explicit_model": res.steps is not None, "trace": to_itf_json(trace, res.name),
             }
         json.dump(out, sys.stdout, indent=2, default=str)
@@ -192,7 +200,7 @@ def cmd_bmc(args: argparse.Namespace) -> int:
         con.print(f"[bold]{escape(line)}[/]" if line.startswith(("Step", "State")) else escape(line))
     con.print()
     if res.kind == "invariant":
-        binds = ", ".join(f"{k} = {node_name(x) if isinstance(x, int) else x}" for k, x in res.bindings.items())
+        binds = ", ".join(f"{k} = {v}" for k, v in _bindings(cs, res.name, res.bindings).items())
         con.print(f"[bold red]Violated:[/] invariant {escape(res.name)}" + (f" with {binds}" if binds else ""))
     if res.steps is None:
         con.print("[yellow]Note:[/] the explicit model does not replay this trace (please report)")
