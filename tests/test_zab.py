@@ -50,7 +50,7 @@ def test_small_preset_holds_and_commits_everywhere() -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not RUN_SLOW, reason="half a million states: set PNYX_SLOW_TESTS=1")
+@pytest.mark.skipif(not RUN_SLOW, reason="slow test: set PNYX_SLOW_TESTS=1")
 def test_a_second_epoch_forms_after_the_leader_crashes() -> None:
     cs = load(str(SPEC), {"TXNS": 0})
     r = check(cs)
@@ -80,7 +80,7 @@ def _mutant_params() -> list:
     for m in load_mutants(MUTANTS):
         marks = [pytest.mark.slow]
         if m.name in SLOW:
-            marks.append(pytest.mark.skipif(not RUN_SLOW, reason="minutes of search: set PNYX_SLOW_TESTS=1"))
+            marks.append(pytest.mark.skipif(not RUN_SLOW, reason="seconds of search each: set PNYX_SLOW_TESTS=1"))
         out.append(pytest.param(m, id=m.name, marks=marks))
     return out
 
