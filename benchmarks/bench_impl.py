@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/bench_impl.py --only zab --seconds 10 --clients 1,8,32
     .venv/bin/python benchmarks/bench_impl.py --only gossip --sizes 5,25,100 --seeds 5
 
-ZAB: a 3-node cluster of real processes on loopback (spec/zab_kv.pnyx, fsync on unless
+ZAB: a 3-node cluster of real processes on loopback (spec/zab.pnyx, fsync on unless
 --no-fsync). Each client is an asyncio connection to one server (round-robin over the three)
 that creates znodes one after another; a write counts once the server that took it has
 applied it (committed on a quorum, fsync'd by each). Writes/s over the measured window and
@@ -37,7 +37,7 @@ from impl.sim import Simulation  # noqa: E402
 from model.compiler import load  # noqa: E402
 from model.runtime import FirstChooser  # noqa: E402
 
-ZAB_KV = str(ROOT / "spec" / "zab_kv.pnyx")
+ZAB = str(ROOT / "spec" / "zab.pnyx")
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
 
 
@@ -89,7 +89,7 @@ def bench_zab(client_counts: list[int], seconds: float, fsync: bool) -> None:
     print(f"{'clients':>8} {'writes':>8} {'writes/s':>10} {'p50 ms':>8} {'p99 ms':>8} {'errors':>7}")
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp) / "zab"
-        meta = start_cluster(ZAB_KV, 3, d, config=Config(fsync=fsync), timeout=60)
+        meta = start_cluster(ZAB, 3, d, config=Config(fsync=fsync), timeout=60)
         try:
             wait_leader(meta)
             asyncio.run(zab_load(meta, 2, 1.0, "warm"))

@@ -38,7 +38,7 @@ def service_of(cs: CompiledSpec) -> str:
     """Which service a spec's nodes offer: the key-value stores for the bundled specs, else raw requests."""
     if cs.name == "gossip":
         return "gossip"
-    if cs.name == "zab_kv":
+    if cs.name == "zab":
         return "zab"
     return "raw"
 

@@ -46,7 +46,7 @@ _FROM_LEADER = ("NewEpoch", "NewLeader", "UpToDate", "Propose", "Commit")
 _FROM_FOLLOWERS = ("FollowerInfo", "AckEpoch", "AckLeader", "Ack", "Write")
 BUILTIN_TIMERS: dict[str, TimerConfig] = {
     "gossip": TimerConfig(period=0.05),
-    # ZAB (spec/zab_kv.pnyx). Its election is abstract: a LOOKING server follows a random peer,
+    # ZAB (spec/zab.pnyx). Its election is abstract: a LOOKING server follows a random peer,
     # which leads only if it is LOOKING too. Widely spread `elect` delays keep servers LOOKING
     # long enough to meet (tuned in the simulation: median 1 s to a new leader after a crash,
     # 3.5 s at worst over 40 seeds). Timeouts restart on traffic, so an idle leader stays.

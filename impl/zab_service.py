@@ -1,6 +1,6 @@
 """The ZAB key-value service: a hierarchical store in the manner of ZooKeeper.
 
-The protocol is spec/zab_kv.pnyx, run by `NodeRuntime`: election, discovery, synchronization
+The protocol is spec/zab.pnyx, run by `NodeRuntime`: election, discovery, synchronization
 and broadcast are its compiled handlers. The service is glue around them:
 - A write (create, set, delete, sync) becomes the spec's `write(v)` request, where `v` is a
   `Tagged` id carrying the operation. At a follower the spec forwards it to the leader

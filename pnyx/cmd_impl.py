@@ -22,7 +22,7 @@ def register(sub: Any) -> None:
     csub = c.add_subparsers(dest="cluster_command", metavar="ACTION")
     csub.required = True
     s = csub.add_parser("start", help="start N nodes; prints their client addresses")
-    s.add_argument("spec", metavar="SPEC", help="a .pnyx spec (gossip.pnyx and zab_kv.pnyx get their key-value services)")
+    s.add_argument("spec", metavar="SPEC", help="a .pnyx spec (gossip.pnyx and zab.pnyx get their key-value services)")
     s.add_argument("--nodes", type=_positive, metavar="N", help="number of nodes (default: the spec's)")
     s.add_argument("--dir", required=True, metavar="DIR", help="a new directory for the cluster's data, logs and pids")
     s.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")

@@ -91,11 +91,11 @@ def test_unreadable_traces_are_clear_errors(tmp_path: Path, capsys: pytest.Captu
 
 def test_replay_of_a_broken_zab_with_a_crash_and_fifo_channels(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     # a restarted server that keeps its role: LocalPrimaryOrder fails after a crash and a recovery
-    text = (ROOT / "spec" / "zab_kv.pnyx").read_text()
+    text = (ROOT / "spec" / "zab.pnyx").read_text()
     for var in ("role: Role = LOOKING", "phase: Phase = CONNECT", "leader: option[Node] = none"):
         assert f"  volatile {var}" in text
         text = text.replace(f"  volatile {var}", f"  persistent {var}")
-    spec = tmp_path / "zab_kv_keeps_role.pnyx"
+    spec = tmp_path / "zab_keeps_role.pnyx"
     spec.write_text(text)
     trace = tmp_path / "trace.json"
     data = check_json(spec, trace, capsys, "TXNS=2")

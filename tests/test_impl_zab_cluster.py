@@ -15,7 +15,7 @@ from impl.server import ClusterMeta
 from pnyx.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
-ZAB_KV = str(ROOT / "spec" / "zab_kv.pnyx")
+ZAB = str(ROOT / "spec" / "zab.pnyx")
 
 
 def eventually(pred: Callable[[], bool], timeout: float = 30.0) -> bool:
@@ -72,7 +72,7 @@ class Writer(threading.Thread):
 @pytest.fixture
 def zab(tmp_path: Path) -> Iterator[tuple[Path, ClusterMeta]]:
     d = tmp_path / "zab"
-    meta = start_cluster(ZAB_KV, 3, d, timeout=60)
+    meta = start_cluster(ZAB, 3, d, timeout=60)
     try:
         yield d, meta
     finally:

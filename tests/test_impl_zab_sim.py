@@ -1,4 +1,4 @@
-"""ZAB (spec/zab_kv.pnyx) in the deterministic simulation: random faults, the spec's invariants live."""
+"""ZAB (spec/zab.pnyx) in the deterministic simulation: random faults, the spec's invariants live."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from impl.wire import Tagged
 from model.compiler import load
 
 ROOT = Path(__file__).resolve().parent.parent
-ZAB_KV = str(ROOT / "spec" / "zab_kv.pnyx")
+ZAB = str(ROOT / "spec" / "zab.pnyx")
 RUNTIME = {"TXNS": 12, "VALUES": 10**9, "MAX_EPOCH": 50, "TIMEOUTS": 50}
 LEADING, BROADCAST = 2, 3
 
@@ -30,7 +30,7 @@ def stable(sim: Simulation) -> bool:
 
 
 def test_zab_elects_commits_survives_a_leader_crash_and_resyncs_it() -> None:
-    cs = load(ZAB_KV, RUNTIME)
+    cs = load(ZAB, RUNTIME)
     sim = Simulation(cs, seed=5)  # every invariant of the spec is checked after every step
     assert sim.run(20.0, stop=stable)
     first = leader(sim)
@@ -54,6 +54,6 @@ def test_zab_elects_commits_survives_a_leader_crash_and_resyncs_it() -> None:
 
 
 def test_zab_under_random_fault_schedules() -> None:
-    machine = fault_machine(load(ZAB_KV), max_crashes=2, max_losses=0, partitions=False)
+    machine = fault_machine(load(ZAB), max_crashes=2, max_losses=0, partitions=False)
     run_state_machine_as_test(machine, settings=settings(max_examples=25, stateful_step_count=40, deadline=None,
                                                          suppress_health_check=list(HealthCheck)))

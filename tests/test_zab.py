@@ -29,7 +29,9 @@ def test_defaults_are_the_meaningful_configuration() -> None:
     c = cs.checked.consts
     assert (c["N"], c["TXNS"], c["CRASHES"], c["MAX_EPOCH"]) == (3, 2, 1, 2)
     assert cs.symmetric and cs.network == "fifo"
-    assert cs.budget["crashes"] == 1 and cs.budget["requests"] == 2
+    assert cs.budget["crashes"] == 1 and cs.budget["requests"] == 2 and cs.budget["timeouts"] == 2
+    # one client value and no heartbeats: the states of a model whose transactions are their zxids
+    assert c["VALUES"] == 1 and cs.budget["heartbeats"] == 0
     persistent = {v.name for v in cs.vars if v.storage == "persistent"}
     assert persistent == {"acceptedEpoch", "currentEpoch", "history"}
     names = {p.name for p in cs.properties}
@@ -47,6 +49,15 @@ def test_small_preset_holds_and_commits_everywhere() -> None:
     assert r.reached["RecoveredFollowerResynced"] is not None
     # without timeouts the followers of a crashed leader never give up on it
     assert r.reached["SecondEpochAfterLeaderCrash"] is None
+
+
+def test_heartbeats_keep_every_property() -> None:
+    # the runtime's follower heartbeat (a re-sent ACK-LD answered by UPTODATE), bounded here by its budget
+    base = check(load(str(SPEC), {"TIMEOUTS": 0, "TXNS": 1}))
+    r = check(load(str(SPEC), {"TIMEOUTS": 0, "TXNS": 1, "HEARTBEATS": 1}))
+    assert r.complete and r.violation is None
+    assert r.reached["CommittedEverywhere"] is not None
+    assert r.stats.distinct > base.stats.distinct  # the heartbeat fires and its messages are explored
 
 
 @pytest.mark.slow
