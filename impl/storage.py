@@ -61,14 +61,8 @@ class FileStorage:
         self.writes = 0
         self.torn_tails: list[str] = []  # logs whose incomplete last record was dropped on load
 
-    def path(self, name: str) -> Path:
-        _check_name(name)
-        return self.dir / (name + self.SUFFIX)
-
-    def save(self, name: str, value: Any) -> None:
-        body = encode(value)
-        data = _HEADER.pack(MAGIC, len(body), zlib.crc32(body)) + body
-        final = self.path(name)
+    def _replace(self, final: Path, data: bytes) -> None:
+        """Write `data` to a temporary file, fsync it, rename it over `final`, fsync the directory."""
         tmp = final.with_name(final.name + ".tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
@@ -88,6 +82,15 @@ class FileStorage:
             finally:
                 os.close(dfd)
         self.writes += 1
+
+    def path(self, name: str) -> Path:
+        _check_name(name)
+        return self.dir / (name + self.SUFFIX)
+
+    def save(self, name: str, value: Any) -> None:
+        body = encode(value)
+        data = _HEADER.pack(MAGIC, len(body), zlib.crc32(body)) + body
+        self._replace(self.path(name), data)
 
     def load(self, name: str) -> Any | None:
         p = self.path(name)
@@ -125,23 +128,7 @@ class FileStorage:
 
     def reset_log(self, name: str, first: Any) -> None:
         """Replace the log by one holding only `first` (atomically, fsync'd)."""
-        final = self.log_path(name)
-        tmp = final.with_name(final.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.write(fd, self._frame(first))
-            if self.fsync:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(tmp, final)
-        if self.fsync:
-            dfd = os.open(self.dir, os.O_RDONLY)
-            try:
-                os.fsync(dfd)
-            finally:
-                os.close(dfd)
-        self.writes += 1
+        self._replace(self.log_path(name), self._frame(first))
 
     def load_log(self, name: str) -> list[Any]:
         p = self.log_path(name)
