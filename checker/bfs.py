@@ -67,6 +67,7 @@ class Result:
     reached: dict[str, Trace | None] = field(default_factory=dict)
     invariants: list[str] = field(default_factory=list)
     symmetry: bool = False
+    shortest: bool = True  # traces are shortest (BFS); random simulation's are not
 
     @property
     def ok(self) -> bool:

@@ -65,7 +65,8 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
     v = result.violation
     if v is not None:
         head = "Invariant violated" if v.kind == "invariant" else "Error while running a handler"
-        out.print(f"[bold red]{head}:[/] {escape(v.message)}  ({len(v.trace)} steps, shortest)")
+        kind = "shortest" if result.shortest else "a random walk, not the shortest"
+        out.print(f"[bold red]{head}:[/] {escape(v.message)}  ({len(v.trace)} steps, {kind})")
         out.print()
         for line in format_trace(v.trace):
             style = "bold" if line.startswith(("Step", "State")) else ""
@@ -87,7 +88,12 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         else:
             out.print(f"[green]Reached:[/] {name} (after {len(t)} steps)")
     if v is None:
-        scope = "every reachable state" if result.complete else f"every state explored (stopped by the {result.stopped_by} bound)"
+        if result.complete:
+            scope = "every reachable state"
+        elif not result.shortest:
+            scope = f"every state of the random walks ({result.stats.transitions:,} steps)"
+        else:
+            scope = f"every state explored (stopped by the {result.stopped_by} bound)"
         for name in result.invariants:
             out.print(f"[green]Holds:[/] invariant {name} in {scope}")
     st = result.stats

@@ -99,6 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--quiet", action="store_true", help="no live progress display")
     c.add_argument("--mermaid", metavar="FILE", help="also write the counterexample as a Mermaid sequence diagram")
 
+    r = sub.add_parser("simulate", help="random walks through the state graph, for bugs deeper than BFS reaches")
+    r.add_argument("file", metavar="FILE", help="a .pnyx spec")
+    r.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
+    r.add_argument("--runs", type=_positive, default=100, metavar="N", help="random walks (default 100)")
+    r.add_argument("--depth", type=_positive, default=100, metavar="N", help="steps per walk at most (default 100)")
+    r.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: the same seed, the same walks")
+    r.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
+    r.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
+
     k = sub.add_parser("compile", help="type-check a spec; optionally print the generated Python")
     k.add_argument("file", metavar="FILE", help="a .pnyx spec")
     k.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
@@ -116,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return cmd_compile(args)
         if args.command == "check":
             return cmd_check(args, err)
+        if args.command == "simulate":
+            return cmd_simulate(args)
         return int(args.handler(args))
     except PnyxError as exc:
         sys.stderr.write(f"error: {exc}\n")
@@ -178,6 +189,20 @@ def cmd_check(args: argparse.Namespace, err: Console) -> int:
     else:
         print_result(out, cs, result, args)
     return 0 if result.ok else 1
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from checker.report import print_result, result_json
+    from checker.simulate import SimOptions, simulate
+
+    cs = load_spec(args.file, args.defines)
+    result = simulate(cs, SimOptions(runs=args.runs, depth=args.depth, seed=args.seed, max_seconds=args.max_seconds))
+    if args.json:
+        json.dump(result_json(cs, result), sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        print_result(Console(highlight=False, soft_wrap=True), cs, result)
+    return 0 if result.violation is None else 1
 
 
 class _Zero:
