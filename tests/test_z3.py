@@ -222,3 +222,21 @@ def test_cli_prove_and_bmc(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert main(["bmc", str(broken), "-D", "WRITES=1", "--depth", "2"]) == 1
     assert "Invariant violated" in capsys.readouterr().out
     assert main(["bmc", str(GOSSIP), "--depth", "-1"]) == 2
+
+
+@pytest.mark.parametrize("network", ["fifo", "unordered", "fifo capacity 1"])
+def test_bmc_follows_disconnect_like_bfs(network: str) -> None:
+    from specs import compiled
+    from test_connections_and_budgets import CLOSE
+
+    lost = ("invariant NotLost: not ((exists a in Node: a.sent and a.closed) and (forall b in Node: b.got == 0)"
+            " and len(Ping) == 0)")
+    src = CLOSE.replace("network fifo", f"network {network}").replace("reachable Lost:", "// reachable Lost:") + lost + "\n"
+
+    cs = compiled(src.replace("DISCONNECT", "disconnect node(2)"))
+    found = bfs_check(cs).violation
+    assert found is not None and found.name == "NotLost" and len(found.trace) == 2
+    res = bmc(cs, 3)
+    assert not res.ok and res.name == "NotLost" and len(res.events) == 2
+    assert res.steps is not None  # the trace replays on the explicit model
+    assert bmc(compiled(src.replace("DISCONNECT", "")), 4).ok  # without it the ping is never lost

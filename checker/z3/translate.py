@@ -306,7 +306,15 @@ class Translator:
         overflow = []
         if self.fifo:
             net = list(net)
+            touched = set()
             for snd in run.sends:
+                if snd.msg_id < 0:  # `disconnect`: both channels between node and j are emptied
+                    for j, cj in self.targets(snd):
+                        if is_false(cj):
+                            continue
+                        for ci in {node * self.n + j, j * self.n + node}:
+                            net[ci] = SeqV(z3.If(cj, 0, net[ci].n), net[ci].items)
+                    continue
                 msg = MsgV(z3.IntVal(snd.msg_id), tuple(snd.fields if j == snd.msg_id else self.blank[j]
                                                           for j in range(len(self.ct.messages))))
                 for j, cj in self.targets(snd):
@@ -315,13 +323,21 @@ class Translator:
                         continue
                     ci = node * self.n + j
                     ch = net[ci]
-                    overflow.append(and_(cj, ch.n >= self.bound))
+                    touched.add(ci)
                     items = tuple(ite(and_(cj, ch.n == k), msg, x) for k, x in enumerate(ch.items))
                     net[ci] = SeqV(ch.n + z3.If(cj, 1, 0) if not is_true(cj) else ch.n + 1, items)
+            # as in checker/model.py: judged on the channels as the step leaves them
+            overflow += [net[ci].n > self.bound for ci in sorted(touched)]
         else:
             net = dict(net)
             touched = set()
             for snd in run.sends:
+                if snd.msg_id < 0:  # `disconnect`: every message between node and j, either way, is lost
+                    for j, cj in self.targets(snd):
+                        if not is_false(cj):
+                            for key in [k for k in net if {k[0], k[1]} == {node, j}]:
+                                net[key] = z3.If(cj, 0, net[key])
+                    continue
                 for j, cj in self.targets(snd):
                     cj = and_(cj, up[j])
                     if is_false(cj):
@@ -498,6 +514,9 @@ class Translator:
             choices = tuple((site, decode(v, t, m)) for site, t, v, done in run.choices if on(done))
             out = []
             for snd in run.sends:
+                if snd.msg_id < 0:
+                    out += [(j, None) for j, c in self.targets(snd) if on(c)]
+                    continue
                 info = self.ct.messages[snd.msg_id]
                 msg = (snd.msg_id,) + tuple(decode(x, ft, m) for x, (_, ft) in zip(snd.fields, info.fields))
                 out += [(j, msg) for j, c in self.targets(snd) if on(c)]
@@ -947,6 +966,8 @@ class _Frame:
                 self.fail(and_(pc, not_(fits(v, ft))), f"field {f} of {msg.name} leaves its declared type", s)
                 fields.append(canon(v, ft))
             acc.sends.append(Send(pc, self.ev(s.dest, pc), msg.id, tuple(fields)))
+        elif isinstance(s, A.Disconnect):
+            acc.sends.append(Send(pc, self.ev(s.dest, pc), -1, ()))
         elif isinstance(s, A.Reply):
             self.ev(s.expr, pc)
         elif isinstance(s, A.ChooseOne):
