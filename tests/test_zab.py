@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "zab.pnyx"
 MUTANTS = ROOT / "spec" / "zab_mutants"
 # mutants whose search explores about a hundred thousand states or more
-SLOW = {"ack_before_log", "diff_instead_of_trunc", "epoch_before_history"}
+SLOW = {"ack_before_log", "diff_instead_of_trunc", "epoch_before_history", "leader_merges_late_joiner"}
 RUN_SLOW = os.environ.get("PNYX_SLOW_TESTS") == "1"
 
 

@@ -1,9 +1,9 @@
 """ZAB properties that no shortest-trace protocol bug isolates, each broken by a hand-built state.
 
 The mutant catalogue (spec/zab_mutants/) shows most invariants violated by a realistic bug. For
-TotalOrder, GlobalPrimaryOrder, PrimaryIntegrity and CommittedPrefixesAgree a broken protocol
-breaks an invariant declared earlier (Agreement, LocalPrimaryOrder), or NoCommittedTxnLost
-in a shorter trace, first. Each test here builds a state violating exactly one invariant and checks
+TotalOrder, PrimaryIntegrity and CommittedPrefixesAgree the broken protocols we worked through
+break Agreement (declared earlier) or NoCommittedTxnLost (in a shorter trace) first;
+GlobalPrimaryOrder has a mutant too (leader_merges_late_joiner, a slow one), and a state here. Each test here builds a state violating exactly one invariant and checks
 that the compiled property is False there, True on the initial state, and that every other
 invariant still holds there (so the property, not a neighbour, is what catches it).
 """
