@@ -1,11 +1,12 @@
-"""ZAB properties that no shortest-trace protocol bug isolates, each broken by a hand-built state.
+"""ZAB properties that the mutant catalogue does not isolate, each broken by a hand-built state.
 
 The mutant catalogue (spec/zab_mutants/) shows most invariants violated by a realistic bug. For
 TotalOrder, PrimaryIntegrity and CommittedPrefixesAgree the broken protocols we worked through
 break Agreement (declared earlier) or NoCommittedTxnLost (in a shorter trace) first;
-GlobalPrimaryOrder has a mutant too (leader_merges_late_joiner, a slow one), and a state here. Each test here builds a state violating exactly one invariant and checks
-that the compiled property is False there, True on the initial state, and that every other
-invariant still holds there (so the property, not a neighbour, is what catches it).
+GlobalPrimaryOrder has a mutant (leader_merges_late_joiner, a slow one) and a state here too.
+Each test here builds a state violating exactly one invariant and checks that the compiled
+property is False there, True on the initial state, and that every other invariant still holds
+there (so the property, not a neighbour, is what catches it).
 """
 
 from __future__ import annotations
