@@ -166,9 +166,7 @@ def _itf_state(model: SpecModel, state: State, index: int, action: str) -> dict[
     out["up"] = {"#map": [[node_name(i), to_itf(state[1][i], BoolType())] for i in range(cs.n_nodes)]}
     msgs = []
     for src, dst, m in model.in_flight(state):
-        info = cs.messages[m[0]]
-        body = {f: to_itf(x, t) for (f, t), x in zip(info.fields, m[1:])}
-        msgs.append({"src": to_itf(src, node_t), "dst": to_itf(dst, node_t), "msg": {"tag": info.name, "value": body}})
+        msgs.append({"src": to_itf(src, node_t), "dst": to_itf(dst, node_t), "msg": _message_json(cs, m)})
     out["network"] = msgs
     out["budget_used"] = {k: {"#bigint": str(x)} for k, x in zip(cs.budget, state[3])}
     return out

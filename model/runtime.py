@@ -32,16 +32,6 @@ class RandomChooser:
         return tuple(sorted(self.rng.sample(list(options), size)))
 
 
-class FirstChooser:
-    """Always the first option: for evaluating handlers where any option will do."""
-
-    def pick(self, options: Sequence[Any], site: int = 0) -> Any:
-        return options[0]
-
-    def subset(self, options: Sequence[Any], size: int, site: int = 0) -> tuple:
-        return tuple(options[: max(0, size)])
-
-
 def subsets(options: Sequence[Any], size: int) -> list[tuple]:
     """Every subset of the given size (fewer options than `size`: the only subset is all of them)."""
     size = max(0, min(size, len(options)))

@@ -56,11 +56,10 @@ def _names(args: argparse.Namespace) -> list[str]:
 def _state_lines(cs: CompiledSpec, state: tuple) -> list[str]:
     """A whole global state, one variable per line (a CTI's pre-state is not the initial one)."""
     from checker.model import SpecModel
+    from model.types import show
 
     out = []
     for v in cs.vars:
-        from model.types import show
-
         out.append(f"{v.name}: " + ", ".join(f"{node_name(i)}={show(state[0][i][v.slot], v.type)}" for i in range(cs.n_nodes)))
     down = [node_name(i) for i in range(cs.n_nodes) if not state[1][i]]
     if down:
