@@ -1,0 +1,52 @@
+"""Smoke tests: every script in benchmarks/ runs at a tiny size, so a refactoring cannot leave one broken."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH = ROOT / "benchmarks"
+
+# script name -> arguments that make it run in a few seconds
+SMOKE_ARGS: dict[str, list[str]] = {
+    "bench_checker.py": ["--only", "2pc", "--max-seconds", "0.5"],
+    "bench_impl.py": ["--seconds", "0.3", "--clients", "1", "--sizes", "5", "--seeds", "1"],
+    "zab_mutants.py": ["--only", "log_zxid_before_increment"],
+}
+
+
+def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True,
+                          cwd=ROOT, timeout=180)
+
+
+def test_every_benchmark_script_has_a_smoke_test() -> None:
+    assert sorted(p.name for p in BENCH.glob("*.py")) == sorted(SMOKE_ARGS)
+
+
+def test_bench_checker_runs() -> None:
+    proc = _run("bench_checker.py", *SMOKE_ARGS["bench_checker.py"])
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "error" not in proc.stdout
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("2pc")]
+    assert len(rows) == 2, proc.stdout  # N=4 and N=5, symmetry off only (2pc is not symmetric)
+
+
+@pytest.mark.slow
+def test_bench_impl_runs() -> None:
+    proc = _run("bench_impl.py", *SMOKE_ARGS["bench_impl.py"])
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr
+    out = proc.stdout
+    assert "ZAB key-value service" in out and "Gossip, one write" in out
+    assert "processes" in out and "simulation" in out
+
+
+def test_zab_mutants_runs() -> None:
+    proc = _run("zab_mutants.py", *SMOKE_ARGS["zab_mutants.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "log_zxid_before_increment" in proc.stdout and proc.stdout.rstrip().endswith("ok")
