@@ -108,7 +108,7 @@ def cmd_prove(args: argparse.Namespace) -> int:
                 "post": _state_lines(cs, cti.post),
                 "explicit_evaluation_agrees": cti.explicit_agrees,
                 "pre_state_reachable": None if reach is None else {
-                    "found": reach.found, "exact": reach.exact, "depth": reach.depth,
+                    "found": reach.found, "exact": reach.exact, "network": reach.network, "depth": reach.depth,
                     "explored": reach.explored, "complete": reach.complete},
             }
         json.dump(out, sys.stdout, indent=2, default=str)
@@ -150,6 +150,13 @@ def cmd_prove(args: argparse.Namespace) -> int:
     if reach is not None:
         if reach.found and reach.exact:
             con.print(f"[bold red]Reachable:[/] the explicit checker reaches this pre-state in {reach.depth} steps: a real bug")
+        elif reach.network:
+            con.print(f"[yellow]Reachable but for the budgets:[/] the explicit checker reaches these node states and "
+                      f"messages in {reach.depth} steps, with other budgets used: most likely a real bug")
+        elif reach.found and reach.complete:
+            con.print(f"[yellow]Unreachable:[/] its node states are reachable ({reach.depth} steps), but the explicit "
+                      f"checker explored all {reach.explored:,} reachable states without meeting them with these messages "
+                      "in flight: strengthen the invariant to exclude it")
         elif reach.found:
             con.print(f"[yellow]Partly reachable:[/] a state with these node states is reachable in {reach.depth} steps "
                       "(with other messages in flight or budgets)")

@@ -9,7 +9,6 @@ does) from an invariant too weak to be inductive (it does not: strengthen it).
 
 from __future__ import annotations
 
-import dataclasses
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -212,24 +211,53 @@ class Reach:
 
     found: bool  # a state with the same node states and up flags was reached
     exact: bool  # ... and with the same network and budgets
-    depth: int
+    depth: int  # steps to the closest such state (the exact one if reached)
     explored: int
     complete: bool  # the whole reachable state space was explored
+    network: bool = False  # a state with the same nodes and network was reached (budgets may differ)
 
 
 def explicit_reach(cs: CompiledSpec, state: tuple, max_states: int = 200_000, max_seconds: float = 30.0) -> Reach:
-    """Search for `state` with the breadth-first checker (no symmetry, so states compare as they are)."""
-    from checker.bfs import Options
-    from checker.bfs import check as bfs_check
+    """Search for `state` breadth-first in the explicit model (no symmetry, so states compare as they are).
 
-    target_ns, target_up = state[0], state[1]
-    probe = PropertyEntry("pre-state of the counterexample", "reachable",
-                          lambda NS, UP, NET=None: NS == target_ns and UP == target_up,
-                          lambda NS, UP, NET=None: None, 0, ())
-    probe_cs = dataclasses.replace(cs, properties=[probe])
-    res = bfs_check(probe_cs, Options(max_states=max_states, max_seconds=max_seconds, symmetry=False))
-    trace = res.reached.get(probe.name)
-    if trace is None:
-        return Reach(False, False, 0, res.stats.distinct, res.complete)
-    last = trace.states[-1]
-    return Reach(True, tuple(last) == tuple(state), len(trace), res.stats.distinct, res.complete)
+    Besides the whole state, it notes states that match on the nodes (and on the network):
+    a pre-state whose nodes are reachable, but never with those messages in flight, is
+    still unreachable.
+    """
+    from checker.model import SpecModel, StepError
+
+    model = SpecModel(cs)
+    start = time.perf_counter()
+    target = tuple(state)
+    frontier = [tuple(s) for s in model.init_states()]
+    seen = set(frontier)
+    nodes_at = net_at = None
+    depth = 0
+    complete = True
+    while frontier:
+        for s in frontier:
+            if s == target:
+                return Reach(True, True, depth, len(seen), complete=False)
+            if s[0] == target[0] and s[1] == target[1]:
+                nodes_at = depth if nodes_at is None else nodes_at
+                if s[2] == target[2] and net_at is None:
+                    net_at = depth
+        if len(seen) >= max_states or time.perf_counter() - start >= max_seconds:
+            complete = False
+            break
+        nxt = []
+        for s in frontier:
+            try:
+                succ = model.successors(s)
+            except StepError:  # a handler fails here: what follows is not explored
+                complete = False
+                continue
+            for _, s2 in succ:
+                if s2 not in seen:
+                    seen.add(s2)
+                    nxt.append(s2)
+        frontier = nxt
+        depth += 1
+    if nodes_at is None:
+        return Reach(False, False, 0, len(seen), complete)
+    return Reach(True, False, net_at if net_at is not None else nodes_at, len(seen), complete, net_at is not None)

@@ -12,6 +12,7 @@ and the sender of a delivered message are constants.
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +71,7 @@ from .encode import (
 )
 
 MAX_MESSAGE_VALUES = 4096  # unordered networks count each message value: keep that table small
+MAX_CHOICE_ENUMERATION = 1024  # choice combinations tried to decide that a delivery is dropped
 
 
 class TranslationError(SpecError):
@@ -216,7 +218,33 @@ class Translator:
         budget = [z3.Int(f"{tag}.budget.{k}") for k in b]
         for x, k in zip(budget, b):
             out.append(z3.And(x >= 0, x <= b[k]))
-        return SymState(ns, up, net, budget), out
+        state = SymState(ns, up, net, budget)
+        return state, out + self.down_facts(state)
+
+    def down_facts(self, s: SymState) -> list[Any]:
+        """What every reachable state says about down nodes, whatever the spec.
+
+        A crash resets a node's volatile variables, cuts its fifo channels both ways and
+        loses the datagrams to it; while down it takes no step and sends to it are dropped.
+        So a down node has its volatile variables at their initial values and nothing in
+        flight to it (fifo: nor from it), and no more nodes are down than crashes were
+        spent. Without these, a counterexample to induction could start from a state no
+        run reaches (a down node with messages waiting).
+        """
+        out = []
+        for i in self.nodes:
+            init = self.cs.init_node(i)
+            facts = [eq(s.ns[i][v.slot], const(init[v.slot], v.type)) for v in self.ct.vars if v.storage == "volatile"]
+            if self.fifo:
+                facts += [ch.n == 0 for ci, ch in enumerate(s.net) if i in divmod(ci, self.n)]
+            else:
+                facts += [c == 0 for (d, _, _), c in s.net.items() if d == i]
+            fact = and_(*facts)
+            if not is_true(fact):
+                out.append(implies(not_(s.up[i]), fact))
+        if s.up:  # budget[1]: crashes spent (checker/model.py's CRASH)
+            out.append(z3.Sum([z3.If(u, 0, 1) for u in s.up]) <= s.budget[1])
+        return out
 
     def keys(self) -> Iterator[tuple[int, int, tuple]]:
         for d in self.nodes:
@@ -236,6 +264,31 @@ class Translator:
         else:
             net = {k: z3.IntVal(0) for k in self.keys()}
         return SymState(ns, up, net, [z3.IntVal(0)] * len(self.ct.budget))
+
+    def concrete_state(self, state: tuple) -> SymState:
+        """A global state of checker/model.py as symbolic constants (to run the relation on it)."""
+        ns_c, up_c, net_c, budget_c = state
+        ns = [[const(x, v.type) for x, v in zip(ns_c[i], self.ct.vars)] for i in self.nodes]
+        up = [z3.BoolVal(bool(x)) for x in up_c]
+        if self.fifo:
+            net: Any = []
+            for ch in net_c:
+                if len(ch) > self.bound:
+                    raise ValueError(f"a channel holds {len(ch)} messages, more than the bound {self.bound}")
+                items = [self.const_msg(m) for m in ch]
+                items += [MsgV(z3.IntVal(0), self.blank)] * (self.bound - len(ch))
+                net.append(SeqV(z3.IntVal(len(ch)), tuple(items)))
+        else:
+            net = {k: z3.IntVal(0) for k in self.keys()}
+            for d, s, m in net_c:
+                net[(d, s, tuple(m))] = z3.IntVal(net[(d, s, tuple(m))].as_long() + 1)
+        return SymState(ns, up, net, [z3.IntVal(int(x)) for x in budget_c])
+
+    def const_msg(self, m: tuple) -> MsgV:
+        """A concrete message `(type id, field, ...)` in the tagged shape of fifo slots."""
+        info = self.ct.messages[m[0]]
+        mine = tuple(const(x, ft) for x, (_, ft) in zip(m[1:], info.fields))
+        return MsgV(z3.IntVal(m[0]), tuple(mine if j == m[0] else self.blank[j] for j in range(len(self.ct.messages))))
 
     def state_eq(self, a: SymState, b: SymState) -> Any:
         parts = [eq(x, y) for i in self.nodes for x, y in zip(a.ns[i], b.ns[i])]
@@ -385,7 +438,7 @@ class Translator:
                 rest = SeqV(ch.n - 1, ch.items[1:] + ch.items[-1:])
                 net1 = s.net[:ci] + [rest] + s.net[ci + 1:]
                 for mid in range(len(ct.messages)):
-                    pre = and_(ch.n > 0, head.tag == mid)
+                    pre = and_(s.up[dst], ch.n > 0, head.tag == mid)  # a down node never acts
                     self.deliveries(out, s, pre, dst, src, mid, head.fields[mid], by_msg[mid], net1, head)
         else:
             for key, c in s.net.items():
@@ -394,7 +447,7 @@ class Translator:
                 net1[key] = c - 1
                 info = ct.messages[mv[0]]
                 fields = tuple(const(x, ft) for x, (_, ft) in zip(mv[1:], info.fields))
-                self.deliveries(out, s, c > 0, dst, src, mv[0], fields, by_msg[mv[0]], net1, mv)
+                self.deliveries(out, s, and_(s.up[dst], c > 0), dst, src, mv[0], fields, by_msg[mv[0]], net1, mv)
         # timers
         limits = list(ct.budget.values())
         for h in ct.handlers:
@@ -492,9 +545,59 @@ class Translator:
             out.append(Branch("deliver", dst, and_(pre, run.enabled, not_(overflow)), post,
                               [(and_(pre, c), m, ln) for c, m, ln in run.errors], run.side, run,
                               self.handlers[id(h)], src=src, msg=msg))
-        drop = and_(pre, *(not_(r.enabled) for r in runs))
+        drop = and_(pre, *(self.never(r) for r in runs))
         side = [x for r in runs for x in r.side]
         out.append(Branch("deliver", dst, drop, SymState(s.ns, s.up, net1, s.budget), side=side, src=src, msg=msg))
+
+    def never(self, r: Run) -> Any:
+        """The run is disabled whatever it chooses (the explicit checker drops a message then).
+
+        Usually `not enabled`. When a `choose` over an empty set disables the handler only for
+        some values of an earlier `choose`, the choices that decide it are enumerated (they
+        have small finite domains) and the run must be disabled for each allowed one.
+        """
+        if is_false(r.enabled) or not r.choices:
+            return not_(r.enabled)
+        leaf_ids = []
+        for _, _, v, _ in r.choices:
+            ls: list[Any] = []
+            _leaves(v, ls)
+            leaf_ids.append({x.get_id() for x in ls})
+        everyone = set().union(*leaf_ids)
+        need = {i for i, ids in enumerate(leaf_ids) if ids & _consts(r.enabled, everyone)}
+        if not need:
+            return not_(r.enabled)
+        sides = [(c, _consts(c, everyone)) for c in r.side]
+        grew = True
+        while grew:  # the choices constraining those (an option set that depends on another choice)
+            grew = False
+            for _, ids in sides:
+                touched = {i for i, own in enumerate(leaf_ids) if own & ids}
+                if touched & need and not touched <= need:
+                    need |= touched
+                    grew = True
+        mine = set().union(*(leaf_ids[i] for i in need))
+        relevant = [c for c, ids in sides if ids & mine]
+        options = []
+        for i in sorted(need):
+            _, t, v, _ = r.choices[i]
+            ls = []
+            _leaves(v, ls)
+            if isinstance(v, SetV):
+                vals = [[z3.BoolVal(b) for b in bits] for bits in itertools.product((False, True), repeat=len(ls))]
+            elif finite(t):
+                vals = []
+                for d in domain(t):
+                    out: list[Any] = []
+                    _leaves(const(d, t), out)
+                    vals.append(out)
+            else:
+                return not_(r.enabled)  # unbounded: keep the over-approximation (docs/z3.md)
+            options.append([list(zip(ls, val)) for val in vals])
+        if math.prod(len(o) for o in options) > MAX_CHOICE_ENUMERATION:
+            return not_(r.enabled)
+        body = or_(not_(and_(*relevant)), not_(r.enabled))
+        return and_(*(z3.substitute(body, *[p for part in combo for p in part]) for combo in itertools.product(*options)))
 
     def cut(self, net: Any, i: int) -> Any:
         if self.fifo:
@@ -555,6 +658,23 @@ def _leaves(v: Any, out: list[Any]) -> None:
     elif isinstance(v, MsgV):
         out.append(v.tag)
         _leaves(v.fields, out)
+
+
+def _consts(e: Any, among: set[int]) -> set[int]:
+    """The ids of the constants of `among` that occur in formula e (a DAG walk)."""
+    found: set[int] = set()
+    seen: set[int] = set()
+    todo = [e]
+    while todo:
+        x = todo.pop()
+        i = x.get_id()
+        if i in seen:
+            continue
+        seen.add(i)
+        if i in among:
+            found.add(i)
+        todo.extend(x.children())
+    return found
 
 
 def _walk(stmts: tuple[A.Stmt, ...]) -> Iterator[A.Stmt]:
@@ -973,9 +1093,12 @@ class _Frame:
         elif isinstance(s, A.ChooseOne):
             et = self.ct.refs_choice[s]
             opts = self.iterate(s.domain, pc)
-            acc.disabled.append(and_(pc, not_(or_(*(k for _, k in opts)))))
+            some = or_(*(k for _, k in opts))
+            acc.disabled.append(and_(pc, not_(some)))
             x = self.tr.located(lambda: fresh(et, self.tr.fresh_name(f"choose.{s.var}"), acc.side), s)
-            acc.side.append(implies(pc, or_(*(and_(k, eq(x, v)) for v, k in opts)) if opts else TRUE))
+            # constrained only when there is an option: an empty choice disables the handler, and
+            # the side conditions must stay satisfiable for the "dropped" delivery that follows
+            acc.side.append(implies(and_(pc, some), or_(*(and_(k, eq(x, v)) for v, k in opts))))
             acc.choices.append((self.tr.sites[id(s)], et, x, pc))
             self.env[s.var] = x
         elif isinstance(s, A.ChooseSubset):
