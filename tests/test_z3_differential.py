@@ -57,6 +57,23 @@ on A(x) from src {
 """
 
 
+# `choose` over an empty set: the handler is disabled and the message dropped (the choice's
+# side conditions once made the drop impossible, so the message stayed at the channel's head)
+EMPTY_CHOICE = """
+spec empty
+nodes 2
+network fifo capacity 1
+budget { requests = 1 }
+message A(v: 0..1)
+state { volatile s: set[Node] = {} }
+on request go() { send A(0) to self }
+on A(x) from src {
+  choose c in s
+  s = {c}
+}
+"""
+
+
 def _freeze(x: Any) -> Any:
     return tuple(_freeze(y) for y in x) if isinstance(x, (list, tuple)) else x
 
@@ -123,6 +140,14 @@ def test_bundled_specs_z3_successors_are_the_explicit_ones(path: Path, consts: d
     assert len(states) == SAMPLE
     assert any(not all(s[1]) for s in states)  # states with a node down are among them
     assert differences(cs, states) == []
+
+
+def test_a_delivery_is_dropped_when_a_choice_has_no_option() -> None:
+    cs = compiled(EMPTY_CHOICE)
+    states = reachable_sample(cs)
+    assert len(states) == 4 and differences(cs, states) == []  # initial, A in flight at n1 or n2, dropped
+    drops = [ev for s in states for ev, _ in z3_successors(Translator(cs), s) if ev[0] == "deliver"]
+    assert drops and all(ev[4] == -1 for ev in drops)
 
 
 def test_a_delivery_is_dropped_only_when_no_choice_enables_a_handler() -> None:
