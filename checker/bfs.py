@@ -68,6 +68,12 @@ class Result:
     invariants: list[str] = field(default_factory=list)
     symmetry: bool = False
     shortest: bool = True  # traces are shortest (BFS); random simulation's are not
+    stop_limit: float | None = None  # the value of the bound named by stopped_by
+
+    @property
+    def bounded(self) -> bool:
+        """A bound (depth, states, time) cut the search short: what it did not explore, it did not check."""
+        return self.stopped_by in ("depth", "states", "time")
 
     @property
     def ok(self) -> bool:
@@ -224,6 +230,7 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     result = Result(
         spec=cs.name, stats=stats, complete=stopped_by is None and violation is None,
         stopped_by=stopped_by, violation=None, invariants=[p.name for p in invariants], symmetry=opts.symmetry and cs.symmetric,
+        stop_limit={"depth": opts.max_depth, "states": opts.max_states, "time": opts.max_seconds}.get(stopped_by or ""),
     )
     for p in cs.properties:
         if p.kind == "reachable":

@@ -11,7 +11,7 @@ from rich.markup import escape
 from model.compiler import CompiledSpec, PropertyEntry
 from model.types import show
 
-from .bfs import Result
+from .bfs import Result, Violation
 from .trace import format_trace, to_itf_json
 
 
@@ -19,6 +19,48 @@ def show_binding(prop: PropertyEntry | None, name: str, value: object) -> str:
     """A falsifying binding as a person reads it (n2, a zxid, a message...)."""
     t = dict(prop.binding_types).get(name) if prop is not None else None
     return show(value, t) if t is not None else str(value)
+
+
+# What stopped a search early (Result.stopped_by) -> the flag that set the bound.
+BOUND_FLAGS = {"depth": "--max-depth", "states": "--max-states", "time": "--max-seconds"}
+
+# Exit statuses shared by `pnyx check` and `pnyx simulate`.
+EXIT_OK, EXIT_VIOLATION, EXIT_BOUNDED = 0, 1, 3
+
+
+def bounded_by(result: Result) -> str | None:
+    """The flag and limit that cut the search short (`--max-depth 12`), or None if none did."""
+    if not result.bounded:
+        return None
+    flag = BOUND_FLAGS[result.stopped_by or ""]
+    return flag if result.stop_limit is None else f"{flag} {result.stop_limit:g}"
+
+
+def bound_note(result: Result) -> str | None:
+    """One sentence saying that a bounded search proves nothing beyond what it explored."""
+    bound = bounded_by(result)
+    if bound is None:
+        return None
+    if not result.shortest:
+        return f"the random walks stopped at the {bound} bound before all of them ran: the result is not a proof"
+    return (f"the search stopped at the {bound} bound before exploring every reachable state: "
+            "the result is not a proof")
+
+
+def verdict(result: Result) -> str:
+    """violated | bounded | not_reached | ok: what a run found, as the exit status tells it."""
+    if result.violation is not None:
+        return "violated"
+    if result.bounded:
+        return "bounded"
+    if result.shortest and not result.ok:
+        return "not_reached"
+    return "ok"
+
+
+def exit_status(result: Result) -> int:
+    """0 ok, 1 a violation (or, in a complete search, a reachable property never reached), 3 bounded."""
+    return {"violated": EXIT_VIOLATION, "not_reached": EXIT_VIOLATION, "bounded": EXIT_BOUNDED}.get(verdict(result), EXIT_OK)
 
 
 def summary(result: Result) -> dict[str, Any]:
@@ -32,8 +74,18 @@ def summary(result: Result) -> dict[str, Any]:
         "peak_memory_bytes": st.peak_rss_bytes,
         "complete": result.complete,
         "stopped_by": result.stopped_by,
+        "bounded_by": bounded_by(result),
         "symmetry_reduction": result.symmetry,
     }
+
+
+def violation_line(cs: CompiledSpec, v: Violation) -> str:
+    """The violated property, where it is declared and the bindings that falsify it, in one line."""
+    if v.kind != "invariant":
+        return f"Failed: {v.message}"
+    prop = next(p for p in cs.properties if p.name == v.name)
+    binds = ", ".join(f"{k} = {show_binding(prop, k, x)}" for k, x in v.bindings.items())
+    return f"Violated: invariant {v.name} ({cs.filename}:{prop.line})" + (f" with {binds}" if binds else "")
 
 
 def result_json(cs: CompiledSpec, result: Result) -> dict[str, Any]:
@@ -42,6 +94,9 @@ def result_json(cs: CompiledSpec, result: Result) -> dict[str, Any]:
         "file": cs.filename,
         "constants": cs.checked.consts,
         "ok": result.ok,
+        "verdict": verdict(result),
+        "complete": result.complete,
+        "note": bound_note(result),
         "summary": summary(result),
         "invariants": {name: (result.violation is None or result.violation.name != name) for name in result.invariants},
         "reachable": {name: t is not None for name, t in result.reached.items()},
@@ -72,19 +127,20 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
             style = "bold" if line.startswith(("Step", "State")) else ""
             out.print(f"[{style}]{escape(line)}[/]" if style else escape(line))
         out.print()
-        if v.kind == "invariant":
-            prop = next(p for p in cs.properties if p.name == v.name)
-            binds = ", ".join(f"{k} = {show_binding(prop, k, x)}" for k, x in v.bindings.items())
-            line = prop.line
-            out.print(f"[bold red]Violated:[/] invariant {v.name} ({cs.filename}:{line})" + (f" with {binds}" if binds else ""))
-        else:
-            out.print(f"[bold red]Failed:[/] {escape(v.message)}")
+        head, _, rest = violation_line(cs, v).partition(": ")
+        out.print(f"[bold red]{head}:[/] {escape(rest)}")
+    bound = bounded_by(result)
     for name, t in result.reached.items():
         if t is None and v is not None:
             continue  # the search stopped at the violation
         if t is None:
-            how = "within the bounds" if not result.complete else "in any reachable state"
-            out.print(f"[bold red]Never reached:[/] reachable {name} holds {how}")
+            if result.complete:
+                out.print(f"[bold red]Never reached:[/] {name} — no reachable state satisfies it")
+            elif not result.shortest:
+                out.print(f"[yellow]Not reached:[/] {name} — no state of the random walks satisfies it")
+            else:
+                out.print(f"[yellow]Not reached:[/] {name} — no state explored satisfies it "
+                          f"(the search stopped at the {bound} bound; it may lie beyond)")
         else:
             out.print(f"[green]Reached:[/] {name} (after {len(t)} steps)")
     if v is None:
@@ -93,7 +149,7 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         elif not result.shortest:
             scope = f"every state of the random walks ({result.stats.transitions:,} steps)"
         else:
-            scope = f"every state explored (stopped by the {result.stopped_by} bound)"
+            scope = f"every state explored (stopped by the {bound} bound)"
         for name in result.invariants:
             out.print(f"[green]Holds:[/] invariant {name} in {scope}")
     st = result.stats
@@ -102,3 +158,6 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         f"{st.seconds:.2f} s, {st.states_per_second:,.0f} states/s, peak memory {st.peak_rss_bytes / 2**20:.0f} MiB"
         + (", symmetry reduction on" if result.symmetry else "")
     )
+    note = bound_note(result) if v is None else None
+    if note is not None:
+        out.print(f"[bold yellow]Bounded:[/] {escape(note)} (exit status {EXIT_BOUNDED})")

@@ -38,7 +38,7 @@ def simulate(cs: CompiledSpec, opts: SimOptions | None = None) -> Result:
     start = time.perf_counter()
     violation: Violation | None = None
     stopped_by = "runs"
-    for _ in range(o.runs):
+    for run in range(o.runs):
         state = model.init_states()[0]
         steps: list[int] = []
         for d in range(o.depth + 1):
@@ -71,14 +71,15 @@ def simulate(cs: CompiledSpec, opts: SimOptions | None = None) -> Result:
             stats.transitions += 1
         if violation is not None:
             break
-        if o.max_seconds is not None and time.perf_counter() - start >= o.max_seconds:
+        if run + 1 < o.runs and o.max_seconds is not None and time.perf_counter() - start >= o.max_seconds:
             stopped_by = "time"
             break
     stats.distinct = len(seen)
     stats.seconds = time.perf_counter() - start
     stats.peak_rss_bytes = _peak_rss()
     result = Result(spec=cs.name, stats=stats, complete=False, stopped_by=stopped_by, violation=violation,
-                    invariants=[p.name for p in invariants], shortest=False)
+                    invariants=[p.name for p in invariants], shortest=False,
+                    stop_limit=o.max_seconds if stopped_by == "time" else None)
     for p in cs.properties:
         if p.kind == "reachable":
             result.reached[p.name] = replay(model, reached[p.name]) if p.name in reached else None

@@ -134,12 +134,21 @@ def format_trace(trace: Trace) -> list[str]:
     return lines
 
 
-def to_mermaid(trace: Trace, title: str = "") -> str:
-    """The trace as a Mermaid sequence diagram: deliveries as arrows, other events as notes."""
+def _mermaid_text(text: str) -> str:
+    """Text safe inside a Mermaid statement: `;` ends a statement and `#` starts an entity code."""
+    return text.translate({ord("#"): "#35;", ord(";"): "#59;"})
+
+
+def to_mermaid(trace: Trace, title: str = "", violated: str = "") -> str:
+    """The trace as a Mermaid sequence diagram: deliveries as arrows, other events as notes.
+
+    `violated` (the violated property and its falsifying bindings) ends the diagram as a note
+    across every node, so that the picture says what went wrong, not only what happened.
+    """
     cs = trace.model.cs
     lines = ["sequenceDiagram"]
     if title:
-        lines.append(f"    title {title}")
+        lines.append(f"    title {_mermaid_text(title)}")
     lines += [f"    participant {node_name(i)}" for i in range(cs.n_nodes)]
     events = list(trace.events) + ([trace.failed_event] if trace.failed_event is not None else [])
     for k, ev in enumerate(events, start=1):
@@ -153,7 +162,17 @@ def to_mermaid(trace: Trace, title: str = "") -> str:
             for change in changes(cs, trace.states[k - 1], trace.states[k]):
                 who = change.split(".", 1)[0].split(":", 1)[0]
                 lines.append(f"    Note right of {who}: {change.replace(';', ',')}")
+    if violated:
+        span = node_name(0) if cs.n_nodes == 1 else f"{node_name(0)},{node_name(cs.n_nodes - 1)}"
+        lines.append(f"    Note over {span}: {_mermaid_text(violated)}")
     return "\n".join(lines) + "\n"
+
+
+def to_mermaid_markdown(trace: Trace, title: str = "", violated: str = "") -> str:
+    """The diagram in a fenced ```mermaid block under a heading, as Markdown viewers render it."""
+    head = f"# Counterexample: {title}\n\n" if title else ""
+    tail = f"{violated}\n\n" if violated else ""
+    return f"{head}{tail}```mermaid\n{to_mermaid(trace, title, violated)}```\n"
 
 
 # ---- Informal Trace Format ---------------------------------------------------
@@ -228,4 +247,4 @@ def to_itf_json(trace: Trace, description: str = "") -> dict[str, Any]:
     }
 
 
-__all__ = ["Trace", "replay", "describe", "changes", "format_trace", "to_itf_json", "to_mermaid"]
+__all__ = ["Trace", "replay", "describe", "changes", "format_trace", "to_itf_json", "to_mermaid", "to_mermaid_markdown"]

@@ -6,15 +6,16 @@ forward requests (a ZAB follower forwarding a write to its leader) and for bench
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from model.errors import PnyxError
 
-from .transport import read_frame
 from .wire import WireError, decode, frame, frame_length
+
+if TYPE_CHECKING:  # asyncio is imported where AsyncClient needs it: `pnyx kv` starts without it
+    import asyncio
 
 
 class ClientError(PnyxError):
@@ -106,6 +107,8 @@ class AsyncClient:
         self.reader_task: asyncio.Task[None] | None = None
 
     async def connect(self, timeout: float = 5.0) -> AsyncClient:
+        import asyncio
+
         try:
             reader, self.writer = await asyncio.wait_for(asyncio.open_connection(*self.addr), timeout)
         except (TimeoutError, OSError) as exc:
@@ -117,6 +120,10 @@ class AsyncClient:
         return self
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
+        import asyncio
+
+        from .transport import read_frame
+
         try:
             while True:
                 ans = await read_frame(reader)
@@ -139,6 +146,8 @@ class AsyncClient:
     async def call(self, op: str, *args: Any, timeout: float = 10.0) -> Any:
         if self.writer is None or self.closed:
             raise Unavailable(f"not connected to {self.addr[0]}:{self.addr[1]}")
+        import asyncio
+
         rid = next(self.ids)
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.pending[rid] = fut

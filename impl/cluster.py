@@ -145,6 +145,8 @@ def start_cluster(spec: str, nodes: int | None, directory: str | Path, defines: 
                   config: Config | str | None = None, host: str = "127.0.0.1", timeout: float = 30.0) -> ClusterMeta:
     """Write a cluster directory and start every node; returns its description once all answer."""
     d = Path(directory)
+    if d.exists() and not d.is_dir():
+        raise PnyxError(f"{d}: exists and is not a directory; a cluster needs a directory of its own (a new path)")
     if (d / "cluster.json").exists():
         raise PnyxError(f"{d}: already holds a cluster (stop it with `pnyx cluster stop {d}` and use a new directory)")
     cs, merged = resolve_spec(spec, nodes, dict(defines or {}))
@@ -154,9 +156,12 @@ def start_cluster(spec: str, nodes: int | None, directory: str | Path, defines: 
     ports = free_ports(2 * n, host)
     meta = ClusterMeta(str(Path(spec).resolve()), merged, n, service_of(cs),
                        [(host, p) for p in ports[:n]], [(host, p) for p in ports[n:]])
-    d.mkdir(parents=True, exist_ok=True)
-    meta.write(d)
-    (d / "config.toml").write_text(to_toml(cfg))
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+        meta.write(d)
+        (d / "config.toml").write_text(to_toml(cfg))
+    except OSError as exc:  # a parent that is a file, no permission, a full disk
+        raise PnyxError(f"{d}: cannot create the cluster directory: {exc.strerror or exc}") from None
     procs = {i: start_node(d, i) for i in range(n)}
     try:
         wait_ready(d, list(range(n)), procs, timeout)
@@ -219,3 +224,18 @@ def stop_cluster(directory: str | Path) -> list[int]:
 def status(directory: str | Path) -> list[tuple[int, int | None, tuple[str, int]]]:
     meta = ClusterMeta.read(directory)
     return [(i, node_pid(directory, i), meta.clients[i]) for i in range(meta.nodes)]
+
+
+def node_status(directory: str | Path, timeout: float = 2.0) -> list[dict[str, Any]]:
+    """Each node's pid and what it says of itself over the client protocol (`info`: for ZAB its
+    role, epoch and last zxid, as ZooKeeper's `srvr` reports), so an operator can see who leads."""
+    out: list[dict[str, Any]] = []
+    for i, pid, (host, port) in status(directory):
+        row: dict[str, Any] = {"node": f"n{i + 1}", "address": f"{host}:{port}", "pid": pid, "info": None, "error": None}
+        if pid is not None:
+            try:
+                row["info"] = dict(call((host, port), "info", timeout=timeout))
+            except (Unavailable, PnyxError) as exc:
+                row["error"] = str(exc)
+        out.append(row)
+    return out

@@ -224,11 +224,19 @@ class ZabService(Service):
         return check_path(path) in self.tree.nodes
 
     def info(self) -> dict[str, Any]:
+        """What `pnyx cluster status` shows, as ZooKeeper's `srvr`: role, epoch, last zxid, and more."""
         st = self.node.rt.state
         var = {v.name: v for v in self.cs.vars}
-        return {"role": show(st[self.slot["role"]], var["role"].type), "phase": show(st[self.slot["phase"]], var["phase"].type),
-                "leader": show(st[self.slot["leader"]], var["leader"].type), "commit": st[self.slot["commit"]],
-                "applied": self.applied, "log": len(st[self.slot["history"]]), "znodes": len(self.tree.nodes)}
+        history, commit = st[self.slot["history"]], st[self.slot["commit"]]
+        out = {"role": show(st[self.slot["role"]], var["role"].type), "phase": show(st[self.slot["phase"]], var["phase"].type),
+               "leader": show(st[self.slot["leader"]], var["leader"].type), "commit": commit,
+               "applied": self.applied, "log": len(history), "znodes": len(self.tree.nodes),
+               "last_zxid": tuple(history[-1][0]) if history else (0, 0),
+               "committed_zxid": tuple(history[commit - 1][0]) if commit else (0, 0)}
+        for key, name in (("epoch", "currentEpoch"), ("accepted_epoch", "acceptedEpoch")):
+            if name in self.slot:
+                out[key] = int(st[self.slot[name]])
+        return out
 
 
 def _data(data: Any) -> bytes:

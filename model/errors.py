@@ -6,7 +6,10 @@ followed by the offending source line and a caret.
 
 from __future__ import annotations
 
-from .ast import Span
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # only a type: the client commands import this module and must not pay for the AST
+    from .ast import Span
 
 
 class PnyxError(Exception):

@@ -1,7 +1,15 @@
-"""The `pnyx` command: a thin layer over model/ and checker/.
+"""The `pnyx` command: a thin layer over model/, checker/ and impl/.
 
 Exit codes: 0 every invariant holds and every `reachable` property was reached;
-1 a violation, or a reachable property never reached; 2 bad input.
+1 a violation, or (in a complete search) a reachable property never reached;
+2 bad input, or the output could not be written (a full disk);
+3 a bound (--max-depth, --max-states, --max-seconds) stopped the search before it explored
+every reachable state, with no violation found: the result is not a proof;
+141 standard output is a pipe whose reader has gone (`pnyx ... | head -1`): the command
+ends quietly, with the status a shell reports for a process ended by SIGPIPE (128 + 13).
+
+Only the modules a command needs are imported: `pnyx kv` and `pnyx gossip` load the client
+alone, not the compiler, so that they start at once.
 """
 
 from __future__ import annotations
@@ -9,19 +17,22 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import json
+import math
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TextIO
 
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
-
-from model.compiler import CompiledSpec, compile_checked
 from model.errors import ArgumentError, PnyxError
-from model.parser import parse_file
-from model.typecheck import check as typecheck
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from checker.bfs import Result
+    from model.compiler import CompiledSpec
+
+EXIT_BAD_INPUT = 2
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for `yes | head -1`
 
 
 def parse_defines(items: Sequence[str] | None) -> dict[str, object]:
@@ -45,50 +56,99 @@ def parse_defines(items: Sequence[str] | None) -> dict[str, object]:
 
 
 def load_spec(path: str, defines: Sequence[str] | None) -> CompiledSpec:
+    """Parse, type-check and compile a spec (imported here: client commands never need the compiler)."""
+    from model.compiler import compile_checked
+    from model.parser import parse_file
+    from model.typecheck import check as typecheck
+
     return compile_checked(typecheck(parse_file(path), parse_defines(defines)))
 
 
-def _positive(text: str) -> int:
+# ---- numeric flags: every one goes through these, so none lets -1, nan or inf through --------
+MAX_SECONDS = 1_000_000.0  # about 11.6 days; larger values overflow socket and timer APIs
+
+
+def _bounded_int(text: str, low: int, high: int | None, what: str) -> int:
+    """An integer in low..high, or an argparse error that says what is expected."""
+    expected = f"expected {what}" + (f" from {low} to {high:,}" if high is not None else "")
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {v}")
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+    if v < low or (high is not None and v > high):
+        raise argparse.ArgumentTypeError(f"{expected}, got {text}")
     return v
+
+
+def _positive(text: str) -> int:
+    """A count or a bound: 1, 2, 3..."""
+    return _bounded_int(text, 1, None, "a positive integer")
 
 
 def _seconds(text: str) -> float:
+    """A duration: a finite number of seconds above 0, at most MAX_SECONDS (no nan, inf or 1e308)."""
+    expected = f"expected a positive number of seconds (at most {MAX_SECONDS:,.0f})"
     try:
         v = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {v}")
+        raise argparse.ArgumentTypeError(f"{expected}, got {text!r}") from None
+    if not math.isfinite(v) or not 0 < v <= MAX_SECONDS:
+        raise argparse.ArgumentTypeError(f"{expected}, got {text}")
     return v
 
 
-# Commands that live in their own modules. Each module defines
+# Commands defined in other modules, and the module of each. Each module defines
 # `register(subparsers) -> None`, adding parsers whose defaults carry `handler=fn`,
-# where `fn(args) -> int` returns the exit status.
-EXTENSION_MODULES = ("pnyx.cmd_z3", "pnyx.cmd_tla", "pnyx.cmd_impl")
+# where `fn(args) -> int` returns the exit status. Only the module of the command being
+# run is imported (all of them for `pnyx --help` or an unknown command).
+COMMAND_MODULES: dict[str, str] = {
+    "prove": "pnyx.cmd_z3", "bmc": "pnyx.cmd_z3",
+    "export": "pnyx.cmd_tla",
+    "cluster": "pnyx.cmd_impl", "kv": "pnyx.cmd_impl", "gossip": "pnyx.cmd_impl", "replay": "pnyx.cmd_impl",
+}
+BUILTIN_COMMANDS = ("check", "simulate", "compile")
 
 
-def _extensions() -> list[Any]:
+def _extensions(command: str | None = None) -> list[Any]:
+    if command in BUILTIN_COMMANDS:
+        names: list[str] = []
+    elif command in COMMAND_MODULES:
+        names = [COMMAND_MODULES[command]]
+    else:
+        names = list(dict.fromkeys(COMMAND_MODULES.values()))
     mods = []
-    for name in EXTENSION_MODULES:
+    for name in names:
         if importlib.util.find_spec(name) is None:
             continue  # not built yet
         mods.append(importlib.import_module(name))
     return mods
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="pnyx", description="Model-check distributed protocols written as small state machines.")
+EPILOG = """exit status: 0 success (every invariant holds, every reachable property reached);
+  1 a violation, an unreached reachable property, a refused or failed request;
+  2 bad input, or output that cannot be written (a full disk);
+  3 a --max-depth, --max-states or --max-seconds bound stopped the search with no violation
+    found: not a proof;
+  141 standard output closed early (| head): the command ends quietly"""
+
+CHECK_EPILOG = """exit status: 0 every invariant holds in every reachable state and every reachable property
+was reached; 1 a violation, a failing handler, or (after a complete search) a reachable property
+never reached; 2 bad input; 3 a --max-depth, --max-states or --max-seconds bound stopped the
+search before it explored every reachable state, with no violation found: not a proof"""
+
+SIMULATE_EPILOG = """exit status: 0 no violation in any walk; 1 a violation or a failing handler; 2 bad input;
+3 --max-seconds stopped the walks before all of them ran, with no violation found"""
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `command`, only that command's module is imported."""
+    p = argparse.ArgumentParser(prog="pnyx", description="Model-check distributed protocols written as small state machines.",
+                                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    c = sub.add_parser("check", help="explore every interleaving within bounds and check the properties")
+    c = sub.add_parser("check", help="explore every interleaving within bounds and check the properties",
+                       epilog=CHECK_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     c.add_argument("file", metavar="FILE", help="a .pnyx spec")
     c.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
     c.add_argument("--max-depth", type=_positive, metavar="N", help="stop exploring below this depth")
@@ -97,9 +157,13 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ only by node names")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
-    c.add_argument("--mermaid", metavar="FILE", help="also write the counterexample as a Mermaid sequence diagram")
+    c.add_argument("--mermaid", metavar="FILE",
+                   help="also write the counterexample as a Mermaid sequence diagram (Markdown with a ```mermaid block; "
+                        "the bare diagram if FILE ends in .mmd)")
+    c.set_defaults(handler=cmd_check)
 
-    r = sub.add_parser("simulate", help="random walks through the state graph, for bugs deeper than BFS reaches")
+    r = sub.add_parser("simulate", help="random walks through the state graph, for bugs deeper than BFS reaches",
+                       epilog=SIMULATE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     r.add_argument("file", metavar="FILE", help="a .pnyx spec")
     r.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
     r.add_argument("--runs", type=_positive, default=100, metavar="N", help="random walks (default 100)")
@@ -107,34 +171,31 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: the same seed, the same walks")
     r.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
     r.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
+    r.set_defaults(handler=cmd_simulate)
 
     k = sub.add_parser("compile", help="type-check a spec; optionally print the generated Python")
     k.add_argument("file", metavar="FILE", help="a .pnyx spec")
     k.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
     k.add_argument("--emit-python", action="store_true", help="print the generated transition functions")
-    for mod in _extensions():
+    k.set_defaults(handler=cmd_compile)
+    for mod in _extensions(command):
         mod.register(sub)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    err = Console(stderr=True, highlight=False)
+    """Run one command; its exit status (2 with a one-line message for any mistake in the input)."""
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    command = args_list[0] if args_list and not args_list[0].startswith("-") else None
+    args = build_parser(command).parse_args(args_list)
     try:
-        if args.command == "compile":
-            return cmd_compile(args)
-        if args.command == "check":
-            return cmd_check(args, err)
-        if args.command == "simulate":
-            return cmd_simulate(args)
         return int(args.handler(args))
     except PnyxError as exc:
         sys.stderr.write(f"error: {exc}\n")
-        return 2
+        return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         return 130
-    return 2  # pragma: no cover
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -147,6 +208,8 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 
 def _progress_table(stats: Any) -> Table:
+    from rich.table import Table
+
     t = Table(show_header=True, header_style="bold", box=None)
     for col in ("distinct states", "states/s", "queue", "depth", "transitions", "seconds"):
         t.add_column(col, justify="right")
@@ -155,14 +218,20 @@ def _progress_table(stats: Any) -> Table:
     return t
 
 
-def cmd_check(args: argparse.Namespace, err: Console) -> int:
+def cmd_check(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.live import Live
+
     from checker.bfs import Options
     from checker.bfs import check as bfs_check
-    from checker.report import print_result, result_json
+    from checker.report import exit_status, print_result, result_json
 
     cs = load_spec(args.file, args.defines)
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
                    symmetry=not args.no_symmetry)
+    err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     live_enabled = not args.quiet and err.is_terminal and not args.json
     if live_enabled:
@@ -175,24 +244,39 @@ def cmd_check(args: argparse.Namespace, err: Console) -> int:
             opts.progress = lambda st: err.print(
                 f"progress: {st.distinct:,} states, {st.states_per_second:,.0f} states/s, queue {st.queue:,}, depth {st.depth}")
         result = bfs_check(cs, opts)
-    if args.mermaid and result.violation is not None:
-        from checker.trace import to_mermaid
-
-        try:
-            with open(args.mermaid, "w", encoding="utf-8") as fh:
-                fh.write(to_mermaid(result.violation.trace, result.violation.message))
-        except OSError as exc:
-            raise ArgumentError(f"--mermaid {args.mermaid}: cannot write: {exc.strerror}") from None
+    if args.mermaid:
+        _write_mermaid(args.mermaid, cs, result)
     if args.json:
         json.dump(result_json(cs, result), sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_result(out, cs, result, args)
-    return 0 if result.ok else 1
+    return exit_status(result)
+
+
+def _write_mermaid(path: str, cs: CompiledSpec, result: Result) -> None:
+    """The counterexample as a diagram that ends with the violated property and its bindings."""
+    from checker.report import violation_line
+    from checker.trace import to_mermaid, to_mermaid_markdown
+
+    v = result.violation
+    if v is None:
+        sys.stderr.write(f"note: no counterexample, so --mermaid {path} was not written\n")
+        return
+    render = to_mermaid if path.endswith((".mmd", ".mermaid")) else to_mermaid_markdown
+    try:
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(render(v.trace, v.message, violation_line(cs, v)))
+    except OSError as exc:
+        raise ArgumentError(f"--mermaid {path}: cannot write: {exc.strerror}") from None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
-    from checker.report import print_result, result_json
+    import json
+
+    from rich.console import Console
+
+    from checker.report import exit_status, print_result, result_json
     from checker.simulate import SimOptions, simulate
 
     cs = load_spec(args.file, args.defines)
@@ -202,7 +286,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         print_result(Console(highlight=False, soft_wrap=True), cs, result)
-    return 0 if result.violation is None else 1
+    return exit_status(result)
 
 
 class _Zero:
@@ -210,5 +294,69 @@ class _Zero:
     seconds = states_per_second = 0.0
 
 
+class OutputError(Exception):
+    """Standard output could not be written: a closed pipe, a full disk.
+
+    Not an OSError, so that no command's own `except OSError` (around the files it writes)
+    mistakes it for a problem with its files.
+    """
+
+    def __init__(self, cause: OSError) -> None:
+        super().__init__(cause.strerror or str(cause))
+        self.cause = cause
+
+
+class _GuardedOutput:
+    """sys.stdout, with its write failures raised as OutputError so that `run` can tell them apart."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError as exc:
+            raise OutputError(exc) from exc
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+
+def _discard_output() -> None:
+    """Point file descriptor 1 at /dev/null, so that the interpreter's last flush cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
+
+
 def run() -> None:
-    sys.exit(main())
+    """The `pnyx` entry point: the one place where failures to write the output are handled, for every command.
+
+    A reader that went away (`| head -1`) ends the command quietly with status 141; any other
+    write error (`> /dev/full`) is one line on stderr and status 2. No traceback either way.
+    """
+    if sys.stdout is not None:
+        sys.stdout = _GuardedOutput(sys.stdout)  # type: ignore[assignment]
+    try:
+        try:
+            status: object = main()
+        except SystemExit as exc:  # argparse's --help and usage errors
+            status = exc.code
+        sys.stdout.flush()
+    except OutputError as exc:
+        _discard_output()
+        if isinstance(exc.cause, BrokenPipeError):
+            status = EXIT_BROKEN_PIPE
+        else:
+            sys.stderr.write(f"error: cannot write the output: {exc}\n")
+            status = EXIT_BAD_INPUT
+    sys.exit(status)

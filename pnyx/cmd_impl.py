@@ -14,16 +14,31 @@ from typing import Any
 
 from model.errors import PnyxError
 
+MAX_NODES = 100  # each node is an OS process with its own interpreter
+
+
+def _version(text: str) -> int:
+    """A znode version to match: 0, 1, 2... or -1 for any."""
+    from pnyx.cli import _bounded_int
+
+    return _bounded_int(text, -1, None, "a version (an integer; -1: any)")
+
+
+def _nodes(text: str) -> int:
+    from pnyx.cli import _bounded_int
+
+    return _bounded_int(text, 1, MAX_NODES, "a number of nodes")
+
 
 def register(sub: Any) -> None:
-    from pnyx.cli import _positive
+    from pnyx.cli import _positive, _seconds
 
     c = sub.add_parser("cluster", help="start and stop node processes running a spec on loopback")
     csub = c.add_subparsers(dest="cluster_command", metavar="ACTION")
     csub.required = True
     s = csub.add_parser("start", help="start N nodes; prints their client addresses")
     s.add_argument("spec", metavar="SPEC", help="a .pnyx spec (gossip.pnyx and zab.pnyx get their key-value services)")
-    s.add_argument("--nodes", type=_positive, metavar="N", help="number of nodes (default: the spec's)")
+    s.add_argument("--nodes", type=_nodes, metavar="N", help=f"number of nodes, at most {MAX_NODES} (default: the spec's)")
     s.add_argument("--dir", required=True, metavar="DIR", help="a new directory for the cluster's data, logs and pids")
     s.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
     s.add_argument("--config", metavar="FILE", help="TOML configuration (timer periods, fsync)")
@@ -32,8 +47,12 @@ def register(sub: Any) -> None:
     t = csub.add_parser("stop", help="stop every node of a cluster")
     t.add_argument("dir", metavar="DIR")
     t.set_defaults(handler=cmd_cluster_stop)
-    t = csub.add_parser("status", help="list the nodes of a cluster, their pids and addresses")
+    t = csub.add_parser("status", help="each node's address and pid, and what it says of itself: "
+                                         "ZAB role, epoch and last zxid; gossip keys")
     t.add_argument("dir", metavar="DIR")
+    t.add_argument("--json", action="store_true", help="print the status as JSON")
+    t.add_argument("--timeout", type=_seconds, default=2.0, metavar="S",
+                   help="seconds to wait for each node's answer (default 2)")
     t.set_defaults(handler=cmd_cluster_status)
     t = csub.add_parser("kill", help="kill one node at once (SIGKILL), as a crash")
     t.add_argument("dir", metavar="DIR")
@@ -46,7 +65,7 @@ def register(sub: Any) -> None:
 
     k = sub.add_parser("kv", help="a client of the ZAB key-value service")
     k.add_argument("--server", required=True, metavar="HOST:PORT", help="any server of the cluster")
-    k.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for an answer (default 10)")
+    k.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="seconds to wait for an answer (default 10)")
     ksub = k.add_subparsers(dest="kv_command", metavar="OP")
     ksub.required = True
     for name, helptext in (("create", "create a node with data"), ("set", "replace a node's data")):
@@ -54,10 +73,12 @@ def register(sub: Any) -> None:
         p.add_argument("path", metavar="PATH")
         p.add_argument("data", metavar="DATA")
         if name == "set":
-            p.add_argument("--version", type=int, default=-1, metavar="V", help="only if the node's version is V")
+            p.add_argument("--version", type=_version, default=-1, metavar="V",
+                           help="only if the node's version is V (default -1: any version)")
     p = ksub.add_parser("delete", help="delete a node (it must have no children)")
     p.add_argument("path", metavar="PATH")
-    p.add_argument("--version", type=int, default=-1, metavar="V", help="only if the node's version is V")
+    p.add_argument("--version", type=_version, default=-1, metavar="V",
+                   help="only if the node's version is V (default -1: any version)")
     for name, helptext in (("get", "a node's data and version (read locally)"), ("ls", "a node's children"),
                            ("exists", "whether a node exists"), ("sync", "catch this server up with the leader")):
         p = ksub.add_parser(name, help=helptext)
@@ -66,7 +87,7 @@ def register(sub: Any) -> None:
 
     g = sub.add_parser("gossip", help="a client of the gossip key-value service")
     g.add_argument("--server", required=True, metavar="HOST:PORT", help="any node of the cluster")
-    g.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds to wait for an answer (default 10)")
+    g.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="seconds to wait for an answer (default 10)")
     gsub = g.add_subparsers(dest="gossip_command", metavar="OP")
     gsub.required = True
     p = gsub.add_parser("put", help="write a key at this node")
@@ -90,25 +111,28 @@ def cmd_cluster_start(args: argparse.Namespace) -> int:
     from pnyx.cli import parse_defines
 
     meta = start_cluster(args.spec, args.nodes, args.dir, parse_defines(args.defines), args.config)
-    print(f"{meta.nodes} nodes of {args.spec} ({meta.service} service), data in {args.dir}")
-    for i, (h, p) in enumerate(meta.clients):
-        print(f"n{i + 1} {h}:{p}")
-    sys.stdout.flush()
-    if args.detach:
-        return 0
-    stop = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stop
-        stop = True
-
-    signal.signal(signal.SIGTERM, _stop)
     try:
-        while not stop:
-            time.sleep(0.2)
-    except KeyboardInterrupt:
-        pass
-    stop_cluster(args.dir)
+        print(f"{meta.nodes} nodes of {args.spec} ({meta.service} service), data in {args.dir}")
+        for i, (h, p) in enumerate(meta.clients):
+            print(f"n{i + 1} {h}:{p}")
+        sys.stdout.flush()
+        if args.detach:
+            return 0
+        stop = False
+
+        def _stop(*_: object) -> None:
+            nonlocal stop
+            stop = True
+
+        signal.signal(signal.SIGTERM, _stop)
+        try:
+            while not stop:
+                time.sleep(0.2)
+        except KeyboardInterrupt:
+            pass
+    finally:
+        if not args.detach:  # in the foreground the nodes live only as long as this command, however it ends
+            stop_cluster(args.dir)
     print("stopped")
     return 0
 
@@ -121,11 +145,56 @@ def cmd_cluster_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_cluster_status(args: argparse.Namespace) -> int:
-    from impl.cluster import status
+def _zxid(z: Any) -> str:
+    return f"({z[0]}, {z[1]})" if isinstance(z, (tuple, list)) and len(z) == 2 else "?"
 
-    for i, pid, (h, p) in status(args.dir):
-        print(f"n{i + 1} {h}:{p} " + (f"running (pid {pid})" if pid else "down"))
+
+def _leader(text: Any) -> str:
+    """`some(n2)` as n2, `none` as -."""
+    t = str(text)
+    return t[5:-1] if t.startswith("some(") and t.endswith(")") else "-" if t == "none" else t
+
+
+# What each service's nodes say of themselves, in the manner of ZooKeeper's `srvr`: column -> cell.
+STATUS_COLUMNS: dict[str, list[tuple[str, Any]]] = {
+    "zab": [("role", lambda x: str(x.get("role", "?")).lower()), ("epoch", lambda x: str(x.get("epoch", "?"))),
+            ("last zxid", lambda x: _zxid(x.get("last_zxid"))), ("committed", lambda x: _zxid(x.get("committed_zxid"))),
+            ("phase", lambda x: str(x.get("phase", "?")).lower()), ("leader", lambda x: _leader(x.get("leader", "?"))),
+            ("znodes", lambda x: str(x.get("znodes", "?")))],
+    "gossip": [("keys", lambda x: str(x.get("keys", "?"))), ("clock", lambda x: str(x.get("clock", "?")))],
+    "raw": [("sent", lambda x: str(x.get("sent", "?"))), ("dropped", lambda x: str(x.get("dropped", "?")))],
+}
+
+
+def cmd_cluster_status(args: argparse.Namespace) -> int:
+    """Which node leads, at which epoch and zxid: each running node is asked over its client port."""
+    import json
+
+    from impl.cluster import node_status
+    from impl.server import ClusterMeta
+
+    meta = ClusterMeta.read(args.dir)
+    nodes = node_status(args.dir, timeout=args.timeout)
+    if args.json:
+        out = {"dir": str(args.dir), "spec": meta.spec, "service": meta.service, "nodes": nodes}
+        json.dump(out, sys.stdout, indent=2, default=list)
+        sys.stdout.write("\n")
+        return 0
+    cols = STATUS_COLUMNS.get(meta.service, STATUS_COLUMNS["raw"])
+    rows = [["node", "address", "state", "pid", *(name for name, _ in cols)]]
+    notes = []
+    for n in nodes:
+        state = "down" if n["pid"] is None else "running" if n["info"] is not None else "no answer"
+        cells = [n["node"], n["address"], state, str(n["pid"] or "-")]
+        cells += [cell(n["info"]) if n["info"] is not None else "-" for _, cell in cols]
+        rows.append(cells)
+        if n["error"]:
+            notes.append(f"{n['node']}: {n['error']}")
+    widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    for line in notes:
+        print(line)
     return 0
 
 

@@ -92,7 +92,7 @@ def test_cli_exit_status_for_each_kind(tmp_path: Path) -> None:
             assert "Step 2: n1 fires timer inc n1.x: 1 -> 2" in out
             assert f"Violated: invariant Low ({f}:5) with n = n1" in out
         if name == "never":
-            assert "Never reached: reachable Over holds in any reachable state" in out
+            assert "Never reached: Over — no reachable state satisfies it" in out
         if name == "error":
             assert "Step 4: n1 fires timer inc -> fails" in out
         if name == "ok":
