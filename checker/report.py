@@ -42,7 +42,7 @@ def bound_note(result: Result) -> str | None:
     if bound is None:
         return None
     if not result.shortest:
-        return f"the random walks stopped at the {bound} bound before all of them ran: the result is not a proof"
+        return f"the random walks stopped at the {bound} bound before all of them ran"
     return (f"the search stopped at the {bound} bound before exploring every reachable state: "
             "the result is not a proof")
 

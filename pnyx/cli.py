@@ -15,6 +15,7 @@ alone, not the compiler, so that they start at once.
 from __future__ import annotations
 
 import argparse
+import errno
 import importlib
 import importlib.util
 import math
@@ -307,18 +308,26 @@ class OutputError(Exception):
 
 
 class _GuardedOutput:
-    """sys.stdout, with its write failures raised as OutputError so that `run` can tell them apart."""
+    """sys.stdout, with its write failures raised as OutputError so that `run` can tell them apart.
 
-    def __init__(self, stream: TextIO) -> None:
+    With file descriptor 1 closed (`pnyx ... >&-`) Python has no sys.stdout: writing then
+    fails as the system would, with EBADF.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
         self._stream = stream
 
     def write(self, text: str) -> int:
+        if self._stream is None:
+            raise OutputError(OSError(errno.EBADF, os.strerror(errno.EBADF)))
         try:
             return self._stream.write(text)
         except OSError as exc:
             raise OutputError(exc) from exc
 
     def flush(self) -> None:
+        if self._stream is None:
+            return
         try:
             self._stream.flush()
         except OSError as exc:
@@ -330,9 +339,11 @@ class _GuardedOutput:
 
 def _discard_output() -> None:
     """Point file descriptor 1 at /dev/null, so that the interpreter's last flush cannot fail again."""
+    if sys.__stdout__ is None:
+        return  # no descriptor 1, nothing left to flush
     try:
         devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
+        os.dup2(devnull, sys.__stdout__.fileno())
         os.close(devnull)
     except (OSError, ValueError):
         pass
@@ -344,8 +355,7 @@ def run() -> None:
     A reader that went away (`| head -1`) ends the command quietly with status 141; any other
     write error (`> /dev/full`) is one line on stderr and status 2. No traceback either way.
     """
-    if sys.stdout is not None:
-        sys.stdout = _GuardedOutput(sys.stdout)  # type: ignore[assignment]
+    sys.stdout = _GuardedOutput(sys.stdout)  # type: ignore[assignment]
     try:
         try:
             status: object = main()

@@ -73,6 +73,14 @@ def test_a_bounded_search_says_so_and_exits_3(counter: Path, flag: str, value: s
     assert "not a proof" in data["note"]
 
 
+def test_simulate_cut_short_by_time_exits_3() -> None:
+    proc = run_cli("simulate", GOSSIP, "--runs", "100000000", "--max-seconds", "0.3")
+    assert proc.returncode == 3, proc.stdout + proc.stderr
+    assert "Bounded: the random walks stopped at the --max-seconds 0.3 bound before all of them ran" in _flat(proc.stdout)
+    proc = run_cli("simulate", GOSSIP, "--runs", "2", "--max-seconds", "100", "--json")
+    assert proc.returncode == 0 and json.loads(proc.stdout)["verdict"] == "ok"
+
+
 def test_a_complete_search_is_not_bounded(counter: Path) -> None:
     proc = run_cli("check", str(counter), "--json")
     assert proc.returncode == 0
@@ -164,6 +172,14 @@ def test_a_full_disk_is_one_line_and_exit_2(name: str, tmp_path: Path) -> None:
         proc = _run_into(full.fileno(), args)
     assert proc.returncode == 2
     assert proc.stderr == "error: cannot write the output: No space left on device\n"
+
+
+def test_no_standard_output_at_all_is_a_write_error() -> None:
+    # `pnyx ... >&-`: descriptor 1 closed, so Python has no sys.stdout
+    proc = subprocess.run(["sh", "-c", 'exec "$0" -m pnyx compile "$1" >&-', sys.executable, GOSSIP],
+                          capture_output=True, text=True, cwd=ROOT, timeout=60)
+    assert proc.returncode == 2
+    assert proc.stderr == "error: cannot write the output: Bad file descriptor\n"
 
 
 # ---- numeric flags and the cluster directory ----------------------------------------------------
