@@ -86,6 +86,14 @@ def _positive(text: str) -> int:
     return _bounded_int(text, 1, None, "a positive integer")
 
 
+def _integer(text: str) -> int:
+    """Any integer (a seed)."""
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
 def _seconds(text: str) -> float:
     """A duration: a finite number of seconds above 0, at most MAX_SECONDS (no nan, inf or 1e308)."""
     expected = f"expected a positive number of seconds (at most {MAX_SECONDS:,.0f})"
@@ -169,7 +177,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
     r.add_argument("--runs", type=_positive, default=100, metavar="N", help="random walks (default 100)")
     r.add_argument("--depth", type=_positive, default=100, metavar="N", help="steps per walk at most (default 100)")
-    r.add_argument("--seed", type=int, default=0, metavar="S", help="random seed: the same seed, the same walks")
+    r.add_argument("--seed", type=_integer, default=0, metavar="S", help="random seed: the same seed, the same walks")
     r.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
     r.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     r.set_defaults(handler=cmd_simulate)

@@ -221,6 +221,7 @@ def test_every_seconds_flag_goes_through_the_helper(command: list[str]) -> None:
     (["cluster", "start", GOSSIP, "--dir", "/nonexistent/c", "--nodes", "5000"], "expected a number of nodes from 1 to 100"),
     (["check", GOSSIP, "--max-states", "-3"], "expected a positive integer"),
     (["simulate", GOSSIP, "--runs", "1e3"], "expected a positive integer"),
+    (["simulate", GOSSIP, "--seed", "1e3"], "expected an integer, got '1e3'"),
 ])
 def test_bad_numbers_are_refused_clearly(args: list[str], needle: str) -> None:
     proc = run_cli(*args)
