@@ -604,13 +604,17 @@ class _Compiler:
         if ct.symmetric:
             # Renaming a set of nodes is a table lookup, filled on first use: a table built up front
             # has N! * 2**N entries, beyond reach at the node counts a runtime instantiates.
+            # Both tables are emptied when they grow large: with many nodes, renamings and sets of
+            # nodes are too many to keep them all, and a table that starts over costs only misses.
             o.emit("# every set of nodes under a renaming p, computed once then looked up")
             o.emit("class _SetPerm(dict):")
             o.emit("    def __init__(self, p): self.p = p")
             o.emit("    def __missing__(self, c):")
+            o.emit("        if len(self) >= 65536: self.clear()")
             o.emit("        r = self[c] = tuple(sorted([self.p[x] for x in c])); return r")
             o.emit("class _Perms(dict):")
             o.emit("    def __missing__(self, p):")
+            o.emit("        if len(self) >= 4096: self.clear()")
             o.emit("        r = self[p] = _SetPerm(p); return r")
             o.emit("_SP = _Perms()")
             sig = []
