@@ -49,10 +49,13 @@ def parse_defines(items: Sequence[str] | None) -> dict[str, object]:
         if raw.lower() in ("true", "false"):
             out[name] = raw.lower() == "true"
             continue
-        try:
-            out[name] = int(raw)
-        except ValueError:
-            raise ArgumentError(f"-D {item}: expected an integer or true/false, got {raw!r}") from None
+        # plain decimal digits only: int() would also take 1_000, +3, ' 3' and non-ASCII digits
+        if not (raw.isascii() and raw.removeprefix("-").isdigit()):
+            raise ArgumentError(f"-D {item}: expected an integer or true/false, got {raw!r} "
+                                "(an integer is decimal digits, optionally after -)")
+        if len(raw.removeprefix("-")) > 19:
+            raise ArgumentError(f"-D {item}: expected an integer from {-(2**63)} to {2**63 - 1}")
+        out[name] = int(raw)
     return out
 
 
