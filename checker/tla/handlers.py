@@ -111,7 +111,7 @@ class Translator:
         if isinstance(t, SeqType):
             return self.x(e)
         elem = t.elem if isinstance(t, SetType) else t
-        return f"SortedSeq({self.members(e)}, {self.g.orders.op(elem)})"
+        return f"SortedSeq({self.g.orders.op(elem)}, {self.members(e)})"
 
     def x(self, e: A.Expr) -> str:  # noqa: C901 - one case per construct
         if isinstance(e, A.Num):

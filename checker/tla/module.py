@@ -114,17 +114,17 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         if ct.capacity is not None:
             assert spec.network is not None and spec.network.capacity is not None
             w(f"CAPACITY == {_const_text(spec.network.capacity, consts) or ct.capacity}  \\* messages per channel")
-        if spec.types:
-            w("")
-            w("\\* ---- types ----")
-        for td in spec.types:
-            tset = values.set_of_ast(td.type, consts, ct.types[td.name], by_name=False)
-            w(f"{tnames[td.name]} == {tset}  \\* line {td.span.line}")
         w("")
         w("\\* `disconnect d` in a handler: an entry <<d, Disconnect>> among its sends")
         w(f'Disconnect == [{tag} |-> "(disconnect)"]')
         w(f'IsDisconnect(m) == m.{tag} = "(disconnect)"')
         w(self.prelude)
+        # types after the prelude: a bounded sequence type is written with its BSeq
+        if spec.types:
+            w("\\* ---- types ----")
+        for td in spec.types:
+            tset = values.set_of_ast(td.type, consts, ct.types[td.name], by_name=False)
+            w(f"{tnames[td.name]} == {tset}  \\* line {td.span.line}")
 
         # operators that need translation: written first, placed after the orders they use
         body: list[str] = []

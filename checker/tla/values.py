@@ -193,14 +193,14 @@ class Orders:
             inner = self.op(t.elem)
             return f"(Len(lhs) = 0 /\\ Len(rhs) = 1) \\/ (Len(lhs) = 1 /\\ Len(rhs) = 1 /\\ {inner}(lhs[1], rhs[1]))"
         if isinstance(t, SeqType):
-            return f"SeqLt(lhs, rhs, {self.op(t.elem)})"
+            return f"SeqLt({self.op(t.elem)}, lhs, rhs)"
         if isinstance(t, SetType):
             e = self.op(t.elem)
-            return f"SeqLt(SortedSeq(lhs, {e}), SortedSeq(rhs, {e}), {e})"
+            return f"SeqLt({e}, SortedSeq({e}, lhs), SortedSeq({e}, rhs))"
         if isinstance(t, MapType):
             k, v = self.op(t.key), self.op(t.value)
-            return (f"LET ks == SortedSeq(DOMAIN lhs, {k}) IN "
-                    f"SeqLt([j \\in 1..Len(ks) |-> lhs[ks[j]]], [j \\in 1..Len(ks) |-> rhs[ks[j]]], {v})")
+            return (f"LET ks == SortedSeq({k}, DOMAIN lhs) IN "
+                    f"SeqLt({v}, [j \\in 1..Len(ks) |-> lhs[ks[j]]], [j \\in 1..Len(ks) |-> rhs[ks[j]]])")
         raise AssertionError(t)  # pragma: no cover
 
     def _lex(self, parts: list[tuple[str, Type]]) -> str:

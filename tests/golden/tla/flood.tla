@@ -38,26 +38,28 @@ SubsetsOfSize(S, k) ==
     IN  {T \in SUBSET S : Cardinality(T) = size}
 
 \* ---- orders and folds: loops visit a set in Pnyx's (ascending) order --------
+\* A recursive operator takes its operator argument first: SANY (2.1) rejects a RECURSIVE
+\* definition whose operator argument comes later ("different arity than its RECURSIVE declaration").
 IntLt(lhs, rhs) == lhs < rhs
 BoolLt(lhs, rhs) == ~lhs /\ rhs
 RECURSIVE SortedSeq(_, _)
-SortedSeq(S, Lt(_, _)) ==
+SortedSeq(Lt(_, _), S) ==
     IF S = {} THEN <<>>
     ELSE LET least == CHOOSE x \in S : \A y \in S : ~Lt(y, x)
-         IN  <<least>> \o SortedSeq(S \ {least}, Lt)
+         IN  <<least>> \o SortedSeq(Lt, S \ {least})
 RECURSIVE SeqLt(_, _, _)
-SeqLt(lhs, rhs, Lt(_, _)) ==
+SeqLt(Lt(_, _), lhs, rhs) ==
     IF lhs = <<>> THEN rhs # <<>>
     ELSE IF rhs = <<>> THEN FALSE
     ELSE IF Lt(Head(lhs), Head(rhs)) THEN TRUE
-    ELSE IF Head(lhs) = Head(rhs) THEN SeqLt(Tail(lhs), Tail(rhs), Lt)
+    ELSE IF Head(lhs) = Head(rhs) THEN SeqLt(Lt, Tail(lhs), Tail(rhs))
     ELSE FALSE
 MaxOf(S, Lt(_, _)) == CHOOSE x \in S : \A y \in S : ~Lt(x, y)
 MinOf(S, Lt(_, _)) == CHOOSE x \in S : \A y \in S : ~Lt(y, x)
 RECURSIVE FoldSeq(_, _, _)
 FoldSeq(Op(_, _), acc, s) == IF s = <<>> THEN acc ELSE FoldSeq(Op, Op(acc, Head(s)), Tail(s))
 \* one <<dst, msg>> per node of D, in ascending order (a send to a set of nodes)
-Fanout(D, m) == LET ds == SortedSeq(D, IntLt) IN [i \in 1..Len(ds) |-> <<ds[i], m>>]
+Fanout(D, m) == LET ds == SortedSeq(IntLt, D) IN [i \in 1..Len(ds) |-> <<ds[i], m>>]
 
 \* ---- the network: a bag (multiset) of in-flight messages -------------------
 \* a bag is a function from entries to their number of copies (>= 1)

@@ -14,10 +14,6 @@ MaxCrashes == 1  \* budget: crashes
 MaxLosses == 1  \* budget: losses
 CAPACITY == 2  \* messages per channel
 
-\* ---- types ----
-Role == {"Idle", "Busy"}  \* line 19
-Entry == [origin: Node, val: 0..2]  \* line 20
-
 \* `disconnect d` in a handler: an entry <<d, Disconnect>> among its sends
 Disconnect == [kind |-> "(disconnect)"]
 IsDisconnect(m) == m.kind = "(disconnect)"
@@ -43,26 +39,28 @@ SubsetsOfSize(S, k) ==
     IN  {T \in SUBSET S : Cardinality(T) = size}
 
 \* ---- orders and folds: loops visit a set in Pnyx's (ascending) order --------
+\* A recursive operator takes its operator argument first: SANY (2.1) rejects a RECURSIVE
+\* definition whose operator argument comes later ("different arity than its RECURSIVE declaration").
 IntLt(lhs, rhs) == lhs < rhs
 BoolLt(lhs, rhs) == ~lhs /\ rhs
 RECURSIVE SortedSeq(_, _)
-SortedSeq(S, Lt(_, _)) ==
+SortedSeq(Lt(_, _), S) ==
     IF S = {} THEN <<>>
     ELSE LET least == CHOOSE x \in S : \A y \in S : ~Lt(y, x)
-         IN  <<least>> \o SortedSeq(S \ {least}, Lt)
+         IN  <<least>> \o SortedSeq(Lt, S \ {least})
 RECURSIVE SeqLt(_, _, _)
-SeqLt(lhs, rhs, Lt(_, _)) ==
+SeqLt(Lt(_, _), lhs, rhs) ==
     IF lhs = <<>> THEN rhs # <<>>
     ELSE IF rhs = <<>> THEN FALSE
     ELSE IF Lt(Head(lhs), Head(rhs)) THEN TRUE
-    ELSE IF Head(lhs) = Head(rhs) THEN SeqLt(Tail(lhs), Tail(rhs), Lt)
+    ELSE IF Head(lhs) = Head(rhs) THEN SeqLt(Lt, Tail(lhs), Tail(rhs))
     ELSE FALSE
 MaxOf(S, Lt(_, _)) == CHOOSE x \in S : \A y \in S : ~Lt(x, y)
 MinOf(S, Lt(_, _)) == CHOOSE x \in S : \A y \in S : ~Lt(y, x)
 RECURSIVE FoldSeq(_, _, _)
 FoldSeq(Op(_, _), acc, s) == IF s = <<>> THEN acc ELSE FoldSeq(Op, Op(acc, Head(s)), Tail(s))
 \* one <<dst, msg>> per node of D, in ascending order (a send to a set of nodes)
-Fanout(D, m) == LET ds == SortedSeq(D, IntLt) IN [i \in 1..Len(ds) |-> <<ds[i], m>>]
+Fanout(D, m) == LET ds == SortedSeq(IntLt, D) IN [i \in 1..Len(ds) |-> <<ds[i], m>>]
 
 \* ---- the network: one FIFO channel per ordered pair of nodes ----------------
 NoMessages == [s \in Node |-> [d \in Node |-> <<>>]]
@@ -79,6 +77,9 @@ RemoveAt(s, k) == SubSeq(s, 1, k - 1) \o SubSeq(s, k + 1, Len(s))
 CanSend(n, from, out, u) ==
     LET after == Sent(n, from, out, u) IN \A i \in DOMAIN out : Len(after[from][out[i][1]]) <= CAPACITY
 
+\* ---- types ----
+Role == {"Idle", "Busy"}  \* line 19
+Entry == [origin: Node, val: 0..2]  \* line 20
 
 \* ---- state: Pnyx's global state (NS, UP, NET, BUDGET) ----
 VARIABLES
@@ -136,10 +137,10 @@ On_request_put(self, v) ==
                              LET e_7 == FoldSeq(LAMBDA e_8, k_2 :
                                             LET e_9 == [e_8 EXCEPT !.sends = @ \o <<<<p, [kind |-> "Put", val |-> k_2]>>>>]  \* line 39
                                             IN  e_9,
-                                            e_6, SortedSeq((v)..(MAXV), IntLt))  \* line 38
+                                            e_6, SortedSeq(IntLt, (v)..(MAXV)))  \* line 38
                                  e_10 == [e_7 EXCEPT !.count = (e_7.count + 1)]  \* line 41
                              IN  e_10,
-                             e_4, SortedSeq({q \in Node : (q # self)}, IntLt))  \* line 37
+                             e_4, SortedSeq(IntLt, {q \in Node : (q # self)}))  \* line 37
                   e_11 == [e_5 EXCEPT !.told = (e_5.told \cup {q \in Node : (q # self)})]  \* line 43
               IN  e_11}
         ELSE {}
