@@ -20,8 +20,8 @@ from types import TracebackType
 from typing import Any
 
 from . import ast as A
-from .errors import ModelError
-from .typecheck import Checked, MsgInfo, Sym, VarInfo
+from .errors import ModelError, SpecError
+from .typecheck import MAX_ENUMERATION, Checked, MsgInfo, Sym, VarInfo
 from .types import (
     ANY,
     BoolType,
@@ -38,6 +38,7 @@ from .types import (
     contains_node,
     default,
     domain,
+    domain_size,
     show,
 )
 
@@ -59,11 +60,16 @@ class HandlerEntry:
     params: tuple[tuple[str, Type], ...] = ()
     choice_sites: tuple[tuple[str, Type], ...] = ()  # (variable, type) of each `choose`
     spends: int = -1  # timers: the position in the state's budget counters each firing uses up
+    # Requests whose arguments are too many for the checker to try: raised by `arg_domain`, so
+    # only what enumerates them (the checker) fails, not a runtime that never does.
+    arg_error: SpecError | None = None
 
     @functools.cached_property
     def arg_domain(self) -> tuple:
         """Request handlers: every argument tuple. Computed on first use, so a runtime that
         instantiates a spec with huge bounds (write ids up to 2**62) never enumerates them."""
+        if self.arg_error is not None:
+            raise self.arg_error
         return tuple(itertools.product(*(domain(t) for _, t in self.params)))
 
 
@@ -662,9 +668,19 @@ class _Compiler:
 def compile_checked(ct: Checked) -> CompiledSpec:
     """Generate, compile and wrap the handlers, initial state and properties of a spec."""
     comp = _Compiler(ct)
-    src, names = comp.module()
+    try:
+        src, names = comp.module()
+        code = compile(src, GENERATED_FILENAME, "exec")
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        # The parser's nesting limits keep specs far from Python's own (nested blocks, indentation,
+        # parentheses); should a spec still reach one, it is reported at its line, not as a crash.
+        line = comp.out.line_map.get(getattr(exc, "lineno", None) or 0, 0)
+        reason = exc.msg if isinstance(exc, SyntaxError) else type(exc).__name__
+        raise SpecError(f"this spec is too deeply nested or too large to compile ({reason})", ct.spec.filename,
+                        ct.spec.source, A.Span(line, 1, line, 1) if line else None,
+                        "split deep expressions and blocks with `let` variables or smaller handlers") from None
     ns: dict[str, Any] = {"__name__": f"pnyx_spec_{ct.spec.name}"}
-    exec(compile(src, GENERATED_FILENAME, "exec"), ns)  # noqa: S102 - this is the compiler's output
+    exec(code, ns)  # noqa: S102 - this is the compiler's output
     handlers: list[HandlerEntry] = []
     by_msg: list[list[HandlerEntry]] = [[] for _ in ct.messages]
     timers, requests = [], []
@@ -684,7 +700,8 @@ def compile_checked(ct: Checked) -> CompiledSpec:
             timers.append(e)
         elif isinstance(h, A.OnRequest):
             params = ct.request_params[h]
-            e = HandlerEntry(i, "request", h.name, fn, choice, h.span.line, params=params, choice_sites=sites)
+            e = HandlerEntry(i, "request", h.name, fn, choice, h.span.line, params=params, choice_sites=sites,
+                             arg_error=_too_many_arguments(ct, h, params))
             requests.append(e)
         else:
             e = HandlerEntry(i, "recover", "recover", fn, choice, h.span.line, choice_sites=sites)
@@ -709,9 +726,28 @@ def compile_checked(ct: Checked) -> CompiledSpec:
     )
 
 
+def _too_many_arguments(ct: Checked, h: A.OnRequest, params: tuple[tuple[str, Type], ...]) -> SpecError | None:
+    """The error for a request whose argument tuples exceed what the checker tries at each node, if so."""
+    total = 1
+    for _, t in params:
+        total = min(total * domain_size(t, MAX_ENUMERATION), MAX_ENUMERATION + 1)
+    if total <= MAX_ENUMERATION:
+        return None
+    sizes = [(domain_size(t, MAX_ENUMERATION), p) for (_, t), p in zip(params, h.params)]
+    where = max(sizes, key=lambda x: x[0])[1]
+    shown = ", ".join(f"{n}: {t}" for n, t in params)
+    return SpecError(f"the checker tries every argument of request {h.name}({shown}): more than "
+                     f"{MAX_ENUMERATION:,} of them", ct.spec.filename, ct.spec.source, where.span,
+                     "lower the constants bounding its parameters (-D) for checking; a cluster never enumerates them")
+
+
 def _may_hold_minus_one_and_two(t: Type) -> bool:
+    """Whether Python's hash may merge two values of t: -1 and -2, or integers 2**61 - 1 apart
+    (CPython hashes integers modulo 2**61 - 1, so a range reaching that far has such pairs)."""
     if isinstance(t, IntType):
-        return t.lo is None or t.hi is None or (t.lo <= -2 and t.hi >= -1)
+        if t.lo is None or t.hi is None or (t.lo <= -2 and t.hi >= -1):
+            return True
+        return max(abs(t.lo), abs(t.hi)) >= 2**61 - 1
     if isinstance(t, RecordType):
         return any(_may_hold_minus_one_and_two(ft) for _, ft in t.fields)
     if isinstance(t, TupleType):

@@ -12,6 +12,9 @@ if TYPE_CHECKING:  # only a type: the client commands import this module and mus
     from .ast import Span
 
 
+SHOWN_LINE = 120  # characters of the offending line an error shows around its column
+
+
 class PnyxError(Exception):
     """A mistake in the user's input: the CLI prints it and exits 2."""
 
@@ -32,12 +35,19 @@ class SpecError(PnyxError):
             head = f"{self.filename}: {self.message}"
             return head + (f"\n  hint: {self.hint}" if self.hint else "")
         line, col = self.span.line, self.span.col
-        lines = self.source.splitlines()
-        text = lines[line - 1] if 0 < line <= len(lines) else ""
+        lines = self.source.split("\n")  # lines as the parser counts them: only \n ends one
+        text = lines[line - 1].rstrip("\r") if 0 < line <= len(lines) else ""
         width = 1
         if self.span.end_line == line and self.span.end_col > col:
             width = self.span.end_col - col
-        out = [f"{self.filename}:{line}:{col}: {self.message}", f"  {text}", "  " + " " * (col - 1) + "^" * width]
+        start = 0
+        if len(text) > SHOWN_LINE:  # a window around the column, not a 100 KB line
+            start = max(0, col - 1 - SHOWN_LINE // 3)
+            end = start + SHOWN_LINE
+            text = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
+            start -= 3 if start else 0
+            width = max(1, min(width, end - (col - 1)))
+        out = [f"{self.filename}:{line}:{col}: {self.message}", f"  {text}", "  " + " " * (col - 1 - start) + "^" * width]
         if self.hint:
             out.append(f"  hint: {self.hint}")
         return "\n".join(out)

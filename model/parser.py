@@ -13,6 +13,15 @@ from .errors import PnyxError, SpecError
 
 GRAMMAR = Path(__file__).with_name("grammar.lark")
 
+# Levels of nesting (expressions inside expressions, blocks inside blocks) a spec may use.
+# Every later pass walks the tree recursively and the generated Python nests as deep, so a
+# limit far above what a person writes (the bundled specs reach 15) keeps every pass within
+# Python's recursion and parser limits; 20,000 terms in one chain are refused, not a crash.
+MAX_NESTING = 100
+INT_MAX = 2**63 - 1  # integers in a spec are 64-bit
+_STATEMENT_RULES = frozenset({"block", "if_stmt", "for_stmt", "assign", "let", "send", "reply", "disconnect",
+                              "choose_one", "choose_subset", "on_message", "on_timer", "on_request", "on_recover"})
+
 # Friendlier names for terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
     "NAME": "a name", "NUMBER": "a number", "COMPOP": "a comparison", "ADDOP": "'+'", "MULOP": "'*'",
@@ -248,7 +257,10 @@ class _ToAst(Transformer):
         return A.Arg(_span(meta), str(c[0]), c[1])
 
     def number(self, meta, c):
-        return A.Num(_span(meta), int(c[0]))
+        text = str(c[0])
+        if len(text) > 19 or int(text) > INT_MAX:
+            raise _Located(f"number too large: integers in a spec are 64-bit, at most {INT_MAX}", _tok_span(c[0]))
+        return A.Num(_span(meta), int(text))
 
     def true(self, meta, c):
         return A.BoolLit(_span(meta), True)
@@ -337,6 +349,11 @@ def parse(source: str, filename: str = "<spec>") -> A.Spec:
             span = A.Span(len(lines), len(lines[-1]) + 1, len(lines), len(lines[-1]) + 1)
             raise SpecError("unexpected end of file", filename, source, span, _expected(exc)) from None
         raise SpecError(f"unexpected {str(tok)!r}", filename, source, _tok_span(tok), _expected(exc)) from None
+    deep = _too_deep(tree)
+    if deep is not None:
+        what = "blocks" if deep[1] else "expression"
+        raise SpecError(f"{what} nested too deeply: more than {MAX_NESTING} levels", filename, source, _span(deep[0].meta),
+                        "split it: intermediate `let` variables, constants or smaller handlers") from None
     try:
         name, decls = _ToAst().transform(tree)
     except VisitError as exc:
@@ -344,6 +361,22 @@ def parse(source: str, filename: str = "<spec>") -> A.Spec:
             raise SpecError(exc.orig_exc.message, filename, source, exc.orig_exc.span) from None
         raise
     return _assemble(name, decls, filename, source)
+
+
+def _too_deep(tree: Tree) -> tuple[Tree, bool] | None:
+    """The leftmost subtree below MAX_NESTING levels, and whether mostly blocks lead to it, if any
+    (an explicit stack: no recursion).
+
+    Leftmost, so that in a long chain `a + b + c ...` the error points at where it starts.
+    """
+    stack = [(tree, 1, 0)]
+    while stack:
+        t, depth, blocks = stack.pop()
+        if depth > MAX_NESTING:
+            return t, 2 * blocks > depth
+        blocks += t.data in _STATEMENT_RULES
+        stack.extend((c, depth + 1, blocks) for c in reversed(t.children) if isinstance(c, Tree))
+    return None
 
 
 def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:

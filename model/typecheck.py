@@ -28,6 +28,7 @@ from .types import (
     Type,
     compatible,
     contains_node,
+    domain_size,
     is_finite,
     is_int,
     join,
@@ -36,6 +37,15 @@ from .types import (
 
 BUDGETS = ("requests", "crashes", "losses", "duplicates")  # built in; specs may add budgets their timers spend
 BUILTINS = ("len", "append", "last", "max", "min", "is_prefix", "some", "value", "node", "head", "tail")
+
+# What a spec can use. Constants are 64-bit integers (or booleans). Nodes: the checker keeps
+# N * N channels in every state of a fifo spec and a cluster runs one process per node, so a
+# hundred is already far beyond what either explores or starts. A type whose every value is
+# listed (a map's keys, a type name used as a set) holds at most MAX_ENUMERATION values.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+MAX_NODES = 100
+MAX_ENUMERATION = 100_000
+MAX_LOOP_NESTING = 16  # nested `for` loops (and outer `forall` variables): Python allows 20 nested blocks
 
 
 @dataclass(frozen=True)
@@ -136,11 +146,19 @@ class _Checker:
         self.in_property = False
         self.allow_self = False
         self.allow_state = False
+        self.overridden: dict[str, object] = {}  # -D values in effect
+        self.const_deps: dict[str, frozenset[str]] = {}  # constant -> the overridden constants it follows
+        self.loop_depth = 0
 
     # -- errors
     def error(self, message: str, node: A.Node | A.Span | None, hint: str = "") -> SpecError:
         span = node if isinstance(node, A.Span) or node is None else node.span
         return SpecError(message, self.spec.filename, self.spec.source, span, hint)
+
+    def const_error(self, message: str, e: A.Node) -> SpecError:
+        """An error about a constant's value; when -D chose it, the hint says which override."""
+        deps = {d for name in _names_in(e) for d in self.const_deps.get(name, ())}
+        return self.error(message, e, _deps_hint(deps, self.overridden))
 
     # -- constants
     def const_eval(self, e: A.Expr) -> object:
@@ -180,7 +198,19 @@ class _Checker:
         v = self.const_eval(e)
         if isinstance(v, bool) or not isinstance(v, int):
             raise self.error(f"{what} must be an integer constant", e)
+        if not INT_MIN <= v <= INT_MAX:
+            raise self.const_error(f"{what} is {v}, outside the 64-bit integers a spec can use", e)
         return v
+
+    def maybe_const(self, e: A.Expr) -> object:
+        """The value of an expression built only from numbers and constants, else None."""
+        for name in _names_in(e):
+            if name not in self.consts:
+                return None
+        try:
+            return self.const_eval(e)
+        except SpecError:
+            return None
 
     # -- types
     def resolve_type(self, t: A.TypeExpr, name: str = "record") -> Type:
@@ -191,7 +221,7 @@ class _Checker:
         if isinstance(t, A.TRange):
             lo, hi = self.const_int(t.lo, "a range bound"), self.const_int(t.hi, "a range bound")
             if lo > hi:
-                raise self.error(f"empty range {lo}..{hi}", t)
+                raise self.const_error(f"empty range {lo}..{hi}", t)
             return IntType(lo, hi)
         if isinstance(t, A.TEnum):
             if len(set(t.members)) != len(t.members):
@@ -210,13 +240,20 @@ class _Checker:
         if isinstance(t, A.TTuple):
             return TupleType(tuple(self.resolve_type(x) for x in t.items))
         if isinstance(t, A.TSeq):
-            return SeqType(self.resolve_type(t.elem), self.const_int(t.bound, "a sequence bound"))
+            bound = self.const_int(t.bound, "a sequence bound")
+            if bound < 0:
+                raise self.const_error(f"a sequence bound is a length, at least 0; got {bound}", t.bound)
+            return SeqType(self.resolve_type(t.elem), bound)
         if isinstance(t, A.TSet):
             return SetType(self.resolve_type(t.elem))
         if isinstance(t, A.TMap):
             kt = self.resolve_type(t.key)
             if not is_finite(kt) or isinstance(kt, SeqType | SetType | MapType):
                 raise self.error(f"map keys must be of a finite scalar type, not {kt}", t.key)
+            keys = domain_size(kt, MAX_ENUMERATION)
+            if keys > MAX_ENUMERATION:
+                raise self.const_error(f"a map holds a value for every key: {kt} has more than {MAX_ENUMERATION:,} "
+                                       f"keys ({_size_text(kt)})", t.key)
             return MapType(kt, self.resolve_type(t.value))
         if isinstance(t, A.TOption):
             return OptionType(self.resolve_type(t.elem))
@@ -226,20 +263,68 @@ class _Checker:
             raise self.error(f"unknown type {t.name!r}", t, "declare it with `type Name = ...` before its use")
         raise AssertionError(t)
 
+    # -- names
+    def check_names(self) -> None:
+        """Constants, types, enum members, messages and state variables share one namespace.
+
+        A type and a message both called `Val` would let `forall p in Val` silently mean the
+        type; each such clash is reported at the later declaration, naming the earlier one.
+        """
+        decls: list[tuple[A.Span, str, str, A.Node]] = []
+        for c in self.spec.consts:
+            decls.append((c.span, c.name, "constant", c))
+        for td in self.spec.types:
+            decls.append((td.span, td.name, "type", td))
+        for m in self.spec.messages:
+            decls.append((m.span, m.name, "message", m))
+        for vd in self.spec.state:
+            decls.append((vd.span, vd.name, "state variable", vd))
+        for te in _enum_types(self.spec):
+            decls.extend((te.span, member, "enum member", te) for member in te.members)
+        decls.sort(key=lambda d: (d[0].line, d[0].col))
+        seen: dict[str, tuple[str, A.Node]] = {}
+        for _, name, kind, node in decls:
+            if name == "Node":
+                raise self.error(f"{kind} 'Node': Node is the built-in type of node ids", node, "choose another name")
+            if kind in ("type", "message") and name in BUILTINS:
+                raise self.error(f"{kind} {name!r} has the name of a built-in function", node, "choose another name")
+            if name not in seen:
+                seen[name] = (kind, node)
+                continue
+            first_kind, first = seen[name]
+            if first_kind == kind:
+                if kind == "enum member" and first is node:
+                    raise self.error(f"an enum lists each member once: {name!r} is listed twice", node)
+                raise self.error(f"{kind} {name!r} is declared twice (first at line {first.span.line})", node)
+            raise self.error(f"{kind} {name!r} has the name of the {first_kind} {name!r} declared at line "
+                             f"{first.span.line}", node,
+                             "constants, types, enum members, messages and state variables share one namespace: "
+                             "rename one of them")
+
     # -- the whole spec
     def run(self) -> Checked:
         spec = self.spec
+        self.check_names()
         for c in spec.consts:
             if c.name in self.consts:
                 raise self.error(f"constant {c.name!r} is declared twice", c)
             v = self.const_eval(c.expr)
+            deps = frozenset(d for name in _names_in(c.expr) for d in self.const_deps.get(name, ()))
             if c.name in self.overrides:
                 ov = self.overrides.pop(c.name)
+                if type(ov) not in (bool, int):  # overrides also come from trace and cluster files
+                    raise self.error(f"-D {c.name}={ov!r}: expected an integer or true/false", c)
                 if isinstance(v, bool) != isinstance(ov, bool):
                     kind = "true or false" if isinstance(v, bool) else "an integer"
-                    shown = str(ov).lower() if isinstance(ov, bool) else str(ov)
-                    raise self.error(f"-D {c.name}={shown}: {c.name} expects {kind}", c)
+                    raise self.error(f"-D {c.name}={_shown(ov)}: {c.name} expects {kind}", c)
                 v = ov
+                self.overridden[c.name] = ov
+                deps = frozenset((c.name,))
+            self.const_deps[c.name] = deps
+            if not isinstance(v, bool) and isinstance(v, int) and not INT_MIN <= v <= INT_MAX:
+                where = f"-D {c.name}={v}" if c.name in self.overridden else f"constant {c.name} = {v}"
+                raise self.error(f"{where}: outside the 64-bit integers a spec can use "
+                                 f"({INT_MIN} to {INT_MAX})", c, _deps_hint(deps - {c.name}, self.overridden))
             self.consts[c.name] = v
             self.globals.names[c.name] = Sym("const", BOOL if isinstance(v, bool) else INT, value=v)
         if self.overrides:
@@ -250,8 +335,8 @@ class _Checker:
         if spec.nodes is None:
             raise self.error("a spec declares its nodes, e.g. `nodes N`", A.Span(1, 1, 1, 5))
         n = self.const_int(spec.nodes.count, "the number of nodes")
-        if n < 1:
-            raise self.error(f"the number of nodes must be at least 1, got {n}", spec.nodes.count)
+        if not 1 <= n <= MAX_NODES:
+            raise self.const_error(f"the number of nodes must be from 1 to {MAX_NODES}, got {n}", spec.nodes.count)
         node_t = NodeType(n)
         self.types["Node"] = node_t
         self.globals.names["Node"] = Sym("typeset", SetType(node_t))
@@ -269,7 +354,7 @@ class _Checker:
         if spec.network and spec.network.capacity is not None:
             capacity = self.const_int(spec.network.capacity, "a channel capacity")
             if capacity < 1:
-                raise self.error("a channel capacity must be at least 1", spec.network.capacity)
+                raise self.const_error(f"a channel capacity must be at least 1, got {capacity}", spec.network.capacity)
         budget = dict.fromkeys(BUDGETS, 0)
         spent = {h.spends for h in spec.handlers if isinstance(h, A.OnTimer) and h.spends is not None}
         given: set[str] = set()
@@ -282,7 +367,7 @@ class _Checker:
                                  "budgets are " + ", ".join(BUDGETS) + ", or a name that a timer `spends`")
             budget[item.name] = self.const_int(item.expr, f"the {item.name} budget")
             if budget[item.name] < 0:
-                raise self.error("a budget cannot be negative", item)
+                raise self.const_error(f"a budget is a count, at least 0; got {budget[item.name]}", item.expr)
         for h in spec.handlers:
             if isinstance(h, A.OnTimer) and h.spends is not None and h.spends not in budget:
                 raise self.error(f"timer {h.name} spends {h.spends!r}, which the budget does not give", h,
@@ -362,6 +447,12 @@ class _Checker:
             if p.name in names:
                 raise self.error(f"property {p.name!r} is declared twice", p)
             names.add(p.name)
+            outer, body = 0, p.expr
+            while isinstance(body, A.Quant) and body.kind == "forall":  # become nested loops when compiled
+                outer += len(body.vars)
+                if outer > MAX_LOOP_NESTING:
+                    raise self.error(f"too many variables in the leading foralls: more than {MAX_LOOP_NESTING}", body)
+                body = body.body
             self.in_property = True
             self.expect(p.expr, self.expr(p.expr, self.property_scope(messages, node_t)), BOOL, f"{p.kind} {p.name}")
             self.in_property = False
@@ -407,8 +498,10 @@ class _Checker:
         if name in scope.names:
             raise self.error(f"{name!r} is bound twice", where)
         existing = scope.get(name)
-        if existing is not None and existing.kind in ("statevar", "const", "enum"):
-            raise self.error(f"{name!r} would hide the {existing.kind.replace('statevar', 'state variable')} of that name", where)
+        if existing is not None and existing.kind in ("statevar", "const", "enum", "typeset", "inflight"):
+            what = {"statevar": "state variable", "const": "const", "enum": "enum", "typeset": "type",
+                    "inflight": "message"}[existing.kind]
+            raise self.error(f"{name!r} would hide the {what} of that name", where)
         if existing is not None and existing.kind == "local":
             # Locals live in one flat namespace at run time: an inner binding would overwrite the outer one.
             raise self.error(f"{name!r} is already bound in an enclosing scope", where,
@@ -471,8 +564,15 @@ class _Checker:
             et = self.elem_of(s.domain, self.expr(s.domain, scope))
             inner = _Scope(scope)
             self.bind(inner, s.var, Sym("local", et), s)
-            for x in s.body:
-                self.stmt(x, inner)
+            if self.loop_depth >= MAX_LOOP_NESTING:
+                raise self.error(f"loops nested too deeply: more than {MAX_LOOP_NESTING}", s,
+                                 "move the inner loops into a set comprehension or a quantifier")
+            self.loop_depth += 1
+            try:
+                for x in s.body:
+                    self.stmt(x, inner)
+            finally:
+                self.loop_depth -= 1
         elif isinstance(s, A.Send):
             msg = self.messages.get(s.message)
             if msg is None:
@@ -501,6 +601,9 @@ class _Checker:
             dt = self.expr(s.domain, scope)
             et = self.elem_of(s.domain, dt)
             self.expect(s.size, self.expr(s.size, scope), INT, "a subset size")
+            size = self.maybe_const(s.size)
+            if isinstance(size, int) and not isinstance(size, bool) and size < 0:
+                raise self.const_error(f"a subset size is a count, at least 0; got {size}", s.size)
             self.bind(scope, s.var, Sym("local", SetType(et)), s)
             self.refs_choice[s] = SetType(et)
         else:  # pragma: no cover
@@ -550,6 +653,11 @@ class _Checker:
                 raise self.error(f"unknown name {e.id!r}", e, self.suggest(e.id, known))
             if sym.kind == "statevar" and not self.allow_state:
                 raise self.error(f"state variable {e.id!r} cannot be read here", e)
+            if sym.kind == "typeset":
+                assert isinstance(sym.type, SetType)
+                if domain_size(sym.type.elem, MAX_ENUMERATION) > MAX_ENUMERATION:
+                    raise self.const_error(f"{e.id} stands here for the set of its values, more than "
+                                           f"{MAX_ENUMERATION:,} ({_size_text(sym.type.elem)})", e)
             self.refs[e] = sym
             return sym.type
         if isinstance(e, A.TupleLit):
@@ -755,6 +863,9 @@ class _Checker:
         if f == "node":
             arity(1)
             self.expect(e.args[0], ts[0], INT, "a node number")
+            i = self.maybe_const(e.args[0].expr)
+            if isinstance(i, int) and not isinstance(i, bool) and not 1 <= i <= self.node_t.count:
+                raise self.const_error(f"node({i}) does not exist: nodes are 1..{self.node_t.count}", e.args[0].expr)
             self.breakers.append((e.span, "node(i) names one node"))
             return self.node_t
         raise AssertionError(f)  # pragma: no cover
@@ -777,6 +888,59 @@ class _Checker:
             seen.add(fname)
             self.expect(a.expr, self.expr(a.expr, scope), rec.fields[fi][1], f"field {fname} of {rec.name}")
         return rec
+
+
+def _children(node: object) -> list[A.Node]:
+    """The AST nodes directly inside a node (through tuples), for walks that keep no Python stack."""
+    out: list[A.Node] = []
+    for f in getattr(node, "__dataclass_fields__", {}):
+        v = getattr(node, f)
+        if isinstance(v, A.Node):
+            out.append(v)
+        elif isinstance(v, tuple):
+            out.extend(x for x in v if isinstance(x, A.Node))
+    return out
+
+
+def _names_in(e: A.Node) -> list[str]:
+    """Every name an expression mentions, found iteratively."""
+    out, stack = [], [e]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, A.Name):
+            out.append(x.id)
+        stack.extend(_children(x))
+    return out
+
+
+def _enum_types(spec: A.Spec) -> list[A.TEnum]:
+    """Every `enum {...}` written in the spec: in type declarations, messages, state and requests."""
+    roots: list[A.Node] = [td.type for td in spec.types]
+    roots += [f.type for m in spec.messages for f in m.fields]
+    roots += [vd.type for vd in spec.state]
+    roots += [p.type for h in spec.handlers if isinstance(h, A.OnRequest) for p in h.params]
+    out, stack = [], roots[::-1]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, A.TEnum):
+            out.append(x)
+        elif isinstance(x, A.TypeExpr | A.Field):
+            stack.extend(c for c in reversed(_children(x)) if isinstance(c, A.TypeExpr | A.Field))
+    return out
+
+
+def _shown(v: object) -> str:
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def _deps_hint(deps: frozenset[str] | set[str], overridden: dict[str, object]) -> str:
+    return ("with " + ", ".join(f"-D {d}={_shown(overridden[d])}" for d in sorted(deps))) if deps else ""
+
+
+def _size_text(t: Type) -> str:
+    if isinstance(t, IntType) and t.lo is not None and t.hi is not None:
+        return f"{t} has {t.hi - t.lo + 1:,} values"
+    return f"{t} has more values than that"
 
 
 def _count(n: int, noun: str) -> str:

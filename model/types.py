@@ -144,6 +144,55 @@ def is_finite(t: Type) -> bool:
     return False
 
 
+def domain_size(t: Type, cap: int) -> int:
+    """How many values `domain(t)` lists, or `cap + 1` if more: counted, never enumerated,
+    so a type of 2**62 values costs nothing to measure."""
+    over = cap + 1
+
+    def mul(a: int, b: int) -> int:
+        return min(a * b, over)
+
+    if isinstance(t, BoolType):
+        return 2
+    if isinstance(t, IntType):
+        return over if t.lo is None or t.hi is None else min(max(0, t.hi - t.lo + 1), over)
+    if isinstance(t, EnumType):
+        return min(len(t.members), over)
+    if isinstance(t, NodeType):
+        return min(t.count, over)
+    if isinstance(t, RecordType | TupleType):
+        n = 1
+        for x in ([ft for _, ft in t.fields] if isinstance(t, RecordType) else t.items):
+            n = mul(n, domain_size(x, cap))
+        return n
+    if isinstance(t, OptionType):
+        return min(1 + domain_size(t.elem, cap), over)
+    if isinstance(t, SetType):
+        k = domain_size(t.elem, cap)
+        return over if k >= cap.bit_length() else min(2**k, over)
+    if isinstance(t, SeqType):
+        if t.bound is None:
+            return over
+        k, bound = domain_size(t.elem, cap), max(0, t.bound)
+        if k <= 1:  # only the empty sequence, or one sequence of each length
+            return 1 if k == 0 else min(bound + 1, over)
+        total = power = 1
+        for _ in range(bound):  # k >= 2: saturates within log2(cap) rounds
+            power = mul(power, k)
+            total = min(total + power, over)
+            if total >= over:
+                break
+        return total
+    if isinstance(t, MapType):
+        keys, values = domain_size(t.key, cap), domain_size(t.value, cap)
+        if values <= 1:
+            return values
+        if keys >= cap.bit_length():
+            return over
+        return min(values**keys, over)
+    return over
+
+
 def domain(t: Type) -> tuple:
     """Every value of a finite type, in a fixed order."""
     if isinstance(t, BoolType):
