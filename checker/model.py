@@ -18,7 +18,7 @@ from typing import Any
 
 from model.compiler import CompiledSpec, HandlerEntry
 from model.errors import ModelError
-from model.runtime import subsets
+from model.runtime import MAX_CHOICES, subsets
 
 State = tuple
 Event = tuple
@@ -53,6 +53,8 @@ class _ScriptChooser:
         return i
 
     def pick(self, options: Sequence[Any], site: int = 0) -> Any:
+        if len(options) > MAX_CHOICES:
+            raise ModelError(f"choose among {len(options):,} options, more than the {MAX_CHOICES:,} the checker tries")
         v = options[self._index(len(options))]
         self.values.append((site, v))
         return v

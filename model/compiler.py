@@ -481,14 +481,14 @@ class _Compiler:
             self.out.emit(f"_rep.append({self.x(s.expr)})", line)
         elif isinstance(s, A.ChooseOne):
             opts = self.out.fresh("o")
-            self.out.emit(f"{opts} = {self.x(s.domain)}", line)
-            if isinstance(s.domain, A.RangeExpr):
-                self.out.emit(f"{opts} = tuple({self.domain_code(s.domain)})", line)
+            # a range stays a `range`: choosers index it, nothing lists its values
+            self.out.emit(f"{opts} = {self.domain_code(s.domain)}", line)
             self.out.emit(f"if not {opts}: return None", line)
             self.out.emit(f"L_{s.var} = _ch.pick({opts}, {self.choice_site(s)})", line)
         elif isinstance(s, A.ChooseSubset):
             opts = self.out.fresh("o")
-            self.out.emit(f"{opts} = tuple({self.domain_code(s.domain)})", line)
+            dom = self.domain_code(s.domain)
+            self.out.emit(f"{opts} = {dom if isinstance(s.domain, A.RangeExpr) else f'tuple({dom})'}", line)
             self.out.emit(f"L_{s.var} = _ch.subset({opts}, {self.x(s.size)}, {self.choice_site(s)})", line)
         else:  # pragma: no cover
             raise AssertionError(s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -29,13 +30,24 @@ class RandomChooser:
 
     def subset(self, options: Sequence[Any], size: int, site: int = 0) -> tuple:
         size = max(0, min(size, len(options)))
-        return tuple(sorted(self.rng.sample(list(options), size)))
+        return tuple(sorted(self.rng.sample(options, size)))  # a range is sampled without listing it
+
+
+MAX_CHOICES = 100_000  # options one `choose` may offer the checker, which tries every one
 
 
 def subsets(options: Sequence[Any], size: int) -> list[tuple]:
     """Every subset of the given size (fewer options than `size`: the only subset is all of them)."""
     size = max(0, min(size, len(options)))
+    count = math.comb(len(options), size)
+    if count > MAX_CHOICES:
+        raise ModelError(f"choose ... subset of size {size} out of {len(options):,} options: {_many(count)} subsets, "
+                         f"more than the {MAX_CHOICES:,} the checker tries")
     return list(itertools.combinations(options, size))
+
+
+def _many(count: int) -> str:
+    return f"{count:,}" if count < 10**15 else f"about 10^{len(str(count)) - 1}"
 
 
 def _set(items: Any) -> tuple:

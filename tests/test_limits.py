@@ -4,6 +4,7 @@ messages and state variables. Each mistake is a located error (exit 2), never a 
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from model import parser as parser_module
 from model.compiler import compile_checked
 from model.errors import SpecError
 from model.parser import parse
+from model.runtime import RandomChooser
 from model.typecheck import check
 from pnyx.cli import main
 
@@ -197,3 +199,28 @@ def test_a_bounded_search_of_fifty_symmetric_nodes_is_cheap() -> None:
     cs = compiled(Path(GOSSIP).read_text(), N=50)
     res = bfs.check(cs, bfs.Options(max_states=500))
     assert res.stats.distinct >= 500 and res.violation is None
+
+
+# ---- what one step may enumerate ------------------------------------------------------------
+
+
+def test_a_node_chooses_from_a_huge_range_without_listing_it() -> None:
+    # the runtime picks at random; the checker would try each option (and refuses, below)
+    cs = compiled(BASE + "on timer t { choose y in 1..K * 1000000000000\n choose z subset of 1..K * 1000000000000 size 2\n"
+                         " x = y + len(z) }\n")
+    h = cs.timers[0]
+    st2, _, _ = h.fn(0, cs.init_node(0), RandomChooser(random.Random(1)))
+    assert 1 < st2[0] <= 3 * 10**12 + 2
+
+
+@pytest.mark.parametrize(("stmt", "needle"), [
+    ("choose y in 0..K * 1000000", "choose among 3,000,001 options, more than the 100,000 the checker tries"),
+    ("choose y subset of 0..K * 1000000 size 2", "size 2 out of 3,000,001 options: 4,500,001,500,000 subsets"),
+    ("choose y subset of {p in Node where true} size 1", None),
+])
+def test_choices_beyond_what_the_checker_tries_are_step_errors(stmt: str, needle: str | None) -> None:
+    res = bfs.check(compiled(BASE + f"on timer t when x == 0 {{ {stmt}\n x = 1 }}\n"), bfs.Options(max_states=100))
+    if needle is None:
+        assert res.violation is None
+    else:
+        assert res.violation is not None and res.violation.kind == "error" and needle in res.violation.message
