@@ -376,26 +376,133 @@ def to_itf(v: object, t: Type) -> object:
     return v
 
 
-def from_itf(j: object, t: Type) -> object:
-    """The inverse of `to_itf`, used when a trace file is read back."""
+class ITFError(ValueError):
+    """A value in a trace file that does not fit its type: where inside the value, and why."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{path}: {reason}" if path else reason)
+        self.path = path
+        self.reason = reason
+
+
+def json_kind(j: object, inner: bool = True) -> str:
+    """A JSON value named for a message, in a few words whatever its size or depth."""
+    if isinstance(j, dict) and inner and 0 < len(j) <= 2:
+        return "{" + ", ".join(f"{str(k)[:20]!r}: {json_kind(v, False)}" for k, v in j.items()) + "}"
+    if isinstance(j, list) and inner and 0 < len(j) <= 2:
+        return "[" + ", ".join(json_kind(v, False) for v in j) + "]"
+    if j is None:
+        return "null"
+    if isinstance(j, bool):
+        return "true" if j else "false"
+    if isinstance(j, int | float):
+        text = repr(j)
+        return f"the number {text if len(text) <= 24 else text[:20] + '...'}"
+    if isinstance(j, str):
+        return f"the string {j[:40]!r}" + ("..." if len(j) > 40 else "")
+    if isinstance(j, list):
+        return f"a list of {len(j)}"
+    if isinstance(j, dict):
+        keys = ", ".join(repr(k)[:20] for k in list(j)[:4]) + (", ..." if len(j) > 4 else "")
+        return f"an object with keys {keys}" if j else "an empty object"
+    return type(j).__name__
+
+
+def _itf_shape(t: Type) -> str:
+    """How a value of t is written in ITF, for 'expected ...' messages."""
     if isinstance(t, BoolType):
-        return bool(j)
+        return "true or false"
     if isinstance(t, IntType):
-        return int(j["#bigint"]) if isinstance(j, dict) else int(j)  # type: ignore[arg-type]
+        return f"an integer{'' if t.lo is None or t.hi is None else f' in {t}'} ({{\"#bigint\": \"...\"}} or a number)"
     if isinstance(t, EnumType):
-        return t.members.index(j)  # type: ignore[arg-type]
+        return "one of " + ", ".join(repr(m) for m in t.members)
     if isinstance(t, NodeType):
-        return int(str(j)[1:]) - 1
+        return f"a node name n1..n{t.count}"
     if isinstance(t, RecordType):
-        return tuple(from_itf(j[f], ft) for f, ft in t.fields)  # type: ignore[index]
+        return f"a {t.name} object with fields " + ", ".join(f for f, _ in t.fields)
     if isinstance(t, TupleType):
-        return tuple(from_itf(x, it) for it, x in zip(t.items, j["#tup"]))  # type: ignore[index]
+        return f'{{"#tup": [...]}} with {len(t.items)} items'
     if isinstance(t, SeqType):
-        return tuple(from_itf(x, t.elem) for x in j)  # type: ignore[attr-defined]
+        return "a list" + (f" of at most {t.bound}" if t.bound is not None else "")
     if isinstance(t, SetType):
-        return tuple(sorted(from_itf(x, t.elem) for x in j["#set"]))  # type: ignore[index]
+        return '{"#set": [...]}'
     if isinstance(t, MapType):
-        return tuple(from_itf(x, t.value) for _, x in j["#map"])  # type: ignore[index]
+        return '{"#map": [[key, value], ...]} with every key once'
     if isinstance(t, OptionType):
-        return () if j["tag"] == "None" else (from_itf(j["value"], t.elem),)  # type: ignore[index]
-    return j
+        return '{"tag": "None", "value": {}} or {"tag": "Some", "value": ...}'
+    return str(t)
+
+
+def from_itf(j: object, t: Type, path: str = "") -> object:
+    """The inverse of `to_itf`, used when a trace file is read back: every value is checked
+    against its type (a wrong one raises ITFError naming where and what was expected).
+    It recurses on the type, never deeper than the type's own nesting, whatever the JSON holds."""
+
+    def bad(reason: str = "") -> ITFError:
+        return ITFError(path, reason or f"expected {_itf_shape(t)}, got {json_kind(j)}")
+
+    if isinstance(t, BoolType):
+        if not isinstance(j, bool):
+            raise bad()
+        return j
+    if isinstance(t, IntType):
+        raw = j.get("#bigint") if isinstance(j, dict) and len(j) == 1 else j
+        if isinstance(raw, str) and raw.removeprefix("-").isdigit() and raw.isascii() and len(raw) <= 40:
+            v = int(raw)
+        elif isinstance(raw, int) and not isinstance(raw, bool):
+            v = raw
+        else:
+            raise bad()
+        if t.lo is not None and t.hi is not None and not t.lo <= v <= t.hi:
+            raise bad(f"expected an integer in {t}, got {v}")
+        return v
+    if isinstance(t, EnumType):
+        if not isinstance(j, str) or j not in t.members:
+            raise bad()
+        return t.members.index(j)
+    if isinstance(t, NodeType):
+        if not (isinstance(j, str) and j[:1] == "n" and j[1:].isascii() and j[1:].isdigit() and len(j) <= 12
+                and 1 <= int(j[1:]) <= t.count):
+            raise bad()
+        return int(j[1:]) - 1
+    if isinstance(t, RecordType):
+        if not isinstance(j, dict) or set(j) != {f for f, _ in t.fields}:
+            raise bad()
+        return tuple(from_itf(j[f], ft, f"{path}.{f}") for f, ft in t.fields)
+    if isinstance(t, TupleType):
+        items = j.get("#tup") if isinstance(j, dict) and len(j) == 1 else None
+        if not isinstance(items, list) or len(items) != len(t.items):
+            raise bad()
+        return tuple(from_itf(x, it, f"{path}[{k}]") for k, (it, x) in enumerate(zip(t.items, items)))
+    if isinstance(t, SeqType):
+        if not isinstance(j, list) or (t.bound is not None and len(j) > t.bound):
+            raise bad()
+        return tuple(from_itf(x, t.elem, f"{path}[{k}]") for k, x in enumerate(j))
+    if isinstance(t, SetType):
+        items = j.get("#set") if isinstance(j, dict) and len(j) == 1 else None
+        if not isinstance(items, list):
+            raise bad()
+        return tuple(sorted({from_itf(x, t.elem, f"{path}{{{k}}}") for k, x in enumerate(items)}))  # type: ignore[type-var]
+    if isinstance(t, MapType):
+        pairs = j.get("#map") if isinstance(j, dict) and len(j) == 1 else None
+        if not isinstance(pairs, list):
+            raise bad()
+        for k, p in enumerate(pairs):
+            if not (isinstance(p, list) and len(p) == 2):
+                raise ITFError(f"{path}#entry{k}", f"expected a [key, value] pair, got {json_kind(p)}")
+        keys = domain(t.key)
+        got: dict[object, object] = {}
+        for k, (kj, vj) in enumerate(pairs):
+            key = from_itf(kj, t.key, f"{path}#key{k}")
+            if key in got:
+                raise bad(f"key {show(key, t.key)} is given twice")
+            got[key] = from_itf(vj, t.value, f"{path}[{show(key, t.key)}]")
+        missing = [show(k, t.key) for k in keys if k not in got]
+        if missing:
+            raise bad("no value for key " + ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else ""))
+        return tuple(got[k] for k in keys)
+    if isinstance(t, OptionType):
+        if not isinstance(j, dict) or set(j) != {"tag", "value"} or j["tag"] not in ("None", "Some"):
+            raise bad()
+        return () if j["tag"] == "None" else (from_itf(j["value"], t.elem, f"{path}.value"),)
+    raise bad(f"no trace values of type {t}")

@@ -328,5 +328,9 @@ def cmd_replay(args: argparse.Namespace) -> int:
         print(f"replayed {len(res.steps) - 1} steps: the simulation reached the same states as the trace"
               + (f" and violates {res.expected}" if res.expected else ""))
         return 0
-    print("the simulation diverged from the trace")
+    first = next((s.index for s in res.steps if s.mismatches), None)
+    if first is None:
+        print(f"the simulation reached the same states, but {res.expected} holds in its final state")
+    else:
+        print(f"the simulation diverged from the trace at step {first}")
     return 1
