@@ -17,8 +17,11 @@ from model.errors import ArgumentError
 
 
 def register(subparsers: Any) -> None:
-    p = subparsers.add_parser("export", help="translate a spec for another tool (TLA+: TLC, Apalache)",
-                              description="Translate a spec, at its constants, for another tool.")
+    p = subparsers.add_parser("export", help="translate a spec for another tool (TLA+, for TLC)",
+                              description="Translate a spec, at its constants, for another tool. --tla writes a "
+                                          "TLA+ module for TLC (tla2tools.jar), whose distinct states are those of "
+                                          "`pnyx check --no-symmetry`; Apalache does not check it as written "
+                                          "(docs/tla.md).")
     p.add_argument("file", metavar="FILE", help="a .pnyx spec")
     p.add_argument("--tla", action="store_true", help="write a TLA+ module and TLC .cfg files (the only format so far)")
     p.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")

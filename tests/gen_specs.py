@@ -9,6 +9,9 @@ and small and no handler fails.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Hashable
+
+from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 # Global properties over the generated state, declared `reachable` so they never stop the
@@ -185,3 +188,28 @@ def small_specs(draw: st.DrawFn, symmetric: bool | None = None) -> str:
         lines += g.handler("on recover", ["a", "b"], ["self"], guard=False)
     lines += [f"reachable R{i}: {p}" for i, p in enumerate(PROPERTIES)]
     return "\n".join(lines) + "\n"
+
+
+def sample_specs(count: int, key: Callable[[str], Hashable | None], tries: int = 20) -> list[str]:
+    """Up to `count` specs with distinct, non-None `key`s, drawn from a fixed seed: the same list on every run.
+
+    Hypothesis' derandomized mode draws them (no database, no shrinking), so tests and
+    benchmarks outside `@given` (which run many specs in one batch) get a stable sample.
+    Hypothesis draws many near-copies of a spec; a key such as the state count keeps one of each.
+    """
+    out: list[str] = []
+    seen: set[Hashable] = set()
+
+    @settings(max_examples=count * tries, derandomize=True, database=None, phases=[Phase.generate], deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(small_specs())
+    def collect(src: str) -> None:
+        if len(out) >= count:
+            return
+        k = key(src)
+        if k is not None and k not in seen:
+            seen.add(k)
+            out.append(src)
+
+    collect()
+    return out

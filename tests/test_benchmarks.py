@@ -16,6 +16,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_checker.py": ["--only", "2pc", "--max-seconds", "0.5"],
     "bench_impl.py": ["--seconds", "0.3", "--clients", "1", "--sizes", "5", "--seeds", "1"],
     "zab_mutants.py": ["--only", "log_zxid_before_increment"],
+    "bench_tla.py": ["--smoke"],
 }
 
 
@@ -50,3 +51,17 @@ def test_zab_mutants_runs() -> None:
     proc = _run("zab_mutants.py", *SMOKE_ARGS["zab_mutants.py"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "log_zxid_before_increment" in proc.stdout and proc.stdout.rstrip().endswith("ok")
+
+
+def test_bench_tla_runs() -> None:
+    from test_tla import tlc_jar
+
+    tlc_jar()  # TLC is needed: a missing jar fails in CI and skips elsewhere
+    proc = _run("bench_tla.py", *SMOKE_ARGS["bench_tla.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split() == ["spec", "constants", "Pnyx", "states", "TLC", "states", "Pnyx", "s", "TLC", "s", "agree"]
+    rows = [line for line in lines[1:] if line.strip() and not line.startswith("3 of")]
+    assert [r.split()[0] for r in rows] == ["flood", "mutant_log_zxid_before_increment", "gen_0"]
+    assert all(r.rstrip().endswith("yes") for r in rows), proc.stdout
+    assert "3 of 3 models agree" in proc.stdout
