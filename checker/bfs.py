@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from model.compiler import CompiledSpec, PropertyEntry
+from model.errors import ModelError
 
 from .model import SpecModel, State, StepError
 from .symmetry import canonicalizer
@@ -118,6 +119,7 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     reads = {p.name: frozenset(slot_of[x] for x in p.reads) for p in cs.properties}
     always = {p.name for p in cs.properties if p.reads_network}  # the network changes at almost every step
     nslots = len(cs.vars)
+    failures: dict[str, ModelError] = {}
 
     def check_state(s: State, sid: int, before: State | None = None) -> PropertyEntry | None:
         """Evaluate the properties on a new state; with its predecessor, only those whose inputs changed."""
@@ -129,19 +131,32 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
             for a, b in zip(old, ns):
                 if a is not b:
                     changed.update(k for k in range(nslots) if a[k] is not b[k] and a[k] != b[k])
-        for inv in invariants:
-            if changed is not None and not (reads[inv.name] & changed) and inv.name not in always:
-                continue  # held in the predecessor and reads nothing that changed
-            if not inv.holds(ns, up, net):
-                return inv
-        if pending:
-            for r in list(pending):
-                if changed is not None and not (reads[r.name] & changed) and r.name not in always:
-                    continue
-                if r.holds(ns, up, net):
-                    reached_at[r.name] = sid
-                    pending.remove(r)
+        try:
+            for inv in invariants:
+                if changed is not None and not (reads[inv.name] & changed) and inv.name not in always:
+                    continue  # held in the predecessor and reads nothing that changed
+                if not inv.holds(ns, up, net):
+                    return inv
+            if pending:
+                for r in list(pending):
+                    if changed is not None and not (reads[r.name] & changed) and r.name not in always:
+                        continue
+                    if r.holds(ns, up, net):
+                        reached_at[r.name] = sid
+                        pending.remove(r)
+        except Exception:  # noqa: BLE001 - a property failed to evaluate (an index out of range...): the spec's error
+            return failing_property(s)
         return None
+
+    def failing_property(s: State) -> PropertyEntry:
+        """The property whose evaluation raises in state s, its error kept for the report."""
+        for p in cs.properties:
+            try:
+                p.holds(s[0], s[1], s[2])
+            except Exception as exc:  # noqa: BLE001
+                failures[p.name] = cs.model_error(exc, f"{p.kind} {p.name} cannot be evaluated")
+                return p
+        raise AssertionError("a property failed once and then evaluated")  # pragma: no cover - properties are pure
 
     frontier: list[tuple[State, int]] = []
     for s in model.init_states():
@@ -239,7 +254,10 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     if violation is not None:
         kind, prop, sid, err = violation
         trace = replay(model, path(sid))
-        if kind == "invariant":
+        if kind == "invariant" and prop is not None and prop.name in failures:
+            e = failures[prop.name]
+            result.violation = Violation("error", prop.name, e.message if not e.line else str(e), {}, trace)
+        elif kind == "invariant":
             assert prop is not None
             last = trace.states[-1]
             bindings = prop.explain(last[0], last[1], last[2]) or {}

@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from model.compiler import CompiledSpec
+from model.compiler import CompiledSpec, PropertyEntry
 
 from .bfs import Result, Stats, Violation, _peak_rss
 from .model import SpecModel, StepError
@@ -44,15 +44,21 @@ def simulate(cs: CompiledSpec, opts: SimOptions | None = None) -> Result:
         for d in range(o.depth + 1):
             seen.add(hash(state))
             ns, up, net = state[0], state[1], state[2]
-            bad = next((p for p in invariants if not p.holds(ns, up, net)), None)
-            if bad is not None:
-                trace = replay(model, steps)
-                violation = Violation("invariant", bad.name, f"invariant {bad.name} is violated",
-                                      bad.explain(ns, up, net) or {}, trace)
+            try:
+                bad = next((p for p in invariants if not p.holds(ns, up, net)), None)
+                if bad is not None:
+                    trace = replay(model, steps)
+                    violation = Violation("invariant", bad.name, f"invariant {bad.name} is violated",
+                                          bad.explain(ns, up, net) or {}, trace)
+                    break
+                for p in cs.properties:
+                    if p.kind == "reachable" and p.name not in reached and p.holds(ns, up, net):
+                        reached[p.name] = list(steps)
+            except Exception as exc:  # noqa: BLE001 - a property failed to evaluate: the spec's error, with its trace
+                failing = next(p for p in cs.properties if _raises(p, state))
+                e = cs.model_error(exc, f"{failing.kind} {failing.name} cannot be evaluated")
+                violation = Violation("error", failing.name, str(e), {}, replay(model, steps))
                 break
-            for p in cs.properties:
-                if p.kind == "reachable" and p.name not in reached and p.holds(ns, up, net):
-                    reached[p.name] = list(steps)
             stats.depth = max(stats.depth, d)
             if d == o.depth:
                 break
@@ -84,3 +90,11 @@ def simulate(cs: CompiledSpec, opts: SimOptions | None = None) -> Result:
         if p.kind == "reachable":
             result.reached[p.name] = replay(model, reached[p.name]) if p.name in reached else None
     return result
+
+
+def _raises(p: PropertyEntry, state: tuple) -> bool:
+    try:
+        p.holds(state[0], state[1], state[2])
+    except Exception:  # noqa: BLE001
+        return True
+    return False

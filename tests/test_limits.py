@@ -224,3 +224,24 @@ def test_choices_beyond_what_the_checker_tries_are_step_errors(stmt: str, needle
         assert res.violation is None
     else:
         assert res.violation is not None and res.violation.kind == "error" and needle in res.violation.message
+
+
+# ---- properties that cannot be evaluated ------------------------------------------------------
+
+PROPERTY_FAILS = BASE + """state { volatile log: seq[int, 3] = [] }
+on timer t when len(log) < 2 { log = append(log, 1) }
+invariant Second: forall n in Node: len(n.log) == 0 or n.log[1] == 1
+"""
+
+
+def test_a_property_that_fails_to_evaluate_is_reported_with_its_trace(capsys: pytest.CaptureFixture[str],
+                                                                      tmp_path: Path) -> None:
+    res = bfs.check(compiled(PROPERTY_FAILS))
+    v = res.violation
+    assert v is not None and v.kind == "error" and v.name == "Second" and len(v.trace) == 1
+    assert "invariant Second cannot be evaluated: index 1 is out of range for a sequence of length 1" in v.message
+    p = tmp_path / "fails.pnyx"
+    p.write_text(PROPERTY_FAILS)
+    for command in ("check", "simulate"):
+        code, _ = run(capsys, command, str(p))
+        assert code == 1
