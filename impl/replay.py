@@ -110,9 +110,16 @@ class ReplayResult:
         return same and (self.expected is None or self.expected in self.violated)
 
 
+MAX_TRACE_BYTES = 256 * 2**20
+
+
 def _load_json(path: str | Path) -> Any:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        with Path(path).open("rb") as fh:
+            raw = fh.read(MAX_TRACE_BYTES + 1)  # bounded: /dev/zero is not read forever
+        if len(raw) > MAX_TRACE_BYTES:
+            raise ReplayError(f"{path}: larger than {MAX_TRACE_BYTES // 2**20} MiB, too large for a trace")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise ReplayError(f"{path}: no such file") from None
     except IsADirectoryError:

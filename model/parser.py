@@ -19,6 +19,7 @@ GRAMMAR = Path(__file__).with_name("grammar.lark")
 # Python's recursion and parser limits; 20,000 terms in one chain are refused, not a crash.
 MAX_NESTING = 100
 INT_MAX = 2**63 - 1  # integers in a spec are 64-bit
+MAX_SPEC_BYTES = 16 * 2**20
 _STATEMENT_RULES = frozenset({"block", "if_stmt", "for_stmt", "assign", "let", "send", "reply", "disconnect",
                               "choose_one", "choose_subset", "on_message", "on_timer", "on_request", "on_recover"})
 
@@ -419,11 +420,15 @@ def parse_file(path: str | Path) -> A.Spec:
     """Read and parse a spec file; a missing or unreadable file is a `PnyxError`."""
     p = Path(path)
     try:
-        source = p.read_text(encoding="utf-8")
+        with p.open("rb") as fh:
+            raw = fh.read(MAX_SPEC_BYTES + 1)  # bounded: /dev/zero is not read forever
+        source = raw.decode("utf-8")
     except FileNotFoundError:
         raise PnyxError(f"{path}: no such file") from None
     except IsADirectoryError:
         raise PnyxError(f"{path}: is a directory, expected a .pnyx spec file") from None
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, ValueError) as exc:  # ValueError: not UTF-8, or a NUL in the name
         raise PnyxError(f"{path}: cannot read: {exc}") from None
+    if len(raw) > MAX_SPEC_BYTES:
+        raise PnyxError(f"{path}: larger than {MAX_SPEC_BYTES // 2**20} MiB, too large for a spec")
     return parse(source, str(path))

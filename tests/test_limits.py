@@ -245,3 +245,21 @@ def test_a_property_that_fails_to_evaluate_is_reported_with_its_trace(capsys: py
     for command in ("check", "simulate"):
         code, _ = run(capsys, command, str(p))
         assert code == 1
+
+
+# ---- files ----------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+def test_an_endless_file_is_not_read_forever(capsys: pytest.CaptureFixture[str]) -> None:
+    code, err = run(capsys, "check", "/dev/zero")
+    assert code == 2 and "larger than 16 MiB, too large for a spec" in err
+    code, err = run(capsys, "compile", "bad\x00name.pnyx")
+    assert code == 2 and "cannot read" in err
+
+
+def test_a_file_name_with_a_newline_stays_a_comment(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    p = tmp_path / "a\nraise SystemExit(5)\n.pnyx"
+    p.write_text("spec x\nnodes 1\nstate { volatile v: bool }\n")
+    code, _ = run(capsys, "check", str(p), "--quiet")
+    assert code == 0
