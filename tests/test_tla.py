@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import subprocess
+import sys
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
 from conftest import ROOT, TESTS, run_cli
+from gen_specs import sample_specs
 from specs import checked
 
 from checker import bfs
-from checker.tla import export
+from checker.mutants import Mutant, load_mutants
+from checker.tla import export, tlc
 from model.compiler import compile_checked
 from model.parser import parse_file
 from model.typecheck import check
@@ -159,25 +162,6 @@ def test_cli_bad_input_exits_2(args: list[str], message: str) -> None:
     assert "Traceback" not in res.stderr
 
 
-def _tlc_jar() -> str | None:
-    jar = os.environ.get("TLA2TOOLS_JAR")
-    return jar if jar and Path(jar).is_file() and shutil.which("java") else None
-
-
-@pytest.mark.skipif(_tlc_jar() is None, reason="TLC not available: set TLA2TOOLS_JAR to a tla2tools.jar")
-@pytest.mark.parametrize(("spec", "defines", "states"), CASES, ids=lambda x: str(x))
-def test_tlc_counts_pnyx_s_states(spec: str, defines: dict, states: int, tmp_path: Path) -> None:
-    r = exported(ROOT / spec, **defines)
-    (tmp_path / f"{r.module}.tla").write_text(r.tla)
-    (tmp_path / f"{r.module}.cfg").write_text(r.cfg)
-    out = subprocess.run(["java", "-XX:+UseParallelGC", "-cp", str(_tlc_jar()), "tlc2.TLC", "-workers", "1",
-                          "-config", f"{r.module}.cfg", f"{r.module}.tla"],
-                         cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    found = re.search(r"([\d,]+) distinct states found", out.stdout)
-    assert found is not None, out.stdout[-2000:]
-    assert int(found.group(1).replace(",", "")) == states
-
-
 @pytest.mark.parametrize("network", ["fifo", "unordered", "fifo capacity 1"])
 def test_disconnect_exports_to_the_same_state_graph(network: str, tmp_path: Path) -> None:
     pytest.importorskip("tla")
@@ -191,3 +175,199 @@ def test_disconnect_exports_to_the_same_state_graph(network: str, tmp_path: Path
     count, violated = Module(r.tla).explore([])
     assert violated is None
     assert count == states == 7
+
+
+# ---- TLC: the official tools on every bundled spec, every ZAB mutant and generated specs ----------
+# The jar is ../shared/tools/tla2tools.jar beside the repository ($TLA2TOOLS_JAR overrides it).
+# In CI (CI=true) a missing jar or java fails these tests; elsewhere they are skipped.
+JAR = tlc.jar_path(ROOT)
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+ZAB = ROOT / "spec" / "zab.pnyx"
+MUTANTS = load_mutants(ROOT / "spec" / "zab_mutants")
+RUN_SLOW = os.environ.get("PNYX_SLOW_TESTS") == "1"
+
+# each bundled spec at constants TLC explores in seconds (the defaults where they are that small)
+SMALL: dict[str, list[dict[str, object]]] = {
+    "spec/gossip.pnyx": [{"N": 3, "WRITES": 1}, {"N": 2, "CRASHES": 1}],
+    "spec/zab.pnyx": [{"N": 2, "TXNS": 1, "CRASHES": 1, "MAX_EPOCH": 2, "TIMEOUTS": 1},
+                      {"N": 3, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1, "TIMEOUTS": 0}],
+    "spec/zab_broadcast.pnyx": [{"TXNS": 1}],
+    "spec/examples/two_phase_commit.pnyx": [{}],
+    "tests/golden/tla/relay.pnyx": [{"LOG": 1, "MAXV": 1}],
+    "tests/golden/tla/flood.pnyx": [{}],
+}
+# The mutants the suite runs, with constant overrides where the catalogued constants take TLC
+# more than a few seconds: smaller constants, found by search, at which Pnyx finds the same
+# violation (same property, same trace length). The other mutants have no such constants
+# under ~40,000 states (TLC: over ten seconds each); they, and every mutant at its catalogued
+# constants, run in the slow test below and in benchmarks/bench_tla.py.
+SUITE_MUTANTS: dict[str, dict[str, object]] = {
+    "log_zxid_before_increment": {},  # catalogued: 880 states
+    "equal_epoch_counted": {},  # catalogued: 17,899 states
+    "leader_ignores_own_epoch": {"TIMEOUTS": 1},  # 3,394 states (catalogued: 13,786)
+    "leader_keeps_own_history": {"TIMEOUTS": 1, "CAP": 1},  # 10,582 (55,219)
+    "ack_before_log": {"CRASHES": 0, "TIMEOUTS": 1, "CAP": 1},  # 11,891 (358,060): a follower that leaves, no crash
+    "recovered_keeps_volatile": {"N": 2, "TIMEOUTS": 0, "MAX_EPOCH": 1, "CAP": 1},  # 302 (115,475)
+}
+GENERATED = 30  # generated specs, each with a distinct state count between 20 and 3,000
+CONTROL_STATES = 756  # gossip N=2 CRASHES=1, exported with the crash's channel cut removed: TLC must count otherwise
+
+
+def tlc_jar() -> Path:
+    """The jar for the TLC tests: in CI a missing jar or java is a failure, elsewhere a skip."""
+    if JAR.is_file() and tlc.java() is not None:
+        return JAR
+    why = f"TLC not available: no {JAR} (set {tlc.JAR_ENV}) or no java on PATH"
+    if IN_CI:
+        pytest.fail(why)
+    pytest.skip(why)
+
+
+def _name(spec: str, constants: dict[str, object]) -> str:
+    return Path(spec).stem + "".join(f"_{k}{v}" for k, v in constants.items())
+
+
+def bundled_models() -> list[tlc.Model]:
+    return [tlc.Model(_name(spec, c), (ROOT / spec).read_text(), spec, c)
+            for spec, sizes in SMALL.items() for c in sizes]
+
+
+def mutant_model(m: Mutant, constants: dict[str, object] | None = None) -> tlc.Model:
+    c = dict(m.constants)
+    c.update(constants or {})
+    return tlc.Model(f"mutant_{m.name}", m.apply(ZAB.read_text()), f"spec/zab.pnyx [{m.name}]", c, m.property)
+
+
+def generated_models(count: int) -> list[tlc.Model]:
+    """`count` generated specs from a fixed seed, with distinct Pnyx state counts between 20 and 3,000."""
+    def size(src: str) -> int | None:
+        r = bfs.check(compile_checked(checked(src)), bfs.Options(symmetry=False, max_states=3000))
+        return r.stats.distinct if r.complete and r.stats.distinct >= 20 else None
+
+    return [tlc.Model(f"gen_{i}", src, f"generated spec {i}", {}) for i, src in enumerate(sample_specs(count, size))]
+
+
+@dataclass
+class TlcRun:
+    rejected: dict[str, str]  # SANY's complaints, by model
+    rows: dict[str, tlc.Row]
+    control: tlc.TlcResult | None  # the changed gossip module
+    broken_rejected: bool  # SANY rejected the module with a recursive operator's argument out of place
+
+
+@pytest.fixture(scope="session")
+def tlc_run(tmp_path_factory: pytest.TempPathFactory) -> TlcRun:
+    """Every model of the suite, batched: TLC two JVMs at a time, one SANY call for all modules.
+
+    TLC starts on the bundled specs and mutants (longest first) while this thread draws the
+    generated specs; SANY parses every module in one JVM meanwhile.
+    """
+    jar = tlc_jar()
+    work = tmp_path_factory.mktemp("tlc")
+    mutants = [mutant_model(m, SUITE_MUTANTS[m.name]) for m in MUTANTS if m.name in SUITE_MUTANTS]
+    prepared = sorted(tlc.prepare(mutants, work), key=lambda p: -p.pnyx.stats.distinct)
+    prepared += tlc.prepare(bundled_models(), work)
+    # two modules that must differ from Pnyx: a SANY error as the export once wrote it, and a changed step
+    good = export(check(parse_file(ROOT / "spec" / "gossip.pnyx"), {"N": 2, "CRASHES": 1}), origin="gossip")
+    broken = good.tla.replace("SortedSeq(Lt(_, _), S) ==", "SortedSeq(S, Lt(_, _)) ==")
+    changed = good.tla.replace("/\\ net' = Cut(net, i)", "/\\ net' = net")
+    assert broken != good.tla and changed != good.tla
+    broken_path = tlc.write_export(replace(good, tla=broken), work, "control_broken")[0]
+    changed_path = tlc.write_export(replace(good, tla=changed), work, "control_changed")[0]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        def start(module: Path) -> Future[tlc.TlcResult]:
+            return pool.submit(tlc.run_tlc, jar, module, jvm=tlc.QUICK_JVM)
+
+        runs = [start(p.module) for p in prepared]
+        control = start(changed_path)
+        generated = tlc.prepare(generated_models(GENERATED), work)
+        runs += [start(p.module) for p in generated]
+        prepared += generated
+        rejected = tlc.sany(jar, [p.module for p in prepared] + [broken_path, changed_path])
+        rows = {p.model.name: p.row(r.result()) for p, r in zip(prepared, runs)}
+    names = {p.module: p.model.name for p in prepared}
+    broken_rejected = rejected.pop(broken_path, None) is not None
+    return TlcRun({names.get(k, str(k)): v for k, v in rejected.items()}, rows, control.result(), broken_rejected)
+
+
+def _check_row(run: TlcRun, name: str) -> tlc.Row:
+    assert name not in run.rejected, f"SANY rejects the module of {name}:\n{run.rejected[name]}"
+    row = run.rows[name]
+    assert row.tlc.error is None, f"TLC reports an error on {name}:\n{row.tlc.output[-3000:]}"
+    return row
+
+
+def test_tlc_is_available() -> None:
+    """In CI the TLC tests run: a missing jar fails here instead of skipping them."""
+    assert tlc_jar().is_file()
+
+
+def test_a_missing_jar_fails_in_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys.modules[__name__], "JAR", Path("/nonexistent/tla2tools.jar"))
+    monkeypatch.setattr(sys.modules[__name__], "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="TLC not available"):
+        tlc_jar()
+    monkeypatch.setattr(sys.modules[__name__], "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception):
+        tlc_jar()
+
+
+def test_the_jar_is_found_beside_the_repository(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(tlc.JAR_ENV, raising=False)
+    assert tlc.jar_path(ROOT) == ROOT.parent / "shared" / "tools" / "tla2tools.jar"
+    monkeypatch.setenv(tlc.JAR_ENV, "/opt/tla2tools.jar")
+    assert tlc.jar_path(ROOT) == Path("/opt/tla2tools.jar")
+
+
+def test_every_bundled_spec_is_in_the_tlc_suite() -> None:
+    assert {p.relative_to(ROOT).as_posix() for p in BUNDLED} == set(SMALL)
+
+
+def test_sany_and_tlc_can_fail(tlc_run: TlcRun) -> None:
+    """The checks below can fail: SANY rejects a broken module, TLC counts a changed one differently."""
+    assert tlc_run.broken_rejected
+    assert tlc_run.control is not None and tlc_run.control.completed
+    assert tlc_run.control.distinct is not None and tlc_run.control.distinct != CONTROL_STATES
+    assert tlc_run.rows[_name("spec/gossip.pnyx", {"N": 2, "CRASHES": 1})].pnyx_states == CONTROL_STATES
+
+
+@pytest.mark.parametrize("name", [_name(s, c) for s, sizes in SMALL.items() for c in sizes])
+def test_tlc_counts_pnyx_s_states_on_bundled_specs(tlc_run: TlcRun, name: str) -> None:
+    row = _check_row(tlc_run, name)
+    assert row.pnyx_violated is None and row.pnyx_complete
+    assert row.tlc.completed and row.tlc.violated is None
+    assert row.tlc.distinct == row.pnyx_states
+    assert row.agree
+
+
+def test_the_suite_s_mutants_are_catalogued() -> None:
+    assert set(SUITE_MUTANTS) <= {m.name for m in MUTANTS}
+
+
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if m.name in SUITE_MUTANTS], ids=lambda m: m.name)
+def test_tlc_catches_each_mutant_with_pnyx_s_property(tlc_run: TlcRun, mutant: Mutant) -> None:
+    row = _check_row(tlc_run, f"mutant_{mutant.name}")
+    assert row.pnyx_violated == mutant.property, "Pnyx catches the mutant at the suite's constants"
+    assert row.pnyx_length == mutant.length, "with a shortest trace as long as at the catalogued constants"
+    assert row.tlc.violated == row.pnyx_violated
+    assert row.tlc_length == row.pnyx_length, "both searches are breadth-first: shortest traces of one length"
+    assert row.agree
+
+
+@pytest.mark.parametrize("index", range(GENERATED), ids=lambda i: f"gen{i}")
+def test_tlc_counts_pnyx_s_states_on_generated_specs(tlc_run: TlcRun, index: int) -> None:
+    row = _check_row(tlc_run, f"gen_{index}")
+    assert row.pnyx_violated is None and row.pnyx_complete and row.pnyx_states >= 20
+    assert row.tlc.completed and row.tlc.distinct == row.pnyx_states
+    assert row.agree
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not RUN_SLOW, reason="minutes of TLC: set PNYX_SLOW_TESTS=1")
+@pytest.mark.parametrize("mutant", [m for m in MUTANTS if SUITE_MUTANTS.get(m.name) != {}], ids=lambda m: m.name)
+def test_tlc_catches_each_mutant_at_its_catalogued_constants(mutant: Mutant, tmp_path: Path) -> None:
+    rejected, rows = tlc.crosscheck([mutant_model(mutant)], tlc_jar(), tmp_path, jvm=tlc.DEFAULT_JVM, timeout=1800)
+    assert not rejected, rejected
+    (row,) = rows
+    assert row.pnyx_violated == mutant.property and row.pnyx_length == mutant.length
+    assert row.tlc.violated == mutant.property and row.tlc_length == mutant.length
