@@ -114,12 +114,12 @@ def main() -> int:
         verdict = "yes" if r.agree and r.expected else "NO"
         if r.tlc.error:
             verdict += " (TLC: " + r.tlc.error.splitlines()[0][:60] + ")"
-        table.append([m.name, _constants(m.constants), pnyx, outcome, f"{r.pnyx_seconds:.1f}", f"{r.tlc.seconds:.1f}", verdict])
+        table.append([m.origin, _constants(m.constants), pnyx, outcome, f"{r.pnyx_seconds:.1f}", f"{r.tlc.seconds:.1f}", verdict])
     if args.markdown:
         print("| " + " | ".join(head) + " |")
-        print("|" + "---|" * len(head))
+        print("|---|---|---:|---:|---:|---:|---|")
         for row in table:
-            print("| " + " | ".join(row) + " |")
+            print("| " + " | ".join([f"`{row[0]}`"] + row[1:]) + " |")
     else:
         widths = [max(len(x) for x in col) for col in zip(head, *table)]
         for row in [head] + table:
