@@ -254,7 +254,7 @@ class TlcRun:
     rejected: dict[str, str]  # SANY's complaints, by model
     rows: dict[str, tlc.Row]
     control: tlc.TlcResult  # the changed gossip module
-    broken_rejected: bool  # SANY rejected the module with a recursive operator's argument out of place
+    broken_rejected: bool  # SANY rejected a recursive operator's argument out of place, and a syntax error
 
 
 @pytest.fixture(scope="session")
@@ -276,6 +276,8 @@ def tlc_run(tmp_path_factory: pytest.TempPathFactory) -> TlcRun:
     assert broken != good.tla and changed != good.tla
     broken_path = tlc.write_export(replace(good, tla=broken), work, "control_broken")[0]
     changed_path = tlc.write_export(replace(good, tla=changed), work, "control_changed")[0]
+    # a syntax error aborts SANY's whole call: the module after it must still be parsed
+    syntax_path = tlc.write_export(replace(good, tla=good.tla.replace("IN  IF", "IN  IF IF", 1)), work, "control_syntax")[0]
     with ThreadPoolExecutor(max_workers=2) as pool:
         def start(module: Path) -> Future[tlc.TlcResult]:
             return pool.submit(tlc.run_tlc, jar, module, jvm=tlc.QUICK_JVM)
@@ -285,10 +287,10 @@ def tlc_run(tmp_path_factory: pytest.TempPathFactory) -> TlcRun:
         generated = tlc.prepare(generated_models(GENERATED), work)
         runs += [start(p.module) for p in generated]
         prepared += generated
-        rejected = tlc.sany(jar, [p.module for p in prepared] + [broken_path, changed_path])
+        rejected = tlc.sany(jar, [p.module for p in prepared] + [broken_path, syntax_path, changed_path])
         rows = {p.model.name: p.row(r.result()) for p, r in zip(prepared, runs)}
     names = {p.module: p.model.name for p in prepared}
-    broken_rejected = rejected.pop(broken_path, None) is not None
+    broken_rejected = rejected.pop(broken_path, None) is not None and rejected.pop(syntax_path, None) is not None
     return TlcRun({names.get(k, str(k)): v for k, v in rejected.items()}, rows, control.result(), broken_rejected)
 
 
@@ -326,8 +328,9 @@ def test_every_bundled_spec_is_in_the_tlc_suite() -> None:
 
 
 def test_sany_and_tlc_can_fail(tlc_run: TlcRun) -> None:
-    """The checks below can fail: SANY rejects a broken module, TLC counts a changed one differently."""
+    """The checks below can fail: SANY rejects broken modules, TLC counts a changed one differently."""
     assert tlc_run.broken_rejected
+    assert not tlc_run.rejected, "every other module is accepted, those SANY reads after the syntax error too"
     assert tlc_run.control.completed
     assert tlc_run.control.distinct is not None and tlc_run.control.distinct != CONTROL_STATES
     assert tlc_run.rows[_name("spec/gossip.pnyx", {"N": 2, "CRASHES": 1})].pnyx_states == CONTROL_STATES

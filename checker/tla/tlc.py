@@ -66,23 +66,33 @@ def sany(jar: Path, modules: Sequence[Path], timeout: float = 300) -> dict[Path,
     """Parse and check every module in one JVM; the modules SANY rejects, with its messages (empty: all pass).
 
     SANY's exit status is 0 even on a semantic error, so its output is read instead:
-    one section per file, each starting with SANY's banner.
+    one section per file, each starting with SANY's banner. A syntax error aborts the
+    whole call, so the modules after it are parsed again in another.
     """
-    if not modules:
-        return {}
-    with tempfile.TemporaryDirectory(prefix="sany-") as tmp:  # its own copies of the standard modules (see run_tlc)
-        out = subprocess.run([java() or "java", f"-Djava.io.tmpdir={tmp}", "-cp", str(jar), "tla2sany.SANY",
-                              *[str(m.resolve()) for m in modules]],
-                             cwd=modules[0].parent, capture_output=True, text=True, timeout=timeout)
-    text = out.stdout + out.stderr
-    sections = text.split(_SANY_HEADER)[1:]
     failed: dict[Path, str] = {}
-    for m in modules:
-        sec = next((s for s in sections if f"Parsing file {m}" in s or f"Parsing file {m.resolve()}" in s), None)
-        if sec is None:
-            failed[m] = "SANY did not read this module:\n" + text[-2000:]
-        elif _SANY_ERRORS.search(sec) or f"Semantic processing of module {m.stem}" not in sec:
-            failed[m] = sec.strip()
+    pending = [m.resolve() for m in modules]
+    given = dict(zip(pending, modules))
+    while pending:
+        with tempfile.TemporaryDirectory(prefix="sany-") as tmp:  # its own copies of the standard modules (see run_tlc)
+            out = subprocess.run([java() or "java", f"-Djava.io.tmpdir={tmp}", "-cp", str(jar), "tla2sany.SANY",
+                                  *[str(m) for m in pending]],
+                                 cwd=pending[0].parent, capture_output=True, text=True, timeout=timeout)
+        text = out.stdout + out.stderr
+        sections: dict[str, str] = {}
+        for sec in text.split(_SANY_HEADER)[1:]:
+            first = re.search(r"^Parsing file (.*)$", sec, re.M)
+            if first is not None:
+                sections[first.group(1).strip()] = sec
+        unread = [m for m in pending if str(m) not in sections]
+        for m in pending:
+            sec = sections.get(str(m))
+            if sec is not None and (_SANY_ERRORS.search(sec) or f"Semantic processing of module {m.stem}" not in sec):
+                failed[given[m]] = sec.strip()
+        if len(unread) == len(pending):  # SANY read none of them: report them all
+            for m in unread:
+                failed[given[m]] = "SANY did not read this module:\n" + text[-2000:]
+            break
+        pending = unread
     return failed
 
 
