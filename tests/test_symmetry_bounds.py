@@ -62,24 +62,28 @@ def _orbit_key(ref: NaiveExplorer, s: tuple, perms: list[tuple[int, ...]]) -> tu
     return min(ref.perm_state(s, p) for p in perms)
 
 
-@pytest.mark.parametrize("cap", [1, 2, 6])
-def test_a_small_cap_stays_sound_and_complete(monkeypatch: pytest.MonkeyPatch, cap: int) -> None:
-    # three nodes allow 6 renamings: capping below that merges fewer states but loses no orbit
-    monkeypatch.setattr(symmetry, "MAX_RENAMINGS", cap)
+@pytest.fixture(scope="module")
+def gossip_orbits() -> tuple[object, NaiveExplorer, set, list[tuple[int, ...]], set]:
+    """Gossip's reachable states (3 nodes, crashes and losses) and their orbits, by the reference explorer."""
     ct = check(parse_file(GOSSIP), {"N": 3, "WRITES": 1, "LOSSES": 1, "CRASHES": 1})
     ref = NaiveExplorer(ct)
     states = ref.explore()
     perms = list(itertools.permutations(range(3)))
-    orbits = {_orbit_key(ref, s, perms) for s in states}
+    return ct, ref, states, perms, {_orbit_key(ref, s, perms) for s in states}
+
+
+@pytest.mark.parametrize("cap", [1, 2, 6])
+def test_a_small_cap_stays_sound_and_complete(monkeypatch: pytest.MonkeyPatch, gossip_orbits: tuple, cap: int) -> None:
+    # three nodes allow 6 renamings: capping below that merges fewer states but loses no orbit
+    monkeypatch.setattr(symmetry, "MAX_RENAMINGS", cap)
+    ct, ref, states, perms, orbits = gossip_orbits
     cs = compile_checked(ct)
     canon = canonicalizer(cs)
     reps = {canon(s) for s in states}
-    for s in list(states)[:500]:
+    for s in list(states)[:300]:
         assert canon(s) in {ref.perm_state(s, p) for p in perms}  # a renaming of s: sound
     assert {_orbit_key(ref, r, perms) for r in reps} == orbits  # every orbit represented
     reduced = bfs.check(cs, bfs.Options(symmetry=True))
-    plain = bfs.check(cs, bfs.Options(symmetry=False))
-    assert reduced.complete and plain.stats.distinct == len(states)
-    assert len(orbits) <= reduced.stats.distinct <= len(states)
+    assert reduced.complete and len(orbits) <= reduced.stats.distinct <= len(states)
     if cap >= 6:
         assert reduced.stats.distinct == len(orbits)  # every tie permuted: one state per orbit
