@@ -46,8 +46,8 @@ def _current_rss() -> int:
 def run_one(spec: str, defines: dict[str, int], symmetry: bool, max_seconds: float) -> dict[str, object]:
     """Check one configuration in this process and measure it (called in a child process)."""
     sys.path.insert(0, str(ROOT))
-    from checker import bfs
-    from model.compiler import load
+    from pnyx.checker import bfs
+    from pnyx.model.compiler import load
 
     cs = load(str(ROOT / spec), dict(defines))
     before = _current_rss()

@@ -31,12 +31,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from impl.client import AsyncClient, ClientError, Unavailable, call  # noqa: E402
-from impl.cluster import start_cluster, stop_cluster  # noqa: E402
-from impl.config import Config  # noqa: E402
-from impl.sim import Simulation  # noqa: E402
-from model.compiler import load  # noqa: E402
-from model.runtime import RandomChooser  # noqa: E402
+from pnyx.impl.client import AsyncClient, ClientError, Unavailable, call  # noqa: E402
+from pnyx.impl.cluster import start_cluster, stop_cluster  # noqa: E402
+from pnyx.impl.config import Config  # noqa: E402
+from pnyx.impl.sim import Simulation  # noqa: E402
+from pnyx.model.compiler import load  # noqa: E402
+from pnyx.model.runtime import RandomChooser  # noqa: E402
 
 ZAB = str(ROOT / "spec" / "zab.pnyx")
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")

@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from checker import bfs  # noqa: E402
-from checker.mutants import load_mutants  # noqa: E402
-from checker.tla import tlc  # noqa: E402
-from model.compiler import compile_checked  # noqa: E402
+from pnyx.checker import bfs  # noqa: E402
+from pnyx.checker.mutants import load_mutants  # noqa: E402
+from pnyx.checker.tla import tlc  # noqa: E402
+from pnyx.model.compiler import compile_checked  # noqa: E402
 
 # (spec, constants): the defaults, except ZAB's, whose default state graph without symmetry
 # (about five million states) takes TLC hours: there the failure-detector timeouts are left out

@@ -19,8 +19,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from checker.bfs import Options, check  # noqa: E402
-from checker.mutants import compile_mutant, load_mutants  # noqa: E402
+from pnyx.checker.bfs import Options, check  # noqa: E402
+from pnyx.checker.mutants import compile_mutant, load_mutants  # noqa: E402
 
 
 def main() -> int:

@@ -17,8 +17,8 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from model.compiler import CompiledSpec, PropertyEntry
-from model.errors import ModelError
+from pnyx.model.compiler import CompiledSpec, PropertyEntry
+from pnyx.model.errors import ModelError
 
 from .model import SpecModel, State, StepError
 from .symmetry import canonicalizer

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from model.compiler import CompiledSpec, HandlerEntry
-from model.errors import ModelError
-from model.runtime import MAX_CHOICES, subsets
+from pnyx.model.compiler import CompiledSpec, HandlerEntry
+from pnyx.model.errors import ModelError
+from pnyx.model.runtime import MAX_CHOICES, subsets
 
 State = tuple
 Event = tuple

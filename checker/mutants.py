@@ -12,10 +12,10 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from model.compiler import CompiledSpec, compile_checked
-from model.errors import PnyxError
-from model.parser import parse
-from model.typecheck import check as typecheck
+from pnyx.model.compiler import CompiledSpec, compile_checked
+from pnyx.model.errors import PnyxError
+from pnyx.model.parser import parse
+from pnyx.model.typecheck import check as typecheck
 
 from .bfs import Options, Result, check
 

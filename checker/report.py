@@ -8,8 +8,8 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from model.compiler import CompiledSpec, PropertyEntry
-from model.types import show
+from pnyx.model.compiler import CompiledSpec, PropertyEntry
+from pnyx.model.types import show
 
 from .bfs import Result, Violation
 from .trace import format_trace, to_itf_json

@@ -11,7 +11,7 @@ import random
 import time
 from dataclasses import dataclass
 
-from model.compiler import CompiledSpec, PropertyEntry
+from pnyx.model.compiler import CompiledSpec, PropertyEntry
 
 from .bfs import Result, Stats, Violation, _peak_rss
 from .model import SpecModel, StepError

@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
-from model.compiler import CompiledSpec
+from pnyx.model.compiler import CompiledSpec
 
 from .model import State
 

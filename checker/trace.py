@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.compiler import CompiledSpec
-from model.types import BoolType, NodeType, node_name, show, to_itf
+from pnyx.model.compiler import CompiledSpec
+from pnyx.model.types import BoolType, NodeType, node_name, show, to_itf
 
 from .model import Event, SpecModel, State
 

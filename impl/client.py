@@ -10,7 +10,7 @@ import itertools
 import socket
 from typing import TYPE_CHECKING, Any
 
-from model.errors import PnyxError
+from pnyx.model.errors import PnyxError
 
 from .wire import WireError, decode, frame, frame_length
 

@@ -2,7 +2,7 @@
 
 A cluster lives in one directory: `cluster.json` (spec, constants, addresses), `config.toml`,
 and per node `nK/` with its data, its log and its pid. `start_cluster` writes them and spawns
-`python -m impl.server DIR K` for every node; `stop_cluster` ends exactly those processes
+`python -m pnyx.impl.server DIR K` for every node; `stop_cluster` ends exactly those processes
 (checked against /proc before any signal is sent).
 """
 
@@ -17,9 +17,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from model import ast as A
-from model.compiler import CompiledSpec, load
-from model.errors import PnyxError
+from pnyx.model import ast as A
+from pnyx.model.compiler import CompiledSpec, load
+from pnyx.model.errors import PnyxError
 
 from .client import Unavailable, call
 from .config import Config, load_config, to_toml
@@ -103,7 +103,7 @@ def start_node(directory: str | Path, i: int) -> subprocess.Popen[bytes]:
     env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     logf = open(d / "log", "ab")  # noqa: SIM115 - handed to the child
     try:
-        p = subprocess.Popen([sys.executable, "-m", "impl.server", str(Path(directory).resolve()), str(i)],
+        p = subprocess.Popen([sys.executable, "-m", "pnyx.impl.server", str(Path(directory).resolve()), str(i)],
                              stdin=subprocess.DEVNULL, stdout=logf, stderr=logf, env=env, start_new_session=True)
     finally:
         logf.close()
@@ -176,7 +176,7 @@ def _is_our_node(pid: int, directory: Path) -> bool:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
     except OSError:
         return False
-    return b"impl.server" in cmd and str(directory.resolve()).encode() in cmd
+    return b"pnyx.impl.server" in cmd and str(directory.resolve()).encode() in cmd
 
 
 def node_pid(directory: str | Path, i: int) -> int | None:

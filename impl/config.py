@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from model.errors import PnyxError
+from pnyx.model.errors import PnyxError
 
 
 class ConfigError(PnyxError):

@@ -14,7 +14,7 @@ from typing import Any
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from model.compiler import CompiledSpec
+from pnyx.model.compiler import CompiledSpec
 
 from .sim import Simulation
 

@@ -9,7 +9,7 @@ so nothing a step says leaves the node before what the step decided is durable
 (ZAB logs a proposal before acknowledging it).
 
 Transport and storage are interfaces: the same runtime runs on asyncio sockets
-(impl.server) and inside the deterministic simulation (impl.sim).
+(pnyx.impl.server) and inside the deterministic simulation (pnyx.impl.sim).
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from model.compiler import CompiledSpec, HandlerEntry
-from model.errors import ModelError
-from model.runtime import Chooser, RandomChooser
+from pnyx.model.compiler import CompiledSpec, HandlerEntry
+from pnyx.model.errors import ModelError
+from pnyx.model.runtime import Chooser, RandomChooser
 
 from .storage import Storage, StorageError
 

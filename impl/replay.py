@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from model.compiler import CompiledSpec, HandlerEntry, compile_checked
-from model.errors import ModelError, PnyxError
-from model.parser import parse_file
-from model.typecheck import check
-from model.types import BOOL, ITFError, NodeType, Type, from_itf, json_kind, node_name, show
+from pnyx.model.compiler import CompiledSpec, HandlerEntry, compile_checked
+from pnyx.model.errors import ModelError, PnyxError
+from pnyx.model.parser import parse_file
+from pnyx.model.typecheck import check
+from pnyx.model.types import BOOL, ITFError, NodeType, Type, from_itf, json_kind, node_name, show
 
 from .node import HandlerError
 from .sim import Packet, Simulation

@@ -1,6 +1,6 @@
 """A node process: the compiled spec on asyncio, with peers, timers, storage and a client port.
 
-`python -m impl.server CLUSTER_DIR NODE_INDEX` reads `cluster.json` and `config.toml` from the
+`python -m pnyx.impl.server CLUSTER_DIR NODE_INDEX` reads `cluster.json` and `config.toml` from the
 cluster directory (written by `pnyx cluster start`), keeps its data in `CLUSTER_DIR/nK/`, and
 serves until SIGTERM. What the client port offers depends on the spec: the gossip and ZAB
 services for the bundled specs, or the spec's own request handlers for any other spec.
@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from model.compiler import CompiledSpec, load
-from model.errors import PnyxError
-from model.types import show
+from pnyx.model.compiler import CompiledSpec, load
+from pnyx.model.errors import PnyxError
+from pnyx.model.types import show
 
 from .client import ClientError
 from .config import Config, TimerConfig, load_config
@@ -330,7 +330,7 @@ def make_service(host: Host) -> Service:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2 or not args[1].isdigit():
-        sys.stderr.write("usage: python -m impl.server CLUSTER_DIR NODE_INDEX\n")
+        sys.stderr.write("usage: python -m pnyx.impl.server CLUSTER_DIR NODE_INDEX\n")
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:

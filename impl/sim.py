@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.compiler import CompiledSpec, HandlerEntry
-from model.runtime import Chooser
-from model.types import node_name
+from pnyx.model.compiler import CompiledSpec, HandlerEntry
+from pnyx.model.runtime import Chooser
+from pnyx.model.types import node_name
 
 from .config import Config
 from .node import NodeRuntime, Step

@@ -15,7 +15,7 @@ import zlib
 from pathlib import Path
 from typing import Any, Protocol
 
-from model.errors import PnyxError
+from pnyx.model.errors import PnyxError
 
 from .wire import WireError, decode, encode
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from model.errors import PnyxError
+from pnyx.model.errors import PnyxError
 
 MAX_FRAME = 64 * 2**20  # a frame larger than this is a protocol error, not a message
 

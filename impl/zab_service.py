@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from model.types import show
+from pnyx.model.types import show
 
 from .client import ClientError
 from .node import Step

@@ -24,13 +24,13 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TextIO
 
-from model.errors import ArgumentError, PnyxError
+from pnyx.model.errors import ArgumentError, PnyxError
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from checker.bfs import Result
-    from model.compiler import CompiledSpec
+    from pnyx.checker.bfs import Result
+    from pnyx.model.compiler import CompiledSpec
 
 EXIT_BAD_INPUT = 2
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell shows for `yes | head -1`
@@ -61,9 +61,9 @@ def parse_defines(items: Sequence[str] | None) -> dict[str, object]:
 
 def load_spec(path: str, defines: Sequence[str] | None) -> CompiledSpec:
     """Parse, type-check and compile a spec (imported here: client commands never need the compiler)."""
-    from model.compiler import compile_checked
-    from model.parser import parse_file
-    from model.typecheck import check as typecheck
+    from pnyx.model.compiler import compile_checked
+    from pnyx.model.parser import parse_file
+    from pnyx.model.typecheck import check as typecheck
 
     return compile_checked(typecheck(parse_file(path), parse_defines(defines)))
 
@@ -236,9 +236,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from checker.bfs import Options
-    from checker.bfs import check as bfs_check
-    from checker.report import exit_status, print_result, result_json
+    from pnyx.checker.bfs import Options
+    from pnyx.checker.bfs import check as bfs_check
+    from pnyx.checker.report import exit_status, print_result, result_json
 
     cs = load_spec(args.file, args.defines)
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
@@ -268,8 +268,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def _write_mermaid(path: str, cs: CompiledSpec, result: Result) -> None:
     """The counterexample as a diagram that ends with the violated property and its bindings."""
-    from checker.report import violation_line
-    from checker.trace import to_mermaid, to_mermaid_markdown
+    from pnyx.checker.report import violation_line
+    from pnyx.checker.trace import to_mermaid, to_mermaid_markdown
 
     v = result.violation
     if v is None:
@@ -288,8 +288,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     from rich.console import Console
 
-    from checker.report import exit_status, print_result, result_json
-    from checker.simulate import SimOptions, simulate
+    from pnyx.checker.report import exit_status, print_result, result_json
+    from pnyx.checker.simulate import SimOptions, simulate
 
     cs = load_spec(args.file, args.defines)
     result = simulate(cs, SimOptions(runs=args.runs, depth=args.depth, seed=args.seed, max_seconds=args.max_seconds))

@@ -12,7 +12,7 @@ import sys
 import time
 from typing import Any
 
-from model.errors import PnyxError
+from pnyx.model.errors import PnyxError
 
 MAX_NODES = 100  # each node is an OS process with its own interpreter
 
@@ -107,8 +107,8 @@ def register(sub: Any) -> None:
 
 # ---- cluster ---------------------------------------------------------------------
 def cmd_cluster_start(args: argparse.Namespace) -> int:
-    from impl.cluster import start_cluster, stop_cluster
     from pnyx.cli import parse_defines
+    from pnyx.impl.cluster import start_cluster, stop_cluster
 
     meta = start_cluster(args.spec, args.nodes, args.dir, parse_defines(args.defines), args.config)
     try:
@@ -138,7 +138,7 @@ def cmd_cluster_start(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_stop(args: argparse.Namespace) -> int:
-    from impl.cluster import stop_cluster
+    from pnyx.impl.cluster import stop_cluster
 
     stopped = stop_cluster(args.dir)
     print(f"stopped {len(stopped)} node(s)" + (": " + ", ".join(f"n{i + 1}" for i in stopped) if stopped else ""))
@@ -170,8 +170,8 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
     """Which node leads, at which epoch and zxid: each running node is asked over its client port."""
     import json
 
-    from impl.cluster import node_status
-    from impl.server import ClusterMeta
+    from pnyx.impl.cluster import node_status
+    from pnyx.impl.server import ClusterMeta
 
     meta = ClusterMeta.read(args.dir)
     nodes = node_status(args.dir, timeout=args.timeout)
@@ -199,7 +199,7 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
 
 
 def _node_index(args: argparse.Namespace) -> int:
-    from impl.server import ClusterMeta
+    from pnyx.impl.server import ClusterMeta
 
     meta = ClusterMeta.read(args.dir)
     if args.node > meta.nodes:
@@ -208,7 +208,7 @@ def _node_index(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_kill(args: argparse.Namespace) -> int:
-    from impl.cluster import kill_node
+    from pnyx.impl.cluster import kill_node
 
     i = _node_index(args)
     if not kill_node(args.dir, i):
@@ -219,7 +219,7 @@ def cmd_cluster_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_restart(args: argparse.Namespace) -> int:
-    from impl.cluster import node_pid, start_node, wait_ready
+    from pnyx.impl.cluster import node_pid, start_node, wait_ready
 
     i = _node_index(args)
     if node_pid(args.dir, i) is not None:
@@ -232,7 +232,7 @@ def cmd_cluster_restart(args: argparse.Namespace) -> int:
 
 # ---- clients ---------------------------------------------------------------------
 def _call(args: argparse.Namespace, op: str, *xs: Any) -> tuple[int, Any]:
-    from impl.client import ClientError, Unavailable, call, parse_addr
+    from pnyx.impl.client import ClientError, Unavailable, call, parse_addr
 
     addr = parse_addr(args.server)
     try:
@@ -311,8 +311,8 @@ def cmd_gossip(args: argparse.Namespace) -> int:
 
 # ---- replay -----------------------------------------------------------------------
 def cmd_replay(args: argparse.Namespace) -> int:
-    from impl.replay import replay_file
     from pnyx.cli import parse_defines
+    from pnyx.impl.replay import replay_file
 
     res = replay_file(args.trace, args.spec, parse_defines(args.defines))
     for s in res.steps:

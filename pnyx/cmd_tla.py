@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from model.errors import ArgumentError
+from pnyx.model.errors import ArgumentError
 
 
 def register(subparsers: Any) -> None:
@@ -30,9 +30,9 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from checker.tla import export
-    from model.parser import parse_file
-    from model.typecheck import check
+    from pnyx.checker.tla import export
+    from pnyx.model.parser import parse_file
+    from pnyx.model.typecheck import check
 
     from .cli import parse_defines
 

@@ -14,9 +14,9 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from model.compiler import CompiledSpec
-from model.errors import ArgumentError
-from model.types import node_name
+from pnyx.model.compiler import CompiledSpec
+from pnyx.model.errors import ArgumentError
+from pnyx.model.types import node_name
 
 
 def register(sub: Any) -> None:
@@ -55,8 +55,8 @@ def _names(args: argparse.Namespace) -> list[str]:
 
 def _state_lines(cs: CompiledSpec, state: tuple) -> list[str]:
     """A whole global state, one variable per line (a CTI's pre-state is not the initial one)."""
-    from checker.model import SpecModel
-    from model.types import show
+    from pnyx.checker.model import SpecModel
+    from pnyx.model.types import show
 
     out = []
     for v in cs.vars:
@@ -76,15 +76,15 @@ def _state_lines(cs: CompiledSpec, state: tuple) -> list[str]:
 
 def _bindings(cs: CompiledSpec, prop_name: str, values: dict[str, Any]) -> dict[str, str]:
     """Falsifying bindings shown with their types (a node as n2, a message record as a record)."""
-    from checker.report import show_binding
+    from pnyx.checker.report import show_binding
 
     prop = next((p for p in cs.properties if p.name == prop_name), None)
     return {k: show_binding(prop, k, x) for k, x in values.items()}
 
 
 def cmd_prove(args: argparse.Namespace) -> int:
-    from checker.trace import changes, describe, sends_of
-    from checker.z3.prove import explicit_reach, prove
+    from pnyx.checker.trace import changes, describe, sends_of
+    from pnyx.checker.z3.prove import explicit_reach, prove
     from pnyx.cli import load_spec
 
     cs = load_spec(args.file, args.defines)
@@ -170,9 +170,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
 
 
 def cmd_bmc(args: argparse.Namespace) -> int:
-    from checker.model import SpecModel
-    from checker.trace import Trace, format_trace, to_itf_json
-    from checker.z3.bmc import bmc
+    from pnyx.checker.model import SpecModel
+    from pnyx.checker.trace import Trace, format_trace, to_itf_json
+    from pnyx.checker.z3.bmc import bmc
     from pnyx.cli import load_spec
 
     if args.depth < 0:

@@ -17,9 +17,9 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from model import ast as A
-from model.typecheck import Checked
-from model.types import (
+from pnyx.model import ast as A
+from pnyx.model.typecheck import Checked
+from pnyx.model.types import (
     BoolType,
     EnumType,
     IntType,
@@ -375,7 +375,7 @@ class Interpreter:
 
     def init_node(self, i: int) -> tuple:
         env = _Env(self.ct, i, None)
-        from model.types import default
+        from pnyx.model.types import default
 
         return tuple(self.ev(v.init, env) if v.init is not None else default(v.type) for v in self.ct.vars)
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from checker import bfs
-from model.compiler import CompiledSpec, compile_checked
-from model.parser import parse
-from model.typecheck import Checked, check
+from pnyx.checker import bfs
+from pnyx.model.compiler import CompiledSpec, compile_checked
+from pnyx.model.parser import parse
+from pnyx.model.typecheck import Checked, check
 
 
 def checked(source: str, **overrides: object) -> Checked:

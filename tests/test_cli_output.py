@@ -242,7 +242,8 @@ def test_cluster_dir_that_is_a_file(tmp_path: Path) -> None:
 
 # ---- what a command imports ---------------------------------------------------------------------
 
-HEAVY = ("model.compiler", "model.parser", "model.typecheck", "model.ast", "lark", "z3", "rich", "checker", "asyncio")
+HEAVY = ("pnyx.model.compiler", "pnyx.model.parser", "pnyx.model.typecheck", "pnyx.model.ast", "lark", "z3", "rich",
+         "pnyx.checker", "asyncio")
 
 
 @pytest.mark.parametrize("command", [["kv", "--server", "127.0.0.1:1", "--timeout", "0.5", "get", "/a"],
@@ -253,7 +254,7 @@ def test_a_client_command_imports_only_the_client(command: list[str]) -> None:
                           cwd=ROOT, timeout=60)
     assert proc.returncode == 1 and "server unavailable" in proc.stderr  # nothing listens on port 1
     loaded = {line.rsplit("|", 1)[1].strip() for line in proc.stderr.splitlines() if line.startswith("import time:")}
-    assert "impl.client" in loaded
+    assert "pnyx.impl.client" in loaded
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY or m in HEAVY)
     assert heavy == [], heavy
 

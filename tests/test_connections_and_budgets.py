@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from specs import checked, explore
 
-from model.errors import SpecError
+from pnyx.model.errors import SpecError
 
 CLOSE = """spec close
 nodes 2

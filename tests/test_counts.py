@@ -124,7 +124,7 @@ def test_counter_transitions_and_diameter() -> None:
 def test_depth_and_state_bounds_cut_the_search() -> None:
     from specs import compiled
 
-    from checker import bfs
+    from pnyx.checker import bfs
 
     cs = compiled(COUNTER.replace("SYM", ""))
     r = bfs.check(cs, bfs.Options(symmetry=False, max_depth=2))

@@ -9,7 +9,7 @@ import pytest
 from conftest import run_cli
 from specs import checked
 
-from model.errors import PnyxError, SpecError
+from pnyx.model.errors import PnyxError, SpecError
 
 BASE = """spec e
 const N = 2

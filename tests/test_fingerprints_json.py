@@ -13,9 +13,9 @@ from conftest import ROOT, run_cli
 # as the checker computes it: Python's hash of the state tuple.
 FINGERPRINTS = """
 import sys
-from checker.model import SpecModel
-from checker.symmetry import canonicalizer
-from model.compiler import load
+from pnyx.checker.model import SpecModel
+from pnyx.checker.symmetry import canonicalizer
+from pnyx.model.compiler import load
 cs = load("spec/gossip.pnyx", {"N": 2, "LOSSES": 1, "CRASHES": 1})
 m, canon = SpecModel(cs), canonicalizer(cs)
 seen, todo = set(), m.init_states()

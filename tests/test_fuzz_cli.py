@@ -20,10 +20,10 @@ from conftest import ROOT
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from checker import bfs
-from checker.report import result_json
-from model.compiler import load
+from pnyx.checker import bfs
+from pnyx.checker.report import result_json
 from pnyx.cli import main
+from pnyx.model.compiler import load
 
 SPECS = sorted([*(ROOT / "spec").glob("*.pnyx"), *(ROOT / "spec" / "examples").glob("*.pnyx")])
 TEXTS = {p.name: p.read_text() for p in SPECS}

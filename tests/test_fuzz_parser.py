@@ -9,10 +9,10 @@ from hypothesis import strategies as st
 from hypothesis.extra.lark import from_lark
 from lark import Lark
 
-from model.compiler import compile_checked
-from model.errors import PnyxError
-from model.parser import GRAMMAR, parse
-from model.typecheck import check
+from pnyx.model.compiler import compile_checked
+from pnyx.model.errors import PnyxError
+from pnyx.model.parser import GRAMMAR, parse
+from pnyx.model.typecheck import check
 
 _GRAMMAR = Lark(GRAMMAR.read_text(), parser="lalr", start="start")
 GOSSIP = (ROOT / "spec" / "gossip.pnyx").read_text()

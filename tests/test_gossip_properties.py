@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from checker.bfs import check
-from model.compiler import compile_checked, load
-from model.parser import parse
-from model.typecheck import check as typecheck
+from pnyx.checker.bfs import check
+from pnyx.model.compiler import compile_checked, load
+from pnyx.model.parser import parse
+from pnyx.model.typecheck import check as typecheck
 
 SPEC = Path(__file__).resolve().parent.parent / "spec" / "gossip.pnyx"
 

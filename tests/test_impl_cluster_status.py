@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
-from impl.client import ClientError, Unavailable, call
-from impl.cluster import start_cluster, stop_cluster
-from impl.config import Config
-from impl.server import ClusterMeta
+from pnyx.impl.client import ClientError, Unavailable, call
+from pnyx.impl.cluster import start_cluster, stop_cluster
+from pnyx.impl.config import Config
+from pnyx.impl.server import ClusterMeta
 
 ZAB = str(ROOT / "spec" / "zab.pnyx")
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from impl.client import ClientError, call
-from impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
-from impl.config import Config
-from impl.server import ClusterMeta
 from pnyx.cli import main
+from pnyx.impl.client import ClientError, call
+from pnyx.impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
+from pnyx.impl.config import Config
+from pnyx.impl.server import ClusterMeta
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")

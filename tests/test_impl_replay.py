@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from impl.replay import ReplayError, replay_file
 from pnyx.cli import main
+from pnyx.impl.replay import ReplayError, replay_file
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = ROOT / "spec" / "gossip.pnyx"

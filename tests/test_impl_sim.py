@@ -8,12 +8,12 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from impl.faults import fault_machine
-from impl.node import HandlerError, NodeRuntime
-from impl.sim import InvariantViolation, Simulation
-from impl.storage import FileStorage, MemoryStorage, StorageError
-from impl.wire import Tagged
-from model.compiler import load
+from pnyx.impl.faults import fault_machine
+from pnyx.impl.node import HandlerError, NodeRuntime
+from pnyx.impl.sim import InvariantViolation, Simulation
+from pnyx.impl.storage import FileStorage, MemoryStorage, StorageError
+from pnyx.impl.wire import Tagged
+from pnyx.model.compiler import load
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")

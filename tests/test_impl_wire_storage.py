@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from impl.config import ConfigError, load_config, parse_config, to_toml
-from impl.storage import FileStorage, MemoryStorage, StorageError
-from impl.wire import Tagged, WireError, decode, encode, frame, split_frames
+from pnyx.impl.config import ConfigError, load_config, parse_config, to_toml
+from pnyx.impl.storage import FileStorage, MemoryStorage, StorageError
+from pnyx.impl.wire import Tagged, WireError, decode, encode, frame, split_frames
 
 values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.binary(max_size=20) | st.text(max_size=10),

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from impl.client import Client, ClientError, Unavailable, call
-from impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
-from impl.server import ClusterMeta
 from pnyx.cli import main
+from pnyx.impl.client import Client, ClientError, Unavailable, call
+from pnyx.impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
+from pnyx.impl.server import ClusterMeta
 
 ROOT = Path(__file__).resolve().parent.parent
 ZAB = str(ROOT / "spec" / "zab.pnyx")

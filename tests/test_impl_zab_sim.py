@@ -7,10 +7,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import run_state_machine_as_test
 
-from impl.faults import fault_machine
-from impl.sim import Simulation
-from impl.wire import Tagged
-from model.compiler import load
+from pnyx.impl.faults import fault_machine
+from pnyx.impl.sim import Simulation
+from pnyx.impl.wire import Tagged
+from pnyx.model.compiler import load
 
 ROOT = Path(__file__).resolve().parent.parent
 ZAB = str(ROOT / "spec" / "zab.pnyx")

@@ -11,14 +11,14 @@ import pytest
 from conftest import ROOT
 from specs import checked, compiled
 
-from checker import bfs
-from model import parser as parser_module
-from model.compiler import compile_checked
-from model.errors import SpecError
-from model.parser import parse
-from model.runtime import RandomChooser
-from model.typecheck import check
+from pnyx.checker import bfs
 from pnyx.cli import main
+from pnyx.model import parser as parser_module
+from pnyx.model.compiler import compile_checked
+from pnyx.model.errors import SpecError
+from pnyx.model.parser import parse
+from pnyx.model.runtime import RandomChooser
+from pnyx.model.typecheck import check
 
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
 

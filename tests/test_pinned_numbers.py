@@ -20,11 +20,11 @@ import pytest
 from conftest import ROOT, TESTS
 from gen_specs import sample_specs
 
-from checker import bfs
-from checker.mutants import compile_mutant, load_mutants
-from model.compiler import CompiledSpec, compile_checked
-from model.parser import parse, parse_file
-from model.typecheck import check
+from pnyx.checker import bfs
+from pnyx.checker.mutants import compile_mutant, load_mutants
+from pnyx.model.compiler import CompiledSpec, compile_checked
+from pnyx.model.parser import parse, parse_file
+from pnyx.model.typecheck import check
 
 GOLDEN = TESTS / "golden" / "pinned.json"
 

@@ -10,11 +10,11 @@ from hypothesis import strategies as st
 from reference import Interpreter, NaiveExplorer
 from specs import checked
 
-from checker import bfs
-from checker.model import SpecModel
-from model.compiler import compile_checked
-from model.parser import parse_file
-from model.typecheck import Checked, check
+from pnyx.checker import bfs
+from pnyx.checker.model import SpecModel
+from pnyx.model.compiler import compile_checked
+from pnyx.model.parser import parse_file
+from pnyx.model.typecheck import Checked, check
 
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
 MAX_STATES = 3000  # generated specs larger than this are skipped (the reference is slow)

@@ -11,12 +11,12 @@ from typing import Any
 
 import pytest
 
-from checker import bfs
-from checker.report import result_json
-from impl.replay import ReplayError, replay_file
-from model.compiler import load
-from model.types import IntType, ITFError, MapType, NodeType, OptionType, RecordType, SeqType, SetType, from_itf
+from pnyx.checker import bfs
+from pnyx.checker.report import result_json
 from pnyx.cli import main
+from pnyx.impl.replay import ReplayError, replay_file
+from pnyx.model.compiler import load
+from pnyx.model.types import IntType, ITFError, MapType, NodeType, OptionType, RecordType, SeqType, SetType, from_itf
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = ROOT / "spec" / "gossip.pnyx"

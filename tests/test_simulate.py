@@ -9,7 +9,7 @@ from pathlib import Path
 
 from specs import compiled
 
-from checker.simulate import SimOptions, simulate
+from pnyx.checker.simulate import SimOptions, simulate
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = (ROOT / "spec" / "gossip.pnyx").read_text()

@@ -11,12 +11,12 @@ import pytest
 from conftest import ROOT
 from reference import NaiveExplorer
 
-from checker import bfs, symmetry
-from checker.model import SpecModel
-from checker.symmetry import canonicalizer, tie_plan
-from model.compiler import compile_checked
-from model.parser import parse_file
-from model.typecheck import check
+from pnyx.checker import bfs, symmetry
+from pnyx.checker.model import SpecModel
+from pnyx.checker.symmetry import canonicalizer, tie_plan
+from pnyx.model.compiler import compile_checked
+from pnyx.model.parser import parse_file
+from pnyx.model.typecheck import check
 
 GOSSIP = ROOT / "spec" / "gossip.pnyx"
 ZAB = ROOT / "spec" / "zab.pnyx"

@@ -22,12 +22,12 @@ from conftest import ROOT, TESTS, run_cli
 from gen_specs import sample_specs
 from specs import checked
 
-from checker import bfs
-from checker.mutants import Mutant, load_mutants
-from checker.tla import export, tlc
-from model.compiler import compile_checked
-from model.parser import parse_file
-from model.typecheck import check
+from pnyx.checker import bfs
+from pnyx.checker.mutants import Mutant, load_mutants
+from pnyx.checker.tla import export, tlc
+from pnyx.model.compiler import compile_checked
+from pnyx.model.parser import parse_file
+from pnyx.model.typecheck import check
 
 GOLDEN = TESTS / "golden" / "tla"
 GOLDEN_SPECS = sorted(GOLDEN.glob("*.pnyx"))

@@ -9,7 +9,7 @@ from conftest import run_cli
 from reference import NaiveExplorer
 from specs import checked, compiled, explore
 
-from checker.model import SpecModel
+from pnyx.checker.model import SpecModel
 
 COUNTER = """spec counter
 nodes 2

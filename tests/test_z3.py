@@ -12,15 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from checker.bfs import Options
-from checker.bfs import check as bfs_check
-from checker.z3.bmc import bmc
-from checker.z3.prove import explicit_reach, prove
-from model.compiler import CompiledSpec, compile_checked, load
-from model.errors import ArgumentError, PnyxError
-from model.parser import parse
-from model.typecheck import check
+from pnyx.checker.bfs import Options
+from pnyx.checker.bfs import check as bfs_check
+from pnyx.checker.z3.bmc import bmc
+from pnyx.checker.z3.prove import explicit_reach, prove
 from pnyx.cli import main
+from pnyx.model.compiler import CompiledSpec, compile_checked, load
+from pnyx.model.errors import ArgumentError, PnyxError
+from pnyx.model.parser import parse
+from pnyx.model.typecheck import check
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = ROOT / "spec" / "gossip.pnyx"

@@ -21,11 +21,11 @@ from gen_specs import small_specs
 from hypothesis import HealthCheck, Phase, find, given, settings
 from specs import compiled
 
-from checker.model import SpecModel
-from checker.z3.encode import not_
-from checker.z3.successors import z3_successors
-from checker.z3.translate import Translator
-from model.compiler import CompiledSpec, load
+from pnyx.checker.model import SpecModel
+from pnyx.checker.z3.encode import not_
+from pnyx.checker.z3.successors import z3_successors
+from pnyx.checker.z3.translate import Translator
+from pnyx.model.compiler import CompiledSpec, load
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = ROOT / "spec" / "gossip.pnyx"

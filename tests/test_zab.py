@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from checker.bfs import Options, check
-from checker.mutants import Mutant, MutantError, compile_mutant, load_mutant, load_mutants
-from model.compiler import load
+from pnyx.checker.bfs import Options, check
+from pnyx.checker.mutants import Mutant, MutantError, compile_mutant, load_mutant, load_mutants
+from pnyx.model.compiler import load
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "zab.pnyx"

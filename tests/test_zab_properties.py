@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from checker.model import SpecModel
-from model.compiler import CompiledSpec, load
+from pnyx.checker.model import SpecModel
+from pnyx.model.compiler import CompiledSpec, load
 
 SPEC = Path(__file__).resolve().parent.parent / "spec" / "zab.pnyx"
 LOOKING, FOLLOWING, LEADING = 0, 1, 2

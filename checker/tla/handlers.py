@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model import ast as A
-from model.errors import PnyxError
-from model.typecheck import Checked, Sym
-from model.types import (
+from pnyx.model import ast as A
+from pnyx.model.errors import PnyxError
+from pnyx.model.typecheck import Checked, Sym
+from pnyx.model.types import (
     AnyType,
     IntType,
     MapType,

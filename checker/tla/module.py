@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from model import ast as A
-from model.typecheck import Checked
-from model.types import default
+from pnyx.model import ast as A
+from pnyx.model.typecheck import Checked
+from pnyx.model.types import default
 
 from .handlers import Globals, HandlerTranslator, Translator, lets
 from .names import Names, identifiers

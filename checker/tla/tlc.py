@@ -20,11 +20,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from checker import bfs
-from model.compiler import compile_checked
-from model.parser import parse
-from model.typecheck import Checked
-from model.typecheck import check as typecheck
+from pnyx.checker import bfs
+from pnyx.model.compiler import compile_checked
+from pnyx.model.parser import parse
+from pnyx.model.typecheck import Checked
+from pnyx.model.typecheck import check as typecheck
 
 from .module import TlaExport, export
 

@@ -13,8 +13,8 @@ writes, per element type, a TLA+ operator `Lt_k(lhs, rhs)` for that order, so a
 
 from __future__ import annotations
 
-from model import ast as A
-from model.types import (
+from pnyx.model import ast as A
+from pnyx.model.types import (
     AnyType,
     BoolType,
     EnumType,

@@ -15,10 +15,10 @@ from typing import Any
 
 import z3
 
-from model import ast as A
-from model.compiler import CompiledSpec
-from model.errors import ArgumentError
-from model.types import SeqType, SetType, domain
+from pnyx.model import ast as A
+from pnyx.model.compiler import CompiledSpec
+from pnyx.model.errors import ArgumentError
+from pnyx.model.types import SeqType, SetType, domain
 
 from .encode import and_, finite, is_false, not_, or_
 from .prove import INVARIANT_KINDS, bindings
@@ -159,7 +159,7 @@ def _trace(result: BmcResult, tr: Translator, frames: list, steps: list, m: z3.M
 
 def _replay_indices(cs: CompiledSpec, states: list[tuple]) -> list[int] | None:
     """Successor indices that take the explicit model through `states`; None if it cannot."""
-    from checker.model import SpecModel
+    from pnyx.checker.model import SpecModel
 
     model = SpecModel(cs)
     if not states or tuple(model.init_states()[0]) != tuple(states[0]):

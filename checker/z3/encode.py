@@ -19,7 +19,7 @@ from typing import Any
 
 import z3
 
-from model.types import (
+from pnyx.model.types import (
     AnyType,
     BoolType,
     EnumType,

@@ -15,9 +15,9 @@ from typing import Any
 
 import z3
 
-from model import ast as A
-from model.compiler import CompiledSpec, PropertyEntry
-from model.errors import ArgumentError
+from pnyx.model import ast as A
+from pnyx.model.compiler import CompiledSpec, PropertyEntry
+from pnyx.model.errors import ArgumentError
 
 from .encode import and_, is_false, not_, or_
 from .translate import Branch, Translator
@@ -224,7 +224,7 @@ def explicit_reach(cs: CompiledSpec, state: tuple, max_states: int = 200_000, ma
     a pre-state whose nodes are reachable, but never with those messages in flight, is
     still unreachable.
     """
-    from checker.model import SpecModel, StepError
+    from pnyx.checker.model import SpecModel, StepError
 
     model = SpecModel(cs)
     start = time.perf_counter()

@@ -19,11 +19,11 @@ from typing import Any
 
 import z3
 
-from model import ast as A
-from model.compiler import CompiledSpec
-from model.errors import SpecError
-from model.typecheck import Sym
-from model.types import (
+from pnyx.model import ast as A
+from pnyx.model.compiler import CompiledSpec
+from pnyx.model.errors import SpecError
+from pnyx.model.typecheck import Sym
+from pnyx.model.types import (
     BOOL,
     INT,
     BoolType,
