@@ -34,6 +34,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from pnyx.model.parser import parse_file
     from pnyx.model.typecheck import check
 
+    from . import write_tla
     from .cli import parse_defines
 
     if not args.tla:
@@ -44,14 +45,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if outdir.exists() and not outdir.is_dir():
         raise ArgumentError(f"-o {args.outdir}: not a directory")
     try:
-        outdir.mkdir(parents=True, exist_ok=True)
-        files = {f"{result.module}.tla": result.tla, f"{result.module}.cfg": result.cfg}
-        if result.reach_cfg is not None:
-            files[f"{result.module}_reachable.cfg"] = result.reach_cfg
-        for name, text in files.items():
-            (outdir / name).write_text(text, encoding="utf-8")
+        written = write_tla(result, outdir)
     except OSError as exc:
         raise ArgumentError(f"-o {args.outdir}: cannot write: {exc}") from None
-    for name in files:
-        sys.stdout.write(f"wrote {outdir / name}\n")
+    for path in written:
+        sys.stdout.write(f"wrote {path}\n")
     return 0
