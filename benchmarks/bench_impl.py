@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from pnyx.impl.client import AsyncClient, ClientError, Unavailable, call  # noqa: E402
 from pnyx.impl.cluster import start_cluster, stop_cluster  # noqa: E402
-from pnyx.impl.config import Config  # noqa: E402
+from pnyx.impl.config import Config, GossipConfig  # noqa: E402
 from pnyx.impl.sim import Simulation  # noqa: E402
 from pnyx.model.compiler import load  # noqa: E402
 from pnyx.model.runtime import RandomChooser  # noqa: E402
@@ -109,7 +109,7 @@ def bench_zab(client_counts: list[int], seconds: float, fsync: bool) -> None:
 def gossip_real(n: int) -> tuple[float, int]:
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp) / "g"
-        meta = start_cluster(GOSSIP, n, d, config=Config(anti_entropy=0), timeout=60)
+        meta = start_cluster(GOSSIP, n, d, config=Config(gossip=GossipConfig(anti_entropy=0)), timeout=60)
         try:
             sent0 = sum(dict(call(c, "info"))["sent"] for c in meta.clients)
             t0 = time.perf_counter()

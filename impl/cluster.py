@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,24 +24,10 @@ from pnyx.model.errors import PnyxError
 
 from .client import Unavailable, call
 from .config import Config, load_config, to_toml
-from .server import ClusterMeta
+from .meta import ClusterMeta
+from .services import choose_service, infer_service, service_class
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-
-# Constants a service needs larger than a model checker would explore.
-SERVICE_DEFAULTS: dict[str, dict[str, int]] = {
-    "gossip": {"WRITES": 2**62},
-    "zab": {"TXNS": 2**40, "VALUES": 2**62, "MAX_EPOCH": 2**30, "TIMEOUTS": 2**30},
-}
-
-
-def service_of(cs: CompiledSpec) -> str:
-    """Which service a spec's nodes offer: the key-value stores for the bundled specs, else raw requests."""
-    if cs.name == "gossip":
-        return "gossip"
-    if cs.name == "zab":
-        return "zab"
-    return "raw"
 
 
 def node_count_const(cs: CompiledSpec) -> str | None:
@@ -51,13 +38,19 @@ def node_count_const(cs: CompiledSpec) -> str | None:
     return None
 
 
-def resolve_spec(spec: str, nodes: int | None, defines: dict[str, Any]) -> tuple[CompiledSpec, dict[str, Any]]:
-    """Compile the spec with the service's constants, the user's -D values and the node count."""
+def resolve_spec(spec: str, nodes: int | None, defines: dict[str, Any], service: str | None = None,
+                 cfg: Config | None = None) -> tuple[CompiledSpec, dict[str, Any], str]:
+    """Compile the spec with the service's constants (from the config), the user's -D values and
+    the node count; returns it, the constants, and the service, checked to fit the spec."""
     if not Path(spec).is_file():
         raise PnyxError(f"{spec}: no such spec file")
+    cfg = cfg or Config()
+    service = service or cfg.service
+    if service is not None:
+        service_class(service)  # an unknown name is an error before any compiling
     probe = load(spec, defines)
-    merged = dict(SERVICE_DEFAULTS.get(service_of(probe), {}))
-    merged = {k: v for k, v in merged.items() if k in probe.checked.consts}
+    service = service or infer_service(probe)
+    merged = {k: v for k, v in cfg.constants(service).items() if k in probe.checked.consts}
     merged.update(defines)
     if nodes is not None:
         name = node_count_const(probe)
@@ -66,7 +59,8 @@ def resolve_spec(spec: str, nodes: int | None, defines: dict[str, Any]) -> tuple
                 raise PnyxError(f"{spec}: the number of nodes is fixed at {probe.n_nodes}; --nodes {nodes} cannot change it")
         else:
             merged[name] = nodes
-    return load(spec, merged), merged
+    cs = load(spec, merged)
+    return cs, merged, choose_service(cs, service)
 
 
 def free_ports(k: int, host: str) -> list[int]:
@@ -142,19 +136,23 @@ def log_tail(directory: str | Path, i: int, lines: int = 15) -> str:
 
 
 def start_cluster(spec: str, nodes: int | None, directory: str | Path, defines: dict[str, Any] | None = None,
-                  config: Config | str | None = None, host: str = "127.0.0.1", timeout: float = 30.0) -> ClusterMeta:
-    """Write a cluster directory and start every node; returns its description once all answer."""
+                  config: Config | str | None = None, host: str = "127.0.0.1", timeout: float = 30.0,
+                  service: str | None = None) -> ClusterMeta:
+    """Write a cluster directory and start every node; returns its description once all answer.
+
+    `service` (zab, gossip, raw) wins over the config's `service`, which wins over the one
+    inferred from the spec's name; it is recorded in cluster.json and config.toml."""
     d = Path(directory)
     if d.exists() and not d.is_dir():
         raise PnyxError(f"{d}: exists and is not a directory; a cluster needs a directory of its own (a new path)")
     if (d / "cluster.json").exists():
         raise PnyxError(f"{d}: already holds a cluster (stop it with `pnyx cluster stop {d}` and use a new directory)")
-    cs, merged = resolve_spec(spec, nodes, dict(defines or {}))
     cfg = config if isinstance(config, Config) else load_config(config)
-    cfg.host = host
+    cs, merged, chosen = resolve_spec(spec, nodes, dict(defines or {}), service, cfg)
+    cfg = replace(cfg, host=host, service=chosen)
     n = cs.n_nodes
     ports = free_ports(2 * n, host)
-    meta = ClusterMeta(str(Path(spec).resolve()), merged, n, service_of(cs),
+    meta = ClusterMeta(str(Path(spec).resolve()), merged, n, chosen,
                        [(host, p) for p in ports[:n]], [(host, p) for p in ports[n:]])
     try:
         d.mkdir(parents=True, exist_ok=True)

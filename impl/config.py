@@ -6,9 +6,13 @@ failure detector: with `reset_on`, it fires only after `period` seconds in which
 received none of the listed messages (a follower's election timeout restarts on every
 heartbeat from its leader).
 
+A service's own knobs and the constants it raises above the checker's tiny bounds sit in a
+table named after it (`[zab]`, `[gossip]`); `service` picks the service when the command
+line does not.
+
 ```toml
 fsync = true                # fsync persistent state before a step's messages leave
-anti_entropy = 0.5          # gossip service: seconds between anti-entropy rounds (0: off)
+service = "zab"             # zab, gossip or raw (default: the one named like the spec, else raw)
 
 [timers.default]
 period = 0.1
@@ -17,13 +21,21 @@ jitter = 0.2                # each period is scaled by a random factor in [1 - j
 [timers.election]
 period = 0.8
 reset_on = ["Heartbeat"]
+
+[gossip]
+anti_entropy = 0.5          # seconds between anti-entropy rounds (0: off)
+
+[zab]
+write_timeout = 10.0        # seconds a client's write may wait to be committed here
+[zab.constants]
+TXNS = 1099511627776        # merged into the spec's constants; -D overrides
 ```
 """
 
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -58,15 +70,57 @@ BUILTIN_TIMERS: dict[str, TimerConfig] = {
 
 
 @dataclass
+class GossipConfig:
+    """The gossip service's knobs (impl/gossip_service.py)."""
+
+    anti_entropy: float = 0.5  # seconds between anti-entropy rounds; 0 turns them off
+    anti_entropy_jitter: float = 0.3  # each round's period is scaled by a factor in [1 - j, 1 + j]
+    digest_chunk: int = 400  # keys per anti-entropy datagram, so one digest fits a UDP packet
+    # Write ids are Lamport clocks times N: the checker's WRITES=2 would stop the third put.
+    constants: dict[str, int] = field(default_factory=lambda: {"WRITES": 2**62})
+
+
+@dataclass
+class ZabConfig:
+    """The ZAB service's knobs (impl/zab_service.py)."""
+
+    write_timeout: float = 10.0  # seconds a write may wait to be committed at the server asked
+    resubmit: float = 1.5  # seconds before an uncommitted write is submitted again (its leader may have died)
+    retry: float = 0.02  # seconds between attempts while no leader takes writes (an election)
+    # Transactions, values and epochs are unbounded in practice; the checker explores tiny ones.
+    constants: dict[str, int] = field(default_factory=lambda: {"TXNS": 2**40, "VALUES": 2**62, "MAX_EPOCH": 2**30,
+                                                               "TIMEOUTS": 2**30})
+
+
+@dataclass
+class RawConfig:
+    """The raw service has no knobs; constants it should raise can still be given."""
+
+    constants: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class Config:
     timers: dict[str, TimerConfig] = field(default_factory=lambda: dict(BUILTIN_TIMERS))
     default_timer: TimerConfig = field(default_factory=TimerConfig)
     fsync: bool = True
-    anti_entropy: float = 0.5
     host: str = "127.0.0.1"
+    service: str | None = None  # None: `cluster start` infers it from the spec
+    gossip: GossipConfig = field(default_factory=GossipConfig)
+    zab: ZabConfig = field(default_factory=ZabConfig)
+    raw: RawConfig = field(default_factory=RawConfig)
 
     def timer(self, name: str) -> TimerConfig:
         return self.timers.get(name, self.default_timer)
+
+    def constants(self, service: str) -> dict[str, int]:
+        """The constants a service raises (empty for a service without a table here)."""
+        section = self.sections().get(service)
+        return dict(section.constants) if section is not None else {}
+
+    def sections(self) -> dict[str, GossipConfig | ZabConfig | RawConfig]:
+        """Each service's table, by service name."""
+        return {"gossip": self.gossip, "zab": self.zab, "raw": self.raw}
 
 
 def _number(where: str, v: Any, lo: float = 0.0, allow_zero: bool = False) -> float:
@@ -98,6 +152,32 @@ def _timer(where: str, raw: Any, base: TimerConfig) -> TimerConfig:
     return t
 
 
+def _section(where: str, raw: Any, base: Any) -> Any:
+    """A service's table: each key must be one of its fields, of that field's kind."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: expected a table")
+    known = {f.name: getattr(base, f.name) for f in fields(base)}
+    out = base
+    for k, v in raw.items():
+        if k not in known:
+            raise ConfigError(f"{where}: unknown setting {k!r} (known: {', '.join(known)})")
+        cur = known[k]
+        if k == "constants":
+            if not isinstance(v, dict) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v.values()):
+                raise ConfigError(f"{where}.constants: expected a table of integer constants, as TXNS = 1000")
+            out = replace(out, constants={**cur, **v})
+        elif isinstance(cur, int):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise ConfigError(f"{where}.{k}: expected a positive integer, got {v!r}")
+            out = replace(out, **{k: v})
+        else:
+            x = _number(f"{where}.{k}", v, allow_zero=k in ("anti_entropy", "anti_entropy_jitter"))
+            if k.endswith("jitter") and x >= 1:
+                raise ConfigError(f"{where}.{k}: expected a fraction below 1, got {v!r}")
+            out = replace(out, **{k: x})
+    return out
+
+
 def parse_config(raw: dict[str, Any], where: str = "config") -> Config:
     cfg = Config()
     for k, v in raw.items():
@@ -105,8 +185,12 @@ def parse_config(raw: dict[str, Any], where: str = "config") -> Config:
             if not isinstance(v, bool):
                 raise ConfigError(f"{where}: fsync: expected true or false, got {v!r}")
             cfg.fsync = v
-        elif k == "anti_entropy":
-            cfg.anti_entropy = _number(f"{where}: anti_entropy", v, allow_zero=True)
+        elif k == "service":
+            if not isinstance(v, str) or not v:
+                raise ConfigError(f"{where}: service: expected a service name such as \"zab\", \"gossip\" or \"raw\"")
+            cfg.service = v
+        elif k in cfg.sections():
+            setattr(cfg, k, _section(f"{where}: {k}", v, cfg.sections()[k]))
         elif k == "host":
             if not isinstance(v, str) or not v:
                 raise ConfigError(f"{where}: host: expected an address such as 127.0.0.1")
@@ -120,7 +204,9 @@ def parse_config(raw: dict[str, Any], where: str = "config") -> Config:
                 if name != "default":
                     cfg.timers[name] = _timer(f"{where}: timers.{name}", t, cfg.timers.get(name, cfg.default_timer))
         else:
-            raise ConfigError(f"{where}: unknown setting {k!r} (known: fsync, anti_entropy, host, timers)")
+            hint = " (the gossip service's anti_entropy now sits in [gossip])" if k == "anti_entropy" else ""
+            known = ", ".join(["fsync", "host", "service", "timers", *cfg.sections()])
+            raise ConfigError(f"{where}: unknown setting {k!r} (known: {known}){hint}")
     return cfg
 
 
@@ -142,10 +228,18 @@ def load_config(path: str | Path | None) -> Config:
 
 def to_toml(cfg: Config) -> str:
     """The configuration as TOML (written into a cluster's directory for its nodes)."""
-    lines = [f"fsync = {'true' if cfg.fsync else 'false'}", f"anti_entropy = {cfg.anti_entropy}", f'host = "{cfg.host}"']
+    lines = [f"fsync = {'true' if cfg.fsync else 'false'}", f'host = "{cfg.host}"']
+    if cfg.service is not None:
+        lines.append(f'service = "{cfg.service}"')
     items = [("default", cfg.default_timer)] + sorted(cfg.timers.items())
     for name, t in items:
         lines += ["", f"[timers.{name}]", f"period = {t.period}", f"jitter = {t.jitter}"]
         if t.reset_on:
             lines.append("reset_on = [" + ", ".join(f'"{m}"' for m in t.reset_on) + "]")
+    for sname, section in cfg.sections().items():
+        knobs = [f for f in fields(section) if f.name != "constants"]
+        if knobs:
+            lines += ["", f"[{sname}]"] + [f"{f.name} = {getattr(section, f.name)}" for f in knobs]
+        if section.constants:
+            lines += ["", f"[{sname}.constants]"] + [f"{k} = {v}" for k, v in sorted(section.constants.items())]
     return "\n".join(lines) + "\n"

@@ -22,19 +22,18 @@ from typing import Any
 from .client import ClientError
 from .config import TimerConfig
 from .node import Step
-from .server import Host, Service, SpecNode
+from .service import NodeHost, Requirements, Service, SpecNode
 from .wire import Tagged
 
 log = logging.getLogger("pnyx.gossip")
 
-MAX_KEY = 512
-DIGEST_CHUNK = 400  # keys per anti-entropy datagram
+MAX_KEY = 512  # part of the protocol (peers refuse longer keys), so not a setting
 
 
 class _KeyTransport:
     """Wraps one register's messages with its key."""
 
-    def __init__(self, host: Host, key: str) -> None:
+    def __init__(self, host: NodeHost, key: str) -> None:
         self.host = host
         self.key = key
 
@@ -43,13 +42,18 @@ class _KeyTransport:
 
 
 class GossipService(Service):
-    def __init__(self, host: Host) -> None:
+    """put/get of many keys, each key one instance of the spec's register."""
+
+    name = "gossip"
+    # value: the newest write id a register holds; Push: what anti-entropy sends through
+    # the spec's own handler; write: how a put enters the spec.
+    needs = Requirements(variables=("value",), messages=("Push",), requests=(("write", 1),))
+
+    def __init__(self, host: NodeHost) -> None:
         super().__init__(host)
         cs = self.cs
-        names = {m.name: m.id for m in cs.messages}
-        if "Push" not in names or not any(h.name == "write" for h in cs.requests):
-            raise ClientError(f"spec {cs.name} is not a gossip register (needs message Push and request write)")
-        self.push_id = names["Push"]
+        self.cfg = host.cfg.gossip
+        self.push_id = next(m.id for m in cs.messages if m.name == "Push")
         self.value_slot = next(v.slot for v in cs.vars if v.name == "value")
         self.n = cs.n_nodes
         self.regs: dict[str, SpecNode] = {}
@@ -84,8 +88,9 @@ class GossipService(Service):
             self.reg(key)
         for h in self.cs.timers:
             self.host.timer(h.name, lambda h=h: self._fire(h))
-        if self.host.cfg.anti_entropy > 0:
-            self.host.timer("anti_entropy", self._anti_entropy, TimerConfig(period=self.host.cfg.anti_entropy, jitter=0.3))
+        if self.cfg.anti_entropy > 0:
+            self.host.timer("anti_entropy", self._anti_entropy,
+                            TimerConfig(period=self.cfg.anti_entropy, jitter=self.cfg.anti_entropy_jitter))
 
     def _fire(self, h: Any) -> None:
         for r in list(self.regs.values()):
@@ -105,8 +110,9 @@ class GossipService(Service):
 
     def _send_digest(self, dst: int, want_reply: bool) -> None:
         d = self.digest()
-        for i in range(0, max(len(d), 1), DIGEST_CHUNK):
-            self.host.peers.send(self.host.node_id, dst, ("ae", tuple(d[i : i + DIGEST_CHUNK]), want_reply))
+        chunk = self.cfg.digest_chunk
+        for i in range(0, max(len(d), 1), chunk):
+            self.host.peers.send(self.host.node_id, dst, ("ae", tuple(d[i : i + chunk]), want_reply))
 
     def _anti_entropy(self) -> None:
         peers = [i for i in range(self.n) if i != self.host.node_id]

@@ -32,13 +32,10 @@ from pnyx.model.types import show
 
 from .client import ClientError
 from .node import Step
-from .server import Host, Service, SpecNode
+from .service import NodeHost, Requirements, Service, SpecNode
 from .wire import Tagged
 
 log = logging.getLogger("pnyx.zab")
-
-WRITE_TIMEOUT = 10.0
-RESUBMIT = 1.5
 
 
 @dataclass
@@ -113,14 +110,19 @@ class Tree:
 
 
 class ZabService(Service):
-    def __init__(self, host: Host) -> None:
+    """create/set/delete/sync through the spec's `write`, reads from the tree its commits built."""
+
+    name = "zab"
+    # history: (zxid, value) pairs; commit: how many of them are committed; role, phase,
+    # leader: for `info`. currentEpoch and acceptedEpoch are shown when the spec has them.
+    needs = Requirements(variables=("history", "commit", "role", "phase", "leader"), requests=(("write", 1),))
+
+    def __init__(self, host: NodeHost) -> None:
         super().__init__(host)
         cs = self.cs
+        self.cfg = host.cfg.zab
         self.node = SpecNode(host, host.peers, on_step=self._on_step)
         self.slot = {v.name: v.slot for v in cs.vars}
-        for need in ("history", "commit", "role", "phase", "leader"):
-            if need not in self.slot:
-                raise ClientError(f"spec {cs.name} lacks variable {need!r} that the ZAB service reads")
         self.tree = Tree()
         self.applied = 0
         self.seen: dict[int, tuple[bool, Any]] = {}  # write id -> outcome, for idempotent re-submission
@@ -161,13 +163,14 @@ class ZabService(Service):
                 fut.set_result((ok, result))
 
     # ---- writes ------------------------------------------------------------------------
-    async def _write(self, op: tuple, timeout: float = WRITE_TIMEOUT) -> Any:
+    async def _write(self, op: tuple) -> Any:
         """Submit `op` through the spec and wait until this server has applied it.
 
         A forwarded write dies with the leader it was sent to, so an uncommitted write is
-        submitted again every RESUBMIT seconds; the transaction id makes re-submissions
+        submitted again every `resubmit` seconds; the transaction id makes re-submissions
         idempotent (a replica applies each id once)."""
         rt = self.node.rt
+        timeout, resubmit = self.cfg.write_timeout, self.cfg.resubmit
         wid = next(self.ids) * self.cs.n_nodes + self.host.node_id + 1
         fut: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
         self.pending[wid] = fut
@@ -177,10 +180,10 @@ class ZabService(Service):
                 if time.monotonic() > deadline:
                     raise ClientError(f"{op[0]}: not committed within {timeout:.0f} s (no leader?); it may still take effect")
                 if rt.request("write", (Tagged(wid, op),)) is None:  # no leader in broadcast right now
-                    await asyncio.sleep(0.02)
+                    await asyncio.sleep(self.cfg.retry)
                     continue
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(fut), min(RESUBMIT, max(0.01, deadline - time.monotonic())))
+                    await asyncio.wait_for(asyncio.shield(fut), min(resubmit, max(0.01, deadline - time.monotonic())))
             ok, result = fut.result()
         finally:
             self.pending.pop(wid, None)

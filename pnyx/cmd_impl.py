@@ -37,11 +37,14 @@ def register(sub: Any) -> None:
     csub = c.add_subparsers(dest="cluster_command", metavar="ACTION")
     csub.required = True
     s = csub.add_parser("start", help="start N nodes; prints their client addresses")
-    s.add_argument("spec", metavar="SPEC", help="a .pnyx spec (gossip.pnyx and zab.pnyx get their key-value services)")
+    s.add_argument("spec", metavar="SPEC", help="a .pnyx spec")
+    s.add_argument("--service", metavar="NAME",
+                   help="what the nodes offer clients: zab (pnyx kv), gossip (pnyx gossip) or raw (the spec's requests); "
+                        "default: `service` in --config, else the one the spec is named after, else raw")
     s.add_argument("--nodes", type=_nodes, metavar="N", help=f"number of nodes, at most {MAX_NODES} (default: the spec's)")
     s.add_argument("--dir", required=True, metavar="DIR", help="a new directory for the cluster's data, logs and pids")
     s.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
-    s.add_argument("--config", metavar="FILE", help="TOML configuration (timer periods, fsync)")
+    s.add_argument("--config", metavar="FILE", help="TOML configuration (timer periods, fsync, service settings)")
     s.add_argument("--detach", action="store_true", help="return once the nodes are up (stop them with `cluster stop`)")
     s.set_defaults(handler=cmd_cluster_start)
     t = csub.add_parser("stop", help="stop every node of a cluster")
@@ -110,7 +113,7 @@ def cmd_cluster_start(args: argparse.Namespace) -> int:
     from pnyx.cli import parse_defines
     from pnyx.impl.cluster import start_cluster, stop_cluster
 
-    meta = start_cluster(args.spec, args.nodes, args.dir, parse_defines(args.defines), args.config)
+    meta = start_cluster(args.spec, args.nodes, args.dir, parse_defines(args.defines), args.config, service=args.service)
     try:
         print(f"{meta.nodes} nodes of {args.spec} ({meta.service} service), data in {args.dir}")
         for i, (h, p) in enumerate(meta.clients):
@@ -171,7 +174,7 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
     import json
 
     from pnyx.impl.cluster import node_status
-    from pnyx.impl.server import ClusterMeta
+    from pnyx.impl.meta import ClusterMeta
 
     meta = ClusterMeta.read(args.dir)
     nodes = node_status(args.dir, timeout=args.timeout)
@@ -199,7 +202,7 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
 
 
 def _node_index(args: argparse.Namespace) -> int:
-    from pnyx.impl.server import ClusterMeta
+    from pnyx.impl.meta import ClusterMeta
 
     meta = ClusterMeta.read(args.dir)
     if args.node > meta.nodes:

@@ -16,8 +16,8 @@ from conftest import ROOT, run_cli
 
 from pnyx.impl.client import ClientError, Unavailable, call
 from pnyx.impl.cluster import start_cluster, stop_cluster
-from pnyx.impl.config import Config
-from pnyx.impl.server import ClusterMeta
+from pnyx.impl.config import Config, GossipConfig
+from pnyx.impl.meta import ClusterMeta
 
 ZAB = str(ROOT / "spec" / "zab.pnyx")
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
@@ -105,7 +105,7 @@ def test_client_output_into_a_closed_pipe_ends_quietly(zab: tuple[Path, ClusterM
 
 def test_gossip_status_counts_keys_and_gossip_get_into_a_closed_pipe(tmp_path: Path) -> None:
     d = tmp_path / "g"
-    meta = start_cluster(GOSSIP, 3, d, config=Config(anti_entropy=0.3), timeout=60)
+    meta = start_cluster(GOSSIP, 3, d, config=Config(gossip=GossipConfig(anti_entropy=0.3)), timeout=60)
     try:
         assert run_cli("gossip", "--server", _addr(meta, 0), "put", "k", "v").returncode == 0
         assert eventually(lambda: all(call(c, "get", "k") is not None for c in meta.clients))

@@ -11,8 +11,8 @@ import pytest
 from pnyx.cli import main
 from pnyx.impl.client import ClientError, call
 from pnyx.impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
-from pnyx.impl.config import Config
-from pnyx.impl.server import ClusterMeta
+from pnyx.impl.config import Config, GossipConfig
+from pnyx.impl.meta import ClusterMeta
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
@@ -30,7 +30,7 @@ def eventually(pred: Callable[[], bool], timeout: float = 20.0) -> bool:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, ClusterMeta]]:
     d = tmp_path_factory.mktemp("gossip") / "c"
-    cfg = Config(anti_entropy=0.3, fsync=True)
+    cfg = Config(gossip=GossipConfig(anti_entropy=0.3), fsync=True)
     meta = start_cluster(GOSSIP, 5, d, config=cfg, timeout=60)
     try:
         yield d, meta

@@ -12,7 +12,7 @@ import pytest
 from pnyx.cli import main
 from pnyx.impl.client import Client, ClientError, Unavailable, call
 from pnyx.impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
-from pnyx.impl.server import ClusterMeta
+from pnyx.impl.meta import ClusterMeta
 
 ROOT = Path(__file__).resolve().parent.parent
 ZAB = str(ROOT / "spec" / "zab.pnyx")

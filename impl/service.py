@@ -1,0 +1,157 @@
+"""The contract between a node's host and the service it runs.
+
+The host (impl/host.py) owns the process: storage, peer transport, timers, the client
+listener. A service (impl/zab_service.py, impl/gossip_service.py, impl/raw_service.py) turns
+client operations into the spec's requests and reads its state. The two meet here and only
+here: a service sees the host through the `NodeHost` protocol, so no service imports the
+host and the host imports no service (impl/server.py wires one to the other).
+
+Each service declares in `needs` what it reads from a spec (variables, messages, requests
+and their arity); `Requirements.check` refuses a spec that lacks any of it, naming what is
+missing and what the spec has, before a node starts.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
+
+from pnyx.model.compiler import CompiledSpec
+from pnyx.model.errors import PnyxError
+
+from .config import Config, TimerConfig
+from .node import HandlerError, NodeRuntime, Step, Transport
+from .storage import Storage
+
+log = logging.getLogger("pnyx.node")
+
+
+class ServiceError(PnyxError):
+    """An unknown service, or a spec that lacks what its service reads."""
+
+
+class TimerHandle(Protocol):
+    """A periodic timer the host runs: a service may postpone it (failure detectors)."""
+
+    cfg: TimerConfig
+
+    def reset(self) -> None: ...
+
+
+class NodeHost(Protocol):
+    """What a service may use of the process that runs it."""
+
+    @property
+    def cs(self) -> CompiledSpec: ...
+
+    @property
+    def cfg(self) -> Config: ...
+
+    @property
+    def node_id(self) -> int: ...
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def rng(self) -> random.Random: ...
+
+    @property
+    def peers(self) -> Transport: ...
+
+    def group_commit(self, rt: NodeRuntime) -> None: ...
+
+    def timer(self, name: str, callback: Callable[[], Any], cfg: TimerConfig | None = None) -> TimerHandle: ...
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a service reads from a spec: variable names, message names, request names with their arity."""
+
+    variables: tuple[str, ...] = ()
+    messages: tuple[str, ...] = ()
+    requests: tuple[tuple[str, int], ...] = ()
+
+    def missing(self, cs: CompiledSpec) -> list[str]:
+        """Each requirement the spec does not meet, as a phrase ('variable history')."""
+        out = [f"variable {v}" for v in self.variables if v not in {x.name for x in cs.vars}]
+        out += [f"message {m}" for m in self.messages if m not in {x.name for x in cs.messages}]
+        arity = {h.name: len(h.params) for h in cs.requests}
+        for name, n in self.requests:
+            want = f"request {name} with {n} argument{'s' if n != 1 else ''}"
+            if name not in arity:
+                out.append(want)
+            elif arity[name] != n:
+                out.append(f"{want} (the spec's {name} takes {arity[name]})")
+        return out
+
+    def check(self, cs: CompiledSpec, service: str) -> None:
+        """Refuse a spec the service cannot run, saying what is missing and what the spec has."""
+        missing = self.missing(cs)
+        if not missing:
+            return
+        reqs = ", ".join(f"{h.name}({', '.join(p for p, _ in h.params)})" for h in cs.requests) or "none"
+        has = (f"variables {', '.join(v.name for v in cs.vars) or 'none'}; "
+               f"messages {', '.join(m.name for m in cs.messages) or 'none'}; requests {reqs}")
+        raise ServiceError(f"spec {cs.name} cannot run the {service} service: it lacks {', '.join(missing)}. "
+                           f"The spec has {has}. Choose another service with --service (raw runs any spec)")
+
+
+class Service:
+    """What a node offers on its client port, built on one or more `NodeRuntime`s."""
+
+    name: ClassVar[str] = "?"
+    needs: ClassVar[Requirements] = Requirements()
+
+    def __init__(self, host: NodeHost) -> None:
+        self.needs.check(host.cs, self.name)
+        self.host = host
+        self.cs = host.cs
+        self.ops: dict[str, Callable[..., Awaitable[Any]]] = {}
+
+    async def start(self) -> None: ...
+
+    def on_peer(self, src: int, payload: Any) -> None: ...
+
+    def info(self) -> dict[str, Any]:
+        return {}
+
+
+class SpecNode:
+    """One `NodeRuntime` with the host's storage, peers and timers wired in."""
+
+    def __init__(self, host: NodeHost, transport: Transport, record: str = "node",
+                 on_step: Callable[[Step], None] | None = None) -> None:
+        self.host = host
+        cs = host.cs
+        self.rt = NodeRuntime(cs, host.node_id, host.storage, transport, rng=host.rng, record=record, keep_ghost=False,
+                              group_commit=host.group_commit)
+        if on_step is not None:
+            self.rt.observers.append(on_step)
+        self.timers: dict[int, TimerHandle] = {}
+        self.resets: dict[int, list[TimerHandle]] = {}
+
+    def start(self, timers: bool = True) -> None:
+        """Boot (or recover) the runtime; with `timers`, fire the spec's timers from the host's clock."""
+        self.rt.start()
+        for h in self.host.cs.timers if timers else ():
+            t = self.host.timer(h.name, lambda h=h: self.rt.timer(h))
+            self.timers[h.index] = t
+            for mname in t.cfg.reset_on:
+                for m in self.host.cs.messages:
+                    if m.name == mname:
+                        self.resets.setdefault(m.id, []).append(t)
+
+    def deliver(self, src: int, msg: Any) -> Step | None:
+        if not isinstance(msg, tuple) or not msg or not isinstance(msg[0], int):
+            return None
+        for t in self.resets.get(msg[0], ()):
+            t.reset()
+        try:
+            return self.rt.deliver(src, msg)
+        except HandlerError as exc:
+            log.error("%s", exc)
+            return None
