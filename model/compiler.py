@@ -20,8 +20,9 @@ from types import TracebackType
 from typing import Any
 
 from . import ast as A
+from . import ir
 from .errors import ModelError, SpecError
-from .typecheck import MAX_ENUMERATION, Checked, MsgInfo, Sym, VarInfo
+from .typecheck import MAX_ENUMERATION, Checked, MsgInfo, VarInfo
 from .types import (
     ANY,
     BoolType,
@@ -160,22 +161,24 @@ class _Emitter:
         return f"_{base}{next(self.counter)}"
 
 
-class _Compiler:
+class _Compiler(ir.Visitor):
+    """The Python back end: `visit` gives an expression's code, or emits a statement's lines."""
+
+    backend = "Python"
+
     def __init__(self, ct: Checked) -> None:
         self.ct = ct
+        self.program = ct.core
         self.out = _Emitter()
-        self.consts_code: list[str] = []
         self.key_tables: dict[Type, str] = {}
         self.validators: dict[Type, str] = {}
         self.prelude: list[str] = []
-        self.in_property = False
-        self.sites: list[tuple[str, Type]] = []
-        self.handler_sites: list[tuple[tuple[str, Type], ...]] = []
         self.binding_types: list[tuple[tuple[str, Type], ...]] = []
 
     # ---- expressions -------------------------------------------------------
-    def t(self, e: A.Node) -> Type:
-        return self.ct.expr_types[e]
+    def x(self, e: ir.Expr) -> str:
+        """The Python code of an expression."""
+        return self.visit(e)
 
     def key_index(self, kt: Type, k: str) -> str:
         if isinstance(kt, (NodeType, EnumType, BoolType)):
@@ -190,102 +193,90 @@ class _Compiler:
             self.prelude.append(f"{name} = {{v: i for i, v in enumerate({domain(kt)!r})}}")
         return f"{name}[{k}]"
 
-    def domain_code(self, e: A.Expr) -> str:
-        if isinstance(e, A.RangeExpr):
+    def domain_code(self, e: ir.Expr) -> str:
+        """What a loop, quantifier or choice ranges over: a range stays a `range`, nothing lists it."""
+        if isinstance(e, ir.Range):
             return f"range({self.x(e.lo)}, {self.x(e.hi)} + 1)"
         return self.x(e)
 
-    def x(self, e: A.Expr) -> str:  # noqa: C901 - one case per construct
-        if isinstance(e, A.Num):
-            return repr(e.value)
-        if isinstance(e, A.BoolLit):
-            return repr(e.value)
-        if isinstance(e, A.NoneLit):
+    def visit_Literal(self, e: ir.Literal) -> str:
+        return repr(e.value)
+
+    def visit_NoneLit(self, e: ir.NoneLit) -> str:
+        return "()"
+
+    def visit_ConstRef(self, e: ir.ConstRef) -> str:
+        return repr(e.value)
+
+    def visit_EnumMember(self, e: ir.EnumMember) -> str:
+        return repr(e.value)
+
+    def visit_SelfId(self, e: ir.SelfId) -> str:
+        return "self_id"
+
+    def visit_StateVar(self, e: ir.StateVar) -> str:
+        return f"S_{e.name}"
+
+    def visit_NodeVar(self, e: ir.NodeVar) -> str:
+        return f"NS[{self.x(e.node)}][{e.slot}]"
+
+    def visit_Local(self, e: ir.Local) -> str:
+        return f"L_{e.name}"
+
+    def visit_InFlight(self, e: ir.InFlight) -> str:
+        return f"_inflight(NET, {e.message_id}, {self.ct.network == 'fifo'}, {self.ct.n_nodes})"
+
+    def visit_TypeValues(self, e: ir.TypeValues) -> str:
+        return repr(domain(e.elem))
+
+    def visit_TupleLit(self, e: ir.TupleLit) -> str:
+        return "(" + "".join(self.x(i) + ", " for i in e.items) + ")"
+
+    def visit_SeqLit(self, e: ir.SeqLit) -> str:
+        return "(" + "".join(self.x(i) + ", " for i in e.items) + ")"
+
+    def visit_SetLit(self, e: ir.SetLit) -> str:
+        if not e.items:
             return "()"
-        if isinstance(e, A.SelfRef):
-            return "self_id"
-        if isinstance(e, A.Name):
-            sym = self.ct.refs[e]
-            return self.name_code(e.id, sym)
-        if isinstance(e, A.TupleLit):
-            return "(" + "".join(self.x(i) + ", " for i in e.items) + ")"
-        if isinstance(e, A.SeqLit):
-            return "(" + "".join(self.x(i) + ", " for i in e.items) + ")"
-        if isinstance(e, A.SetLit):
-            if not e.items:
-                return "()"
-            return "_set((" + "".join(self.x(i) + ", " for i in e.items) + "))"
-        if isinstance(e, A.RangeExpr):
-            return f"tuple(range({self.x(e.lo)}, {self.x(e.hi)} + 1))"
-        if isinstance(e, A.SetFilter):
-            v = f"L_{e.var}"
-            gen = f"{v} for {v} in {self.domain_code(e.domain)} if {self.x(e.cond)}"
-            if isinstance(self.t(e.domain), SeqType):
-                return f"_set({gen})"
-            return f"tuple({gen})"
-        if isinstance(e, A.SetMap):
-            v = f"L_{e.var}"
-            return f"_set({self.x(e.expr)} for {v} in {self.domain_code(e.domain)})"
-        if isinstance(e, A.Quant):
-            dom = self.domain_code(e.domain)
-            loops = " ".join(f"for L_{v} in {dom}" for v in e.vars)
-            fn = "all" if e.kind == "forall" else "any"
-            return f"{fn}({self.x(e.body)} {loops})"
-        if isinstance(e, A.Cond):
-            return f"({self.x(e.then)} if {self.x(e.cond)} else {self.x(e.other)})"
-        if isinstance(e, A.Unary):
-            return f"(not {self.x(e.operand)})" if e.op == "not" else f"(-{self.x(e.operand)})"
-        if isinstance(e, A.Binary):
-            return self.binary(e)
-        if isinstance(e, A.FieldGet):
-            ot = self.t(e.obj)
-            if isinstance(ot, NodeType):
-                sym = self.ct.refs[e]
-                return f"NS[{self.x(e.obj)}][{sym.slot}]"
-            assert isinstance(ot, RecordType)
-            return f"{self.x(e.obj)}[{ot.field_index(e.name)}]"
-        if isinstance(e, A.Index):
-            ot = self.t(e.obj)
-            if isinstance(ot, SeqType):
-                return f"_at({self.x(e.obj)}, {self.x(e.index)})"
-            if isinstance(ot, MapType):
-                return f"{self.x(e.obj)}[{self.key_index(ot.key, self.x(e.index))}]"
-            assert isinstance(ot, TupleType) and isinstance(e.index, A.Num)
-            return f"{self.x(e.obj)}[{e.index.value}]"
-        if isinstance(e, A.Slice):
-            lo = self.x(e.lo) if e.lo is not None else ""
-            hi = self.x(e.hi) if e.hi is not None else ""
-            return f"{self.x(e.obj)}[{lo}:{hi}]"
-        if isinstance(e, A.Call):
-            return self.call(e)
-        raise AssertionError(e)  # pragma: no cover
+        return "_set((" + "".join(self.x(i) + ", " for i in e.items) + "))"
 
-    def name_code(self, name: str, sym: Sym) -> str:
-        if sym.kind in ("const", "enum"):
-            return repr(sym.value)
-        if sym.kind == "statevar":
-            return f"S_{name}"
-        if sym.kind == "local":
-            return f"L_{name}"
-        if sym.kind == "inflight":
-            return f"_inflight(NET, {sym.value}, {self.ct.network == 'fifo'}, {self.ct.n_nodes})"
-        if sym.kind == "typeset":
-            assert isinstance(sym.type, SetType)
-            return repr(domain(sym.type.elem))
-        raise AssertionError(sym)  # pragma: no cover
+    def visit_Range(self, e: ir.Range) -> str:
+        return f"tuple(range({self.x(e.lo)}, {self.x(e.hi)} + 1))"
 
-    def binary(self, e: A.Binary) -> str:
+    def visit_SetFilter(self, e: ir.SetFilter) -> str:
+        v = f"L_{e.var}"
+        gen = f"{v} for {v} in {self.domain_code(e.domain)} if {self.x(e.cond)}"
+        if isinstance(e.domain.type, SeqType):
+            return f"_set({gen})"
+        return f"tuple({gen})"
+
+    def visit_SetMap(self, e: ir.SetMap) -> str:
+        return f"_set({self.x(e.expr)} for L_{e.var} in {self.domain_code(e.domain)})"
+
+    def visit_Quant(self, e: ir.Quant) -> str:
+        dom = self.domain_code(e.domain)
+        loops = " ".join(f"for L_{v} in {dom}" for v in e.vars)
+        fn = "all" if e.kind == "forall" else "any"
+        return f"{fn}({self.x(e.body)} {loops})"
+
+    def visit_Cond(self, e: ir.Cond) -> str:
+        return f"({self.x(e.then)} if {self.x(e.cond)} else {self.x(e.other)})"
+
+    def visit_Unary(self, e: ir.Unary) -> str:
+        return f"(not {self.x(e.operand)})" if e.op == "not" else f"(-{self.x(e.operand)})"
+
+    def visit_Binary(self, e: ir.Binary) -> str:
         op = e.op
-        if op == "in" and isinstance(e.right, A.RangeExpr):
+        if op == "in" and isinstance(e.right, ir.Range):
             return f"({self.x(e.right.lo)} <= {self.x(e.left)} <= {self.x(e.right.hi)})"
-        if op == "not in" and isinstance(e.right, A.RangeExpr):
+        if op == "not in" and isinstance(e.right, ir.Range):
             return f"(not ({self.x(e.right.lo)} <= {self.x(e.left)} <= {self.x(e.right.hi)}))"
         a, b = self.x(e.left), self.x(e.right)
         if op == "=>":
             return f"((not {a}) or {b})"
         if op in ("and", "or", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "++"):
             return f"({a} {'+' if op == '++' else op} {b})"
-        if isinstance(self.t(e.left), SetType):
+        if isinstance(e.left.type, SetType):
             fn = {"|": "_union", "&": "_inter", "-": "_diff"}[op]
             return f"{fn}({a}, {b})"
         if op == "/":
@@ -294,14 +285,29 @@ class _Compiler:
             return f"_mod({a}, {b})"
         return f"({a} {op} {b})"
 
-    def call(self, e: A.Call) -> str:
-        rec = self.ct.types.get(e.func)
-        if isinstance(rec, RecordType):
-            by_name: dict[str, A.Expr] = {}
-            for i, a in enumerate(e.args):
-                by_name[a.name if a.name is not None else rec.fields[i][0]] = a.expr
-            return "(" + "".join(self.x(by_name[f]) + ", " for f, _ in rec.fields) + ")"
-        args = [self.x(a.expr) for a in e.args]
+    def visit_RecordField(self, e: ir.RecordField) -> str:
+        return f"{self.x(e.obj)}[{e.index}]"
+
+    def visit_SeqIndex(self, e: ir.SeqIndex) -> str:
+        return f"_at({self.x(e.obj)}, {self.x(e.index)})"
+
+    def visit_MapGet(self, e: ir.MapGet) -> str:
+        assert isinstance(e.obj.type, MapType)
+        return f"{self.x(e.obj)}[{self.key_index(e.obj.type.key, self.x(e.key))}]"
+
+    def visit_TupleItem(self, e: ir.TupleItem) -> str:
+        return f"{self.x(e.obj)}[{e.index}]"
+
+    def visit_Slice(self, e: ir.Slice) -> str:
+        lo = self.x(e.lo) if e.lo is not None else ""
+        hi = self.x(e.hi) if e.hi is not None else ""
+        return f"{self.x(e.obj)}[{lo}:{hi}]"
+
+    def visit_RecordLit(self, e: ir.RecordLit) -> str:
+        return "(" + "".join(self.x(x) + ", " for _, x in e.fields) + ")"
+
+    def visit_BuiltinCall(self, e: ir.BuiltinCall) -> str:
+        args = [self.x(a) for a in e.args]
         f = e.func
         if f == "len":
             return f"len({args[0]})"
@@ -325,7 +331,7 @@ class _Compiler:
             return f"_value({args[0]})"
         if f == "node":
             return f"_node({args[0]}, {self.ct.n_nodes})"
-        raise AssertionError(f)  # pragma: no cover
+        raise self.unsupported(e)  # pragma: no cover - the checker knows no other builtin
 
     # ---- validation of assigned values -------------------------------------
     def needs_check(self, t: Type) -> bool:
@@ -384,135 +390,132 @@ class _Compiler:
         return name
 
     # ---- statements --------------------------------------------------------
-    def block(self, stmts: tuple[A.Stmt, ...]) -> None:
+    def block(self, stmts: tuple[ir.Stmt, ...]) -> None:
         if not stmts:
             self.out.emit("pass")
         for s in stmts:
-            self.stmt(s)
+            self.visit(s)
 
-    def update(self, base: str, t: Type, path: tuple[A.Accessor, ...], value: str) -> str:
-        """A functional update of `base` along `path`, as an expression."""
+    def update(self, base: str, t: Type, path: tuple[ir.FieldStep | ir.KeyStep, ...], value: str) -> str:
+        """A functional update of `base` (of type t) along `path`, as an expression."""
         if not path:
             return value
-        acc, rest = path[0], path[1:]
-        inner_t = self.ct.expr_types[acc]
-        if acc.field is not None:
-            assert isinstance(t, RecordType)
-            i = t.field_index(acc.field)
-            return f"_seti({base}, {i}, {self.update(f'{base}[{i}]', inner_t, rest, value)})"
-        assert acc.index is not None
+        step, rest = path[0], path[1:]
+        if isinstance(step, ir.FieldStep):
+            i = step.index
+            return f"_seti({base}, {i}, {self.update(f'{base}[{i}]', step.type, rest, value)})"
         if isinstance(t, MapType):
             k = self.out.fresh("k")
-            self.out.emit(f"{k} = {self.key_index(t.key, self.x(acc.index))}", acc.span.line)
+            self.out.emit(f"{k} = {self.key_index(t.key, self.x(step.key))}", step.span.line)
         else:
             k = self.out.fresh("i")
-            self.out.emit(f"{k} = {self.x(acc.index)}", acc.span.line)
-        return f"_seti({base}, {k}, {self.update(f'{base}[{k}]', inner_t, rest, value)})"
+            self.out.emit(f"{k} = {self.x(step.key)}", step.span.line)
+        return f"_seti({base}, {k}, {self.update(f'{base}[{k}]', step.type, rest, value)})"
 
     @staticmethod
-    def _appends_to_itself(s: A.Assign) -> bool:
+    def _appends_to_itself(s: ir.Assign) -> bool:
         e = s.expr
-        return (not s.path and isinstance(e, A.Call) and e.func == "append" and len(e.args) == 2
-                and isinstance(e.args[0].expr, A.Name) and e.args[0].expr.id == s.target)
+        return (not s.path and isinstance(e, ir.BuiltinCall) and e.func == "append" and len(e.args) == 2
+                and isinstance(e.args[0], ir.StateVar | ir.Local) and e.args[0].name == s.target.name)
 
-    def stmt(self, s: A.Stmt) -> None:  # noqa: C901 - one case per statement
+    def visit_Assign(self, s: ir.Assign) -> None:
         line = s.span.line
-        if isinstance(s, A.Assign):
-            sym = self.ct.refs[s]
-            target = f"S_{s.target}" if sym.kind == "statevar" else f"L_{s.target}"
-            val = self.out.fresh("v")
-            self.out.emit(f"{val} = {self.x(s.expr)}", line)
-            self.out.emit(f"{target} = {self.update(target, sym.type, s.path, val)}", line)
-            if sym.kind == "statevar" and self.needs_check(sym.type):
-                t = sym.type
-                if self._appends_to_itself(s) and isinstance(t, SeqType):
-                    # `x = append(x, e)`: x already fitted, so only its length and e need checking
-                    parts = [f"len({target}) <= {t.bound}"] if t.bound is not None else []
-                    if self.needs_check(t.elem):
-                        parts.append(self.fits(t.elem, f"{target}[-1]"))
-                    test = " and ".join(parts) or "True"
-                else:
-                    test = self.fits(t, target)
-                self.out.emit(f"if not ({test}): _bound({s.target!r}, {target})", line)
-        elif isinstance(s, A.Let):
-            self.out.emit(f"L_{s.name} = {self.x(s.expr)}", line)
-        elif isinstance(s, A.If):
-            self.out.emit(f"if {self.x(s.cond)}:", line)
-            self.out.indent += 1
-            self.block(s.then)
-            self.out.indent -= 1
-            if s.other:
-                self.out.emit("else:", line)
-                self.out.indent += 1
-                self.block(s.other)
-                self.out.indent -= 1
-        elif isinstance(s, A.For):
-            self.out.emit(f"for L_{s.var} in {self.domain_code(s.domain)}:", line)
-            self.out.indent += 1
-            self.block(s.body)
-            self.out.indent -= 1
-        elif isinstance(s, A.Send):
-            msg = self.ct.message(s.message)
-            assert msg is not None
-            by_name: dict[str, A.Expr] = {}
-            for i, a in enumerate(s.args):
-                by_name[a.name if a.name is not None else msg.fields[i][0]] = a.expr
-            m = "(" + f"{msg.id}, " + "".join(self.x(by_name[f]) + ", " for f, _ in msg.fields) + ")"
-            checked = [(j, f, ft) for j, (f, ft) in enumerate(msg.fields, start=1) if self.needs_check(ft)]
-            if checked:  # a message carries only values of its declared field types
-                mv = self.out.fresh("m")
-                self.out.emit(f"{mv} = {m}", line)
-                for j, f, ft in checked:
-                    self.out.emit(f"if not {self.fits(ft, f'{mv}[{j}]')}: _bound('field {f} of {msg.name}', {mv}[{j}])", line)
-                m = mv
-            if isinstance(self.t(s.dest), NodeType):
-                self.out.emit(f"_out.append(({self.x(s.dest)}, {m}))", line)
+        target = self.x(s.target)
+        t = s.target.type
+        val = self.out.fresh("v")
+        self.out.emit(f"{val} = {self.x(s.expr)}", line)
+        self.out.emit(f"{target} = {self.update(target, t, s.path, val)}", line)
+        if isinstance(s.target, ir.StateVar) and self.needs_check(t):
+            if self._appends_to_itself(s) and isinstance(t, SeqType):
+                # `x = append(x, e)`: x already fitted, so only its length and e need checking
+                parts = [f"len({target}) <= {t.bound}"] if t.bound is not None else []
+                if self.needs_check(t.elem):
+                    parts.append(self.fits(t.elem, f"{target}[-1]"))
+                test = " and ".join(parts) or "True"
             else:
-                mv, d = self.out.fresh("m"), self.out.fresh("d")
-                self.out.emit(f"{mv} = {m}", line)
-                self.out.emit(f"for {d} in {self.x(s.dest)}: _out.append(({d}, {mv}))", line)
-        elif isinstance(s, A.Disconnect):  # a send of `None`: the connection closes, in-flight messages are lost
-            if isinstance(self.t(s.dest), NodeType):
-                self.out.emit(f"_out.append(({self.x(s.dest)}, None))", line)
-            else:
-                d = self.out.fresh("d")
-                self.out.emit(f"for {d} in {self.x(s.dest)}: _out.append(({d}, None))", line)
-        elif isinstance(s, A.Reply):
-            self.out.emit(f"_rep.append({self.x(s.expr)})", line)
-        elif isinstance(s, A.ChooseOne):
-            opts = self.out.fresh("o")
-            # a range stays a `range`: choosers index it, nothing lists its values
-            self.out.emit(f"{opts} = {self.domain_code(s.domain)}", line)
-            self.out.emit(f"if not {opts}: return None", line)
-            self.out.emit(f"L_{s.var} = _ch.pick({opts}, {self.choice_site(s)})", line)
-        elif isinstance(s, A.ChooseSubset):
-            opts = self.out.fresh("o")
-            dom = self.domain_code(s.domain)
-            self.out.emit(f"{opts} = {dom if isinstance(s.domain, A.RangeExpr) else f'tuple({dom})'}", line)
-            self.out.emit(f"L_{s.var} = _ch.subset({opts}, {self.x(s.size)}, {self.choice_site(s)})", line)
-        else:  # pragma: no cover
-            raise AssertionError(s)
+                test = self.fits(t, target)
+            self.out.emit(f"if not ({test}): _bound({s.target.name!r}, {target})", line)
 
-    def choice_site(self, s: A.ChooseOne | A.ChooseSubset) -> int:
-        """Number the `choose` statements of a handler so a trace can name what was chosen."""
-        self.sites.append((s.var, self.ct.refs_choice[s]))
-        return len(self.sites) - 1
+    def visit_Let(self, s: ir.Let) -> None:
+        self.out.emit(f"L_{s.name} = {self.x(s.expr)}", s.span.line)
+
+    def visit_If(self, s: ir.If) -> None:
+        self.out.emit(f"if {self.x(s.cond)}:", s.span.line)
+        self.out.indent += 1
+        self.block(s.then)
+        self.out.indent -= 1
+        if s.other:
+            self.out.emit("else:", s.span.line)
+            self.out.indent += 1
+            self.block(s.other)
+            self.out.indent -= 1
+
+    def visit_For(self, s: ir.For) -> None:
+        self.out.emit(f"for L_{s.var} in {self.domain_code(s.domain)}:", s.span.line)
+        self.out.indent += 1
+        self.block(s.body)
+        self.out.indent -= 1
+
+    def visit_Send(self, s: ir.Send) -> None:
+        line = s.span.line
+        m = "(" + f"{s.message_id}, " + "".join(self.x(e) + ", " for _, e in s.fields) + ")"
+        declared = self.ct.messages[s.message_id].fields
+        checked = [(j, f, ft) for j, (f, ft) in enumerate(declared, start=1) if self.needs_check(ft)]
+        if checked:  # a message carries only values of its declared field types
+            mv = self.out.fresh("m")
+            self.out.emit(f"{mv} = {m}", line)
+            for j, f, ft in checked:
+                self.out.emit(f"if not {self.fits(ft, f'{mv}[{j}]')}: _bound('field {f} of {s.message}', {mv}[{j}])", line)
+            m = mv
+        if isinstance(s.dest.type, NodeType):
+            self.out.emit(f"_out.append(({self.x(s.dest)}, {m}))", line)
+        else:
+            mv, d = self.out.fresh("m"), self.out.fresh("d")
+            self.out.emit(f"{mv} = {m}", line)
+            self.out.emit(f"for {d} in {self.x(s.dest)}: _out.append(({d}, {mv}))", line)
+
+    def visit_Disconnect(self, s: ir.Disconnect) -> None:
+        """A send of `None`: the connection closes, in-flight messages are lost."""
+        if isinstance(s.dest.type, NodeType):
+            self.out.emit(f"_out.append(({self.x(s.dest)}, None))", s.span.line)
+        else:
+            d = self.out.fresh("d")
+            self.out.emit(f"for {d} in {self.x(s.dest)}: _out.append(({d}, None))", s.span.line)
+
+    def visit_Reply(self, s: ir.Reply) -> None:
+        self.out.emit(f"_rep.append({self.x(s.expr)})", s.span.line)
+
+    def visit_ChooseOne(self, s: ir.ChooseOne) -> None:
+        line = s.span.line
+        opts = self.out.fresh("o")
+        self.out.emit(f"{opts} = {self.domain_code(s.domain)}", line)  # a range stays a `range`: choosers index it
+        self.out.emit(f"if not {opts}: return None", line)
+        self.out.emit(f"L_{s.var} = _ch.pick({opts}, {s.site})", line)
+
+    def visit_ChooseSubset(self, s: ir.ChooseSubset) -> None:
+        line = s.span.line
+        opts = self.out.fresh("o")
+        dom = self.domain_code(s.domain)
+        self.out.emit(f"{opts} = {dom if isinstance(s.domain, ir.Range) else f'tuple({dom})'}", line)
+        self.out.emit(f"L_{s.var} = _ch.subset({opts}, {self.x(s.size)}, {s.site})", line)
 
     # ---- handlers ----------------------------------------------------------
-    def handler(self, i: int, h: A.Handler) -> str:
-        ct = self.ct
-        name = f"h{i}"
+    @staticmethod
+    def handler_name(h: ir.Handler) -> str:
+        return f"h{h.index}"
+
+    def handler(self, h: ir.Handler) -> str:
+        name = self.handler_name(h)
         params = ["self_id", "st"]
-        if isinstance(h, A.OnMessage):
+        if isinstance(h, ir.OnMessage):
             params.append(f"L_{h.sender}" if h.sender else "_src")
             params += [f"L_{b}" if b != "_" else f"_f{j}" for j, b in enumerate(h.binders)]
-        elif isinstance(h, A.OnRequest):
+        elif isinstance(h, ir.OnRequest):
             params += [f"L_{p.name}" for p in h.params]
         params.append("_ch")
-        self.sites = []
         self.out.emit(f"def {name}({', '.join(params)}):", h.span.line)
         self.out.indent += 1
-        svars = [f"S_{v.name}" for v in ct.vars]
+        svars = [f"S_{v.name}" for v in self.program.vars]
         if svars:
             self.out.emit(f"{', '.join(svars)}, = st", h.span.line)
         if h.guard is not None:
@@ -522,19 +525,18 @@ class _Compiler:
         self.out.emit(f"return (({''.join(v + ', ' for v in svars)}), _out, _rep)")
         self.out.indent -= 1
         self.out.emit("")
-        self.handler_sites.append(tuple(self.sites))
         return name
 
     # ---- properties --------------------------------------------------------
-    def _elem_type(self, dom: A.Expr) -> Type:
-        t = self.t(dom)
+    @staticmethod
+    def _elem_type(dom: ir.Expr) -> Type:
+        t = dom.type
         return t.elem if isinstance(t, SetType | SeqType) else ANY
 
-    def prop(self, i: int, p: A.Property) -> tuple[str, str]:
-        self.in_property = True
-        outer: list[tuple[str, A.Expr]] = []
+    def prop(self, i: int, p: ir.Property) -> tuple[str, str]:
+        outer: list[tuple[str, ir.Expr]] = []
         body = p.expr
-        while isinstance(body, A.Quant) and body.kind == "forall" and p.kind == "invariant":
+        while isinstance(body, ir.Quant) and body.kind == "forall" and p.kind == "invariant":
             for v in body.vars:
                 outer.append((v, body.domain))
             body = body.body
@@ -556,7 +558,6 @@ class _Compiler:
         binds = ", ".join(f"{v!r}: L_{v}" for v, _ in outer)
         self.out.emit("    " * ind + f"if not {self.x(body)}: return {{{binds}}}", p.span.line)
         self.out.emit("    return None")
-        self.in_property = False
         return fname, ename
 
     # ---- symmetry ----------------------------------------------------------
@@ -598,15 +599,15 @@ class _Compiler:
         o.emit("# init: every node's variables, volatile ones again after a crash")
         o.emit("def init_node(self_id):")
         inits = []
-        for v in ct.vars:
+        for v in self.program.vars:
             inits.append(self.x(v.init) if v.init is not None else repr(default(v.type)))
         o.emit(f"    return ({''.join(x + ', ' for x in inits)})", ct.spec.span.line)
         o.emit("def reset_volatile(st, self_id):")
         keep = [f"st[{v.slot}]" if v.storage != "volatile" else inits[v.slot] for v in ct.vars]
         o.emit(f"    return ({''.join(x + ', ' for x in keep)})")
         o.emit("")
-        hnames = [self.handler(i, h) for i, h in enumerate(ct.handlers)]
-        pnames = [self.prop(i, p) for i, p in enumerate(ct.properties)]
+        hnames = [self.handler(h) for h in self.program.handlers]
+        pnames = [self.prop(i, p) for i, p in enumerate(self.program.properties)]
         if ct.symmetric:
             # Renaming a set of nodes is a table lookup, filled on first use: a table built up front
             # has N! * 2**N entries, beyond reach at the node counts a runtime instantiates.
@@ -685,34 +686,29 @@ def compile_checked(ct: Checked) -> CompiledSpec:
     by_msg: list[list[HandlerEntry]] = [[] for _ in ct.messages]
     timers, requests = [], []
     recover = None
-    for i, (h, fname) in enumerate(zip(ct.handlers, names["handlers"])):
+    for h, fname in zip(comp.program.handlers, names["handlers"]):
         fn = ns[fname]
-        choice = h in ct.has_choice
-        sites = comp.handler_sites[i]
-        if isinstance(h, A.OnMessage):
-            msg = ct.message(h.message)
-            assert msg is not None
-            e = HandlerEntry(i, "message", h.message, fn, choice, h.span.line, message_id=msg.id, choice_sites=sites)
-            by_msg[msg.id].append(e)
-        elif isinstance(h, A.OnTimer):
+        i, choice, line = h.index, h.has_choice, h.span.line
+        sites = tuple((c.var, c.type) for c in h.choices)
+        if isinstance(h, ir.OnMessage):
+            e = HandlerEntry(i, "message", h.message, fn, choice, line, message_id=h.message_id, choice_sites=sites)
+            by_msg[h.message_id].append(e)
+        elif isinstance(h, ir.OnTimer):
             spends = list(ct.budget).index(h.spends) if h.spends is not None else -1
-            e = HandlerEntry(i, "timer", h.name, fn, choice, h.span.line, choice_sites=sites, spends=spends)
+            e = HandlerEntry(i, "timer", h.name, fn, choice, line, choice_sites=sites, spends=spends)
             timers.append(e)
-        elif isinstance(h, A.OnRequest):
-            params = ct.request_params[h]
-            e = HandlerEntry(i, "request", h.name, fn, choice, h.span.line, params=params, choice_sites=sites,
-                             arg_error=_too_many_arguments(ct, h, params))
+        elif isinstance(h, ir.OnRequest):
+            params = tuple((p.name, p.type) for p in h.params)
+            e = HandlerEntry(i, "request", h.name, fn, choice, line, params=params, choice_sites=sites,
+                             arg_error=_too_many_arguments(ct, h))
             requests.append(e)
         else:
-            e = HandlerEntry(i, "recover", "recover", fn, choice, h.span.line, choice_sites=sites)
+            assert isinstance(h, ir.OnRecover)
+            e = HandlerEntry(i, "recover", "recover", fn, choice, line, choice_sites=sites)
             recover = e
         handlers.append(e)
-    props = []
-    for p, (fname, ename) in zip(ct.properties, names["props"]):
-        reads = tuple(sorted({ct.vars[s.slot].name for n, s in ct.refs.items() if isinstance(n, A.FieldGet) and _within(n, p)}))
-        net = any(s.kind == "inflight" and _within(n, p) for n, s in ct.refs.items())
-        props.append(PropertyEntry(p.name, p.kind, ns[fname], ns[ename], p.span.line, reads, net,
-                                   comp.binding_types[len(props)]))
+    props = [PropertyEntry(p.name, p.kind, ns[fname], ns[ename], p.span.line, p.reads, p.reads_network, bindings)
+             for p, (fname, ename), bindings in zip(comp.program.properties, names["props"], comp.binding_types)]
     return CompiledSpec(
         checked=ct, source=src, n_nodes=ct.n_nodes, network=ct.network, capacity=ct.capacity,
         budget=ct.budget, symmetric=ct.symmetric, vars=ct.vars, messages=ct.messages, handlers=handlers,
@@ -726,16 +722,15 @@ def compile_checked(ct: Checked) -> CompiledSpec:
     )
 
 
-def _too_many_arguments(ct: Checked, h: A.OnRequest, params: tuple[tuple[str, Type], ...]) -> SpecError | None:
+def _too_many_arguments(ct: Checked, h: ir.OnRequest) -> SpecError | None:
     """The error for a request whose argument tuples exceed what the checker tries at each node, if so."""
     total = 1
-    for _, t in params:
-        total = min(total * domain_size(t, MAX_ENUMERATION), MAX_ENUMERATION + 1)
+    for p in h.params:
+        total = min(total * domain_size(p.type, MAX_ENUMERATION), MAX_ENUMERATION + 1)
     if total <= MAX_ENUMERATION:
         return None
-    sizes = [(domain_size(t, MAX_ENUMERATION), p) for (_, t), p in zip(params, h.params)]
-    where = max(sizes, key=lambda x: x[0])[1]
-    shown = ", ".join(f"{n}: {t}" for n, t in params)
+    where = max(h.params, key=lambda p: domain_size(p.type, MAX_ENUMERATION))
+    shown = ", ".join(f"{p.name}: {p.type}" for p in h.params)
     return SpecError(f"the checker tries every argument of request {h.name}({shown}): more than "
                      f"{MAX_ENUMERATION:,} of them", ct.spec.filename, ct.spec.source, where.span,
                      "lower the constants bounding its parameters (-D) for checking; a cluster never enumerates them")
@@ -757,11 +752,6 @@ def _may_hold_minus_one_and_two(t: Type) -> bool:
     if isinstance(t, MapType):
         return _may_hold_minus_one_and_two(t.key) or _may_hold_minus_one_and_two(t.value)
     return False
-
-
-def _within(node: A.Node, p: A.Property) -> bool:
-    s, o = node.span, p.span
-    return (o.line, o.col) <= (s.line, s.col) and (s.end_line, s.end_col) <= (o.end_line, o.end_col)
 
 
 def load(path: str, overrides: dict[str, object] | None = None) -> CompiledSpec:

@@ -1,15 +1,18 @@
 """Resolve names and types of a parsed spec; evaluate its constants.
 
-The result, `Checked`, is everything the compiler and the other back ends need:
-constant values (after `-D` overrides), resolved types, state slots, message
-layouts, the type of every expression and what every name refers to.
+The result, `Checked`, holds constant values (after `-D` overrides), resolved types, state
+slots, message layouts, the type of every expression and what every name refers to; its
+`core` is the lowered IR (model/ir.py) the back ends read. The side tables stay for the
+independent oracles in tests/ and for the back ends not yet ported to the IR.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 from . import ast as A
+from . import ir
 from .errors import SpecError
 from .types import (
     ANY,
@@ -102,6 +105,13 @@ class Checked:
     @property
     def node_type(self) -> NodeType:
         return NodeType(self.n_nodes)
+
+    @functools.cached_property
+    def core(self) -> ir.Program:
+        """The core IR the back ends read: names resolved, fields ordered, choices numbered."""
+        from .lower import lower
+
+        return lower(self)
 
     def message(self, name: str) -> MsgInfo | None:
         for m in self.messages:

@@ -1,0 +1,477 @@
+"""The core IR: a spec after type checking, every name resolved and every shared rule applied once.
+
+Back ends read this instead of the surface AST, so what they must agree on is decided here, in
+one place (model/lower.py builds it): what each name means (a state variable's slot, another
+node's variable, a constant's value, a local and how it was bound, the messages in flight), the
+type of every expression, message and record fields in declared order, the number of every
+`choose` site and which state variables and messages each property reads.
+
+Nodes are frozen, carry the span of the source they came from and compare by identity.
+A back end is a `Visitor`: one `visit_<Kind>` method per node kind it handles; a kind it does not
+handle is a located "the X back end does not support Y" error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import Any, ClassVar
+
+from . import ast as A
+from .ast import Span
+from .errors import SpecError
+from .types import Type
+
+
+@dataclass(frozen=True, eq=False)
+class Node:
+    span: Span
+
+
+# ---- expressions: each carries its type --------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Expr(Node):
+    type: Type
+
+
+@dataclass(frozen=True, eq=False)
+class Literal(Expr):
+    """A number or true/false written in the spec."""
+
+    value: int | bool
+
+
+@dataclass(frozen=True, eq=False)
+class NoneLit(Expr):
+    """`none`, the empty option."""
+
+
+@dataclass(frozen=True, eq=False)
+class ConstRef(Expr):
+    """A declared constant, with its value after `-D` overrides."""
+
+    name: str
+    value: int | bool
+
+
+@dataclass(frozen=True, eq=False)
+class EnumMember(Expr):
+    """A member of an enum type; `value` is its position in the declaration."""
+
+    name: str
+    value: int
+
+
+@dataclass(frozen=True, eq=False)
+class SelfId(Expr):
+    """`self`: the id of the node running the handler."""
+
+
+@dataclass(frozen=True, eq=False)
+class StateVar(Expr):
+    """A variable of the node running the handler (or being initialised)."""
+
+    name: str
+    slot: int
+
+
+@dataclass(frozen=True, eq=False)
+class NodeVar(Expr):
+    """`n.var` in a property: a variable of the node `node`."""
+
+    node: Expr
+    name: str
+    slot: int
+
+
+# How a local name was bound: a message field, the sender, a request parameter, `let`, a `for`
+# loop, a `choose`, or a quantifier / set comprehension variable.
+BINDINGS = ("field", "sender", "param", "let", "loop", "choice", "bound")
+
+
+@dataclass(frozen=True, eq=False)
+class Local(Expr):
+    name: str
+    binding: str  # one of BINDINGS
+
+
+@dataclass(frozen=True, eq=False)
+class InFlight(Expr):
+    """A message name in a property: the set of its copies in flight, as records (src, dst, fields...)."""
+
+    message: str
+    message_id: int
+
+
+@dataclass(frozen=True, eq=False)
+class TypeValues(Expr):
+    """A finite type's name used as a set: every value of the type."""
+
+    name: str
+    elem: Type
+
+
+@dataclass(frozen=True, eq=False)
+class TupleLit(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class SeqLit(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class SetLit(Expr):
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Range(Expr):
+    """`lo..hi`, both ends included."""
+
+    lo: Expr
+    hi: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class SetFilter(Expr):
+    var: str
+    domain: Expr
+    cond: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class SetMap(Expr):
+    expr: Expr
+    var: str
+    domain: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Quant(Expr):
+    kind: str  # "forall" | "exists"
+    vars: tuple[str, ...]
+    domain: Expr
+    body: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Cond(Expr):
+    cond: Expr
+    then: Expr
+    other: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Unary(Expr):
+    op: str  # "not" | "-"
+    operand: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Binary(Expr):
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class RecordField(Expr):
+    """`r.f` of a record; `index` is f's position in the record type."""
+
+    obj: Expr
+    name: str
+    index: int
+
+
+@dataclass(frozen=True, eq=False)
+class SeqIndex(Expr):
+    obj: Expr
+    index: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class MapGet(Expr):
+    obj: Expr
+    key: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class TupleItem(Expr):
+    obj: Expr
+    index: int
+
+
+@dataclass(frozen=True, eq=False)
+class Slice(Expr):
+    obj: Expr
+    lo: Expr | None
+    hi: Expr | None
+
+
+@dataclass(frozen=True, eq=False)
+class BuiltinCall(Expr):
+    func: str  # one of typecheck.BUILTINS
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class RecordLit(Expr):
+    """A record constructor, its fields in the record type's declared order."""
+
+    name: str
+    fields: tuple[tuple[str, Expr], ...]
+
+
+# ---- statements --------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Stmt(Node):
+    pass
+
+
+@dataclass(frozen=True, eq=False)
+class FieldStep(Node):
+    """`.name` on an assignment's path; `type` is the type reached."""
+
+    name: str
+    index: int
+    type: Type
+
+
+@dataclass(frozen=True, eq=False)
+class KeyStep(Node):
+    """`[key]` on an assignment's path (a map key or a sequence index); `type` is the type reached."""
+
+    key: Expr
+    type: Type
+
+
+@dataclass(frozen=True, eq=False)
+class Assign(Stmt):
+    target: StateVar | Local
+    path: tuple[FieldStep | KeyStep, ...]
+    expr: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Let(Stmt):
+    name: str
+    expr: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class If(Stmt):
+    cond: Expr
+    then: tuple[Stmt, ...]
+    other: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class For(Stmt):
+    var: str
+    domain: Expr
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Send(Stmt):
+    """`send`, its fields in the message's declared order; `dest` is a node or a set of nodes."""
+
+    message: str
+    message_id: int
+    fields: tuple[tuple[str, Expr], ...]
+    dest: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Disconnect(Stmt):
+    dest: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Reply(Stmt):
+    expr: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class ChooseOne(Stmt):
+    """`choose var in domain`; `site` numbers the handler's choices in statement order from 0."""
+
+    var: str
+    domain: Expr
+    site: int
+    type: Type  # of var
+
+
+@dataclass(frozen=True, eq=False)
+class ChooseSubset(Stmt):
+    var: str
+    domain: Expr
+    size: Expr
+    site: int
+    type: Type  # of var: a set
+
+
+Choose = ChooseOne | ChooseSubset
+
+
+# ---- declarations ------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Var(Node):
+    name: str
+    storage: str  # "persistent" | "volatile" | "ghost"
+    type: Type
+    slot: int
+    init: Expr | None
+
+
+@dataclass(frozen=True, eq=False)
+class Param(Node):
+    name: str
+    type: Type
+
+
+@dataclass(frozen=True, eq=False)
+class Handler(Node):
+    index: int
+    guard: Expr | None
+    body: tuple[Stmt, ...]
+    choices: tuple[Choose, ...]  # every `choose` of the body, by site number
+
+    @property
+    def has_choice(self) -> bool:
+        return bool(self.choices)
+
+
+@dataclass(frozen=True, eq=False)
+class OnMessage(Handler):
+    message: str
+    message_id: int
+    binders: tuple[str, ...]  # one per field, "_" for an ignored one
+    sender: str | None
+
+
+@dataclass(frozen=True, eq=False)
+class OnTimer(Handler):
+    name: str
+    spends: str | None
+
+
+@dataclass(frozen=True, eq=False)
+class OnRequest(Handler):
+    name: str
+    params: tuple[Param, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class OnRecover(Handler):
+    pass
+
+
+@dataclass(frozen=True, eq=False)
+class Property(Node):
+    kind: str  # "invariant" | "reachable"
+    name: str
+    expr: Expr
+    reads: tuple[str, ...]  # the state variables it reads (`n.var`), sorted
+    reads_messages: tuple[str, ...]  # the messages whose in-flight copies it reads, sorted
+
+    @property
+    def reads_network(self) -> bool:
+        return bool(self.reads_messages)
+
+
+@dataclass(frozen=True, eq=False)
+class Program:
+    """A checked spec as the back ends see it.
+
+    `choose_site_of` and `fields_in_order` serve back ends still walking the surface AST (z3,
+    TLA+): the site number of each AST `choose`, and the arguments of each AST `send` and
+    record constructor in declared field order.
+    """
+
+    name: str
+    filename: str
+    source: str
+    span: Span
+    vars: tuple[Var, ...]
+    handlers: tuple[Handler, ...]
+    properties: tuple[Property, ...]
+    choose_site_of: dict[A.Stmt, int]
+    fields_in_order: dict[A.Send | A.Call, tuple[tuple[str, A.Expr], ...]]
+
+
+# ---- walking and visiting ----------------------------------------------------------------
+def children(node: Node) -> Iterator[Node]:
+    """The IR nodes directly inside a node: its node fields, tuples of them, and (name, node) pairs."""
+    for f in fields(node):
+        v = getattr(node, f.name)
+        if isinstance(v, Node):
+            yield v
+        elif isinstance(v, tuple):
+            for item in v:
+                if isinstance(item, Node):
+                    yield item
+                elif isinstance(item, tuple):
+                    yield from (x for x in item if isinstance(x, Node))
+
+
+def walk(node: Node) -> Iterator[Node]:
+    """Every node under `node` (itself included), depth first, without recursion."""
+    stack = [node]
+    while stack:
+        x = stack.pop()
+        yield x
+        stack.extend(reversed(list(children(x))))
+
+
+def _concrete_kinds() -> dict[str, type[Node]]:
+    """The node classes a visitor may handle, by name (the abstract bases are not visited)."""
+    abstract = {Node, Expr, Stmt, Handler}
+    out: dict[str, type[Node]] = {}
+    todo: list[type[Node]] = [Node]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        if cls not in abstract and cls.__module__ == __name__:
+            out[cls.__name__] = cls
+    return out
+
+
+class Visitor:
+    """A back end over the IR: `visit(node)` calls `visit_<Kind>(node)`.
+
+    The table from node class to method is built once per visitor class; a method named after
+    no node kind is a TypeError at class creation, and a node kind without a method raises
+    `unsupported`: the back end names itself in `backend` and sets `program` for the location.
+    """
+
+    backend: ClassVar[str] = "this"
+    program: Program
+    _dispatch: ClassVar[dict[type[Node], Callable[..., Any]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        kinds = _concrete_kinds()
+        stray = [n for n in dir(cls) if n.startswith("visit_") and n[len("visit_"):] not in kinds]
+        if stray:
+            raise TypeError(f"{cls.__name__}: no IR node kind for {', '.join(stray)}")
+        cls._dispatch = {k: getattr(cls, f"visit_{name}") for name, k in kinds.items()
+                         if hasattr(cls, f"visit_{name}")}
+
+    def visit(self, node: Node) -> Any:
+        method = self._dispatch.get(type(node))
+        if method is None:
+            raise self.unsupported(node)
+        return method(self, node)
+
+    def unsupported(self, node: Node) -> SpecError:
+        p = self.program
+        return SpecError(f"the {self.backend} back end does not support {type(node).__name__} here",
+                         p.filename, p.source, node.span)
+
+    @classmethod
+    def missing_kinds(cls, base: type[Node] = Node) -> list[str]:
+        """The node kinds (under `base`) this visitor has no method for: for tests of coverage."""
+        return sorted(n for n, k in _concrete_kinds().items() if issubclass(k, base) and k not in cls._dispatch)

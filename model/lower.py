@@ -1,0 +1,280 @@
+"""Lower a checked spec to the core IR (model/ir.py): the one place that reads the type checker's
+side tables (`refs`, `expr_types`, `refs_choice`) to resolve names, order fields and number
+`choose` sites, so no back end re-derives them.
+
+Run through `Checked.core`, once per checked spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from . import ast as A
+from . import ir
+from .types import MapType, NodeType, RecordType, SeqType, SetType, TupleType
+
+if TYPE_CHECKING:
+    from .typecheck import Checked
+
+_C = TypeVar("_C", ir.ChooseOne, ir.ChooseSubset)
+
+
+def lower(ct: Checked) -> ir.Program:
+    """The core IR of a checked spec."""
+    return _Lowering(ct).program()
+
+
+def _table(cls: type, prefix: str) -> dict[type, Callable[..., Any]]:
+    """Methods `<prefix><AstClass>` of cls, keyed by the AST class they lower."""
+    return {getattr(A, n[len(prefix):]): getattr(cls, n) for n in dir(cls) if n.startswith(prefix)}
+
+
+class _Lowering:
+    def __init__(self, ct: Checked) -> None:
+        self.ct = ct
+        self.bindings: dict[str, str] = {}  # local name -> how it was bound (ir.BINDINGS)
+        self.choices: list[ir.Choose] = []  # the current handler's, in site order
+        self.choose_site_of: dict[A.Stmt, int] = {}
+        self.fields_in_order: dict[A.Send | A.Call, tuple[tuple[str, A.Expr], ...]] = {}
+
+    # ---- the spec ----------------------------------------------------------------------
+    def program(self) -> ir.Program:
+        ct = self.ct
+        variables = tuple(ir.Var(v.decl.span, v.name, v.storage, v.type, v.slot,
+                                 self.expr(v.init) if v.init is not None else None) for v in ct.vars)
+        handlers = tuple(self.handler(i, h) for i, h in enumerate(ct.handlers))
+        properties = tuple(self.property(p) for p in ct.properties)
+        spec = ct.spec
+        return ir.Program(spec.name, spec.filename, spec.source, spec.span, variables, handlers, properties,
+                          self.choose_site_of, self.fields_in_order)
+
+    def handler(self, index: int, h: A.Handler) -> ir.Handler:
+        self.bindings = {}
+        self.choices = []
+        if isinstance(h, A.OnMessage):
+            self.bindings.update((b, "field") for b in h.binders if b != "_")
+            if h.sender is not None:
+                self.bindings[h.sender] = "sender"
+        elif isinstance(h, A.OnRequest):
+            self.bindings.update((p.name, "param") for p in h.params)
+        guard = self.expr(h.guard) if h.guard is not None else None
+        body = self.block(h.body)
+        common = (h.span, index, guard, body, tuple(self.choices))
+        if isinstance(h, A.OnMessage):
+            msg = self.ct.message(h.message)
+            assert msg is not None
+            return ir.OnMessage(*common, h.message, msg.id, h.binders, h.sender)
+        if isinstance(h, A.OnTimer):
+            return ir.OnTimer(*common, h.name, h.spends)
+        if isinstance(h, A.OnRequest):
+            params = tuple(ir.Param(p.span, name, t) for p, (name, t) in zip(h.params, self.ct.request_params[h]))
+            return ir.OnRequest(*common, h.name, params)
+        assert isinstance(h, A.OnRecover)
+        return ir.OnRecover(*common)
+
+    def property(self, p: A.Property) -> ir.Property:
+        self.bindings = {}
+        expr = self.expr(p.expr)
+        nodes = list(ir.walk(expr))
+        reads = tuple(sorted({x.name for x in nodes if isinstance(x, ir.NodeVar)}))
+        messages = tuple(sorted({x.message for x in nodes if isinstance(x, ir.InFlight)}))
+        return ir.Property(p.span, p.kind, p.name, expr, reads, messages)
+
+    # ---- statements --------------------------------------------------------------------
+    def block(self, stmts: tuple[A.Stmt, ...]) -> tuple[ir.Stmt, ...]:
+        """A block's statements; the names it binds go out of scope at its end."""
+        outer = dict(self.bindings)
+        out = tuple(self._stmt[type(s)](self, s) for s in stmts)
+        self.bindings = outer
+        return out
+
+    def stmt_Assign(self, s: A.Assign) -> ir.Assign:
+        sym = self.ct.refs[s]
+        target: ir.StateVar | ir.Local
+        if sym.kind == "statevar":
+            target = ir.StateVar(s.span, sym.type, s.target, sym.slot)
+        else:
+            target = ir.Local(s.span, sym.type, s.target, self.bindings[s.target])
+        path: list[ir.FieldStep | ir.KeyStep] = []
+        t = sym.type
+        for acc in s.path:
+            reached = self.ct.expr_types[acc]
+            if acc.field is not None:
+                assert isinstance(t, RecordType)
+                index = t.field_index(acc.field)
+                assert index is not None
+                path.append(ir.FieldStep(acc.span, acc.field, index, reached))
+            else:
+                assert acc.index is not None
+                path.append(ir.KeyStep(acc.span, self.expr(acc.index), reached))
+            t = reached
+        return ir.Assign(s.span, target, tuple(path), self.expr(s.expr))
+
+    def stmt_Let(self, s: A.Let) -> ir.Let:
+        expr = self.expr(s.expr)
+        self.bindings[s.name] = "let"
+        return ir.Let(s.span, s.name, expr)
+
+    def stmt_If(self, s: A.If) -> ir.If:
+        return ir.If(s.span, self.expr(s.cond), self.block(s.then), self.block(s.other))
+
+    def stmt_For(self, s: A.For) -> ir.For:
+        domain = self.expr(s.domain)
+        outer = dict(self.bindings)
+        self.bindings[s.var] = "loop"
+        body = self.block(s.body)
+        self.bindings = outer
+        return ir.For(s.span, s.var, domain, body)
+
+    def stmt_Send(self, s: A.Send) -> ir.Send:
+        msg = self.ct.message(s.message)
+        assert msg is not None
+        ordered = _in_declared_order(s.args, [f for f, _ in msg.fields])
+        self.fields_in_order[s] = ordered
+        fields = tuple((f, self.expr(e)) for f, e in ordered)
+        return ir.Send(s.span, s.message, msg.id, fields, self.expr(s.dest))
+
+    def stmt_Disconnect(self, s: A.Disconnect) -> ir.Disconnect:
+        return ir.Disconnect(s.span, self.expr(s.dest))
+
+    def stmt_Reply(self, s: A.Reply) -> ir.Reply:
+        return ir.Reply(s.span, self.expr(s.expr))
+
+    def stmt_ChooseOne(self, s: A.ChooseOne) -> ir.ChooseOne:
+        domain = self.expr(s.domain)
+        self.bindings[s.var] = "choice"
+        return self._site(s, ir.ChooseOne(s.span, s.var, domain, len(self.choices), self.ct.refs_choice[s]))
+
+    def stmt_ChooseSubset(self, s: A.ChooseSubset) -> ir.ChooseSubset:
+        domain, size = self.expr(s.domain), self.expr(s.size)
+        self.bindings[s.var] = "choice"
+        return self._site(s, ir.ChooseSubset(s.span, s.var, domain, size, len(self.choices), self.ct.refs_choice[s]))
+
+    def _site(self, s: A.Stmt, choice: _C) -> _C:
+        """Number a `choose`: sites count from 0 in each handler, in statement order."""
+        self.choices.append(choice)
+        self.choose_site_of[s] = choice.site
+        return choice
+
+    # ---- expressions -------------------------------------------------------------------
+    def expr(self, e: A.Expr) -> ir.Expr:
+        return self._expr[type(e)](self, e, self.ct.expr_types[e])
+
+    def _bound(self, names: tuple[str, ...], inner: Callable[[], ir.Expr]) -> ir.Expr:
+        """Lower `inner` with quantifier / comprehension variables in scope."""
+        outer = dict(self.bindings)
+        self.bindings.update((n, "bound") for n in names)
+        out = inner()
+        self.bindings = outer
+        return out
+
+    def expr_Num(self, e: A.Num, t: Any) -> ir.Expr:
+        return ir.Literal(e.span, t, e.value)
+
+    def expr_BoolLit(self, e: A.BoolLit, t: Any) -> ir.Expr:
+        return ir.Literal(e.span, t, e.value)
+
+    def expr_NoneLit(self, e: A.NoneLit, t: Any) -> ir.Expr:
+        return ir.NoneLit(e.span, t)
+
+    def expr_SelfRef(self, e: A.SelfRef, t: Any) -> ir.Expr:
+        return ir.SelfId(e.span, t)
+
+    def expr_Name(self, e: A.Name, t: Any) -> ir.Expr:
+        sym = self.ct.refs[e]
+        match sym.kind:
+            case "const":
+                return ir.ConstRef(e.span, t, e.id, sym.value)  # type: ignore[arg-type]
+            case "enum":
+                return ir.EnumMember(e.span, t, e.id, sym.value)  # type: ignore[arg-type]
+            case "statevar":
+                return ir.StateVar(e.span, t, e.id, sym.slot)
+            case "local":
+                return ir.Local(e.span, t, e.id, self.bindings[e.id])
+            case "inflight":
+                return ir.InFlight(e.span, t, e.id, sym.value)  # type: ignore[arg-type]
+            case "typeset":
+                assert isinstance(sym.type, SetType)
+                return ir.TypeValues(e.span, t, e.id, sym.type.elem)
+        raise AssertionError(f"a name of kind {sym.kind} in an expression")  # pragma: no cover
+
+    def expr_TupleLit(self, e: A.TupleLit, t: Any) -> ir.Expr:
+        return ir.TupleLit(e.span, t, tuple(self.expr(x) for x in e.items))
+
+    def expr_SeqLit(self, e: A.SeqLit, t: Any) -> ir.Expr:
+        return ir.SeqLit(e.span, t, tuple(self.expr(x) for x in e.items))
+
+    def expr_SetLit(self, e: A.SetLit, t: Any) -> ir.Expr:
+        return ir.SetLit(e.span, t, tuple(self.expr(x) for x in e.items))
+
+    def expr_RangeExpr(self, e: A.RangeExpr, t: Any) -> ir.Expr:
+        return ir.Range(e.span, t, self.expr(e.lo), self.expr(e.hi))
+
+    def expr_SetFilter(self, e: A.SetFilter, t: Any) -> ir.Expr:
+        domain = self.expr(e.domain)
+        return self._bound((e.var,), lambda: ir.SetFilter(e.span, t, e.var, domain, self.expr(e.cond)))
+
+    def expr_SetMap(self, e: A.SetMap, t: Any) -> ir.Expr:
+        domain = self.expr(e.domain)
+        return self._bound((e.var,), lambda: ir.SetMap(e.span, t, self.expr(e.expr), e.var, domain))
+
+    def expr_Quant(self, e: A.Quant, t: Any) -> ir.Expr:
+        domain = self.expr(e.domain)
+        return self._bound(e.vars, lambda: ir.Quant(e.span, t, e.kind, e.vars, domain, self.expr(e.body)))
+
+    def expr_Cond(self, e: A.Cond, t: Any) -> ir.Expr:
+        return ir.Cond(e.span, t, self.expr(e.cond), self.expr(e.then), self.expr(e.other))
+
+    def expr_Unary(self, e: A.Unary, t: Any) -> ir.Expr:
+        return ir.Unary(e.span, t, e.op, self.expr(e.operand))
+
+    def expr_Binary(self, e: A.Binary, t: Any) -> ir.Expr:
+        return ir.Binary(e.span, t, e.op, self.expr(e.left), self.expr(e.right))
+
+    def expr_FieldGet(self, e: A.FieldGet, t: Any) -> ir.Expr:
+        obj = self.expr(e.obj)
+        if isinstance(obj.type, NodeType):
+            return ir.NodeVar(e.span, t, obj, e.name, self.ct.refs[e].slot)
+        assert isinstance(obj.type, RecordType)
+        index = obj.type.field_index(e.name)
+        assert index is not None
+        return ir.RecordField(e.span, t, obj, e.name, index)
+
+    def expr_Index(self, e: A.Index, t: Any) -> ir.Expr:
+        obj = self.expr(e.obj)
+        if isinstance(obj.type, SeqType):
+            return ir.SeqIndex(e.span, t, obj, self.expr(e.index))
+        if isinstance(obj.type, MapType):
+            return ir.MapGet(e.span, t, obj, self.expr(e.index))
+        assert isinstance(obj.type, TupleType) and isinstance(e.index, A.Num)
+        return ir.TupleItem(e.span, t, obj, e.index.value)
+
+    def expr_Slice(self, e: A.Slice, t: Any) -> ir.Expr:
+        return ir.Slice(e.span, t, self.expr(e.obj), None if e.lo is None else self.expr(e.lo),
+                        None if e.hi is None else self.expr(e.hi))
+
+    def expr_Call(self, e: A.Call, t: Any) -> ir.Expr:
+        rec = self.ct.types.get(e.func)
+        if isinstance(rec, RecordType):
+            ordered = _in_declared_order(e.args, [f for f, _ in rec.fields])
+            self.fields_in_order[e] = ordered
+            return ir.RecordLit(e.span, t, e.func, tuple((f, self.expr(x)) for f, x in ordered))
+        return ir.BuiltinCall(e.span, t, e.func, tuple(self.expr(a.expr) for a in e.args))
+
+    _stmt: dict[type, Callable[..., ir.Stmt]]
+    _expr: dict[type, Callable[..., ir.Expr]]
+
+
+_Lowering._stmt = _table(_Lowering, "stmt_")
+_Lowering._expr = _table(_Lowering, "expr_")
+
+
+def _in_declared_order(args: tuple[A.Arg, ...], declared: list[str]) -> tuple[tuple[str, A.Expr], ...]:
+    """Arguments given by name or by position, as (field, expression) in declared field order.
+
+    The one normalization of `send` and record constructor arguments (the checker has made sure
+    each field is given exactly once).
+    """
+    given = {(a.name if a.name is not None else declared[i]): a.expr for i, a in enumerate(args)}
+    return tuple((f, given[f]) for f in declared)
