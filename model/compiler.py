@@ -1,5 +1,8 @@
 """Compile a checked spec into Python source: one plain function per handler.
 
+The compiler reads the core IR (`Checked.core`, model/ir.py), where names are resolved, fields
+ordered and `choose` sites numbered; it decides only how each construct runs in Python.
+
 Every handler becomes ``h(self_id, st, <args>, ch) -> None | (st', sends, replies)``:
 ``None`` when its guard (or a `choose` over nothing) disables it; `sends` is a list of
 ``(dst, message)`` with ``message = (type_id, field, ...)``, or ``(dst, None)`` for
@@ -166,9 +169,8 @@ class _Compiler(ir.Visitor):
 
     backend = "Python"
 
-    def __init__(self, ct: Checked) -> None:
-        self.ct = ct
-        self.program = ct.core
+    def __init__(self, program: ir.Program) -> None:
+        self.program = program
         self.out = _Emitter()
         self.key_tables: dict[Type, str] = {}
         self.validators: dict[Type, str] = {}
@@ -224,7 +226,7 @@ class _Compiler(ir.Visitor):
         return f"L_{e.name}"
 
     def visit_InFlight(self, e: ir.InFlight) -> str:
-        return f"_inflight(NET, {e.message_id}, {self.ct.network == 'fifo'}, {self.ct.n_nodes})"
+        return f"_inflight(NET, {e.message_id}, {self.program.network == 'fifo'}, {self.program.n_nodes})"
 
     def visit_TypeValues(self, e: ir.TypeValues) -> str:
         return repr(domain(e.elem))
@@ -330,7 +332,7 @@ class _Compiler(ir.Visitor):
         if f == "value":
             return f"_value({args[0]})"
         if f == "node":
-            return f"_node({args[0]}, {self.ct.n_nodes})"
+            return f"_node({args[0]}, {self.program.n_nodes})"
         raise self.unsupported(e)  # pragma: no cover - the checker knows no other builtin
 
     # ---- validation of assigned values -------------------------------------
@@ -459,7 +461,7 @@ class _Compiler(ir.Visitor):
     def visit_Send(self, s: ir.Send) -> None:
         line = s.span.line
         m = "(" + f"{s.message_id}, " + "".join(self.x(e) + ", " for _, e in s.fields) + ")"
-        declared = self.ct.messages[s.message_id].fields
+        declared = self.program.messages[s.message_id].fields
         checked = [(j, f, ft) for j, (f, ft) in enumerate(declared, start=1) if self.needs_check(ft)]
         if checked:  # a message carries only values of its declared field types
             mv = self.out.fresh("m")
@@ -593,22 +595,22 @@ class _Compiler(ir.Visitor):
 
     # ---- the module --------------------------------------------------------
     def module(self) -> tuple[str, dict[str, Any]]:
-        ct = self.ct
+        prog = self.program
         o = self.out
         names: dict[str, Any] = {}
         o.emit("# init: every node's variables, volatile ones again after a crash")
         o.emit("def init_node(self_id):")
         inits = []
-        for v in self.program.vars:
+        for v in prog.vars:
             inits.append(self.x(v.init) if v.init is not None else repr(default(v.type)))
-        o.emit(f"    return ({''.join(x + ', ' for x in inits)})", ct.spec.span.line)
+        o.emit(f"    return ({''.join(x + ', ' for x in inits)})", prog.span.line)
         o.emit("def reset_volatile(st, self_id):")
-        keep = [f"st[{v.slot}]" if v.storage != "volatile" else inits[v.slot] for v in ct.vars]
+        keep = [f"st[{v.slot}]" if v.storage != "volatile" else inits[v.slot] for v in prog.vars]
         o.emit(f"    return ({''.join(x + ', ' for x in keep)})")
         o.emit("")
         hnames = [self.handler(h) for h in self.program.handlers]
         pnames = [self.prop(i, p) for i, p in enumerate(self.program.properties)]
-        if ct.symmetric:
+        if prog.symmetric:
             # Renaming a set of nodes is a table lookup, filled on first use: a table built up front
             # has N! * 2**N entries, beyond reach at the node counts a runtime instantiates.
             # Both tables are emptied when they grow large: with many nodes, renamings and sets of
@@ -625,7 +627,7 @@ class _Compiler(ir.Visitor):
             o.emit("        r = self[p] = _SetPerm(p); return r")
             o.emit("_SP = _Perms()")
             sig = []
-            for v in ct.vars:
+            for v in prog.vars:
                 if not contains_node(v.type):
                     sig.append(f"st[{v.slot}]")
                 elif isinstance(v.type, SetType | SeqType | OptionType) or (
@@ -635,11 +637,11 @@ class _Compiler(ir.Visitor):
             o.emit("def node_signature(st):")
             o.emit("    # what renaming nodes cannot change: variables without node ids, sizes of collections of them")
             o.emit(f"    return ({''.join(x + ', ' for x in sig)})")
-            parts = [self.perm(v.type, f"st[{v.slot}]") or f"st[{v.slot}]" for v in ct.vars]
+            parts = [self.perm(v.type, f"st[{v.slot}]") or f"st[{v.slot}]" for v in prog.vars]
             o.emit("def perm_node_state(st, p, q):")
             o.emit(f"    return ({''.join(x + ', ' for x in parts)})")
             fns = []
-            for m in ct.messages:
+            for m in prog.messages:
                 if not any(contains_node(ft) for _, ft in m.fields):
                     fns.append("_same")
                     continue
@@ -651,9 +653,9 @@ class _Compiler(ir.Visitor):
             o.emit("def _same(m, p, q):\n    return m")
             o.emit(f"_PERM_MSG = ({''.join(f + ', ' for f in fns)})")
             o.emit("def perm_message(m, p, q):\n    return _PERM_MSG[m[0]](m, p, q)")
-            o.emit(f"MESSAGES_HOLD_NODES = {any(contains_node(ft) for m in ct.messages for _, ft in m.fields)}")
+            o.emit(f"MESSAGES_HOLD_NODES = {any(contains_node(ft) for m in prog.messages for _, ft in m.fields)}")
         header = [
-            f"# Generated by pnyx from {ct.spec.filename!r} (spec {ct.spec.name}); do not edit.",
+            f"# Generated by pnyx from {prog.filename!r} (spec {prog.name}); do not edit.",
             "from pnyx.model.runtime import (_at, _bound, _diff, _div, _head, _inflight, _inter, _is_prefix, _kidx, _last,",
             "                           _max, _min, _mod, _node, _set, _seti, _union, _value)",
             "",
@@ -668,7 +670,7 @@ class _Compiler(ir.Visitor):
 
 def compile_checked(ct: Checked) -> CompiledSpec:
     """Generate, compile and wrap the handlers, initial state and properties of a spec."""
-    comp = _Compiler(ct)
+    comp = _Compiler(ct.core)
     try:
         src, names = comp.module()
         code = compile(src, GENERATED_FILENAME, "exec")

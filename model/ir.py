@@ -327,6 +327,15 @@ class Var(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Message(Node):
+    """A message type; `id` is its tag, the first item of every message value."""
+
+    name: str
+    id: int
+    fields: tuple[tuple[str, Type], ...]
+
+
+@dataclass(frozen=True, eq=False)
 class Param(Node):
     name: str
     type: Type
@@ -395,6 +404,11 @@ class Program:
     filename: str
     source: str
     span: Span
+    n_nodes: int
+    symmetric: bool
+    network: str  # "fifo" | "unordered"
+    capacity: int | None
+    messages: tuple[Message, ...]
     vars: tuple[Var, ...]
     handlers: tuple[Handler, ...]
     properties: tuple[Property, ...]
