@@ -440,6 +440,11 @@ def walk(node: Node) -> Iterator[Node]:
         stack.extend(reversed(list(children(x))))
 
 
+def contains_choice(s: Stmt) -> bool:
+    """Whether a statement is, or holds, a `choose` (TLA+ splits a handler's body at the first)."""
+    return any(isinstance(x, ChooseOne | ChooseSubset) for x in walk(s))
+
+
 def _concrete_kinds() -> dict[str, type[Node]]:
     """The node classes a visitor may handle, by name (the abstract bases are not visited)."""
     abstract = {Node, Expr, Stmt, Handler}

@@ -84,6 +84,7 @@ def test_choose_sites_numbered_in_statement_order() -> None:
     assert [(c.var, c.site) for c in h.choices] == [("z", 0), ("w", 1), ("c", 2)]
     ast_sites = {s.var: n for s, n in ct.core.choose_site_of.items()}
     assert ast_sites == {"z": 0, "w": 1, "c": 2}
+    assert [ir.contains_choice(s) for s in h.body] == [False, False, True, True, False]
     cs = compiled(SPEC)
     assert [v for v, _ in cs.handlers[0].choice_sites] == ["z", "w", "c"]
     assert not cs.handlers[1].has_choice
