@@ -22,7 +22,7 @@ from typing import Any
 from .client import ClientError
 from .config import TimerConfig
 from .node import Step
-from .service import NodeHost, Requirements, Service, SpecNode
+from .service import INT, NodeHost, Requirements, Service, SpecNode
 from .wire import Tagged
 
 log = logging.getLogger("pnyx.gossip")
@@ -47,7 +47,7 @@ class GossipService(Service):
     name = "gossip"
     # value: the newest write id a register holds; Push: what anti-entropy sends through
     # the spec's own handler; write: how a put enters the spec.
-    needs = Requirements(variables=("value",), messages=("Push",), requests=(("write", 1),))
+    needs = Requirements(variables=(("value", INT),), messages=(("Push", (INT,)),), requests=(("write", (INT,)),))
 
     def __init__(self, host: NodeHost) -> None:
         super().__init__(host)

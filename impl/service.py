@@ -6,8 +6,8 @@ client operations into the spec's requests and reads its state. The two meet her
 here: a service sees the host through the `NodeHost` protocol, so no service imports the
 host and the host imports no service (impl/server.py wires one to the other).
 
-Each service declares in `needs` what it reads from a spec (variables, messages, requests
-and their arity); `Requirements.check` refuses a spec that lacks any of it, naming what is
+Each service declares in `needs` what it reads from a spec (variables, messages, requests,
+and the kinds of their types); `Requirements.check` refuses a spec that lacks any of it, naming what is
 missing and what the spec has, before a node starts.
 """
 
@@ -21,6 +21,7 @@ from typing import Any, ClassVar, Protocol
 
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import PnyxError
+from pnyx.model.types import IntType, Type
 
 from .config import Config, TimerConfig
 from .node import HandlerError, NodeRuntime, Step, Transport
@@ -68,24 +69,45 @@ class NodeHost(Protocol):
 
 
 @dataclass(frozen=True)
-class Requirements:
-    """What a service reads from a spec: variable names, message names, request names with their arity."""
+class Kind:
+    """A kind of type a service can handle, said in words for the error that refuses a spec."""
 
-    variables: tuple[str, ...] = ()
-    messages: tuple[str, ...] = ()
-    requests: tuple[tuple[str, int], ...] = ()
+    text: str
+    fits: Callable[[Type], bool]
+
+
+ANY = Kind("any type", lambda t: True)
+INT = Kind("an integer", lambda t: isinstance(t, IntType))
+
+
+@dataclass(frozen=True)
+class Requirements:
+    """What a service reads from a spec: variables of some kind, messages and requests with their
+    parameters' kinds. Checked once, by `check`, before a node runs the service."""
+
+    variables: tuple[tuple[str, Kind], ...] = ()
+    messages: tuple[tuple[str, tuple[Kind, ...]], ...] = ()
+    requests: tuple[tuple[str, tuple[Kind, ...]], ...] = ()
 
     def missing(self, cs: CompiledSpec) -> list[str]:
         """Each requirement the spec does not meet, as a phrase ('variable history')."""
-        out = [f"variable {v}" for v in self.variables if v not in {x.name for x in cs.vars}]
-        out += [f"message {m}" for m in self.messages if m not in {x.name for x in cs.messages}]
-        arity = {h.name: len(h.params) for h in cs.requests}
-        for name, n in self.requests:
-            want = f"request {name} with {n} argument{'s' if n != 1 else ''}"
-            if name not in arity:
-                out.append(want)
-            elif arity[name] != n:
-                out.append(f"{want} (the spec's {name} takes {arity[name]})")
+        out: list[str] = []
+        var_types = {v.name: v.type for v in cs.vars}
+        for name, kind in self.variables:
+            if name not in var_types:
+                out.append(f"variable {name}")
+            elif not kind.fits(var_types[name]):
+                out.append(f"variable {name} as {kind.text} (the spec's is {var_types[name]})")
+        msgs = {m.name: m.fields for m in cs.messages}
+        reqs = {h.name: h.params for h in cs.requests}
+        for what, table, wanted in (("message", msgs, self.messages), ("request", reqs, self.requests)):
+            for name, kinds in wanted:
+                want = f"{what} {name}({', '.join(k.text for k in kinds)})"
+                params = table.get(name)
+                if params is None:
+                    out.append(want)
+                elif len(params) != len(kinds) or not all(k.fits(t) for k, (_, t) in zip(kinds, params, strict=False)):
+                    out.append(f"{want} (the spec's is {name}({', '.join(f'{p}: {t}' for p, t in params)}))")
         return out
 
     def check(self, cs: CompiledSpec, service: str) -> None:

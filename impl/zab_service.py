@@ -28,14 +28,25 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pnyx.model.types import show
+from pnyx.model.types import IntType, SeqType, TupleType, Type, show
 
 from .client import ClientError
 from .node import Step
-from .service import NodeHost, Requirements, Service, SpecNode
+from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode
 from .wire import Tagged
 
 log = logging.getLogger("pnyx.zab")
+
+
+def _is_history(t: Type) -> bool:
+    """seq[tuple[tuple[int, int], int]]: the service reads each entry's zxid and its (tagged) value."""
+    if not isinstance(t, SeqType) or not isinstance(t.elem, TupleType) or len(t.elem.items) != 2:
+        return False
+    zxid, value = t.elem.items
+    return isinstance(zxid, TupleType) and len(zxid.items) == 2 and isinstance(value, IntType)
+
+
+HISTORY = Kind("a sequence of (zxid, value) pairs", _is_history)
 
 
 @dataclass
@@ -115,7 +126,8 @@ class ZabService(Service):
     name = "zab"
     # history: (zxid, value) pairs; commit: how many of them are committed; role, phase,
     # leader: for `info`. currentEpoch and acceptedEpoch are shown when the spec has them.
-    needs = Requirements(variables=("history", "commit", "role", "phase", "leader"), requests=(("write", 1),))
+    needs = Requirements(variables=(("history", HISTORY), ("commit", INT), ("role", ANY), ("phase", ANY), ("leader", ANY)),
+                         requests=(("write", (INT,)),))
 
     def __init__(self, host: NodeHost) -> None:
         super().__init__(host)

@@ -17,9 +17,12 @@ from pnyx.cli import main
 from pnyx.impl.client import ClientError, call
 from pnyx.impl.cluster import resolve_spec, start_cluster, stop_cluster
 from pnyx.impl.config import Config, ConfigError, ZabConfig, load_config, parse_config, to_toml
+from pnyx.impl.gossip_service import GossipService
 from pnyx.impl.meta import ClusterMeta
-from pnyx.impl.service import Requirements
+from pnyx.impl.raw_service import RawService
+from pnyx.impl.service import INT, Requirements
 from pnyx.impl.services import SERVICES, infer_service
+from pnyx.impl.zab_service import HISTORY, ZabService
 from pnyx.model.compiler import load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -134,15 +137,18 @@ def test_a_spec_lacking_what_its_service_reads_is_refused(tmp_path: Path, capsys
     spec.write_text(GOSSIP.read_text().replace("Push", "Shove"))
     assert main(["cluster", "start", str(spec), "--nodes", "2", "--dir", str(d)]) == 2
     err = capsys.readouterr().err
-    assert "cannot run the gossip service: it lacks message Push." in err and "messages Shove" in err
+    assert "cannot run the gossip service: it lacks message Push(an integer)." in err and "messages Shove" in err
     assert not d.exists()
 
 
-def test_a_request_of_the_wrong_arity_is_named() -> None:
+def test_a_requirement_of_the_wrong_kind_is_named() -> None:
     cs = load(str(GOSSIP))
-    assert Requirements(requests=(("write", 2), ("read", 0))).missing(cs) == [
-        "request write with 2 arguments (the spec's write takes 1)", "request read with 0 arguments"]
-    assert Requirements(variables=("value",), messages=("Push",), requests=(("write", 1),)).missing(cs) == []
+    assert Requirements(variables=(("value", HISTORY),), requests=(("write", (INT, INT)), ("read", ()))).missing(cs) == [
+        "variable value as a sequence of (zxid, value) pairs (the spec's is 0..2)",
+        "request write(an integer, an integer) (the spec's is write(v: 1..2))", "request read()"]
+    assert Requirements(messages=(("Push", ()),)).missing(cs) == ["message Push() (the spec's is Push(value: 0..2))"]
+    assert GossipService.needs.missing(cs) == [] and ZabService.needs.missing(load(str(ZAB))) == []
+    assert RawService.needs.missing(cs) == []
 
 
 def test_the_chosen_service_runs_and_is_recorded(tmp_path: Path) -> None:
