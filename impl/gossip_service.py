@@ -22,7 +22,7 @@ from typing import Any
 from .client import ClientError
 from .config import TimerConfig
 from .node import Step
-from .service import INT, NodeHost, Requirements, Service, SpecNode
+from .service import INT, NodeHost, Requirements, Service, SpecNode, info_cell
 from .wire import Tagged
 
 log = logging.getLogger("pnyx.gossip")
@@ -48,6 +48,7 @@ class GossipService(Service):
     # value: the newest write id a register holds; Push: what anti-entropy sends through
     # the spec's own handler; write: how a put enters the spec.
     needs = Requirements(variables=(("value", INT),), messages=(("Push", (INT,)),), requests=(("write", (INT,)),))
+    status_columns = (("keys", info_cell("keys")), ("clock", info_cell("clock")))
 
     def __init__(self, host: NodeHost) -> None:
         super().__init__(host)

@@ -122,11 +122,21 @@ class Requirements:
                            f"The spec has {has}. Choose another service with --service (raw runs any spec)")
 
 
+Column = tuple[str, Callable[[dict[str, Any]], str]]  # a `pnyx cluster status` column: header, cell from `info`
+
+
+def info_cell(key: str) -> Callable[[dict[str, Any]], str]:
+    """A status cell showing one field of a node's `info` as it is."""
+    return lambda info: str(info.get(key, "?"))
+
+
 class Service:
     """What a node offers on its client port, built on one or more `NodeRuntime`s."""
 
     name: ClassVar[str] = "?"
     needs: ClassVar[Requirements] = Requirements()
+    # What `pnyx cluster status` shows of each node's `info` (the host's own fields by default).
+    status_columns: ClassVar[tuple[Column, ...]] = (("sent", info_cell("sent")), ("dropped", info_cell("dropped")))
 
     def __init__(self, host: NodeHost) -> None:
         self.needs.check(host.cs, self.name)

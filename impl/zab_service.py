@@ -32,7 +32,7 @@ from pnyx.model.types import IntType, SeqType, TupleType, Type, show
 
 from .client import ClientError
 from .node import Step
-from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode
+from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
 from .wire import Tagged
 
 log = logging.getLogger("pnyx.zab")
@@ -47,6 +47,16 @@ def _is_history(t: Type) -> bool:
 
 
 HISTORY = Kind("a sequence of (zxid, value) pairs", _is_history)
+
+
+def _zxid(z: Any) -> str:
+    return f"({z[0]}, {z[1]})" if isinstance(z, (tuple, list)) and len(z) == 2 else "?"
+
+
+def _leader(text: Any) -> str:
+    """`some(n2)` as n2, `none` as -."""
+    t = str(text)
+    return t[5:-1] if t.startswith("some(") and t.endswith(")") else "-" if t == "none" else t
 
 
 @dataclass
@@ -128,6 +138,12 @@ class ZabService(Service):
     # leader: for `info`. currentEpoch and acceptedEpoch are shown when the spec has them.
     needs = Requirements(variables=(("history", HISTORY), ("commit", INT), ("role", ANY), ("phase", ANY), ("leader", ANY)),
                          requests=(("write", (INT,)),))
+    # As ZooKeeper's `srvr`: who leads, at which epoch and zxid.
+    status_columns = (("role", lambda x: str(x.get("role", "?")).lower()), ("epoch", info_cell("epoch")),
+                      ("last zxid", lambda x: _zxid(x.get("last_zxid"))),
+                      ("committed", lambda x: _zxid(x.get("committed_zxid"))),
+                      ("phase", lambda x: str(x.get("phase", "?")).lower()),
+                      ("leader", lambda x: _leader(x.get("leader", "?"))), ("znodes", info_cell("znodes")))
 
     def __init__(self, host: NodeHost) -> None:
         super().__init__(host)

@@ -148,33 +148,14 @@ def cmd_cluster_stop(args: argparse.Namespace) -> int:
     return 0
 
 
-def _zxid(z: Any) -> str:
-    return f"({z[0]}, {z[1]})" if isinstance(z, (tuple, list)) and len(z) == 2 else "?"
-
-
-def _leader(text: Any) -> str:
-    """`some(n2)` as n2, `none` as -."""
-    t = str(text)
-    return t[5:-1] if t.startswith("some(") and t.endswith(")") else "-" if t == "none" else t
-
-
-# What each service's nodes say of themselves, in the manner of ZooKeeper's `srvr`: column -> cell.
-STATUS_COLUMNS: dict[str, list[tuple[str, Any]]] = {
-    "zab": [("role", lambda x: str(x.get("role", "?")).lower()), ("epoch", lambda x: str(x.get("epoch", "?"))),
-            ("last zxid", lambda x: _zxid(x.get("last_zxid"))), ("committed", lambda x: _zxid(x.get("committed_zxid"))),
-            ("phase", lambda x: str(x.get("phase", "?")).lower()), ("leader", lambda x: _leader(x.get("leader", "?"))),
-            ("znodes", lambda x: str(x.get("znodes", "?")))],
-    "gossip": [("keys", lambda x: str(x.get("keys", "?"))), ("clock", lambda x: str(x.get("clock", "?")))],
-    "raw": [("sent", lambda x: str(x.get("sent", "?"))), ("dropped", lambda x: str(x.get("dropped", "?")))],
-}
-
-
 def cmd_cluster_status(args: argparse.Namespace) -> int:
     """Which node leads, at which epoch and zxid: each running node is asked over its client port."""
     import json
 
     from pnyx.impl.cluster import node_status
     from pnyx.impl.meta import ClusterMeta
+    from pnyx.impl.raw_service import RawService
+    from pnyx.impl.services import SERVICES
 
     meta = ClusterMeta.read(args.dir)
     nodes = node_status(args.dir, timeout=args.timeout)
@@ -183,7 +164,7 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
         json.dump(out, sys.stdout, indent=2, default=list)
         sys.stdout.write("\n")
         return 0
-    cols = STATUS_COLUMNS.get(meta.service, STATUS_COLUMNS["raw"])
+    cols = SERVICES.get(meta.service, RawService).status_columns
     rows = [["node", "address", "state", "pid", *(name for name, _ in cols)]]
     notes = []
     for n in nodes:

@@ -151,7 +151,7 @@ def test_a_requirement_of_the_wrong_kind_is_named() -> None:
     assert RawService.needs.missing(cs) == []
 
 
-def test_the_chosen_service_runs_and_is_recorded(tmp_path: Path) -> None:
+def test_the_chosen_service_runs_and_is_recorded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """gossip.pnyx as a raw service: its requests by name, no put; cluster.json and config.toml say raw."""
     d = tmp_path / "c"
     meta = start_cluster(str(GOSSIP), 2, d, timeout=60, service="raw")
@@ -165,6 +165,10 @@ def test_the_chosen_service_runs_and_is_recorded(tmp_path: Path) -> None:
         assert ("value", "1") in call(meta.clients[0], "state", timeout=10)
         with pytest.raises(ClientError, match="unknown operation 'put'"):
             call(meta.clients[0], "put", "k", "v", timeout=10)
+        capsys.readouterr()
+        assert main(["cluster", "status", str(d)]) == 0
+        header = capsys.readouterr().out.splitlines()[0].split()
+        assert header == ["node", "address", "state", "pid", "sent", "dropped"]  # the raw service's columns
     finally:
         stop_cluster(d)
 
