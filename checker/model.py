@@ -3,11 +3,11 @@
 A global state is ``(NS, UP, NET, BUDGET)``:
 - NS: one tuple of variable values per node;
 - UP: one bool per node;
-- NET: for `fifo`, one tuple of messages per ordered pair (index ``src * N + dst``);
-  for `unordered`, a sorted tuple of ``(dst, src, message)`` entries (a multiset);
-- BUDGET: faults and requests used so far, ``(requests, crashes, losses, duplicates)``.
+- NET: the network, as `pnyx.model.system.Network` lays it out for `fifo` or `unordered`;
+- BUDGET: faults and requests used so far, in the budget layout of `pnyx.model.system`.
 
-An event is a tuple whose first item names its kind (see `describe` in checker.trace).
+The events, their order, the budgets they spend and the network operations are those of
+`pnyx.model.system`; this module runs the spec's handlers inside that description.
 Successors are listed in a fixed order, so an index into the list is a replayable step.
 """
 
@@ -19,10 +19,26 @@ from typing import Any
 from pnyx.model.compiler import CompiledSpec, HandlerEntry
 from pnyx.model.errors import ModelError
 from pnyx.model.runtime import MAX_CHOICES, subsets
+from pnyx.model.system import (
+    CRASH,
+    DUP,
+    LOSS,
+    REQ,
+    Crash,
+    Deliver,
+    Duplicate,
+    Event,
+    Lose,
+    Network,
+    Recover,
+    Request,
+    Timer,
+    as_event,
+    spend,
+)
 
 State = tuple
-Event = tuple
-REQ, CRASH, LOSS, DUP = 0, 1, 2, 3
+_new = tuple.__new__  # an event built without a Python-level __new__: once per transition
 MEMO_LIMIT = 1_000_000  # handler outcomes remembered before the memo is cleared
 
 
@@ -80,11 +96,9 @@ class SpecModel:
         self.cs = cs
         self.n = cs.n_nodes
         self.fifo = cs.network == "fifo"
-        self.cap = cs.capacity
-        b = cs.budget
-        self.max_requests, self.max_crashes = b["requests"], b["crashes"]
-        self.max_losses, self.max_dups = b["losses"], b["duplicates"]
-        self.limits = tuple(b.values())  # every budget, built-in ones first, in the state's order
+        self.net = Network.of(cs.network, self.n, cs.capacity)
+        self.limits = tuple(cs.budget.values())  # every budget, in the state's order
+        self._push = self.net.push
         self.msg_handlers = cs.message_handlers
         self.nodes = tuple(range(self.n))
         self.memo: dict[tuple, tuple] = {}
@@ -93,18 +107,14 @@ class SpecModel:
     def init_states(self) -> list[State]:
         ns = tuple(self.cs.init_node(i) for i in self.nodes)
         up = (True,) * self.n
-        net: tuple = ((),) * (self.n * self.n) if self.fifo else ()
-        return [(ns, up, net, (0,) * len(self.cs.budget))]
+        return [(ns, up, self.net.empty(), (0,) * len(self.cs.budget))]
 
     def in_flight(self, state: State) -> list[tuple[int, int, tuple]]:
         """Every message in the network as (src, dst, message), in a fixed order."""
-        net = state[2]
-        if self.fifo:
-            return [(ci // self.n, ci % self.n, m) for ci, ch in enumerate(net) for m in ch]
-        return [(src, dst, m) for dst, src, m in net]
+        return self.net.in_flight(state[2])
 
     # ---- running handlers --------------------------------------------------
-    def run(self, h: HandlerEntry, args: tuple, state: State, event: Event) -> list[tuple[tuple, tuple]]:
+    def run(self, h: HandlerEntry, args: tuple, state: State, event: tuple) -> list[tuple[tuple, tuple]]:
         """Every outcome of a handler: ``[(choices, (st', sends, replies)), ...]``."""
         try:
             if not h.has_choice:
@@ -120,47 +130,18 @@ class SpecModel:
                 script = ch.next_script()
             return results
         except Exception as exc:  # noqa: BLE001 - any failure of generated code is the spec's
-            raise StepError(state, event, self.cs.model_error(exc, f"handler at line {h.line}")) from None
+            raise StepError(state, as_event(event), self.cs.model_error(exc, f"handler at line {h.line}")) from None
 
     def apply(self, state: State, node: int, st2: tuple, sends: list, net: tuple, budget: tuple) -> State | None:
         """The state after `node` took a step; None if it leaves a bounded channel over capacity."""
         ns, up = state[0], state[1]
-        ns2 = ns[:node] + (st2,) + ns[node + 1 :]
         if sends:
-            n, cap = self.n, self.cap
-            if self.fifo:
-                chans = list(net)
-                for dst, m in sends:
-                    if m is None:  # `disconnect dst`: what is in flight either way is lost
-                        chans[node * n + dst] = chans[dst * n + node] = ()
-                        continue
-                    if not up[dst]:
-                        continue  # the connection to a crashed node is gone
-                    ci = node * n + dst
-                    chans[ci] = chans[ci] + (m,)
-                if cap is not None:  # judged on the channels as the step leaves them
-                    for dst, m in sends:
-                        if m is not None and len(chans[node * n + dst]) > cap:
-                            return None
-                net = tuple(chans)
-            else:
-                entries = list(net)
-                for dst, m in sends:
-                    if m is None:
-                        entries = [e for e in entries if (e[0], e[1]) not in ((dst, node), (node, dst))]
-                    elif up[dst]:
-                        entries.append((dst, node, m))
-                if cap is not None:
-                    for dst, m in sends:
-                        if m is None:
-                            continue
-                        if sum(1 for e in entries if e[0] == dst and e[1] == node) > cap:
-                            return None
-                entries.sort()
-                net = tuple(entries)
-        return (ns2, up, net, budget)
+            net = self._push(net, node, sends, up)
+            if net is None:
+                return None
+        return (ns[:node] + (st2,) + ns[node + 1 :], up, net, budget)
 
-    def outcomes(self, h: HandlerEntry, args: tuple, state: State, event: Event) -> tuple | list:
+    def outcomes(self, h: HandlerEntry, args: tuple, state: State, event: tuple) -> tuple | list:
         """`run`, memoized: handlers are pure, and one node state meets one message in many global states."""
         key = (h.index, args)
         hit = self.memo.get(key)
@@ -175,112 +156,78 @@ class SpecModel:
         st = state[0][dst]
         budget = state[3]
         for h in self.msg_handlers[msg[0]]:
-            event = ("deliver", dst, src, msg, h.index)
+            hi = h.index
+            event = ("deliver", dst, src, msg, hi, (), ())  # typed only if the handler fails
             for choices, (st2, sends, _) in self.outcomes(h, (dst, st, src) + msg[1:], state, event):
                 enabled = True
                 s2 = self.apply(state, dst, st2, sends, net1, budget)
                 if s2 is not None:
-                    out.append((("deliver", dst, src, msg, h.index, choices, sends), s2))
+                    out.append((_new(Deliver, ("deliver", dst, src, msg, hi, choices, sends)), s2))
         if not enabled:
-            out.append((("deliver", dst, src, msg, -1, (), ()), (state[0], state[1], net1, budget)))
+            out.append((_new(Deliver, ("deliver", dst, src, msg, -1, (), ())), (state[0], state[1], net1, budget)))
 
-    # ---- successors --------------------------------------------------------
+    # ---- successors, in the catalogue's order (pnyx.model.system.EVENTS) ------------------
     def successors(self, state: State) -> list[tuple[Event, State]]:  # noqa: C901 - one block per event kind
         ns, up, net, budget = state
-        n = self.n
         out: list[tuple[Event, State]] = []
-        # deliveries
-        if self.fifo:
-            for ci, ch in enumerate(net):
-                if ch:
-                    src, dst = divmod(ci, n)
-                    net1 = net[:ci] + (ch[1:],) + net[ci + 1 :]
-                    self._deliver(out, state, net1, dst, src, ch[0])
-        else:
-            prev = None
-            for k, entry in enumerate(net):
-                if entry == prev:
-                    continue
-                prev = entry
-                dst, src, msg = entry
-                self._deliver(out, state, net[:k] + net[k + 1 :], dst, src, msg)
-        # timers
+        deliverable, losable = self.net.exits(net, budget[LOSS] < self.limits[LOSS])
+        for dst, src, msg, _, net1 in deliverable:
+            self._deliver(out, state, net1, dst, src, msg)
         for h in self.cs.timers:
             b2 = budget
             if h.spends >= 0:
                 if budget[h.spends] >= self.limits[h.spends]:
                     continue
-                b2 = budget[: h.spends] + (budget[h.spends] + 1,) + budget[h.spends + 1 :]
+                b2 = spend(budget, h.spends)
+            hi = h.index
             for i in self.nodes:
                 if up[i]:
-                    base = ("timer", i, h.index)
-                    for choices, (st2, sends, _) in self.outcomes(h, (i, ns[i]), state, base):
+                    for choices, (st2, sends, _) in self.outcomes(h, (i, ns[i]), state, ("timer", i, hi, (), ())):
                         s2 = self.apply(state, i, st2, sends, net, b2)
                         if s2 is not None:
-                            out.append((("timer", i, h.index, choices, sends), s2))
-        # client requests
-        if budget[REQ] < self.max_requests:
-            b2 = (budget[0] + 1,) + budget[1:]
+                            out.append((_new(Timer, ("timer", i, hi, choices, sends)), s2))
+        if budget[REQ] < self.limits[REQ]:
+            b2 = budget[:REQ] + (budget[REQ] + 1,) + budget[REQ + 1 :]  # spend
             for h in self.cs.requests:
+                hi = h.index
                 for i in self.nodes:
                     if not up[i]:
                         continue
                     for args in h.arg_domain:
-                        base = ("request", i, h.index, args)
+                        base = ("request", i, hi, args, (), (), ())
                         for choices, (st2, sends, reps) in self.outcomes(h, (i, ns[i]) + args, state, base):
                             s2 = self.apply(state, i, st2, sends, net, b2)
                             if s2 is not None:
-                                out.append((("request", i, h.index, args, choices, sends, reps), s2))
-        # crashes
-        if budget[CRASH] < self.max_crashes:
-            b2 = budget[:1] + (budget[1] + 1,) + budget[2:]
+                                out.append((_new(Request, ("request", i, hi, args, choices, sends, reps)), s2))
+        if budget[CRASH] < self.limits[CRASH]:
+            b2 = budget[:CRASH] + (budget[CRASH] + 1,) + budget[CRASH + 1 :]  # spend
             for i in self.nodes:
                 if up[i]:
                     ns2 = ns[:i] + (self.cs.reset_volatile(ns[i], i),) + ns[i + 1 :]
                     up2 = up[:i] + (False,) + up[i + 1 :]
-                    out.append((("crash", i), (ns2, up2, self.cut(net, i), b2)))
-        # recoveries
+                    out.append((Crash(i), (ns2, up2, self.net.cut(net, i), b2)))
         for i in self.nodes:
             if not up[i]:
                 up2 = up[:i] + (True,) + up[i + 1 :]
                 s_up = (ns, up2, net, budget)
                 h = self.cs.recover
                 if h is None:
-                    out.append((("recover", i, (), ()), s_up))
+                    out.append((Recover(i), s_up))
                     continue
-                for choices, (st2, sends, _) in self.run(h, (i, ns[i]), s_up, ("recover", i)):
+                for choices, (st2, sends, _) in self.run(h, (i, ns[i]), s_up, Recover(i)):
                     s2 = self.apply(s_up, i, st2, sends, net, budget)
                     if s2 is not None:
-                        out.append((("recover", i, choices, sends), s2))
-        # message loss and duplication
-        if budget[LOSS] < self.max_losses:
-            b2 = budget[:2] + (budget[2] + 1,) + budget[3:]
-            if self.fifo:
-                for ci, ch in enumerate(net):
-                    for k, m in enumerate(ch):
-                        net1 = net[:ci] + (ch[:k] + ch[k + 1 :],) + net[ci + 1 :]
-                        out.append((("lose", ci % n, ci // n, m, k), (ns, up, net1, b2)))
-            else:
-                prev = None
-                for k, entry in enumerate(net):
-                    if entry != prev:
-                        prev = entry
-                        out.append((("lose", entry[0], entry[1], entry[2], k), (ns, up, net[:k] + net[k + 1 :], b2)))
-        if not self.fifo and budget[DUP] < self.max_dups:
-            b2 = budget[:3] + (budget[3] + 1,) + budget[4:]
-            prev = None
-            for entry in net:
-                if entry != prev:
-                    prev = entry
-                    if self.cap is not None and sum(1 for e in net if e[:2] == entry[:2]) >= self.cap:
-                        continue
-                    net1 = tuple(sorted(net + (entry,)))
-                    out.append((("duplicate", entry[0], entry[1], entry[2]), (ns, up, net1, b2)))
+                        out.append((Recover(i, choices, sends), s2))
+        if losable:
+            b2 = budget[:LOSS] + (budget[LOSS] + 1,) + budget[LOSS + 1 :]  # spend
+            for dst, src, msg, k, net1 in losable:
+                out.append((_new(Lose, ("lose", dst, src, msg, k)), (ns, up, net1, b2)))
+        if budget[DUP] < self.limits[DUP]:
+            b2 = budget[:DUP] + (budget[DUP] + 1,) + budget[DUP + 1 :]  # spend
+            for dst, src, msg, net1 in self.net.duplicates(net):
+                out.append((Duplicate(dst, src, msg), (ns, up, net1, b2)))
         return out
 
     def cut(self, net: tuple, i: int) -> tuple:
         """The network after node i crashed: its TCP channels break; UDP packets to it are lost."""
-        n = self.n
-        if self.fifo:
-            return tuple(() if (ci // n == i or ci % n == i) else ch for ci, ch in enumerate(net))
-        return tuple(e for e in net if e[0] != i)
+        return self.net.cut(net, i)
