@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, assert_never
 
 from pnyx.model.compiler import CompiledSpec
+from pnyx.model.system import HANDLER_KIND, Crash, Deliver, Duplicate, Lose, Recover, Request, Timer, as_event
 from pnyx.model.types import BoolType, NodeType, node_name, show, to_itf
 
 from .model import Event, SpecModel, State
@@ -45,51 +46,37 @@ def _choices(cs: CompiledSpec, handler_index: int, choices: tuple) -> str:
     return " choosing " + ", ".join(parts)
 
 
-def describe(cs: CompiledSpec, ev: Event) -> str:
+def describe(cs: CompiledSpec, event: tuple) -> str:
     """One line a person reads: who received what from whom, which timer, which crash."""
-    kind = ev[0]
-    if kind == "deliver":
-        _, dst, src, msg, hi = ev[:5]
-        text = f"{node_name(dst)} receives {cs.show_message(msg)} from {node_name(src)}"
-        if hi < 0:
-            return text + " (no handler enabled: dropped)"
-        return text + (_choices(cs, hi, ev[5]) if len(ev) > 5 else "")
-    if kind == "timer":
-        h = cs.handlers[ev[2]]
-        return f"{node_name(ev[1])} fires timer {h.name}" + (_choices(cs, ev[2], ev[3]) if len(ev) > 3 else "")
-    if kind == "request":
-        h = cs.handlers[ev[2]]
-        args = ", ".join(f"{p}={show(v, t)}" for (p, t), v in zip(h.params, ev[3]))
-        text = f"client calls {h.name}({args}) at {node_name(ev[1])}"
-        if len(ev) > 4:
-            text += _choices(cs, ev[2], ev[4])
-            if ev[6]:
-                text += " -> replies " + ", ".join(map(str, ev[6]))
-        return text
-    if kind == "crash":
-        return f"{node_name(ev[1])} crashes (volatile state and its channels lost)"
-    if kind == "recover":
-        text = f"{node_name(ev[1])} recovers"
-        if cs.recover is not None and len(ev) > 2:
-            text += _choices(cs, cs.recover.index, ev[2])
-        return text
-    if kind == "lose":
-        return f"the network loses {cs.show_message(ev[3])} from {node_name(ev[2])} to {node_name(ev[1])}"
-    if kind == "duplicate":
-        return f"the network duplicates {cs.show_message(ev[3])} from {node_name(ev[2])} to {node_name(ev[1])}"
-    return repr(ev)
+    ev = as_event(event)
+    match ev:
+        case Deliver():
+            text = f"{node_name(ev.dst)} receives {cs.show_message(ev.msg)} from {node_name(ev.src)}"
+            if ev.handler < 0:
+                return text + " (no handler enabled: dropped)"
+            return text + _choices(cs, ev.handler, ev.choices)
+        case Timer():
+            return f"{node_name(ev.node)} fires timer {cs.handlers[ev.handler].name}" + _choices(cs, ev.handler, ev.choices)
+        case Request():
+            h = cs.handlers[ev.handler]
+            args = ", ".join(f"{p}={show(v, t)}" for (p, t), v in zip(h.params, ev.args))
+            text = f"client calls {h.name}({args}) at {node_name(ev.node)}" + _choices(cs, ev.handler, ev.choices)
+            return text + (" -> replies " + ", ".join(map(str, ev.replies)) if ev.replies else "")
+        case Crash():
+            return f"{node_name(ev.node)} crashes (volatile state and its channels lost)"
+        case Recover():
+            hi = cs.recover.index if cs.recover is not None else -1
+            return f"{node_name(ev.node)} recovers" + (_choices(cs, hi, ev.choices) if hi >= 0 else "")
+        case Lose():
+            return f"the network loses {cs.show_message(ev.msg)} from {node_name(ev.src)} to {node_name(ev.dst)}"
+        case Duplicate():
+            return f"the network duplicates {cs.show_message(ev.msg)} from {node_name(ev.src)} to {node_name(ev.dst)}"
+        case _:
+            assert_never(ev)
 
 
-def sends_of(cs: CompiledSpec, ev: Event) -> list[str]:
-    sends: tuple = ()
-    if ev[0] == "deliver" and len(ev) > 6:
-        sends = ev[6]
-    elif ev[0] == "timer" and len(ev) > 4:
-        sends = ev[4]
-    elif ev[0] == "request" and len(ev) > 5:
-        sends = ev[5]
-    elif ev[0] == "recover" and len(ev) > 3:
-        sends = ev[3]
+def sends_of(cs: CompiledSpec, event: tuple) -> list[str]:
+    sends = getattr(as_event(event), "sends", ())  # only the kinds that run a handler send
     return [f"disconnects from {node_name(d)}" if m is None else f"sends {cs.show_message(m)} to {node_name(d)}"
             for d, m in sends]
 
@@ -151,13 +138,13 @@ def to_mermaid(trace: Trace, title: str = "", violated: str = "") -> str:
         lines.append(f"    title {_mermaid_text(title)}")
     lines += [f"    participant {node_name(i)}" for i in range(cs.n_nodes)]
     events = list(trace.events) + ([trace.failed_event] if trace.failed_event is not None else [])
-    for k, ev in enumerate(events, start=1):
-        kind = ev[0]
-        if kind == "deliver":
-            arrow = "-x" if ev[4] < 0 else "->>"
-            lines.append(f"    {node_name(ev[2])}{arrow}{node_name(ev[1])}: {k}. {cs.show_message(ev[3])}")
+    for k, event in enumerate(events, start=1):
+        ev = as_event(event)
+        if isinstance(ev, Deliver):
+            arrow = "-x" if ev.handler < 0 else "->>"
+            lines.append(f"    {node_name(ev.src)}{arrow}{node_name(ev.dst)}: {k}. {cs.show_message(ev.msg)}")
         else:
-            lines.append(f"    Note over {node_name(ev[1])}: {k}. {describe(cs, ev)}")
+            lines.append(f"    Note over {node_name(ev.at)}: {k}. {describe(cs, ev)}")
         if k <= len(trace.events):
             for change in changes(cs, trace.states[k - 1], trace.states[k]):
                 who = change.split(".", 1)[0].split(":", 1)[0]
@@ -196,36 +183,39 @@ def _message_json(cs: CompiledSpec, m: tuple) -> dict[str, Any]:
     return {"tag": info.name, "value": {f: to_itf(x, t) for (f, t), x in zip(info.fields, m[1:])}}
 
 
-def event_json(cs: CompiledSpec, ev: Event) -> dict[str, Any]:
+def event_json(cs: CompiledSpec, event: tuple) -> dict[str, Any]:
     """An event as data, so that a trace can be replayed elsewhere (impl.replay) without the checker.
 
     Handlers are named by index into `cs.handlers` (-1: no handler enabled, the message was dropped);
     each `choose` is given as its site number within the handler and the value taken.
     """
-    kind = ev[0]
-    out: dict[str, Any] = {"kind": kind, "node": node_name(ev[1])}
+    ev = as_event(event)
+    out: dict[str, Any] = {"kind": ev.kind}
     choices: tuple = ()
     hi = -1
-    if kind in ("deliver", "lose", "duplicate"):
-        out["src"] = node_name(ev[2])
-        out["message"] = _message_json(cs, ev[3])
-        if kind == "deliver":
-            hi = ev[4]
-            choices = ev[5] if len(ev) > 5 else ()
-    elif kind == "timer":
-        hi = ev[2]
-        out["timer"] = cs.handlers[hi].name
-        choices = ev[3] if len(ev) > 3 else ()
-    elif kind == "request":
-        hi = ev[2]
-        h = cs.handlers[hi]
-        out["request"] = h.name
-        out["args"] = [to_itf(v, t) for (_, t), v in zip(h.params, ev[3])]
-        choices = ev[4] if len(ev) > 4 else ()
-    elif kind == "recover":
-        hi = cs.recover.index if cs.recover is not None else -1
-        choices = ev[2] if len(ev) > 2 else ()
-    if kind in ("deliver", "timer", "request", "recover"):
+    match ev:
+        case Deliver() | Lose() | Duplicate():
+            out["node"], out["src"], out["message"] = node_name(ev.dst), node_name(ev.src), _message_json(cs, ev.msg)
+            if isinstance(ev, Deliver):
+                hi, choices = ev.handler, ev.choices
+        case Timer():
+            out["node"] = node_name(ev.node)
+            hi, choices = ev.handler, ev.choices
+            out["timer"] = cs.handlers[hi].name
+        case Request():
+            out["node"] = node_name(ev.node)
+            hi, choices = ev.handler, ev.choices
+            h = cs.handlers[hi]
+            out["request"] = h.name
+            out["args"] = [to_itf(v, t) for (_, t), v in zip(h.params, ev.args)]
+        case Recover():
+            out["node"] = node_name(ev.node)
+            hi, choices = (cs.recover.index if cs.recover is not None else -1), ev.choices
+        case Crash():
+            out["node"] = node_name(ev.node)
+        case _:
+            assert_never(ev)
+    if ev.kind in HANDLER_KIND:
         out["handler"] = hi
         sites = cs.handlers[hi].choice_sites if hi >= 0 else ()
         out["choices"] = [{"site": site, "var": sites[site][0], "value": to_itf(v, sites[site][1])} for site, v in choices]

@@ -28,6 +28,7 @@ from typing import Any
 from pnyx.model.compiler import CompiledSpec, HandlerEntry, compile_checked
 from pnyx.model.errors import ModelError, PnyxError
 from pnyx.model.parser import parse_file
+from pnyx.model.system import EVENT_KINDS, HANDLER_KIND
 from pnyx.model.typecheck import check
 from pnyx.model.types import BOOL, ITFError, NodeType, Type, from_itf, json_kind, node_name, show
 
@@ -164,11 +165,6 @@ def read_trace(path: str | Path) -> tuple[dict[str, Any], str | None, dict[str, 
 
 
 # ---- validation: the trace against the spec's types ---------------------------------------
-
-EVENT_KINDS = ("deliver", "timer", "request", "crash", "recover", "lose", "duplicate")
-HANDLER_KIND = {"deliver": "message", "timer": "timer", "request": "request", "recover": "recover"}
-
-
 @dataclass
 class _State:
     """One trace state, decoded: variables per node, up flags, messages in flight."""

@@ -93,6 +93,11 @@ class Deliver(_Deliver):
     def __getnewargs__(self) -> tuple:
         return tuple(self)[1:]
 
+    @property
+    def at(self) -> int:
+        """The node the event happens at."""
+        return self.dst
+
 
 class Timer(_Timer):
     """A timer fires at a live node (abstract time: any enabled timer, at any moment)."""
@@ -106,6 +111,11 @@ class Timer(_Timer):
 
     def __getnewargs__(self) -> tuple:
         return tuple(self)[1:]
+
+    @property
+    def at(self) -> int:
+        """The node the event happens at."""
+        return self.node
 
 
 class Request(_Request):
@@ -122,6 +132,11 @@ class Request(_Request):
     def __getnewargs__(self) -> tuple:
         return tuple(self)[1:]
 
+    @property
+    def at(self) -> int:
+        """The node the event happens at."""
+        return self.node
+
 
 class Crash(_Crash):
     """A live node crashes: its volatile state is reset and its channels break (see `Network.cut`)."""
@@ -135,6 +150,11 @@ class Crash(_Crash):
 
     def __getnewargs__(self) -> tuple:
         return tuple(self)[1:]
+
+    @property
+    def at(self) -> int:
+        """The node the event happens at."""
+        return self.node
 
 
 class Recover(_Recover):
@@ -150,6 +170,11 @@ class Recover(_Recover):
     def __getnewargs__(self) -> tuple:
         return tuple(self)[1:]
 
+    @property
+    def at(self) -> int:
+        """The node the event happens at."""
+        return self.node
+
 
 class Lose(_Lose):
     """The network loses a message in flight."""
@@ -164,6 +189,11 @@ class Lose(_Lose):
     def __getnewargs__(self) -> tuple:
         return tuple(self)[1:]
 
+    @property
+    def at(self) -> int:
+        """The node the event happens at."""
+        return self.dst
+
 
 class Duplicate(_Duplicate):
     """The network duplicates a message in flight (unordered networks only)."""
@@ -177,6 +207,11 @@ class Duplicate(_Duplicate):
 
     def __getnewargs__(self) -> tuple:
         return tuple(self)[1:]
+
+    @property
+    def at(self) -> int:
+        """The node the event happens at."""
+        return self.dst
 
 
 Event = Deliver | Timer | Request | Crash | Recover | Lose | Duplicate

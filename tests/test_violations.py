@@ -10,6 +10,7 @@ from reference import NaiveExplorer
 from specs import checked, compiled, explore
 
 from pnyx.checker.model import SpecModel
+from pnyx.model.system import Crash, Recover, Timer
 
 COUNTER = """spec counter
 nodes 2
@@ -133,15 +134,15 @@ def test_crash_keeps_persistent_and_ghost_and_resets_volatile() -> None:
     assert s1[0][0] == (1, 1, (1,), False)
     assert s1[2][0 * 2 + 1] == ((0, 1),)
     # n2 bumps too, sending Note(1) to n1; then n1 crashes
-    _, s2 = next((e, s) for e, s in m.successors(s1) if e[:2] == ("timer", 1))
-    ev, s3 = next((e, s) for e, s in m.successors(s2) if e[:2] == ("crash", 0))
+    _, s2 = next((e, s) for e, s in m.successors(s1) if isinstance(e, Timer) and e.node == 1)
+    ev, s3 = next((e, s) for e, s in m.successors(s2) if e == Crash(0))
     assert s3[1] == (False, True)
     assert s3[0][0] == (1, 0, (1,), False)  # epoch and log kept, seen reset
     assert s3[0][1] == s2[0][1]  # the other node is untouched
     assert s3[2] == ((), (), (), ())  # both channels of n1 are gone
     assert s3[3] == (0, 1, 0, 0)  # one crash used
-    assert not any(e[0] == "crash" for e, _ in m.successors(s3))  # budget exhausted
-    ev, s4 = next((e, s) for e, s in m.successors(s3) if e[0] == "recover")
+    assert not any(isinstance(e, Crash) for e, _ in m.successors(s3))  # budget exhausted
+    ev, s4 = next((e, s) for e, s in m.successors(s3) if isinstance(e, Recover))
     assert s4[1] == (True, True)
     assert s4[0][0] == (1, 0, (1,), True)  # the recover handler ran
 

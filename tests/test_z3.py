@@ -20,6 +20,7 @@ from pnyx.cli import main
 from pnyx.model.compiler import CompiledSpec, compile_checked, load
 from pnyx.model.errors import ArgumentError, PnyxError
 from pnyx.model.parser import parse
+from pnyx.model.system import Deliver, as_event
 from pnyx.model.typecheck import check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -59,7 +60,7 @@ def test_gossip_validity_alone_is_not_inductive_and_its_cti_really_breaks_it() -
     assert holds(cs, "Validity", cti.pre)  # the pre-state satisfies the invariant ...
     assert not holds(cs, "Validity", cti.post)  # ... and the step breaks it, by the compiled evaluator
     assert cti.explicit_agrees
-    assert cti.event[0] == "deliver"  # a Push carrying a value nobody wrote
+    assert isinstance(as_event(cti.event), Deliver)  # a Push carrying a value nobody wrote
     assert "n" in cti.bindings
     # the explicit checker never meets that pre-state (its nodes perhaps, never with that
     # Push in flight): the invariant needs strengthening
@@ -88,7 +89,8 @@ def test_zab_broadcast_without_a_helper_gives_a_cti_the_explicit_evaluator_confi
     assert not res.ok and res.cti is not None and res.cti.kind == "step"
     cti = res.cti
     assert cti.property == "PrefixOfLeader" and cti.event is not None
-    assert cti.event[0] == "deliver" and cti.event[3][0] == 0  # a follower logs a bogus Propose
+    ev = as_event(cti.event)
+    assert isinstance(ev, Deliver) and ev.msg[0] == 0  # a follower logs a bogus Propose
     assert cti.pre is not None
     reach = explicit_reach(cs, cti.pre)
     assert reach.complete and not reach.found

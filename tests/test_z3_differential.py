@@ -26,6 +26,7 @@ from pnyx.checker.z3.encode import not_
 from pnyx.checker.z3.successors import z3_successors
 from pnyx.checker.z3.translate import Translator
 from pnyx.model.compiler import CompiledSpec, load
+from pnyx.model.system import Deliver, Lose, Request, as_event
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = ROOT / "spec" / "gossip.pnyx"
@@ -80,12 +81,12 @@ def _freeze(x: Any) -> Any:
 
 def _event(ev: tuple, fifo: bool) -> tuple:
     """An event without what only one side records: a request's replies, an unordered loss's index."""
-    ev = _freeze(ev)
-    if ev[0] == "request":
-        return ev[:6]
-    if ev[0] == "lose" and not fifo:
-        return ev[:4]
-    return ev
+    e = as_event(_freeze(ev))
+    if isinstance(e, Request):
+        return e._replace(replies=())
+    if isinstance(e, Lose) and not fifo:
+        return e._replace(slot=-1)
+    return e
 
 
 def reachable_sample(cs: CompiledSpec, seed: int = 0) -> list[tuple]:
@@ -146,8 +147,8 @@ def test_a_delivery_is_dropped_when_a_choice_has_no_option() -> None:
     cs = compiled(EMPTY_CHOICE)
     states = reachable_sample(cs)
     assert len(states) == 4 and differences(cs, states) == []  # initial, A in flight at n1 or n2, dropped
-    drops = [ev for s in states for ev, _ in z3_successors(Translator(cs), s) if ev[0] == "deliver"]
-    assert drops and all(ev[4] == -1 for ev in drops)
+    drops = [e for s in states for ev, _ in z3_successors(Translator(cs), s) if isinstance(e := as_event(ev), Deliver)]
+    assert drops and all(ev.handler == -1 for ev in drops)
 
 
 def test_a_delivery_is_dropped_only_when_no_choice_enables_a_handler() -> None:
@@ -209,7 +210,7 @@ def test_down_facts_fail_on_a_state_no_run_reaches() -> None:
     cs = load(str(ZAB), {"TXNS": 1, "VALUES": 1, "CAP": 2})
     model = SpecModel(cs)
     init = model.init_states()[0]
-    _, s1 = next((ev, s2) for ev, s2 in model.successors(init) if ev[0] == "request")  # a Propose in flight
+    _, s1 = next((ev, s2) for ev, s2 in model.successors(init) if isinstance(ev, Request))  # a Propose in flight
     assert down_facts_hold(cs, s1)
     ns, up, net, budget = s1
     dst = next(ci % cs.n_nodes for ci, ch in enumerate(net) if ch)

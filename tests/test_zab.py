@@ -15,6 +15,7 @@ import pytest
 from pnyx.checker.bfs import Options, check
 from pnyx.checker.mutants import Mutant, MutantError, compile_mutant, load_mutant, load_mutants
 from pnyx.model.compiler import load
+from pnyx.model.system import Crash
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "zab.pnyx"
@@ -67,7 +68,7 @@ def test_a_second_epoch_forms_after_the_leader_crashes() -> None:
     r = check(cs)
     w = r.reached["SecondEpochAfterLeaderCrash"]
     assert r.violation is None and w is not None
-    assert any(ev[0] == "crash" for ev in w.events)
+    assert any(isinstance(ev, Crash) for ev in w.events)
 
 
 def test_every_mutant_applies_cleanly() -> None:
