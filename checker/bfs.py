@@ -1,6 +1,7 @@
 """Breadth-first exploration: every reachable state once, the shortest path to each.
 
-Visited states are kept as 64-bit fingerprints (Python's hash of the canonical state,
+Generic over checker.protocol.Model. Visited states are kept as 64-bit fingerprints (the
+model's `fingerprint` of the canonical state: for a spec, Python's hash,
 the same in every process because states hold only bools, ints and tuples; a blake2b
 digest when the spec's integers may be both -1 and -2, which CPython hashes alike) mapped to
 a discovery number; two arrays hold each state's parent and the index of the step
@@ -9,20 +10,20 @@ that reached it, so any state's path is replayed from the initial state.
 
 from __future__ import annotations
 
-import hashlib
-import marshal
 import resource
 import time
 from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from pnyx.model.compiler import CompiledSpec, PropertyEntry
+from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import ModelError
 
-from .model import SpecModel, State, StepError
-from .symmetry import canonicalizer
+from .model import SpecModel, State, StepError, stable_fingerprint
+from .protocol import Model, Property
 from .trace import Trace, replay
+
+__all__ = ["Options", "Stats", "Violation", "Result", "check", "explore", "stable_fingerprint"]
 
 
 @dataclass
@@ -81,31 +82,27 @@ class Result:
         return self.violation is None and all(t is not None for t in self.reached.values())
 
 
-def stable_fingerprint(state: State) -> int:
-    """A 64-bit digest of the state's value, for specs where Python's hash is not enough.
-
-    CPython hashes -1 and -2 alike, so `hash` would merge states that differ only there.
-    marshal format 2 writes no back-references, so equal states give equal bytes in
-    every process.
-    """
-    return int.from_bytes(hashlib.blake2b(marshal.dumps(state, 2), digest_size=8).digest(), "little", signed=True)
-
-
 def _peak_rss() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     """Explore the spec's state graph breadth-first, checking every property."""
+    return explore(SpecModel(cs), options)
+
+
+def explore(model: Model, options: Options | None = None) -> Result:  # noqa: C901 - the search loop, in one piece
+    """Explore a model's state graph breadth-first, checking every property."""
     opts = options or Options()
-    model = SpecModel(cs)
-    fingerprint = hash if cs.hash_is_exact_enough else stable_fingerprint
-    reducing = opts.symmetry and cs.symmetric
-    canon = canonicalizer(cs) if reducing else (lambda s: s)
+    fingerprint = model.fingerprint
+    reducing = opts.symmetry and model.symmetric
+    canon = model.representative() if reducing else (lambda s: s)
     raw_seen: set[int] = set()  # fingerprints of generated states as they are, before canonicalization
-    invariants = [p for p in cs.properties if p.kind == "invariant"]
-    pending: list[PropertyEntry] = [p for p in cs.properties if p.kind == "reachable"]
+    props = model.properties()
+    invariants = [(p, p.reads) for p in props if p.kind == "invariant"]
+    pending: list[tuple[Property, frozenset | None]] = [(p, p.reads) for p in props if p.kind == "reachable"]
     reached_at: dict[str, int] = {}
+    incremental = any(p.reads is not None for p in props)  # else every property is evaluated in every state
 
     visited: dict[int, int] = {}
     parent = array("q")
@@ -113,48 +110,37 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     stats = Stats()
     start = time.perf_counter()
     next_report = start + opts.progress_every
-    violation: tuple[str, PropertyEntry | None, int, StepError | None] | None = None
-
-    slot_of = {v.name: v.slot for v in cs.vars}
-    reads = {p.name: frozenset(slot_of[x] for x in p.reads) for p in cs.properties}
-    always = {p.name for p in cs.properties if p.reads_network}  # the network changes at almost every step
-    nslots = len(cs.vars)
+    violation: tuple[str, Property | None, int, StepError | None] | None = None
     failures: dict[str, ModelError] = {}
 
-    def check_state(s: State, sid: int, before: State | None = None) -> PropertyEntry | None:
-        """Evaluate the properties on a new state; with its predecessor, only those whose inputs changed."""
-        ns, up, net = s[0], s[1], s[2]
-        changed: set[int] | None = None
-        if before is not None:
-            changed = set()
-            old = before[0]
-            for a, b in zip(old, ns):
-                if a is not b:
-                    changed.update(k for k in range(nslots) if a[k] is not b[k] and a[k] != b[k])
+    def check_state(s: State, sid: int, before: State | None = None) -> Property | None:
+        """Evaluate the properties on a new state; with its predecessor, only those whose reads changed."""
+        changed = model.changed(before, s) if before is not None and incremental else None
         try:
-            for inv in invariants:
-                if changed is not None and not (reads[inv.name] & changed) and inv.name not in always:
+            for inv, reads in invariants:
+                if changed is not None and reads is not None and not (reads & changed):
                     continue  # held in the predecessor and reads nothing that changed
-                if not inv.holds(ns, up, net):
+                if not inv.holds(s):
                     return inv
             if pending:
-                for r in list(pending):
-                    if changed is not None and not (reads[r.name] & changed) and r.name not in always:
+                for entry in list(pending):
+                    r, reads = entry
+                    if changed is not None and reads is not None and not (reads & changed):
                         continue
-                    if r.holds(ns, up, net):
+                    if r.holds(s):
                         reached_at[r.name] = sid
-                        pending.remove(r)
+                        pending.remove(entry)
         except Exception:  # noqa: BLE001 - a property failed to evaluate (an index out of range...): the spec's error
             return failing_property(s)
         return None
 
-    def failing_property(s: State) -> PropertyEntry:
+    def failing_property(s: State) -> Property:
         """The property whose evaluation raises in state s, its error kept for the report."""
-        for p in cs.properties:
+        for p in props:
             try:
-                p.holds(s[0], s[1], s[2])
+                p.holds(s)
             except Exception as exc:  # noqa: BLE001
-                failures[p.name] = cs.model_error(exc, f"{p.kind} {p.name} cannot be evaluated")
+                failures[p.name] = p.error(exc)
                 return p
         raise AssertionError("a property failed once and then evaluated")  # pragma: no cover - properties are pure
 
@@ -243,11 +229,11 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
         return steps[::-1]
 
     result = Result(
-        spec=cs.name, stats=stats, complete=stopped_by is None and violation is None,
-        stopped_by=stopped_by, violation=None, invariants=[p.name for p in invariants], symmetry=opts.symmetry and cs.symmetric,
+        spec=model.name, stats=stats, complete=stopped_by is None and violation is None,
+        stopped_by=stopped_by, violation=None, invariants=[p.name for p, _ in invariants], symmetry=reducing,
         stop_limit={"depth": opts.max_depth, "states": opts.max_states, "time": opts.max_seconds}.get(stopped_by or ""),
     )
-    for p in cs.properties:
+    for p in props:
         if p.kind == "reachable":
             sid_r = reached_at.get(p.name)
             result.reached[p.name] = replay(model, path(sid_r)) if sid_r is not None else None
@@ -260,7 +246,7 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
         elif kind == "invariant":
             assert prop is not None
             last = trace.states[-1]
-            bindings = prop.explain(last[0], last[1], last[2]) or {}
+            bindings = prop.explain(last) or {}
             result.violation = Violation("invariant", prop.name, f"invariant {prop.name} is violated", bindings, trace)
         else:
             assert err is not None

@@ -13,10 +13,12 @@ Successors are listed in a fixed order, so an index into the list is a replayabl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import hashlib
+import marshal
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
-from pnyx.model.compiler import CompiledSpec, HandlerEntry
+from pnyx.model.compiler import CompiledSpec, HandlerEntry, PropertyEntry
 from pnyx.model.errors import ModelError
 from pnyx.model.runtime import MAX_CHOICES, subsets
 from pnyx.model.system import (
@@ -89,11 +91,47 @@ class _ScriptChooser:
         return None
 
 
+def stable_fingerprint(state: State) -> int:
+    """A 64-bit digest of the state's value, for specs where Python's hash is not enough.
+
+    CPython hashes -1 and -2 alike, so `hash` would merge states that differ only there.
+    marshal format 2 writes no back-references, so equal states give equal bytes in
+    every process.
+    """
+    return int.from_bytes(hashlib.blake2b(marshal.dumps(state, 2), digest_size=8).digest(), "little", signed=True)
+
+
+class SpecProperty:
+    """A spec's property as the explorer sees it (checker.protocol.Property): a predicate on a
+    global state that reads the variable slots `reads` (None: the network too, so every state)."""
+
+    __slots__ = ("entry", "name", "kind", "reads", "_cs", "_holds")
+
+    def __init__(self, cs: CompiledSpec, entry: PropertyEntry) -> None:
+        slot_of = {v.name: v.slot for v in cs.vars}
+        self.entry, self.name, self.kind, self._cs, self._holds = entry, entry.name, entry.kind, cs, entry.holds
+        # the network changes at almost every step: a property reading it is evaluated in every state
+        self.reads: frozenset[Hashable] | None = None if entry.reads_network else frozenset(slot_of[x] for x in entry.reads)
+
+    def holds(self, state: State) -> bool:
+        return self._holds(state[0], state[1], state[2])  # type: ignore[no-any-return]
+
+    def explain(self, state: State) -> dict[str, Any] | None:
+        return self.entry.explain(state[0], state[1], state[2])
+
+    def error(self, exc: Exception) -> ModelError:
+        return self._cs.model_error(exc, f"{self.kind} {self.name} cannot be evaluated")
+
+
 class SpecModel:
-    """Stateright-style model interface over a compiled spec: `init_states`, `successors`."""
+    """The model interface (checker.protocol.Model) over a compiled spec."""
 
     def __init__(self, cs: CompiledSpec) -> None:
         self.cs = cs
+        self.name = cs.name
+        self.symmetric = cs.symmetric
+        self.fingerprint: Callable[[State], int] = hash if cs.hash_is_exact_enough else stable_fingerprint
+        self._nslots = len(cs.vars)
         self.n = cs.n_nodes
         self.fifo = cs.network == "fifo"
         self.net = Network.of(cs.network, self.n, cs.capacity)
@@ -108,6 +146,23 @@ class SpecModel:
         ns = tuple(self.cs.init_node(i) for i in self.nodes)
         up = (True,) * self.n
         return [(ns, up, self.net.empty(), (0,) * len(self.cs.budget))]
+
+    def properties(self) -> list[SpecProperty]:
+        return [SpecProperty(self.cs, p) for p in self.cs.properties]
+
+    def representative(self) -> Callable[[State], State]:
+        from .symmetry import canonicalizer  # symmetry.py reads this module's State
+
+        return canonicalizer(self.cs)
+
+    def changed(self, before: State, after: State) -> set[Hashable]:
+        """The variable slots that differ at some node (node tuples are shared when untouched)."""
+        out: set[Hashable] = set()
+        nslots = self._nslots
+        for a, b in zip(before[0], after[0]):
+            if a is not b:
+                out.update(k for k in range(nslots) if a[k] is not b[k] and a[k] != b[k])
+        return out
 
     def in_flight(self, state: State) -> list[tuple[int, int, tuple]]:
         """Every message in the network as (src, dst, message), in a fixed order."""
