@@ -7,9 +7,9 @@ seeded generator, so a run replays exactly from its seed. Two ways to drive it:
 - by time (`run`): messages arrive after a random delay, timers fire periodically, faults
   (loss rate, partitions) apply as configured.
 
-The network follows the checker's semantics: `fifo` channels keep their order per ordered pair
-and break when either end crashes; `unordered` messages to a crashed node are lost; a send
-to a down node is dropped. After every step the spec's invariants are evaluated on the live
+The network follows the checker's semantics (pnyx.model.system): `fifo` channels keep their
+order per ordered pair and break when either end crashes; `unordered` messages to a crashed
+node are lost; a send to a down node is dropped. After every step the spec's invariants are evaluated on the live
 node states; a violation raises `InvariantViolation` with the steps that led to it.
 """
 
@@ -22,6 +22,7 @@ from typing import Any
 
 from pnyx.model.compiler import CompiledSpec, HandlerEntry
 from pnyx.model.runtime import Chooser
+from pnyx.model.system import Network, breaks_on_crash
 from pnyx.model.types import node_name
 
 from .config import Config
@@ -82,6 +83,7 @@ class Simulation:
         self.cs = cs
         self.n = cs.n_nodes
         self.fifo = cs.network == "fifo"
+        self.layout = Network.of(cs.network, self.n, cs.capacity)  # the checker's network, to compare states with
         self.rng = random.Random(seed)
         self.config = config or Config()
         self.loss = loss
@@ -141,13 +143,8 @@ class Simulation:
         return bool(p.holds(*self._args(p)))
 
     def net_value(self) -> tuple:
-        """The messages in flight in the checker's representation (see checker.model)."""
-        if self.fifo:
-            chans: list[list[tuple]] = [[] for _ in range(self.n * self.n)]
-            for p in sorted(self.net, key=lambda p: p.seq):
-                chans[p.src * self.n + p.dst].append(p.msg)
-            return tuple(tuple(c) for c in chans)
-        return tuple(sorted((p.dst, p.src, p.msg) for p in self.net))
+        """The messages in flight in the checker's representation (pnyx.model.system.Network)."""
+        return self.layout.from_in_flight([(p.src, p.dst, p.msg) for p in sorted(self.net, key=lambda p: p.seq)])
 
     def _after(self, what: str, step: Step | None = None) -> None:
         self.stats.steps += 1
@@ -244,10 +241,7 @@ class Simulation:
 
     def crash(self, node: int) -> None:
         self.nodes[node].crash()
-        if self.fifo:
-            self.net = [p for p in self.net if node not in (p.src, p.dst)]
-        else:
-            self.net = [p for p in self.net if p.dst != node]
+        self.net = [p for p in self.net if not breaks_on_crash(self.fifo, p.src, p.dst, node)]
         self._after(f"{node_name(node)} crashes")
 
     def restart(self, node: int) -> Step | None:
