@@ -9,10 +9,12 @@ TLC's distinct states are those of ``pnyx check --no-symmetry``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pnyx.model import ast as A
-from pnyx.model.typecheck import Checked
+from pnyx.model.system import EVENTS, Crash, Deliver, Duplicate, Lose, Recover, Request, Timer
+from pnyx.model.typecheck import BUDGETS, Checked
 from pnyx.model.types import default
 
 from .handlers import Globals, HandlerTranslator, Translator, lets
@@ -20,8 +22,9 @@ from .names import Names, identifiers
 from .prelude import COMMON, FIFO, FIFO_CAN_SEND, UNBOUNDED_CAN_SEND, UNORDERED, UNORDERED_CAN_SEND
 from .values import Orders, Values, _const_text, tla_string
 
-BUDGET_VARS = {"requests": "nRequests", "crashes": "nCrashes", "losses": "nLosses", "duplicates": "nDuplicates"}
-BUDGET_CONSTS = {"requests": "MaxRequests", "crashes": "MaxCrashes", "losses": "MaxLosses", "duplicates": "MaxDuplicates"}
+# One counter and one bound per built-in budget (nCrashes < MaxCrashes), named after the budget.
+BUDGET_VARS = {b: "n" + b.capitalize() for b in BUDGETS}
+BUDGET_CONSTS = {b: "Max" + b.capitalize() for b in BUDGETS}
 
 
 @dataclass(frozen=True)
@@ -300,91 +303,106 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         return f"UNCHANGED <<{', '.join(rest)}>>" if rest else "TRUE"
 
     def section_actions(self, out: list[str], ops: dict[int, tuple[str, list[str]]]) -> None:  # noqa: C901
+        """One action per event kind of the catalogue (pnyx.model.system.EVENTS)."""
         ct, g = self.ct, self.g
         w = out.append
         net = self.net
         step_vars = set(self.node_vars) | {net}
         nexts: list[str] = []
-        w("\\* ---- actions: one per kind of event ----")
-        if self.fifo:
-            w("\\* deliver the message at the head of the channel from s to d")
-            w("Deliver(s, d) ==")
-            w("    /\\ chan[s][d] # <<>>")
-            w("    /\\ LET m == Head(chan[s][d])")
-            w("           rest == [chan EXCEPT ![s][d] = Tail(@)]")
-            w("           outcomes == Handle(d, s, m)")
-            w("       IN  IF outcomes = {}")
-            w("           THEN \\* no handler is enabled: the message is consumed and dropped")
-            w("                /\\ chan' = rest")
-            w(f"                /\\ {self.unchanged({'chan'})}")
-            w("           ELSE /\\ \\E r \\in outcomes : Take(d, r, rest, up)")
-            w(f"                /\\ {self.unchanged(step_vars)}")
-            nexts.append("\\E s, d \\in Node : Deliver(s, d)")
-        else:
-            w("\\* deliver one in-flight message x (any of them: the network is unordered)")
-            w("Deliver(x) ==")
-            w("    LET rest == BagRemove(net, x)")
-            w("        outcomes == Handle(x.dst, x.src, x.msg)")
-            w("    IN  IF outcomes = {}")
-            w("        THEN \\* no handler is enabled: the message is consumed and dropped")
-            w("             /\\ net' = rest")
-            w(f"             /\\ {self.unchanged({'net'})}")
-            w("        ELSE /\\ \\E r \\in outcomes : Take(x.dst, r, rest, up)")
-            w(f"             /\\ {self.unchanged(step_vars)}")
-            nexts.append("\\E x \\in DOMAIN net : Deliver(x)")
-        w("")
-        for idx, h in enumerate(ct.handlers):
-            name, params = ops[idx]
-            if isinstance(h, A.OnTimer):
-                spends = getattr(h, "spends", None)
-                if spends is not None and ct.budget.get(spends, 0) <= 0:
-                    continue  # its budget is empty: the timer never fires
-                act = g.names.claim(f"Timer_{h.name}")
-                w(f"\\* timer {h.name} fires at node i (line {h.span.line}); time is abstract: any enabled timer may fire")
-                w(f"{act}(i) ==")
-                if spends is not None:
-                    w(f"    /\\ {self.bvars[spends]} < {self.bconsts[spends]}  \\* each firing spends the {spends} budget")
-                w("    /\\ up[i]")
-                w(f"    /\\ \\E r \\in {name}(i) : Take(i, r, {net}, up)")
-                if spends is not None:
-                    w(f"    /\\ {self.bvars[spends]}' = {self.bvars[spends]} + 1")
-                    w(f"    /\\ {self.unchanged(step_vars | {self.bvars[spends]})}")
-                else:
-                    w(f"    /\\ {self.unchanged(step_vars)}")
-                w("")
-                nexts.append(f"\\E i \\in Node : {act}(i)")
-            elif isinstance(h, A.OnRequest) and ct.budget["requests"] > 0:
-                act = g.names.claim(f"Request_{h.name}")
-                local = g.names.child()
-                local.taken.add("i")
-                args = [local.claim(p.name) for p in h.params]
-                w(f"\\* a client calls {h.name} at node i (line {h.span.line})")
-                w(f"{act}(i) ==")
-                w("    /\\ nRequests < MaxRequests")
-                w("    /\\ up[i]")
-                choice = "\\E r \\in " + f"{name}({', '.join(['i'] + args)}) : Take(i, r, {net}, up)"
-                for (_, pt), p, a in reversed(list(zip(ct.request_params[h], h.params, args))):
-                    choice = f"\\E {a} \\in {g.values.set_of_ast(p.type, g.consts, pt)} : {choice}"
-                w(f"    /\\ {choice}")
-                w("    /\\ nRequests' = nRequests + 1")
-                w(f"    /\\ {self.unchanged(step_vars | {'nRequests'})}")
-                w("")
-                nexts.append(f"\\E i \\in Node : {act}(i)")
-        if ct.budget["crashes"] > 0:
+
+        def deliver() -> None:
+            if self.fifo:
+                w("\\* deliver the message at the head of the channel from s to d")
+                w("Deliver(s, d) ==")
+                w("    /\\ chan[s][d] # <<>>")
+                w("    /\\ LET m == Head(chan[s][d])")
+                w("           rest == [chan EXCEPT ![s][d] = Tail(@)]")
+                w("           outcomes == Handle(d, s, m)")
+                w("       IN  IF outcomes = {}")
+                w("           THEN \\* no handler is enabled: the message is consumed and dropped")
+                w("                /\\ chan' = rest")
+                w(f"                /\\ {self.unchanged({'chan'})}")
+                w("           ELSE /\\ \\E r \\in outcomes : Take(d, r, rest, up)")
+                w(f"                /\\ {self.unchanged(step_vars)}")
+                nexts.append("\\E s, d \\in Node : Deliver(s, d)")
+            else:
+                w("\\* deliver one in-flight message x (any of them: the network is unordered)")
+                w("Deliver(x) ==")
+                w("    LET rest == BagRemove(net, x)")
+                w("        outcomes == Handle(x.dst, x.src, x.msg)")
+                w("    IN  IF outcomes = {}")
+                w("        THEN \\* no handler is enabled: the message is consumed and dropped")
+                w("             /\\ net' = rest")
+                w(f"             /\\ {self.unchanged({'net'})}")
+                w("        ELSE /\\ \\E r \\in outcomes : Take(x.dst, r, rest, up)")
+                w(f"             /\\ {self.unchanged(step_vars)}")
+                nexts.append("\\E x \\in DOMAIN net : Deliver(x)")
+            w("")
+
+        def timer(idx: int, h: A.OnTimer) -> None:
+            name, _ = ops[idx]
+            spends = getattr(h, "spends", None)
+            if spends is not None and ct.budget.get(spends, 0) <= 0:
+                return  # its budget is empty: the timer never fires
+            act = g.names.claim(f"Timer_{h.name}")
+            w(f"\\* timer {h.name} fires at node i (line {h.span.line}); time is abstract: any enabled timer may fire")
+            w(f"{act}(i) ==")
+            if spends is not None:
+                w(f"    /\\ {self.bvars[spends]} < {self.bconsts[spends]}  \\* each firing spends the {spends} budget")
+            w("    /\\ up[i]")
+            w(f"    /\\ \\E r \\in {name}(i) : Take(i, r, {net}, up)")
+            if spends is not None:
+                w(f"    /\\ {self.bvars[spends]}' = {self.bvars[spends]} + 1")
+                w(f"    /\\ {self.unchanged(step_vars | {self.bvars[spends]})}")
+            else:
+                w(f"    /\\ {self.unchanged(step_vars)}")
+            w("")
+            nexts.append(f"\\E i \\in Node : {act}(i)")
+
+        def request(idx: int, h: A.OnRequest) -> None:
+            name, _ = ops[idx]
+            spent = Request.SPENDS
+            if ct.budget[spent] <= 0:
+                return
+            act = g.names.claim(f"Request_{h.name}")
+            local = g.names.child()
+            local.taken.add("i")
+            args = [local.claim(p.name) for p in h.params]
+            w(f"\\* a client calls {h.name} at node i (line {h.span.line})")
+            w(f"{act}(i) ==")
+            w(f"    /\\ {self.bvars[spent]} < {self.bconsts[spent]}")
+            w("    /\\ up[i]")
+            choice = "\\E r \\in " + f"{name}({', '.join(['i'] + args)}) : Take(i, r, {net}, up)"
+            for (_, pt), p, a in reversed(list(zip(ct.request_params[h], h.params, args))):
+                choice = f"\\E {a} \\in {g.values.set_of_ast(p.type, g.consts, pt)} : {choice}"
+            w(f"    /\\ {choice}")
+            w(f"    /\\ {self.bvars[spent]}' = {self.bvars[spent]} + 1")
+            w(f"    /\\ {self.unchanged(step_vars | {self.bvars[spent]})}")
+            w("")
+            nexts.append(f"\\E i \\in Node : {act}(i)")
+
+        def crash() -> None:
+            spent = Crash.SPENDS
+            if ct.budget[spent] <= 0:
+                return
             vol = [v for v in ct.vars if v.storage == "volatile"]
             w("\\* node i crashes: volatile variables return to their initial values; persistent and ghost ones stay")
             w("Crash(i) ==")
-            w("    /\\ nCrashes < MaxCrashes")
+            w(f"    /\\ {self.bvars[spent]} < {self.bconsts[spent]}")
             w("    /\\ up[i]")
             w("    /\\ up' = [up EXCEPT ![i] = FALSE]")
             for v in vol:
                 x = g.vars[v.name]
                 w(f"    /\\ {x}' = [{x} EXCEPT ![i] = Init_{x}(i)]")
             w(f"    /\\ {net}' = Cut({net}, i)")
-            w("    /\\ nCrashes' = nCrashes + 1")
-            w(f"    /\\ {self.unchanged({g.vars[v.name] for v in vol} | {'up', net, 'nCrashes'})}")
+            w(f"    /\\ {self.bvars[spent]}' = {self.bvars[spent]} + 1")
+            w(f"    /\\ {self.unchanged({g.vars[v.name] for v in vol} | {'up', net, self.bvars[spent]})}")
             w("")
             nexts.append("\\E i \\in Node : Crash(i)")
+
+        def recover() -> None:
+            if ct.budget[Crash.SPENDS] <= 0:
+                return  # no node ever goes down
             rec = next((i for i, h in enumerate(ct.handlers) if isinstance(h, A.OnRecover)), None)
             w("\\* node i restarts" + (" and runs its `on recover` handler" if rec is not None else ""))
             w("Recover(i) ==")
@@ -397,33 +415,57 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
                 w(f"    /\\ {self.unchanged({'up'})}")
             w("")
             nexts.append("\\E i \\in Node : Recover(i)")
-        if ct.budget["losses"] > 0:
+
+        def lose() -> None:
+            spent = Lose.SPENDS
+            if ct.budget[spent] <= 0:
+                return
             if self.fifo:
                 w("\\* the network loses the k-th message of the channel from s to d")
                 w("Lose(s, d) ==")
-                w("    /\\ nLosses < MaxLosses")
+                w(f"    /\\ {self.bvars[spent]} < {self.bconsts[spent]}")
                 w("    /\\ \\E k \\in 1..Len(chan[s][d]) : chan' = [chan EXCEPT ![s][d] = RemoveAt(@, k)]")
                 nexts.append("\\E s, d \\in Node : Lose(s, d)")
             else:
                 w("\\* the network loses one copy of in-flight message x")
                 w("Lose(x) ==")
-                w("    /\\ nLosses < MaxLosses")
+                w(f"    /\\ {self.bvars[spent]} < {self.bconsts[spent]}")
                 w("    /\\ net' = BagRemove(net, x)")
                 nexts.append("\\E x \\in DOMAIN net : Lose(x)")
-            w("    /\\ nLosses' = nLosses + 1")
-            w(f"    /\\ {self.unchanged({net, 'nLosses'})}")
+            w(f"    /\\ {self.bvars[spent]}' = {self.bvars[spent]} + 1")
+            w(f"    /\\ {self.unchanged({net, self.bvars[spent]})}")
             w("")
-        if not self.fifo and ct.budget["duplicates"] > 0:
+
+        def duplicate() -> None:
+            spent = Duplicate.SPENDS
+            if self.fifo or ct.budget[spent] <= 0:
+                return  # a TCP stream never duplicates
             w("\\* the network duplicates in-flight message x")
             w("Duplicate(x) ==")
-            w("    /\\ nDuplicates < MaxDuplicates")
+            w(f"    /\\ {self.bvars[spent]} < {self.bconsts[spent]}")
             if ct.capacity is not None:
                 w("    /\\ InFlight(net, x.src, x.dst) < CAPACITY")
             w("    /\\ net' = BagAdd(net, x)")
-            w("    /\\ nDuplicates' = nDuplicates + 1")
-            w(f"    /\\ {self.unchanged({'net', 'nDuplicates'})}")
+            w(f"    /\\ {self.bvars[spent]}' = {self.bvars[spent]} + 1")
+            w(f"    /\\ {self.unchanged({'net', self.bvars[spent]})}")
             w("")
             nexts.append("\\E x \\in DOMAIN net : Duplicate(x)")
+
+        writers: dict[type, Callable[..., None]] = {Deliver: deliver, Timer: timer, Request: request, Crash: crash,
+                                                   Recover: recover, Lose: lose, Duplicate: duplicate}
+        missing = [c.KIND for c in EVENTS if c not in writers]
+        if missing:
+            raise AssertionError(f"the TLA+ export has no action for the event kind(s) {', '.join(missing)}")
+        w("\\* ---- actions: one per kind of event ----")
+        for kind in EVENTS:  # the catalogue's order, but timers and requests in the spec's order of handlers
+            if kind is Timer:
+                for idx, h in enumerate(ct.handlers):
+                    if isinstance(h, A.OnTimer):
+                        timer(idx, h)
+                    elif isinstance(h, A.OnRequest):
+                        request(idx, h)
+            elif kind is not Request:
+                writers[kind]()
         w("Next ==")
         for n in nexts:
             w(f"    \\/ {n}")
