@@ -13,7 +13,19 @@ from pnyx.checker.tla import export
 from pnyx.checker.tla import module as tla_module
 from pnyx.model.parser import parse_file
 from pnyx.model.system import (
-    CRASH, DUP, EVENTS, LOSS, REQ, Crash, Deliver, FifoNetwork, Lose, Request, UnorderedNetwork, as_event, budget_slot,
+    CRASH,
+    DUP,
+    EVENTS,
+    LOSS,
+    REQ,
+    Crash,
+    Deliver,
+    FifoNetwork,
+    Lose,
+    Request,
+    UnorderedNetwork,
+    as_event,
+    budget_slot,
 )
 from pnyx.model.typecheck import BUDGETS, check
 
@@ -24,7 +36,8 @@ def test_events_are_the_tuples_they_replace() -> None:
     assert (ev.kind, ev.dst, ev.src, ev.handler, ev.at) == ("deliver", 1, 0, 3, 1)
     assert as_event(tuple(ev)) == ev and type(as_event(tuple(ev))) is Deliver
     assert pickle.loads(pickle.dumps(ev)) == ev and Crash(2)._replace(node=0) == ("crash", 0)
-    assert Request(0, 1, (5,)).replies == () and Lose(1, 0, ("m",), 2).slot == 2  # an event a handler failed in: nothing sent, nothing replied
+    assert Request(0, 1, (5,)).replies == ()  # an event a handler failed in: nothing sent, nothing replied
+    assert Lose(1, 0, ("m",), 2).slot == 2
     with pytest.raises(ValueError, match="not an event"):
         as_event(("deliver", 1, 0))
 
