@@ -3,7 +3,8 @@
 The compiler reads the core IR (`Checked.core`, model/ir.py), where names are resolved, fields
 ordered and `choose` sites numbered; it decides only how each construct runs in Python.
 
-Every handler becomes ``h(self_id, st, <args>, ch) -> None | (st', sends, replies)``:
+Every handler becomes ``on_<Message>_l<line>(self_id, st, <args>, ch) -> None | (st', sends, replies)``
+(``timer_<name>_l<line>``, ``request_<name>_l<line>``, ``recover_l<line>`` for the others):
 ``None`` when its guard (or a `choose` over nothing) disables it; `sends` is a list of
 ``(dst, message)`` with ``message = (type_id, field, ...)``, or ``(dst, None)`` for
 `disconnect dst` (in order with the sends: later sends go over a new connection). The functions know
@@ -176,6 +177,7 @@ class _Compiler(ir.Visitor):
         self.validators: dict[Type, str] = {}
         self.prelude: list[str] = []
         self.binding_types: list[tuple[tuple[str, Type], ...]] = []
+        self.function_names: set[str] = set()
 
     # ---- expressions -------------------------------------------------------
     def x(self, e: ir.Expr) -> str:
@@ -502,12 +504,26 @@ class _Compiler(ir.Visitor):
         self.out.emit(f"L_{s.var} = _ch.subset({opts}, {self.x(s.size)}, {s.site})", line)
 
     # ---- handlers ----------------------------------------------------------
-    @staticmethod
-    def handler_name(h: ir.Handler) -> str:
-        return f"h{h.index}"
+    def function_name(self, base: str) -> str:
+        """A generated function's name, unique in the module: a profile or a traceback says what ran."""
+        name, k = base, 1
+        while name in self.function_names:
+            k += 1
+            name = f"{base}_{k}"
+        self.function_names.add(name)
+        return name
 
     def handler(self, h: ir.Handler) -> str:
-        name = self.handler_name(h)
+        match h:
+            case ir.OnMessage():
+                trigger = f"on_{h.message}"
+            case ir.OnTimer():
+                trigger = f"timer_{h.name}"
+            case ir.OnRequest():
+                trigger = f"request_{h.name}"
+            case _:
+                trigger = "recover"
+        name = self.function_name(f"{trigger}_l{h.span.line}")
         params = ["self_id", "st"]
         if isinstance(h, ir.OnMessage):
             params.append(f"L_{h.sender}" if h.sender else "_src")
@@ -535,14 +551,15 @@ class _Compiler(ir.Visitor):
         t = dom.type
         return t.elem if isinstance(t, SetType | SeqType) else ANY
 
-    def prop(self, i: int, p: ir.Property) -> tuple[str, str]:
+    def prop(self, p: ir.Property) -> tuple[str, str]:
         outer: list[tuple[str, ir.Expr]] = []
         body = p.expr
         while isinstance(body, ir.Quant) and body.kind == "forall" and p.kind == "invariant":
             for v in body.vars:
                 outer.append((v, body.domain))
             body = body.body
-        fname, ename = f"prop{i}", f"explain{i}"
+        fname = self.function_name(f"{p.kind}_{p.name}")
+        ename = self.function_name(f"explain_{p.name}")
         self.binding_types.append(tuple((v, self._elem_type(dom)) for v, dom in outer))
         self.out.emit(f"def {fname}(NS, UP, NET=None):", p.span.line)
         if outer:  # loops with an early exit beat all(<generator>) in the hot loop
@@ -609,7 +626,7 @@ class _Compiler(ir.Visitor):
         o.emit(f"    return ({''.join(x + ', ' for x in keep)})")
         o.emit("")
         hnames = [self.handler(h) for h in self.program.handlers]
-        pnames = [self.prop(i, p) for i, p in enumerate(self.program.properties)]
+        pnames = [self.prop(p) for p in self.program.properties]
         if prog.symmetric:
             # Renaming a set of nodes is a table lookup, filled on first use: a table built up front
             # has N! * 2**N entries, beyond reach at the node counts a runtime instantiates.

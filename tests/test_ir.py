@@ -172,3 +172,13 @@ def _statements(stmts: tuple[A.Stmt, ...]) -> list[A.Stmt]:
 def _within(s: A.Span, o: A.Span) -> bool:
     return (o.line, o.col) <= (s.line, s.col) and (s.end_line, s.end_col) <= (o.end_line, o.end_col)
 
+
+
+def test_generated_functions_are_named_after_what_they_run() -> None:
+    """A profile or a traceback names the handler and its line, or the property (STYLE 20)."""
+    cs = compiled(SPEC + "on timer t { x = 0 }\non timer t { x = 1 }\n")
+    assert [h.fn.__name__ for h in cs.handlers] == ["on_Ping_l10", "request_put_l23", "timer_t_l27", "timer_t_l28"]
+    assert [(p.holds.__name__, p.explain.__name__) for p in cs.properties] == [
+        ("invariant_Small", "explain_Small"), ("invariant_FewPings", "explain_FewPings"), ("reachable_Any", "explain_Any")]
+    one_line = compiled(SPEC + "on timer t { x = 0 } on timer t { x = 1 }\n")
+    assert [h.fn.__name__ for h in one_line.handlers][2:] == ["timer_t_l27", "timer_t_l27_2"]
