@@ -99,7 +99,7 @@ def explore(model: Model, options: Options | None = None) -> Result:  # noqa: C9
     canon = model.representative() if reducing else (lambda s: s)
     raw_seen: set[int] = set()  # fingerprints of generated states as they are, before canonicalization
     props = model.properties()
-    invariants = [(p, p.reads) for p in props if p.kind == "invariant"]
+    invariants = [(p, p.reads, p.holds) for p in props if p.kind == "invariant"]
     pending: list[tuple[Property, frozenset | None]] = [(p, p.reads) for p in props if p.kind == "reachable"]
     reached_at: dict[str, int] = {}
     incremental = any(p.reads is not None for p in props)  # else every property is evaluated in every state
@@ -117,10 +117,10 @@ def explore(model: Model, options: Options | None = None) -> Result:  # noqa: C9
         """Evaluate the properties on a new state; with its predecessor, only those whose reads changed."""
         changed = model.changed(before, s) if before is not None and incremental else None
         try:
-            for inv, reads in invariants:
+            for inv, reads, holds in invariants:
                 if changed is not None and reads is not None and not (reads & changed):
                     continue  # held in the predecessor and reads nothing that changed
-                if not inv.holds(s):
+                if not holds(s):
                     return inv
             if pending:
                 for entry in list(pending):
@@ -230,7 +230,7 @@ def explore(model: Model, options: Options | None = None) -> Result:  # noqa: C9
 
     result = Result(
         spec=model.name, stats=stats, complete=stopped_by is None and violation is None,
-        stopped_by=stopped_by, violation=None, invariants=[p.name for p, _ in invariants], symmetry=reducing,
+        stopped_by=stopped_by, violation=None, invariants=[p.name for p, _, _ in invariants], symmetry=reducing,
         stop_limit={"depth": opts.max_depth, "states": opts.max_states, "time": opts.max_seconds}.get(stopped_by or ""),
     )
     for p in props:

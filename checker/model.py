@@ -131,7 +131,7 @@ class SpecModel:
         self.name = cs.name
         self.symmetric = cs.symmetric
         self.fingerprint: Callable[[State], int] = hash if cs.hash_is_exact_enough else stable_fingerprint
-        self._nslots = len(cs.vars)
+        self._slots = range(len(cs.vars))
         self.n = cs.n_nodes
         self.fifo = cs.network == "fifo"
         self.net = Network.of(cs.network, self.n, cs.capacity)
@@ -158,10 +158,9 @@ class SpecModel:
     def changed(self, before: State, after: State) -> set[Hashable]:
         """The variable slots that differ at some node (node tuples are shared when untouched)."""
         out: set[Hashable] = set()
-        nslots = self._nslots
         for a, b in zip(before[0], after[0]):
             if a is not b:
-                out.update(k for k in range(nslots) if a[k] is not b[k] and a[k] != b[k])
+                out.update(k for k, x, y in zip(self._slots, a, b) if x is not y and x != y)
         return out
 
     def in_flight(self, state: State) -> list[tuple[int, int, tuple]]:
