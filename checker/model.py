@@ -241,7 +241,7 @@ class SpecModel:
                         if s2 is not None:
                             out.append((_new(Timer, ("timer", i, hi, choices, sends)), s2))
         if budget[REQ] < self.limits[REQ]:
-            b2 = budget[:REQ] + (budget[REQ] + 1,) + budget[REQ + 1 :]  # spend
+            b2 = budget[:REQ] + (budget[REQ] + 1,) + budget[REQ + 1 :]  # spend(budget, slot), inline: once per state
             for h in self.cs.requests:
                 hi = h.index
                 for i in self.nodes:
@@ -254,7 +254,7 @@ class SpecModel:
                             if s2 is not None:
                                 out.append((_new(Request, ("request", i, hi, args, choices, sends, reps)), s2))
         if budget[CRASH] < self.limits[CRASH]:
-            b2 = budget[:CRASH] + (budget[CRASH] + 1,) + budget[CRASH + 1 :]  # spend
+            b2 = budget[:CRASH] + (budget[CRASH] + 1,) + budget[CRASH + 1 :]  # spend(budget, slot), inline: once per state
             for i in self.nodes:
                 if up[i]:
                     ns2 = ns[:i] + (self.cs.reset_volatile(ns[i], i),) + ns[i + 1 :]
@@ -273,11 +273,11 @@ class SpecModel:
                     if s2 is not None:
                         out.append((Recover(i, choices, sends), s2))
         if losable:
-            b2 = budget[:LOSS] + (budget[LOSS] + 1,) + budget[LOSS + 1 :]  # spend
+            b2 = budget[:LOSS] + (budget[LOSS] + 1,) + budget[LOSS + 1 :]  # spend(budget, slot), inline: once per state
             for dst, src, msg, k, net1 in losable:
                 out.append((_new(Lose, ("lose", dst, src, msg, k)), (ns, up, net1, b2)))
         if budget[DUP] < self.limits[DUP]:
-            b2 = budget[:DUP] + (budget[DUP] + 1,) + budget[DUP + 1 :]  # spend
+            b2 = budget[:DUP] + (budget[DUP] + 1,) + budget[DUP + 1 :]  # spend(budget, slot), inline: once per state
             for dst, src, msg, net1 in self.net.duplicates(net):
                 out.append((Duplicate(dst, src, msg), (ns, up, net1, b2)))
         return out

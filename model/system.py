@@ -16,6 +16,7 @@ one occurrence uses up (`SPENDS`); a timer spends the budget its handler names.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import ClassVar, NamedTuple
 
@@ -347,8 +348,14 @@ class FifoNetwork(Network):
         return tuple(chans)
 
     def cut(self, net: tuple, node: int) -> tuple:
+        broken = self._broken[node]
+        return tuple(() if broken[ci] else ch for ci, ch in enumerate(net))
+
+    @functools.cached_property
+    def _broken(self) -> list[tuple[bool, ...]]:
+        """For each node, which channels its crash breaks: decided once, not in every state."""
         n = self.n
-        return tuple(() if breaks_on_crash(True, ci // n, ci % n, node) else ch for ci, ch in enumerate(net))
+        return [tuple(breaks_on_crash(True, ci // n, ci % n, node) for ci in range(n * n)) for node in range(n)]
 
 
 class UnorderedNetwork(Network):
@@ -392,4 +399,11 @@ class UnorderedNetwork(Network):
         return tuple(entries)
 
     def cut(self, net: tuple, node: int) -> tuple:
-        return tuple(e for e in net if not breaks_on_crash(False, e[1], e[0], node))
+        broken = self._broken[node]
+        return tuple(e for e in net if (e[0], e[1]) not in broken)
+
+    @functools.cached_property
+    def _broken(self) -> list[frozenset[tuple[int, int]]]:
+        """For each node, the (dst, src) pairs whose messages its crash loses."""
+        n = self.n
+        return [frozenset((d, s) for d in range(n) for s in range(n) if breaks_on_crash(False, s, d, node)) for node in range(n)]
