@@ -7,24 +7,12 @@ event one allows and the other does not is a bug in one of them.
 
 from __future__ import annotations
 
-from typing import Any
-
 import z3
 
 from .encode import is_false
-from .translate import Branch, Translator, _leaves
+from .translate import Branch, Translator, free_leaves
 
 MAX_OUTCOMES = 10_000  # per branch: a safety net, far above what a small spec's choices give
-
-
-def free_leaves(br: Branch) -> list[Any]:
-    """The terms a branch's outcome depends on besides the state: its choices and request arguments."""
-    out: list[Any] = []
-    if br.run is not None:
-        for _, _, v, _ in br.run.choices:
-            _leaves(v, out)
-    _leaves(tuple(br.args), out)
-    return out
 
 
 def outcomes(tr: Translator, br: Branch) -> list[tuple[tuple, tuple]]:

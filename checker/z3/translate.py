@@ -313,6 +313,19 @@ class Translator:
             out += [s.net[k] for k in sorted(s.net)]
         return out
 
+    def rebuild(self, shape: SymState, values: list[Any]) -> SymState:
+        """A state of the same shape as `shape` whose leaves are `values`, in `leaves` order."""
+        it = iter(values)
+        ns = [[_rebuild(v, it) for v in node] for node in shape.ns]
+        up = [next(it) for _ in shape.up]
+        budget = [next(it) for _ in shape.budget]
+        if self.fifo:
+            net: Any = [_rebuild(ch, it) for ch in shape.net]
+        else:
+            net = {k: next(it) for k in sorted(shape.net)}
+        assert next(it, None) is None, "more values than leaves"
+        return SymState(ns, up, net, budget)
+
     def decode_state(self, s: SymState, m: z3.ModelRef) -> tuple:
         """The state in checker/model.py's representation."""
         ns = tuple(tuple(decode(x, v.type, m) for x, v in zip(s.ns[i], self.ct.vars)) for i in self.nodes)
@@ -658,6 +671,36 @@ def _leaves(v: Any, out: list[Any]) -> None:
     elif isinstance(v, MsgV):
         out.append(v.tag)
         _leaves(v.fields, out)
+
+
+def _rebuild(v: Any, it: Iterator[Any]) -> Any:
+    """`v` with its leaves (in `_leaves` order) taken from `it`."""
+    if isinstance(v, z3.ExprRef):
+        return next(it)
+    if isinstance(v, tuple):
+        return tuple(_rebuild(x, it) for x in v)
+    if isinstance(v, SetV):
+        return SetV(tuple((e, next(it)) for e, _ in v.items))
+    if isinstance(v, SeqV):
+        n = next(it)
+        return SeqV(n, tuple(_rebuild(x, it) for x in v.items))
+    if isinstance(v, OptV):
+        some = next(it)
+        return OptV(some, None if v.val is None else _rebuild(v.val, it))
+    if isinstance(v, MsgV):
+        tag = next(it)
+        return MsgV(tag, _rebuild(v.fields, it))
+    raise TypeError(f"not a symbolic value: {v!r}")
+
+
+def free_leaves(br: Branch) -> list[Any]:
+    """The terms a branch depends on besides the state: its choices and request arguments."""
+    out: list[Any] = []
+    if br.run is not None:
+        for _, _, v, _ in br.run.choices:
+            _leaves(v, out)
+    _leaves(tuple(br.args), out)
+    return out
 
 
 def _consts(e: Any, among: set[int]) -> set[int]:
