@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -25,3 +27,18 @@ def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = No
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "pnyx", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd or ROOT, timeout=120)
+
+
+def eventually(pred: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll `pred` until it holds or `timeout` seconds pass; a node not answering yet counts as not yet."""
+    from pnyx.impl.client import ClientError, Unavailable
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if pred():
+                return True
+        except (Unavailable, ClientError):
+            pass
+        time.sleep(0.05)
+    return pred()

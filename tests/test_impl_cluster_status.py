@@ -7,32 +7,19 @@ import json
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, run_cli
+from conftest import ROOT, eventually, run_cli
 
-from pnyx.impl.client import ClientError, Unavailable, call
+from pnyx.impl.client import call
 from pnyx.impl.cluster import start_cluster, stop_cluster
 from pnyx.impl.config import Config, GossipConfig
 from pnyx.impl.meta import ClusterMeta
 
 ZAB = str(ROOT / "spec" / "zab.pnyx")
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
-
-
-def eventually(pred: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return True
-        except (Unavailable, ClientError):
-            pass
-        time.sleep(0.05)
-    return pred()
 
 
 def _addr(meta: ClusterMeta, i: int) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import eventually
 
 from pnyx.cli import main
 from pnyx.impl.client import ClientError, call
@@ -16,15 +16,6 @@ from pnyx.impl.meta import ClusterMeta
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = str(ROOT / "spec" / "gossip.pnyx")
-
-
-def eventually(pred: Callable[[], bool], timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
 
 
 @pytest.fixture(scope="module")

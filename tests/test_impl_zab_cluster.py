@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import eventually
 
 from pnyx.cli import main
 from pnyx.impl.client import Client, ClientError, Unavailable, call
@@ -16,18 +17,6 @@ from pnyx.impl.meta import ClusterMeta
 
 ROOT = Path(__file__).resolve().parent.parent
 ZAB = str(ROOT / "spec" / "zab.pnyx")
-
-
-def eventually(pred: Callable[[], bool], timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if pred():
-                return True
-        except (Unavailable, ClientError):
-            pass
-        time.sleep(0.05)
-    return pred()
 
 
 def info(meta: ClusterMeta, i: int) -> dict:
