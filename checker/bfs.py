@@ -91,7 +91,7 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     return explore(SpecModel(cs), options)
 
 
-def explore(model: Model, options: Options | None = None) -> Result:  # noqa: C901 - the search loop, in one piece
+def explore(model: Model, options: Options | None = None) -> Result:
     """Explore a model's state graph breadth-first, checking every property."""
     opts = options or Options()
     fingerprint = model.fingerprint

@@ -221,7 +221,7 @@ class SpecModel:
             out.append((_new(Deliver, ("deliver", dst, src, msg, -1, (), ())), (state[0], state[1], net1, budget)))
 
     # ---- successors, in the catalogue's order (pnyx.model.system.EVENTS) ------------------
-    def successors(self, state: State) -> list[tuple[Event, State]]:  # noqa: C901 - one block per event kind
+    def successors(self, state: State) -> list[tuple[Event, State]]:
         ns, up, net, budget = state
         out: list[tuple[Event, State]] = []
         deliverable, losable = self.net.exits(net, budget[LOSS] < self.limits[LOSS])

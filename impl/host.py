@@ -65,7 +65,7 @@ class Timer:
                 self.callback()
             except HandlerError as exc:
                 log.error("timer %s: %s", self.name, exc)
-            except Exception:  # noqa: BLE001 - a timer must outlive a bug in one firing
+            except Exception:
                 log.exception("timer %s failed", self.name)
 
 
@@ -137,7 +137,7 @@ class Host:
             self.service.on_peer(src, payload)
         except HandlerError as exc:
             log.error("%s", exc)
-        except Exception:  # noqa: BLE001 - one bad message must not end the peer connection
+        except Exception:
             log.exception("handling a message from n%d failed", src + 1)
 
     async def serve(self) -> None:

@@ -643,7 +643,7 @@ class _Checker:
         self.expr_types[e] = t
         return t
 
-    def _expr(self, e: A.Expr, scope: _Scope) -> Type:  # noqa: C901 - one case per construct
+    def _expr(self, e: A.Expr, scope: _Scope) -> Type:
         if isinstance(e, A.Num):
             return INT
         if isinstance(e, A.BoolLit):

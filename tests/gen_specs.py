@@ -97,7 +97,7 @@ class _Gen:
             out += self.stmt(ints, nodes, depth)
         return out
 
-    def stmt(self, ints: list[str], nodes: list[str], depth: int) -> list[str]:  # noqa: C901
+    def stmt(self, ints: list[str], nodes: list[str], depth: int) -> list[str]:
         kinds = ["a", "b", "sadd", "sdel", "map", "opt", "send", "sendb", "log"]
         if depth < 2:
             kinds += ["if", "choose", "subset", "for", "let"]

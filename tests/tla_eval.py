@@ -205,7 +205,7 @@ class Module:
             yield new
 
     # ---- expressions -----------------------------------------------------
-    def ev(self, n: Any, env: dict) -> Any:  # noqa: C901 - one case per construct
+    def ev(self, n: Any, env: dict) -> Any:
         if isinstance(n, str):
             if n == "@":
                 return env["@"]
@@ -304,7 +304,7 @@ class Module:
         d[k] = self.ev(expr, {**env, "@": d[k]}) if len(path) == 1 else self.except_(d[k], path[1:], expr, env)
         return mkfcn(d)
 
-    def apply_op(self, n: Any, env: dict) -> Any:  # noqa: C901 - one case per operator
+    def apply_op(self, n: Any, env: dict) -> Any:
         name, args = n.operator, n.arguments or []
         if name in env or name in self.var_index or name in self.defs:
             v = self.lookup(name, env)
@@ -402,7 +402,7 @@ class Module:
         raise Unsupported(f"operator {name}")
 
     # ---- actions ---------------------------------------------------------
-    def act(self, n: Any, env: dict, assigned: dict, init: bool) -> list[dict]:  # noqa: C901
+    def act(self, n: Any, env: dict, assigned: dict, init: bool) -> list[dict]:
         """Every extension of `assigned` (variable -> value) that satisfies action n."""
         k = type(n).__name__
         if k == "Parentheses":

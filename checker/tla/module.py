@@ -46,7 +46,7 @@ def _line(text: str) -> str:
     return " ".join(text.split())
 
 
-class _Builder:  # noqa: B903 - state shared by the section writers below
+class _Builder:
     def __init__(self, ct: Checked, origin: str) -> None:
         self.ct = ct
         self.origin = origin
@@ -70,7 +70,7 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         self.bvars = dict(BUDGET_VARS)
         self.bconsts = dict(BUDGET_CONSTS)
 
-    def build(self) -> TlaExport:  # noqa: C901 - one section after the other
+    def build(self) -> TlaExport:
         ct = self.ct
         spec = ct.spec
         names = self.g_names
@@ -302,7 +302,7 @@ class _Builder:  # noqa: B903 - state shared by the section writers below
         rest = [v for v in self.all_vars if v not in changed]
         return f"UNCHANGED <<{', '.join(rest)}>>" if rest else "TRUE"
 
-    def section_actions(self, out: list[str], ops: dict[int, tuple[str, list[str]]]) -> None:  # noqa: C901
+    def section_actions(self, out: list[str], ops: dict[int, tuple[str, list[str]]]) -> None:
         """One action per event kind of the catalogue (pnyx.model.system.EVENTS)."""
         ct, g = self.ct, self.g
         w = out.append

@@ -433,7 +433,7 @@ class Translator:
         return SymState(ns, up, net2, budget), overflow
 
     # ---- the transition relation -------------------------------------------
-    def branches(self, s: SymState) -> list[Branch]:  # noqa: C901 - one block per event kind, as in checker/model.py
+    def branches(self, s: SymState) -> list[Branch]:
         """Every event from state s, in checker/model.py's order."""
         out: list[Branch] = []
         ct = self.ct
@@ -758,7 +758,7 @@ class _Frame:
         except Unsupported as exc:
             raise self.tr.error(str(exc), e) from None
 
-    def _ev(self, e: A.Expr, ctx: Any) -> Any:  # noqa: C901 - one case per construct
+    def _ev(self, e: A.Expr, ctx: Any) -> Any:
         if isinstance(e, A.Num):
             return z3.IntVal(e.value)
         if isinstance(e, A.BoolLit):
@@ -927,7 +927,7 @@ class _Frame:
         self.env.pop(names[0], None)
         return and_(*parts) if e.kind == "forall" else or_(*parts)
 
-    def binary(self, e: A.Binary, ctx: Any) -> Any:  # noqa: C901 - one case per operator
+    def binary(self, e: A.Binary, ctx: Any) -> Any:
         op = e.op
         if op in ("in", "not in") and isinstance(e.right, A.RangeExpr):
             x = self.ev(e.left, ctx)
@@ -1017,7 +1017,7 @@ class _Frame:
             out = ite(hits[j], obj[j], out)
         return out
 
-    def call(self, e: A.Call, ctx: Any) -> Any:  # noqa: C901 - one case per builtin
+    def call(self, e: A.Call, ctx: Any) -> Any:
         rec = self.ct.types.get(e.func)
         if isinstance(rec, RecordType):
             by_name = {(a.name if a.name is not None else rec.fields[i][0]): a.expr for i, a in enumerate(e.args)}
@@ -1095,7 +1095,7 @@ class _Frame:
         for k in list(self.env):
             self.env[k] = ite(c, a[k], b[k])
 
-    def stmt(self, s: A.Stmt, pc: Any) -> None:  # noqa: C901 - one case per statement
+    def stmt(self, s: A.Stmt, pc: Any) -> None:
         acc = self.acc
         assert acc is not None
         if isinstance(s, A.Assign):
