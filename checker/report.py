@@ -119,7 +119,12 @@ def result_json(cs: CompiledSpec, result: Result) -> dict[str, Any]:
 def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.Namespace | None = None) -> None:
     v = result.violation
     if v is not None:
-        head = "Invariant violated" if v.kind == "invariant" else "Error while running a handler"
+        if v.kind == "invariant":
+            head = "Invariant violated"
+        elif v.trace.failed_event is None:  # no step failed: the property itself could not be evaluated
+            head = f"Error while evaluating property {v.name}"
+        else:
+            head = "Error while running a handler"
         kind = "shortest" if result.shortest else "a random walk, not the shortest"
         out.print(f"[bold red]{head}:[/] {escape(v.message)}  ({len(v.trace)} steps, {kind})")
         out.print()

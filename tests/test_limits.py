@@ -243,8 +243,10 @@ def test_a_property_that_fails_to_evaluate_is_reported_with_its_trace(capsys: py
     p = tmp_path / "fails.pnyx"
     p.write_text(PROPERTY_FAILS)
     for command in ("check", "simulate"):
-        code, _ = run(capsys, command, str(p))
+        code = main([command, str(p)])
+        out = capsys.readouterr().out
         assert code == 1
+        assert "Error while evaluating property Second" in out and "running a handler" not in out
 
 
 # ---- files ----------------------------------------------------------------------------------
