@@ -17,6 +17,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_impl.py": ["--seconds", "0.3", "--clients", "1", "--sizes", "5", "--seeds", "1"],
     "zab_mutants.py": ["--only", "log_zxid_before_increment"],
     "bench_tla.py": ["--smoke"],
+    "bench_bmc.py": ["--smoke"],  # run by tests/test_bench_bmc.py
 }
 
 

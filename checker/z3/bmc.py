@@ -4,9 +4,11 @@ The transition relation is translated once, over a template state of free variab
 and each step of the unrolling is that template with the previous frame substituted
 for the template state (one z3 `substitute` call per step, no Python re-translation).
 Frames are terms over the event selectors and choices of the earlier steps, not fresh
-variables, so one incremental solver holds the whole unrolling: each depth adds one
-transition layer and asks one question under an assumption literal ("some invariant
-fails or some handler fails here"), and what the solver learned at depth d serves at d + 1.
+variables (z3 would have to eliminate their defining equations). Each depth adds one
+transition layer to the unrolling and asks one question: some invariant fails, or some
+handler fails, here. It is asked of a fresh solver: z3 preprocesses a one-shot query
+fully, and on gossip and ZAB that beat keeping one solver across depths (with
+assumption literals or push/pop) by 1.2x to 4x, lemmas learned included.
 
 Depths are tried in increasing order, so a violation is found at the same depth as the
 explicit checker's shortest trace. For specs whose nodes are `symmetric`, traces are
@@ -264,17 +266,20 @@ def bmc(cs: CompiledSpec, depth: int, timeout_ms: int | None = None, symmetry: b
     tr = u.tr
     breaking = symmetry and cs.symmetric and cs.n_nodes > 1
     result = BmcResult(cs.name, depth, 0.0, symmetry=breaking, order=order)
-    solver = z3.Solver()
-    if timeout_ms:
-        solver.set("timeout", timeout_ms)
+    path: list[Any] = []  # the unrolling so far: steps taken, reductions, facts already settled
 
-    def check(*assumptions: Any) -> z3.CheckSatResult:
+    def solve(query: Any) -> z3.ModelRef | None:
+        """A model of the path to this depth and `query`, from a fresh solver (see the module doc)."""
+        solver = z3.Solver()
+        if timeout_ms:
+            solver.set("timeout", timeout_ms)
+        solver.add(*path, query)
         t = time.process_time()
-        r = solver.check(*assumptions)
+        r = solver.check()
         result.solve_cpu += time.process_time() - t
         if r == z3.unknown:
             raise ArgumentError(f"z3 gave up ({solver.reason_unknown()}); lower --depth or shrink the constants")
-        return r
+        return solver.model() if r == z3.sat else None
 
     frames = [tr.leaves(tr.init_state())]
     steps: list[list[tuple[Any, Any]]] = []  # the substitution of each step taken
@@ -283,16 +288,13 @@ def bmc(cs: CompiledSpec, depth: int, timeout_ms: int | None = None, symmetry: b
     for d in range(depth + 1):
         pairs = u.pairs(frames[d], d)
         oks, fails = u.checks(pairs)
-        props_bad, bad = z3.Bool(f"invariant-fails@{d}"), z3.Bool(f"something-fails@{d}")
-        solver.add(z3.Implies(props_bad, or_(*(not_(x) for x in oks))))
-        solver.add(z3.Implies(bad, or_(fails, props_bad)))
-        if check(bad) == z3.sat:
-            m = solver.model()
+        props_bad = or_(*(not_(x) for x in oks))
+        m = solve(or_(fails, props_bad))
+        if m is not None:
             if not any(z3.is_false(m.eval(x, model_completion=True)) for x in oks):
                 # a failing step: but an invariant broken at this depth is reported first, as BFS does
-                if check(props_bad) != z3.sat:
-                    check(bad)
-                m = solver.model()
+                broken_too = solve(props_bad)
+                m = m if broken_too is None else broken_too
             _trace(result, u, frames, steps, m)
             broken = next((p for p, x in zip(u.props, oks) if z3.is_false(m.eval(x, model_completion=True))), None)
             if broken is not None:
@@ -307,19 +309,18 @@ def bmc(cs: CompiledSpec, depth: int, timeout_ms: int | None = None, symmetry: b
                         result.failed_event = tr.event(br, at)  # type: ignore[arg-type]
                         break
             break
-        solver.add(not_(bad))
         result.depth_cpu.append(time.process_time() - cpu0)
         if progress is not None:
             progress(d, result.depth_cpu[-1])
         if d == depth:
             break
         st = u.step(pairs)
-        solver.add(st.taken)
+        path.append(st.taken)
         if breaking:
-            solver.add(*first_in_order(st, seen))
+            path += first_in_order(st, seen)
             seen = [or_(s, a) for s, a in zip(seen, st.acted)]
         if order and prev is not None:
-            solver.add(z3.Implies(independent(prev, st), prev.actor < st.actor))
+            path.append(z3.Implies(independent(prev, st), prev.actor < st.actor))
         prev = st
         frames.append(st.after)
         steps.append(pairs)
