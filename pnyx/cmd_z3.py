@@ -41,6 +41,9 @@ def register(sub: Any) -> None:
     b.add_argument("--depth", type=int, required=True, metavar="K", help="the number of steps to unroll")
     b.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
     b.add_argument("--timeout", type=_positive, metavar="SECONDS", help="give up on one z3 query after this long")
+    b.add_argument("--progress", action="store_true", help="say on stderr as each depth is settled (with CPU seconds)")
+    b.add_argument("--no-reduce", action="store_true",
+                   help="search every interleaving (no symmetry breaking, no ordering of independent steps)")
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.set_defaults(handler=cmd_bmc)
 
@@ -178,13 +181,20 @@ def cmd_bmc(args: argparse.Namespace) -> int:
     if args.depth < 0:
         raise ArgumentError(f"--depth must be at least 0, got {args.depth}")
     cs = load_spec(args.file, args.defines)
-    res = bmc(cs, args.depth, args.timeout * 1000 if args.timeout else None)
+    def progress(d: int, cpu: float) -> None:
+        print(f"depth {d}: no violation ({cpu:.1f} s CPU)", file=sys.stderr, flush=True)
+
+    res = bmc(cs, args.depth, args.timeout * 1000 if args.timeout else None, symmetry=not args.no_reduce,
+              order=not args.no_reduce, progress=progress if args.progress else None)
     trace = None
     if not res.ok:
         trace = Trace(SpecModel(cs), res.steps or [], res.states, res.events, res.failed_event)
     if args.json:
         out: dict[str, Any] = {"spec": cs.name, "file": cs.filename, "constants": cs.checked.consts, "depth": args.depth,
-                               "ok": res.ok, "seconds": round(res.seconds, 3), "violation": None}
+                               "ok": res.ok, "seconds": round(res.seconds, 3), "violation": None,
+                               "depth_cpu_seconds": [round(x, 3) for x in res.depth_cpu],
+                               "solver_cpu_seconds": round(res.solve_cpu, 3),
+                               "reductions": {"symmetry": res.symmetry, "independent_steps_ordered": res.order}}
         if trace is not None:
             out["violation"] = {
                 "kind": res.kind, "property": res.name, "length": len(res.events),
@@ -197,6 +207,11 @@ def cmd_bmc(args: argparse.Namespace) -> int:
     con = Console(highlight=False)
     if res.ok:
         con.print(f"[bold green]No violation[/] of any invariant within {args.depth} steps ({res.seconds:.2f} s)")
+        if res.symmetry or res.order:
+            used = "; ".join(x for x, on in (("symmetric nodes first act in id order", res.symmetry),
+                                             ("independent steps are taken in node order", res.order)) if on)
+            con.print(f"Reductions: {used} (every trace has an equivalent one of the same length searched; "
+                      "--no-reduce turns them off)")
         return 0
     assert trace is not None
     head = "Invariant violated" if res.kind == "invariant" else "Error while running a handler"

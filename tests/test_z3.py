@@ -235,6 +235,15 @@ def test_cli_prove_and_bmc(capsys: pytest.CaptureFixture[str], tmp_path: Path) -
     assert main(["bmc", str(broken), "-D", "WRITES=1", "--depth", "2"]) == 1
     assert "Invariant violated" in capsys.readouterr().out
     assert main(["bmc", str(GOSSIP), "--depth", "-1"]) == 2
+    assert "--depth" in capsys.readouterr().err
+    assert main(["bmc", str(GOSSIP), "-D", "WRITES=1", "--depth", "2", "--progress"]) == 0
+    captured = capsys.readouterr()
+    assert "No violation" in captured.out and "Reductions: symmetric nodes first act in id order" in captured.out
+    assert [ln.split(":")[0] for ln in captured.err.splitlines()] == ["depth 0", "depth 1", "depth 2"]
+    assert main(["bmc", str(GOSSIP), "-D", "WRITES=1", "--depth", "2", "--no-reduce", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["reductions"] == {"symmetry": False, "independent_steps_ordered": False}
+    assert len(out["depth_cpu_seconds"]) == 3
 
 
 @pytest.mark.parametrize("network", ["fifo", "unordered", "fifo capacity 1"])
