@@ -7,9 +7,11 @@ table gives, per depth, the CPU seconds until `pnyx bmc --depth K` would have an
 answered within 60 s and within the cap, and the violation found if the cap allows
 reaching it (the mutant's file says at which depth BFS finds it).
 
-With `--baseline DIR`, the same runs are made with the bmc of another checkout (e.g. an
-older commit, `git worktree add /tmp/before <commit>`) and both columns are printed. A
-bmc without a progress callback is timed by running it for depth 1, 2, ... in turn.
+With `--baseline DIR`, the same runs are made with the bmc of another tree and both
+columns are printed. Its `checker/` is imported as a top-level package, as before the
+`pnyx.` namespace (`pnyx.checker` would resolve to this checkout through the editable
+install), e.g. the tree before the rework: `git archive c5c5971 | tar -x -C /tmp/before`.
+A bmc without a progress callback is timed by running it for depth 1, 2, ... in turn.
 
     .venv/bin/python benchmarks/bench_bmc.py                    # the table (several minutes)
     .venv/bin/python benchmarks/bench_bmc.py --baseline /tmp/before --cap 120
@@ -39,16 +41,19 @@ SMOKE: list[Case] = [
 
 CHILD = r"""
 import inspect, json, sys, time
-src, spec, consts, mutant, depth = sys.argv[1], sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], int(sys.argv[5])
+src, spec, consts, mutant, depth, root = sys.argv[1:7]
+consts, depth = json.loads(consts), int(depth)
 sys.path.insert(0, src)
-try:
+if src == root:
     from pnyx.checker.mutants import compile_mutant, load_mutant
     from pnyx.checker.z3.bmc import bmc
     from pnyx.model.compiler import load
-except ImportError:  # a checkout from before the pnyx namespace
+else:  # a checkout from before the pnyx namespace: top-level packages, found first on sys.path
+    import importlib
     from checker.mutants import compile_mutant, load_mutant
-    from checker.z3.bmc import bmc
-    from model.compiler import load
+    from checker.z3.bmc import CompiledSpec, bmc
+    load = importlib.import_module(CompiledSpec.__module__).load  # the compiler that checkout's bmc expects
+assert bmc.__code__.co_filename.startswith(src), bmc.__code__.co_filename
 cs = compile_mutant(spec, load_mutant(mutant), consts) if mutant != "-" else load(spec, consts)
 t0 = time.process_time()
 
@@ -83,7 +88,7 @@ def run_case(case: Case, src: Path, cap: float) -> dict[str, object]:
 
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, "-c", CHILD, str(src), str(ROOT / spec), json.dumps(consts),
-           str(ROOT / mutant) if mutant else "-", str(depth)]
+           str(ROOT / mutant) if mutant else "-", str(depth), str(ROOT)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, preexec_fn=limit, timeout=3 * cap + 60)
         out = proc.stdout
@@ -110,7 +115,7 @@ def deepest(depths: dict[int, float], within: float) -> int | None:
 
 def cases(args: argparse.Namespace) -> list[Case]:
     if args.smoke:
-        return SMOKE
+        return [c for c in SMOKE if not args.only or any(o in c[0] for o in args.only)]
     sys.path.insert(0, str(ROOT))
     from pnyx.checker.mutants import load_mutants
 

@@ -22,8 +22,11 @@ def run(*args: str) -> str:
     return proc.stdout
 
 
-def test_smoke_table_with_a_baseline_column() -> None:
-    out = run("--only", "gossip", "--baseline", str(ROOT))  # this very checkout as the baseline
+def test_smoke_table_with_a_baseline_column(tmp_path: Path) -> None:
+    # a baseline checkout with the old layout: this checkout's packages as top-level ones
+    for pkg in ("checker", "model"):
+        (tmp_path / pkg).symlink_to(ROOT / pkg, target_is_directory=True)
+    out = run("--only", "gossip", "--baseline", str(tmp_path))
     lines = out.splitlines()
     assert lines[0].startswith("gossip WRITES=1") and "before CPU s" in lines[1] and "after CPU s" in lines[1]
     depth_rows = [ln.split() for ln in lines[2:5]]
