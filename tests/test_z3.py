@@ -262,3 +262,26 @@ def test_bmc_follows_disconnect_like_bfs(network: str) -> None:
     assert not res.ok and res.name == "NotLost" and len(res.events) == 2
     assert res.steps is not None  # the trace replays on the explicit model
     assert bmc(compiled(src.replace("DISCONNECT", "")), 4).ok  # without it the ping is never lost
+
+
+def test_a_sequence_bounded_at_zero_is_translated() -> None:
+    # ZAB with TXNS=0 reads last(history) under `len(history) == 0`: a branch never taken
+    src = """
+spec empty
+nodes 1
+budget { requests = 1 }
+state {
+  volatile s: seq[0..1, 0] = []
+  volatile x: 0..1 = 0
+}
+on request r() { x = if len(s) == 0 then 0 else last(s) }
+invariant Ok: forall n in Node: n.x == 0
+"""
+    cs = from_text(src)
+    assert bmc(cs, 2).ok and prove(cs, ["Ok"]).ok
+    # taken, the call fails, as in the explicit checker
+    failing = from_text(src.replace("if len(s) == 0 then 0 else last(s)", "last(s)"))
+    res = bmc(failing, 2)
+    assert res.kind == "error" and "last() of an empty sequence" in res.name and len(res.events) == 0
+    explicit = bfs_check(failing).violation
+    assert explicit is not None and explicit.kind == "error" and len(explicit.trace) == 0

@@ -11,11 +11,13 @@ fully, and on gossip and ZAB that beat keeping one solver across depths (with
 assumption literals or push/pop) by 1.2x to 4x, lemmas learned included.
 
 Depths are tried in increasing order, so a violation is found at the same depth as the
-explicit checker's shortest trace. For specs whose nodes are `symmetric`, traces are
-restricted to those where nodes first act in id order (n1, then n2, ...): every trace
-is a renaming of one such trace of the same length, so no depth is missed, and the
-solver has up to N! fewer interleavings to refute. Without a declared capacity a fifo
-channel gets as many slots as k steps can fill, so the bound never cuts a behaviour short.
+explicit checker's shortest trace. Two reductions keep one trace per class of
+equivalent ones, each of the same length as the traces it stands for, so no depth is
+missed: with `symmetric` nodes, nodes first act in id order (n1, then n2, ...), and two
+consecutive steps that commute (`independent`) are taken in node order. Failures that no
+well-formed state allows are dropped from the per-depth question once, up front. Without
+a declared capacity a fifo channel gets as many slots as k steps can fill, so the bound
+never cuts a behaviour short.
 """
 
 from __future__ import annotations

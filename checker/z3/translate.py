@@ -829,6 +829,13 @@ class _Frame:
             return self.call(e, ctx)
         raise self.tr.error(type(e).__name__, e)
 
+    def unreachable(self, e: A.Node) -> Any:
+        """A placeholder value for an expression that always fails where it is evaluated (the
+        failure is recorded): `last(s)` of a sequence bounded at 0 elements, in a branch a
+        guard like `len(s) == 0` keeps it from."""
+        t = self.t(e)
+        return const(default(t), t)
+
     def clamp(self, i: Any, n: Any) -> Any:
         """Python's slice bound: negative counts from the end, then clipped to 0..n."""
         j = z3.If(i < 0, i + n, i)
@@ -990,7 +997,7 @@ class _Frame:
     def at(self, s: SeqV, i: Any, ctx: Any, e: A.Node) -> Any:
         self.fail(and_(ctx, or_(i < 0, i >= s.n)), "sequence index out of range", e)
         if not s.items:
-            raise Unsupported("indexing a sequence that is always empty")
+            return self.unreachable(e)  # the failure recorded above covers every use
         return select(list(s.items), i)
 
     def key_pos(self, kt: Type, k: Any, ctx: Any, e: A.Node) -> list[Any]:
@@ -1034,7 +1041,7 @@ class _Frame:
             s = args[0]
             self.fail(and_(ctx, s.n == 0), f"{f}() of an empty sequence", e)
             if not s.items:
-                raise Unsupported(f"{f}() of a sequence that is always empty")
+                return self.unreachable(e)
             return s.items[0] if f == "head" else select(list(s.items), s.n - 1)
         if f == "tail":
             s = args[0]
@@ -1046,7 +1053,7 @@ class _Frame:
             items = members(args[0])
             self.fail(and_(ctx, not_(or_(*(k for _, k in items)))), f"{f}() of an empty collection", e)
             if not items:
-                raise Unsupported(f"{f}() of a collection that is always empty")
+                return self.unreachable(e)
             best, have = items[0][0], items[0][1]
             for v, k in items[1:]:
                 take = and_(k, or_(not_(have), pick(v, best)))
@@ -1064,7 +1071,7 @@ class _Frame:
             o = args[0]
             self.fail(and_(ctx, not_(o.some)), "value() of none", e)
             if o.val is None:
-                raise Unsupported("value() of none")
+                return self.unreachable(e)
             return o.val
         if f == "node":
             i = args[0]
