@@ -11,7 +11,8 @@ With `--baseline DIR`, the same runs are made with the bmc of another tree and b
 columns are printed. Its `checker/` is imported as a top-level package, as before the
 `pnyx.` namespace (`pnyx.checker` would resolve to this checkout through the editable
 install), e.g. the tree before the rework: `git archive c5c5971 | tar -x -C /tmp/before`.
-A bmc without a progress callback is timed by running it for depth 1, 2, ... in turn.
+A bmc without a progress callback is timed by running it for depth 1, 2, ... in turn, each
+run in its own child with its own cap.
 
     .venv/bin/python benchmarks/bench_bmc.py                    # the table (several minutes)
     .venv/bin/python benchmarks/bench_bmc.py --baseline /tmp/before --cap 120
@@ -41,7 +42,7 @@ SMOKE: list[Case] = [
 
 CHILD = r"""
 import inspect, json, sys, time
-src, spec, consts, mutant, depth, root = sys.argv[1:7]
+src, spec, consts, mutant, depth, root, mode = sys.argv[1:8]
 consts, depth = json.loads(consts), int(depth)
 sys.path.insert(0, src)
 if src == root:
@@ -54,58 +55,69 @@ else:  # a checkout from before the pnyx namespace: top-level packages, found fi
     from checker.z3.bmc import CompiledSpec, bmc
     load = importlib.import_module(CompiledSpec.__module__).load  # the compiler that checkout's bmc expects
 assert bmc.__code__.co_filename.startswith(src), bmc.__code__.co_filename
-cs = compile_mutant(spec, load_mutant(mutant), consts) if mutant != "-" else load(spec, consts)
-t0 = time.process_time()
 
 def say(**kw):
     print(json.dumps(kw), flush=True)
 
-def report(res):
-    say(found=None if res.ok else [res.name, len(res.events)])
-
-if "progress" in inspect.signature(bmc).parameters:
+if mode == "progress" and "progress" not in inspect.signature(bmc).parameters:
+    say(no_progress=True)
+    sys.exit(0)
+cs = compile_mutant(spec, load_mutant(mutant), consts) if mutant != "-" else load(spec, consts)
+t0 = time.process_time()
+if mode == "progress":
     res = bmc(cs, depth, progress=lambda d, cpu: say(depth=d, cpu=time.process_time() - t0))
-    report(res)
-else:
-    for k in range(depth + 1):
-        start = time.process_time()
-        res = bmc(cs, k)
-        say(depth=k, cpu=time.process_time() - start)
-        if not res.ok:
-            report(res)
-            break
-    else:
-        report(res)
+else:  # one depth: the time `pnyx bmc --depth K` takes to answer
+    res = bmc(cs, depth)
+    say(depth=depth, cpu=time.process_time() - t0)
+say(found=None if res.ok else [res.name, len(res.events)])
 """
 
 
-def run_case(case: Case, src: Path, cap: float) -> dict[str, object]:
-    """One bmc run in a child process limited to `cap` CPU seconds: CPU per depth, and what it found."""
-    label, spec, consts, mutant, depth = case
+def _child(src: Path, case: Case, depth: int, mode: str, cap: float) -> tuple[list[dict], str]:
+    """Run CHILD under a CPU limit: its JSON lines, and the last line of its stderr."""
+    _, spec, consts, mutant, _ = case
 
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (int(cap), int(cap) + 5))
 
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     cmd = [sys.executable, "-c", CHILD, str(src), str(ROOT / spec), json.dumps(consts),
-           str(ROOT / mutant) if mutant else "-", str(depth), str(ROOT)]
+           str(ROOT / mutant) if mutant else "-", str(depth), str(ROOT), mode]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, preexec_fn=limit, timeout=3 * cap + 60)
-        out = proc.stdout
+        out, err = proc.stdout, proc.stderr
     except subprocess.TimeoutExpired as exc:  # wall-clock safety net on a loaded machine
         out = exc.stdout.decode() if isinstance(exc.stdout, bytes) else (exc.stdout or "")
+        err = ""
+    lines = err.strip().splitlines()
+    return [json.loads(ln) for ln in out.splitlines()], lines[-1] if lines else ""
+
+
+def run_case(case: Case, src: Path, cap: float) -> dict[str, object]:
+    """bmc in child processes limited to `cap` CPU seconds each: CPU per depth, and what it found.
+
+    A bmc with a progress callback runs once; one without runs once per depth (each its own
+    child with its own cap), since each of its runs starts from scratch.
+    """
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    msgs, err = _child(src, case, case[4], "progress", cap)
+    if msgs and msgs[0].get("no_progress"):
+        msgs = []
+        for k in range(case[4] + 1):
+            got, err = _child(src, case, k, "single", cap)
+            msgs += got
+            if not any("found" in m for m in got) or any(m.get("found") for m in got):
+                break  # stopped at the cap, or found something
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     depths: dict[int, float] = {}
-    found = None
-    finished = False
-    for line in out.splitlines():
-        msg = json.loads(line)
+    found, finished = None, False
+    for msg in msgs:
         if "depth" in msg:
             depths[msg["depth"]] = msg["cpu"]
         else:
             found, finished = msg["found"], True
     child_cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
-    return {"label": label, "depths": depths, "found": found, "finished": finished, "cpu": child_cpu}
+    error = err if not depths and err else None  # e.g. a construct that tree's translation refuses
+    return {"label": case[0], "depths": depths, "found": found, "finished": finished, "cpu": child_cpu, "error": error}
 
 
 def deepest(depths: dict[int, float], within: float) -> int | None:
@@ -180,6 +192,9 @@ def print_summary(rows: list[tuple[Case, dict[str, dict]]], names: list[str], ca
         r = runs[names[-1]]
         found = r["found"]
         what = (f"{found[0]} @{found[1]}" if found else "nothing") if r["finished"] else "-"
+        for n in names:
+            if runs[n]["error"]:
+                what += f"  ({n}: {runs[n]['error'][:60]})"
         print(f"{case[0]:38} {expected(case):>26}{cells}   {what}")
 
 
