@@ -8,7 +8,7 @@ variables (z3 would have to eliminate their defining equations). Each depth adds
 transition layer to the unrolling and asks one question: some invariant fails, or some
 handler fails, here. It is asked of a fresh solver: z3 preprocesses a one-shot query
 fully, and on gossip and ZAB that beat keeping one solver across depths (with
-assumption literals or push/pop) by 1.2x to 4x, lemmas learned included.
+assumption literals or push/pop) by 1.2x to 2.5x, lemmas learned included.
 
 Depths are tried in increasing order, so a violation is found at the same depth as the
 explicit checker's shortest trace. Two reductions keep one trace per class of
