@@ -26,6 +26,7 @@ from typing import Any
 from . import ast as A
 from . import ir
 from .errors import ModelError, SpecError
+from .system import budget_slot
 from .typecheck import MAX_ENUMERATION, Checked, MsgInfo, VarInfo
 from .types import (
     ANY,
@@ -713,7 +714,7 @@ def compile_checked(ct: Checked) -> CompiledSpec:
             e = HandlerEntry(i, "message", h.message, fn, choice, line, message_id=h.message_id, choice_sites=sites)
             by_msg[h.message_id].append(e)
         elif isinstance(h, ir.OnTimer):
-            spends = list(ct.budget).index(h.spends) if h.spends is not None else -1
+            spends = budget_slot(ct.budget, h.spends) if h.spends is not None else -1
             e = HandlerEntry(i, "timer", h.name, fn, choice, line, choice_sites=sites, spends=spends)
             timers.append(e)
         elif isinstance(h, ir.OnRequest):
