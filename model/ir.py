@@ -333,6 +333,7 @@ class Message(Node):
     name: str
     id: int
     fields: tuple[tuple[str, Type], ...]
+    field_spans: tuple[Span, ...] = ()  # where each field is declared, to locate an error about one
 
 
 @dataclass(frozen=True, eq=False)

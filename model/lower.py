@@ -45,7 +45,8 @@ class _Lowering:
                                  self.expr(v.init) if v.init is not None else None) for v in ct.vars)
         handlers = tuple(self.handler(i, h) for i, h in enumerate(ct.handlers))
         properties = tuple(self.property(p) for p in ct.properties)
-        messages = tuple(ir.Message(m.decl.span, m.name, m.id, m.fields) for m in ct.messages)
+        messages = tuple(ir.Message(m.decl.span, m.name, m.id, m.fields, tuple(f.span for f in m.decl.fields))
+                         for m in ct.messages)
         spec = ct.spec
         return ir.Program(spec.name, spec.filename, spec.source, spec.span, ct.n_nodes, ct.symmetric, ct.network,
                           ct.capacity, messages, variables, handlers, properties, self.choose_site_of,
