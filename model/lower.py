@@ -50,7 +50,8 @@ class _Lowering:
         spec = ct.spec
         return ir.Program(spec.name, spec.filename, spec.source, spec.span, ct.n_nodes, ct.symmetric, ct.network,
                           ct.capacity, messages, variables, handlers, properties, self.choose_site_of,
-                          self.fields_in_order)
+                          self.fields_in_order,
+                          tuple(ir.Fairness(f.span, f.strong, f.kind, tuple(n for n, _ in f.names)) for f in ct.fairness))
 
     def handler(self, index: int, h: A.Handler) -> ir.Handler:
         self.bindings = {}
@@ -79,10 +80,11 @@ class _Lowering:
     def property(self, p: A.Property) -> ir.Property:
         self.bindings = {}
         expr = self.expr(p.expr)
-        nodes = list(ir.walk(expr))
+        target = self.expr(p.target) if p.target is not None else None
+        nodes = list(ir.walk(expr)) + (list(ir.walk(target)) if target is not None else [])
         reads = tuple(sorted({x.name for x in nodes if isinstance(x, ir.NodeVar)}))
         messages = tuple(sorted({x.message for x in nodes if isinstance(x, ir.InFlight)}))
-        return ir.Property(p.span, p.kind, p.name, expr, reads, messages)
+        return ir.Property(p.span, p.kind, p.name, expr, reads, messages, target)
 
     # ---- statements --------------------------------------------------------------------
     def block(self, stmts: tuple[A.Stmt, ...]) -> tuple[ir.Stmt, ...]:

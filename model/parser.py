@@ -122,6 +122,14 @@ class _ToAst(Transformer):
     def property(self, meta, c):
         return A.Property(_span(meta), c[0], str(c[1]), c[2])
 
+    def leadsto_property(self, meta, c):
+        return A.Property(_span(meta), "leadsto", str(c[1]), c[2], c[3])
+
+    def fairness_decl(self, meta, c):
+        strong, kind, *names = c
+        return A.Fairness(_span(meta), strong is not None, str(kind), _tok_span(kind),
+                          tuple((str(n), _tok_span(n)) for n in names if n is not None))
+
     # -- types
     def bool_type(self, meta, c):
         return A.TBool(_span(meta))
@@ -381,7 +389,8 @@ def _too_deep(tree: Tree) -> tuple[Tree, bool] | None:
 
 
 def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
-    groups: dict[str, list] = {k: [] for k in ("consts", "types", "budget", "messages", "state", "handlers", "properties")}
+    groups: dict[str, list] = {k: [] for k in ("consts", "types", "budget", "messages", "state", "handlers", "properties",
+                                               "fairness")}
     nodes = network = None
     for d in decls:
         if isinstance(d, A.ConstDecl):
@@ -402,6 +411,8 @@ def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
             groups["handlers"].append(d)
         elif isinstance(d, A.Property):
             groups["properties"].append(d)
+        elif isinstance(d, A.Fairness):
+            groups["fairness"].append(d)
         elif isinstance(d, tuple) and d[0] == "budget":
             groups["budget"].extend(d[1])
         elif isinstance(d, tuple) and d[0] == "state":
@@ -412,7 +423,7 @@ def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
         A.Span(1, 1, 1, 1), name, filename, source,
         consts=tuple(groups["consts"]), types=tuple(groups["types"]), nodes=nodes, network=network,
         budget=tuple(groups["budget"]), messages=tuple(groups["messages"]), state=tuple(groups["state"]),
-        handlers=tuple(groups["handlers"]), properties=tuple(groups["properties"]),
+        handlers=tuple(groups["handlers"]), properties=tuple(groups["properties"]), fairness=tuple(groups["fairness"]),
     )
 
 
