@@ -430,6 +430,7 @@ class Message(Node):
     name: str
     id: int
     fields: tuple[tuple[str, Type], ...]
+    field_spans: tuple[Span, ...] = ()  # where each field is declared, to locate an error about one
     declared: tuple[Declared, ...] = ()  # each field's type as written, in field order
 
 
