@@ -422,7 +422,13 @@ def _analyse(g: Graph, kind: str, p: bytearray, q: bytearray | None) -> tuple[li
     prefix = head + tail[::-1]
     cycle = _fair_cycle(g, entry, comp) if comp is not None else []
     steps = [g.step(e, g.source(e)) for e in prefix + cycle]
-    return steps, len(prefix), comp is None, len(head)
+    trigger = len(head)
+    if kind == "leadsto":  # the earliest state on the path from which the right side never holds
+        sids = [seed if not head else g.parent[g.dst[head[0]]]] + [dst[e] for e in prefix]
+        assert q is not None
+        while trigger > 0 and p[sids[trigger - 1]] and not q[sids[trigger - 1]]:
+            trigger -= 1
+    return steps, len(prefix), comp is None, trigger
 
 
 def _tarjan(g: Graph, nodes: Sequence[int], mark: array, stamp: int, index: array, low: array) -> Iterator[list[int]]:
