@@ -18,6 +18,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "zab_mutants.py": ["--only", "log_zxid_before_increment"],
     "bench_tla.py": ["--smoke"],
     "bench_bmc.py": ["--smoke"],  # run by tests/test_bench_bmc.py
+    "bench_speed.py": ["--smoke"],
 }
 
 
@@ -67,3 +68,16 @@ def test_bench_tla_runs() -> None:
                                                 "generated spec 0"]
     assert all(r.rstrip().endswith("yes") for r in rows), proc.stdout
     assert "3 of 3 models agree" in proc.stdout
+
+
+def test_bench_speed_runs() -> None:
+    from test_tla import tlc_jar
+
+    tlc_jar()  # TLC is needed: a missing jar fails in CI and skips elsewhere
+    proc = _run("bench_speed.py", *SMOKE_ARGS["bench_speed.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["model", "constants", "distinct"]
+    rows = [line.split() for line in lines[1:]]
+    assert [r[0] for r in rows] == ["gossip", "zab"], proc.stdout
+    assert all(r[-1] == "yes" for r in rows), proc.stdout  # both tools count the same distinct states
