@@ -10,6 +10,7 @@ must count the same distinct states, or the row is marked and the exit status is
     .venv/bin/python benchmarks/bench_speed.py              # gossip and ZAB at about a million states each (minutes)
     .venv/bin/python benchmarks/bench_speed.py --workers 2  # Pnyx with `--workers 2` (CPU summed over its processes)
     .venv/bin/python benchmarks/bench_speed.py --only zab --no-tlc
+    .venv/bin/python benchmarks/bench_speed.py --baseline /tmp/old  # also an older checkout's Pnyx (git archive)
     .venv/bin/python benchmarks/bench_speed.py --smoke      # tiny models, seconds (the test suite runs it)
 
 The jar is ../shared/tools/tla2tools.jar beside the repository, or $TLA2TOOLS_JAR; without it
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -84,12 +86,23 @@ def defines(constants: dict[str, object]) -> list[str]:
     return [x for k, v in constants.items() for x in ("-D", f"{k}={str(v).lower() if isinstance(v, bool) else v}")]
 
 
-def run_pnyx(spec: str, constants: dict[str, object], workers: int, timeout: float) -> Run:
-    """`pnyx check --no-symmetry --json` in a child process."""
-    cmd = [sys.executable, "-m", "pnyx", "check", spec, "--no-symmetry", "--json", *defines(constants)]
+def baseline_path(checkout: Path, into: Path) -> Path:
+    """A folder to put first on sys.path so that `pnyx` imports from `checkout` (a copy of the
+    repository's files, not installed): its pnyx/ with model/, checker/ and impl/ inside it."""
+    pkg = into / "pnyx"
+    shutil.copytree(checkout / "pnyx", pkg)
+    for sub in ("model", "checker", "impl"):
+        (pkg / sub).symlink_to((checkout / sub).resolve(), target_is_directory=True)
+    return into
+
+
+def run_pnyx(spec: str, constants: dict[str, object], workers: int, timeout: float, path: Path | None = None) -> Run:
+    """`pnyx check --no-symmetry --json` in a child process (importing pnyx from `path` if given:
+    the child runs there, and the current folder comes first on sys.path)."""
+    cmd = [sys.executable, "-m", "pnyx", "check", str(ROOT / spec), "--no-symmetry", "--json", *defines(constants)]
     if workers != 1:
         cmd += ["--workers", str(workers)]
-    text, run = measured(cmd, ROOT, timeout)
+    text, run = measured(cmd, path or ROOT, timeout)
     try:
         summary = json.loads(text[text.index("{"):])["summary"]
     except (ValueError, KeyError):
@@ -134,6 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=1, help="Pnyx's --workers (default 1)")
     ap.add_argument("--no-tlc", action="store_true", help="Pnyx's columns only")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds one child may take (default 1800)")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="also time Pnyx from DIR, a copy of the repository from before (e.g. git archive)")
     args = ap.parse_args(argv)
     from pnyx.checker.tla import tlc
 
@@ -174,6 +189,13 @@ def main(argv: list[str] | None = None) -> int:
             if r is not None and r.error:
                 row[-1] += f" ({r.error})"
         print(line(row), flush=True)
+        if args.baseline is not None:
+            with tempfile.TemporaryDirectory(prefix="bench-speed-base-") as tmp:
+                b = run_pnyx(spec, constants, 1, args.timeout, baseline_path(args.baseline, Path(tmp)))
+            print(line(["", "(before)", f"{b.distinct:,}" if b.distinct is not None else "-", f"{b.cpu:.1f}",
+                        f"{b.wall:.1f}", f"{b.rate:,.0f}", _mb(b.peak_rss), "", "", "", "",
+                        f"x{p.rate / b.rate:.2f}" if b.rate else "-", "yes" if b.distinct == p.distinct else "NO"]),
+                  flush=True)
     return 1 if failed else 0
 
 
