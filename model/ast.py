@@ -329,6 +329,16 @@ class MessageDecl(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class DefDecl(Node):
+    """`def name(params): type = expr`: a pure definition, applied like a function."""
+
+    name: str
+    params: tuple[Field, ...]
+    result: TypeExpr
+    body: Expr
+
+
+@dataclass(frozen=True, eq=False)
 class VarDecl(Node):
     storage: str  # "persistent" | "volatile" | "ghost"
     name: str
@@ -380,6 +390,7 @@ class Spec(Node):
     source: str
     consts: tuple[ConstDecl, ...] = ()
     types: tuple[TypeDecl, ...] = ()
+    defs: tuple[DefDecl, ...] = ()
     nodes: NodesDecl | None = None
     network: NetworkDecl | None = None
     budget: tuple[BudgetItem, ...] = ()

@@ -311,6 +311,15 @@ class _Compiler(ir.Visitor):
     def visit_RecordLit(self, e: ir.RecordLit) -> str:
         return "(" + "".join(self.x(x) + ", " for _, x in e.fields) + ")"
 
+    def visit_Apply(self, e: ir.Apply) -> str:
+        return f"D_{e.name}({''.join(self.x(a) + ', ' for a in e.args)})"
+
+    def definition(self, d: ir.Definition) -> None:
+        """A `def` becomes a module-level function; it reads no state, so handlers and properties share it."""
+        params = "".join(f"L_{p.name}, " for p in d.params)
+        self.out.emit(f"def D_{d.name}({params}):", d.span.line)
+        self.out.emit(f"    return {self.x(d.body)}", d.body.span.line)
+
     def visit_BuiltinCall(self, e: ir.BuiltinCall) -> str:
         args = [self.x(a) for a in e.args]
         f = e.func
@@ -616,6 +625,10 @@ class _Compiler(ir.Visitor):
         prog = self.program
         o = self.out
         names: dict[str, Any] = {}
+        if prog.definitions:
+            o.emit("# the spec's definitions")
+            for d in prog.definitions:
+                self.definition(d)
         o.emit("# init: every node's variables, volatile ones again after a crash")
         o.emit("def init_node(self_id):")
         inits = []

@@ -15,7 +15,7 @@ from . import ir
 from .types import MapType, NodeType, RecordType, SeqType, SetType, TupleType
 
 if TYPE_CHECKING:
-    from .typecheck import Checked
+    from .typecheck import Checked, DefInfo
 
 _C = TypeVar("_C", ir.ChooseOne, ir.ChooseSubset)
 
@@ -41,6 +41,7 @@ class _Lowering:
     # ---- the spec ----------------------------------------------------------------------
     def program(self) -> ir.Program:
         ct = self.ct
+        definitions = tuple(self.definition(d) for d in ct.defs)
         variables = tuple(ir.Var(v.decl.span, v.name, v.storage, v.type, v.slot,
                                  self.expr(v.init) if v.init is not None else None) for v in ct.vars)
         handlers = tuple(self.handler(i, h) for i, h in enumerate(ct.handlers))
@@ -49,7 +50,12 @@ class _Lowering:
         spec = ct.spec
         return ir.Program(spec.name, spec.filename, spec.source, spec.span, ct.n_nodes, ct.symmetric, ct.network,
                           ct.capacity, messages, variables, handlers, properties, self.choose_site_of,
-                          self.fields_in_order)
+                          self.fields_in_order, definitions=definitions)
+
+    def definition(self, d: DefInfo) -> ir.Definition:
+        self.bindings = {name: "argument" for name, _ in d.params}
+        params = tuple(ir.Param(p.span, name, t) for p, (name, t) in zip(d.decl.params, d.params))
+        return ir.Definition(d.decl.span, d.name, d.index, params, d.result, self.expr(d.decl.body))
 
     def handler(self, index: int, h: A.Handler) -> ir.Handler:
         self.bindings = {}
@@ -262,6 +268,9 @@ class _Lowering:
             ordered = _in_declared_order(e.args, [f for f, _ in rec.fields])
             self.fields_in_order[e] = ordered
             return ir.RecordLit(e.span, t, e.func, tuple((f, self.expr(x)) for f, x in ordered))
+        sym = self.ct.refs.get(e)
+        if sym is not None and sym.kind == "def":
+            return ir.Apply(e.span, t, e.func, sym.value, tuple(self.expr(a.expr) for a in e.args))  # type: ignore[arg-type]
         return ir.BuiltinCall(e.span, t, e.func, tuple(self.expr(a.expr) for a in e.args))
 
     _stmt: dict[type, Callable[..., ir.Stmt]]

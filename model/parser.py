@@ -59,6 +59,10 @@ class _ToAst(Transformer):
     def type_decl(self, meta, c):
         return A.TypeDecl(_span(meta), str(c[0]), c[1])
 
+    def def_decl(self, meta, c):
+        name, *params, result, body = c
+        return A.DefDecl(_span(meta), str(name), tuple(x for x in params if x is not None), result, body)
+
     def nodes_decl(self, meta, c):
         return A.NodesDecl(_span(meta), c[0], c[1] is not None)
 
@@ -381,13 +385,16 @@ def _too_deep(tree: Tree) -> tuple[Tree, bool] | None:
 
 
 def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
-    groups: dict[str, list] = {k: [] for k in ("consts", "types", "budget", "messages", "state", "handlers", "properties")}
+    kinds = ("consts", "types", "defs", "budget", "messages", "state", "handlers", "properties")
+    groups: dict[str, list] = {k: [] for k in kinds}
     nodes = network = None
     for d in decls:
         if isinstance(d, A.ConstDecl):
             groups["consts"].append(d)
         elif isinstance(d, A.TypeDecl):
             groups["types"].append(d)
+        elif isinstance(d, A.DefDecl):
+            groups["defs"].append(d)
         elif isinstance(d, A.NodesDecl):
             if nodes is not None:
                 raise SpecError("a spec declares `nodes` once", filename, source, d.span)
@@ -410,7 +417,7 @@ def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
             raise AssertionError(f"untransformed rule {d.data}")
     return A.Spec(
         A.Span(1, 1, 1, 1), name, filename, source,
-        consts=tuple(groups["consts"]), types=tuple(groups["types"]), nodes=nodes, network=network,
+        consts=tuple(groups["consts"]), types=tuple(groups["types"]), defs=tuple(groups["defs"]), nodes=nodes, network=network,
         budget=tuple(groups["budget"]), messages=tuple(groups["messages"]), state=tuple(groups["state"]),
         handlers=tuple(groups["handlers"]), properties=tuple(groups["properties"]),
     )

@@ -73,6 +73,17 @@ class VarInfo:
 
 
 @dataclass(frozen=True)
+class DefInfo:
+    """A checked `def`: parameter types and result type resolved; `index` is its position."""
+
+    name: str
+    index: int
+    params: tuple[tuple[str, Type], ...]
+    result: Type
+    decl: A.DefDecl
+
+
+@dataclass(frozen=True)
 class MsgInfo:
     name: str
     id: int
@@ -101,6 +112,7 @@ class Checked:
     symmetry_breakers: list[tuple[A.Span, str]] = field(default_factory=list)
     record_types: dict[str, RecordType] = field(default_factory=dict)
     refs_choice: dict[A.Stmt, Type] = field(default_factory=dict)
+    defs: list[DefInfo] = field(default_factory=list)
 
     @property
     def node_type(self) -> NodeType:
@@ -159,6 +171,8 @@ class _Checker:
         self.overridden: dict[str, object] = {}  # -D values in effect
         self.const_deps: dict[str, frozenset[str]] = {}  # constant -> the overridden constants it follows
         self.loop_depth = 0
+        self.defining: A.DefDecl | None = None
+        self.defs: dict[str, DefInfo] = {}  # the definitions checked so far (a body uses earlier ones)
 
     # -- errors
     def error(self, message: str, node: A.Node | A.Span | None, hint: str = "") -> SpecError:
@@ -287,6 +301,8 @@ class _Checker:
             decls.append((td.span, td.name, "type", td))
         for m in self.spec.messages:
             decls.append((m.span, m.name, "message", m))
+        for d in self.spec.defs:
+            decls.append((d.span, d.name, "definition", d))
         for vd in self.spec.state:
             decls.append((vd.span, vd.name, "state variable", vd))
         for te in _enum_types(self.spec):
@@ -296,7 +312,7 @@ class _Checker:
         for _, name, kind, node in decls:
             if name == "Node":
                 raise self.error(f"{kind} 'Node': Node is the built-in type of node ids", node, "choose another name")
-            if kind in ("type", "message") and name in BUILTINS:
+            if kind in ("type", "message", "definition") and name in BUILTINS:
                 raise self.error(f"{kind} {name!r} has the name of a built-in function", node, "choose another name")
             if name not in seen:
                 seen[name] = (kind, node)
@@ -308,7 +324,7 @@ class _Checker:
                 raise self.error(f"{kind} {name!r} is declared twice (first at line {first.span.line})", node)
             raise self.error(f"{kind} {name!r} has the name of the {first_kind} {name!r} declared at line "
                              f"{first.span.line}", node,
-                             "constants, types, enum members, messages and state variables share one namespace: "
+                             "constants, types, enum members, messages, definitions and state variables share one namespace: "
                              "rename one of them")
 
     # -- the whole spec
@@ -396,6 +412,8 @@ class _Checker:
                 raise self.error("a message names each field once", m)
             messages.append(MsgInfo(m.name, len(messages), fields, m))
         self.messages = {m.name: m for m in messages}
+        for d in spec.defs:
+            self.definition(d)
 
         variables: list[VarInfo] = []
         for vd in spec.state:
@@ -481,7 +499,38 @@ class _Checker:
             handlers=list(spec.handlers), properties=list(spec.properties), expr_types=self.expr_types,
             refs=self.refs, request_params=request_params, has_choice=self.has_choice,
             symmetry_breakers=self.breakers, record_types=record_types, refs_choice=self.refs_choice,
+            defs=list(self.defs.values()),
         )
+
+    def definition(self, d: A.DefDecl) -> None:
+        """A definition's body sees its parameters, constants, types and earlier definitions.
+
+        No state and no `self`, so a definition means the same in a handler and in a property,
+        and no recursion, since only earlier definitions are in scope.
+        """
+        params = tuple((p.name, self.resolve_type(p.type)) for p in d.params)
+        if len({n for n, _ in params}) != len(params):
+            raise self.error(f"definition {d.name} names each parameter once", d)
+        scope = _Scope(self.globals)
+        for (pn, pt), p in zip(params, d.params):
+            self.bind(scope, pn, Sym("local", pt), p)
+        result = self.resolve_type(d.result)
+        self.defining = d
+        self.expect(d.body, self.expr(d.body, scope), result, f"the body of {d.name}")
+        self.defining = None
+        self.defs[d.name] = DefInfo(d.name, len(self.defs), params, result, d)
+
+    def apply(self, e: A.Call, info: DefInfo, scope: _Scope) -> Type:
+        if any(a.name is not None for a in e.args):
+            raise self.error(f"{e.func} takes positional arguments", e)
+        if len(e.args) != len(info.params):
+            want = ", ".join(f"{n}: {t}" for n, t in info.params)
+            raise self.error(f"{e.func} takes {_count(len(info.params), 'argument')}, {len(e.args)} given", e,
+                             f"{e.func}({want})")
+        for a, (pn, pt) in zip(e.args, info.params):
+            self.expect(a.expr, self.expr(a.expr, scope), pt, f"argument {pn} of {e.func}")
+        self.refs[e] = Sym("def", info.result, value=info.index)
+        return info.result
 
     # -- helpers
     def property_scope(self, messages: list[MsgInfo], node_t: NodeType) -> _Scope:
@@ -659,6 +708,9 @@ class _Checker:
             if sym is None:
                 if self.in_property and any(v.name == e.id for v in self.vars):
                     raise self.error(f"{e.id!r} is a node's variable: write n.{e.id} for a node n", e)
+                if self.defining is not None and any(v.name == e.id for v in self.spec.state):
+                    raise self.error(f"{e.id!r} is a state variable: a definition reads only its parameters "
+                                     "and constants", e, f"add a parameter and pass {e.id} as an argument")
                 known = [n for s in self.scopes(scope) for n in s.names]
                 raise self.error(f"unknown name {e.id!r}", e, self.suggest(e.id, known))
             if sym.kind == "statevar" and not self.allow_state:
@@ -811,8 +863,16 @@ class _Checker:
             return self.record_ctor(e, rec, scope)
         if e.func in self.messages:
             raise self.error(f"{e.func} is a message: messages are only built in `send`", e)
+        if e.func in self.defs:
+            return self.apply(e, self.defs[e.func], scope)
+        later = next((d for d in self.spec.defs if d.name == e.func), None)
+        if later is not None:
+            why = "itself" if later is self.defining else f"{e.func}, defined at line {later.span.line}"
+            raise self.error(f"a definition uses only definitions written before it, not {why}", e,
+                             "move the definition up; recursion is not supported")
         if e.func not in BUILTINS:
-            raise self.error(f"unknown function {e.func!r}", e, self.suggest(e.func, list(BUILTINS) + list(self.types)))
+            raise self.error(f"unknown function {e.func!r}", e,
+                             self.suggest(e.func, list(BUILTINS) + list(self.types) + list(self.defs)))
         if any(a.name is not None for a in e.args):
             raise self.error(f"{e.func} takes positional arguments", e)
         ts = [self.expr(a.expr, scope) for a in e.args]
