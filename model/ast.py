@@ -267,6 +267,21 @@ class Send(Stmt):
 
 
 @dataclass(frozen=True, eq=False)
+class Reset(Stmt):
+    """Give state variables their initial values again."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class CallStmt(Stmt):
+    """Run a procedure."""
+
+    func: str
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class Disconnect(Stmt):
     """Close the connection to a node (or a set): messages in flight both ways are lost."""
 
@@ -339,6 +354,15 @@ class DefDecl(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class ProcDecl(Node):
+    """`proc name(params) { ... }`: statements a handler runs by name."""
+
+    name: str
+    params: tuple[Field, ...]
+    body: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class VarDecl(Node):
     storage: str  # "persistent" | "volatile" | "ghost"
     name: str
@@ -391,6 +415,7 @@ class Spec(Node):
     consts: tuple[ConstDecl, ...] = ()
     types: tuple[TypeDecl, ...] = ()
     defs: tuple[DefDecl, ...] = ()
+    procs: tuple[ProcDecl, ...] = ()
     nodes: NodesDecl | None = None
     network: NetworkDecl | None = None
     budget: tuple[BudgetItem, ...] = ()

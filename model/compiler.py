@@ -450,6 +450,14 @@ class _Compiler(ir.Visitor):
                 test = self.fits(t, target)
             self.out.emit(f"if not ({test}): _bound({s.target.name!r}, {target})", line)
 
+    def initial(self, v: ir.Var) -> str:
+        """A variable's initial value: at start, after a crash (volatile) and on `reset`."""
+        return self.x(v.init) if v.init is not None else repr(default(v.type))
+
+    def visit_Reset(self, s: ir.Reset) -> None:
+        for v in s.vars:
+            self.out.emit(f"S_{v.name} = {self.initial(v)}", s.span.line)
+
     def visit_Let(self, s: ir.Let) -> None:
         self.out.emit(f"L_{s.name} = {self.x(s.expr)}", s.span.line)
 
@@ -631,9 +639,7 @@ class _Compiler(ir.Visitor):
                 self.definition(d)
         o.emit("# init: every node's variables, volatile ones again after a crash")
         o.emit("def init_node(self_id):")
-        inits = []
-        for v in prog.vars:
-            inits.append(self.x(v.init) if v.init is not None else repr(default(v.type)))
+        inits = [self.initial(v) for v in prog.vars]
         o.emit(f"    return ({''.join(x + ', ' for x in inits)})", prog.span.line)
         o.emit("def reset_volatile(st, self_id):")
         keep = [f"st[{v.slot}]" if v.storage != "volatile" else inits[v.slot] for v in prog.vars]

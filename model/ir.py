@@ -294,6 +294,13 @@ class Send(Stmt):
 
 
 @dataclass(frozen=True, eq=False)
+class Reset(Stmt):
+    """`reset x, y`: each variable takes its initial value again (its `init`, else its type's default)."""
+
+    vars: tuple[Var, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class Disconnect(Stmt):
     dest: Expr
 

@@ -84,6 +84,16 @@ class DefInfo:
 
 
 @dataclass(frozen=True)
+class ProcInfo:
+    """A checked `proc`: parameter types resolved; `index` is its position."""
+
+    name: str
+    index: int
+    params: tuple[tuple[str, Type], ...]
+    decl: A.ProcDecl
+
+
+@dataclass(frozen=True)
 class MsgInfo:
     name: str
     id: int
@@ -113,6 +123,7 @@ class Checked:
     record_types: dict[str, RecordType] = field(default_factory=dict)
     refs_choice: dict[A.Stmt, Type] = field(default_factory=dict)
     defs: list[DefInfo] = field(default_factory=list)
+    procs: list[ProcInfo] = field(default_factory=list)
 
     @property
     def node_type(self) -> NodeType:
@@ -172,7 +183,9 @@ class _Checker:
         self.const_deps: dict[str, frozenset[str]] = {}  # constant -> the overridden constants it follows
         self.loop_depth = 0
         self.defining: A.DefDecl | None = None
-        self.defs: dict[str, DefInfo] = {}  # the definitions checked so far (a body uses earlier ones)
+        self.defs: dict[str, DefInfo] = {}
+        self.procs: dict[str, ProcInfo] = {}  # the procedures checked so far
+        self.in_proc: A.ProcDecl | None = None  # the definitions checked so far (a body uses earlier ones)
 
     # -- errors
     def error(self, message: str, node: A.Node | A.Span | None, hint: str = "") -> SpecError:
@@ -303,6 +316,8 @@ class _Checker:
             decls.append((m.span, m.name, "message", m))
         for d in self.spec.defs:
             decls.append((d.span, d.name, "definition", d))
+        for pd in self.spec.procs:
+            decls.append((pd.span, pd.name, "procedure", pd))
         for vd in self.spec.state:
             decls.append((vd.span, vd.name, "state variable", vd))
         for te in _enum_types(self.spec):
@@ -312,7 +327,7 @@ class _Checker:
         for _, name, kind, node in decls:
             if name == "Node":
                 raise self.error(f"{kind} 'Node': Node is the built-in type of node ids", node, "choose another name")
-            if kind in ("type", "message", "definition") and name in BUILTINS:
+            if kind in ("type", "message", "definition", "procedure") and name in BUILTINS:
                 raise self.error(f"{kind} {name!r} has the name of a built-in function", node, "choose another name")
             if name not in seen:
                 seen[name] = (kind, node)
@@ -324,7 +339,8 @@ class _Checker:
                 raise self.error(f"{kind} {name!r} is declared twice (first at line {first.span.line})", node)
             raise self.error(f"{kind} {name!r} has the name of the {first_kind} {name!r} declared at line "
                              f"{first.span.line}", node,
-                             "constants, types, enum members, messages, definitions and state variables share one namespace: "
+                             "constants, types, enum members, messages, definitions, procedures and state variables "
+                             "share one namespace: "
                              "rename one of them")
 
     # -- the whole spec
@@ -433,6 +449,9 @@ class _Checker:
                 self.expect(v.init, t, v.type, f"the initial value of {v.name}")
         self.allow_self = False
 
+        for pd in spec.procs:
+            self.procedure(pd)
+
         request_params: dict[A.OnRequest, tuple[tuple[str, Type], ...]] = {}
         recovers = [h for h in spec.handlers if isinstance(h, A.OnRecover)]
         if len(recovers) > 1:
@@ -499,7 +518,7 @@ class _Checker:
             handlers=list(spec.handlers), properties=list(spec.properties), expr_types=self.expr_types,
             refs=self.refs, request_params=request_params, has_choice=self.has_choice,
             symmetry_breakers=self.breakers, record_types=record_types, refs_choice=self.refs_choice,
-            defs=list(self.defs.values()),
+            defs=list(self.defs.values()), procs=list(self.procs.values()),
         )
 
     def definition(self, d: A.DefDecl) -> None:
@@ -519,6 +538,47 @@ class _Checker:
         self.expect(d.body, self.expr(d.body, scope), result, f"the body of {d.name}")
         self.defining = None
         self.defs[d.name] = DefInfo(d.name, len(self.defs), params, result, d)
+
+    def procedure(self, pd: A.ProcDecl) -> None:
+        """A procedure's body is checked once, like a handler's, with its parameters bound.
+
+        It may read and assign the state and send; it may not `choose` or `reply` (the
+        handler does, and passes what it chose), and it runs only earlier procedures.
+        """
+        params = tuple((p.name, self.resolve_type(p.type)) for p in pd.params)
+        scope = _Scope(self.globals)
+        for v in self.vars:
+            scope.names[v.name] = Sym("statevar", v.type, slot=v.slot)
+        scope = _Scope(scope)
+        for (pn, pt), p in zip(params, pd.params):
+            self.bind(scope, pn, Sym("local", pt), p)
+        self.allow_self = self.allow_state = True
+        self.in_proc = pd
+        self.block(pd.body, scope)
+        self.in_proc = None
+        self.allow_self = self.allow_state = False
+        self.procs[pd.name] = ProcInfo(pd.name, len(self.procs), params, pd)
+
+    def call_stmt(self, s: A.CallStmt, scope: _Scope) -> None:
+        info = self.procs.get(s.func)
+        if info is None:
+            later = next((p for p in self.spec.procs if p.name == s.func), None)
+            if later is not None:
+                why = "itself" if later is self.in_proc else f"{s.func}, declared at line {later.span.line}"
+                raise self.error(f"a procedure runs only procedures written before it, not {why}", s,
+                                 "move the procedure up; recursion is not supported")
+            if s.func in self.defs or s.func in BUILTINS:
+                raise self.error(f"{s.func} is a function: use its value (in `let`, an assignment...)", s)
+            raise self.error(f"unknown procedure {s.func!r}", s, self.suggest(s.func, list(self.procs)))
+        if any(a.name is not None for a in s.args):
+            raise self.error(f"{s.func} takes positional arguments", s)
+        if len(s.args) != len(info.params):
+            want = ", ".join(f"{n}: {t}" for n, t in info.params)
+            raise self.error(f"{s.func} takes {_count(len(info.params), 'argument')}, {len(s.args)} given", s,
+                             f"{s.func}({want})")
+        for a, (pn, pt) in zip(s.args, info.params):
+            self.expect(a.expr, self.expr(a.expr, scope), pt, f"argument {pn} of {s.func}")
+        self.refs[s] = Sym("proc", BOOL, value=info.index)
 
     def apply(self, e: A.Call, info: DefInfo, scope: _Scope) -> Type:
         if any(a.name is not None for a in e.args):
@@ -644,10 +704,24 @@ class _Checker:
             dt = self.expr(s.dest, scope)
             if not isinstance(dt, NodeType) and not (isinstance(dt, SetType) and isinstance(dt.elem, NodeType | AnyType)):
                 raise self.error(f"disconnect names a node or a set of nodes, got {dt}", s.dest)
+        elif isinstance(s, A.CallStmt):
+            self.call_stmt(s, scope)
+        elif isinstance(s, A.Reset):
+            for i, name in enumerate(s.names):
+                sym = scope.get(name)
+                if sym is None or sym.kind != "statevar":
+                    raise self.error(f"reset names state variables; {name!r} is not one", s,
+                                     self.suggest(name, [v.name for v in self.vars]))
+                if name in s.names[:i]:
+                    raise self.error(f"reset names {name!r} twice", s)
         elif isinstance(s, A.Reply):
+            if self.in_proc is not None:
+                raise self.error("a procedure cannot `reply`: the request handler does", s)
             if not isinstance(self.handler, A.OnRequest):
                 raise self.error("`reply` is only allowed in a request handler", s)
             self.expr(s.expr, scope)
+        elif isinstance(s, A.ChooseOne | A.ChooseSubset) and self.in_proc is not None:
+            raise self.error("a procedure cannot `choose`: choose in the handler and pass the value", s)
         elif isinstance(s, A.ChooseOne):
             assert self.handler is not None
             self.has_choice.add(self.handler)

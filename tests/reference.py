@@ -338,6 +338,19 @@ class Interpreter:
         elif isinstance(s, A.Reply):
             self.ev(s.expr, env)
             yield env
+        elif isinstance(s, A.Reset):
+            fresh = self.init_node(env.self_id)  # type: ignore[arg-type]
+            for name in s.names:
+                env.st[name] = fresh[ct.var(name).slot]  # type: ignore[union-attr]
+            yield env
+        elif isinstance(s, A.CallStmt):  # the body sees its arguments and the node's state, not the caller's locals
+            proc = next(p for p in ct.spec.procs if p.name == s.func)
+            args = {p.name: self.ev(a.expr, env) for p, a in zip(proc.params, s.args)}
+            caller = env.scopes
+            env.scopes = [args]
+            for out in self.run_block(proc.body, env):
+                out.scopes = [dict(x) for x in caller]
+                yield out
         elif isinstance(s, A.ChooseOne):
             options = self.dom(s.domain, env)
             for v in options:  # no option: the handler is disabled
