@@ -408,7 +408,7 @@ class Replayer:
                 diverged = k
                 break
             reports.append(StepReport(k, st.action, self.compare(st)))
-        violated = [p.name for p in self.cs.properties if p.kind != "reachable" and not self._holds(p)]
+        violated = [p.name for p in self.cs.properties if p.kind == "invariant" and not self._holds(p)]
         return ReplayResult(self.cs.name, reports, violated, expected, diverged)
 
 

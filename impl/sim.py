@@ -126,7 +126,7 @@ class Simulation:
     def check(self) -> None:
         """Evaluate every property on the current states; raise on a false invariant."""
         for p in self.cs.properties:
-            if p.kind != "reachable":
+            if p.kind == "invariant":
                 if self.check_invariants and not self.holds(p):
                     args = self._args(p)
                     raise InvariantViolation(p.name, p.explain(*args), self.log)

@@ -402,9 +402,21 @@ class OnRecover(Handler):
 
 @dataclass(frozen=True, eq=False)
 class Property(Node):
-    kind: str  # "invariant" | "reachable"
+    kind: str  # "invariant" | "reachable" | "eventually" | "infinitely" | "leadsto"
     name: str
     expr: Expr
+    target: Expr | None = None  # leadsto: Q of `P ~> Q` (expr is P)
+
+
+@dataclass(frozen=True, eq=False)
+class Fairness(Node):
+    """`[strong] fair KIND [NAME, ...]`: the event classes of a kind (model/system.py) that are
+    weakly (strongly) fair; no names: every handler or message of that kind."""
+
+    strong: bool
+    kind: str
+    kind_span: Span
+    names: tuple[tuple[str, Span], ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -423,3 +435,4 @@ class Spec(Node):
     state: tuple[VarDecl, ...] = ()
     handlers: tuple[Handler, ...] = ()
     properties: tuple[Property, ...] = field(default=())
+    fairness: tuple[Fairness, ...] = ()

@@ -91,6 +91,7 @@ class PropertyEntry:
     # a live node, which sees no network, cannot evaluate such a property).
     reads_network: bool = False
     binding_types: tuple[tuple[str, Type], ...] = ()  # the outer foralls' variables, to show `explain`'s values
+    target: Callable[..., bool] | None = None  # leadsto: Q of `P ~> Q`, as `holds` is P
 
 
 @dataclass
@@ -569,7 +570,7 @@ class _Compiler(ir.Visitor):
         t = dom.type
         return t.elem if isinstance(t, SetType | SeqType) else ANY
 
-    def prop(self, p: ir.Property) -> tuple[str, str]:
+    def prop(self, p: ir.Property) -> tuple[str, str, str | None]:
         outer: list[tuple[str, ir.Expr]] = []
         body = p.expr
         while isinstance(body, ir.Quant) and body.kind == "forall" and p.kind == "invariant":
@@ -595,7 +596,12 @@ class _Compiler(ir.Visitor):
         binds = ", ".join(f"{v!r}: L_{v}" for v, _ in outer)
         self.out.emit("    " * ind + f"if not {self.x(body)}: return {{{binds}}}", p.span.line)
         self.out.emit("    return None")
-        return fname, ename
+        tname = None
+        if p.target is not None:
+            tname = self.function_name(f"{p.kind}_target_{p.name}")
+            self.out.emit(f"def {tname}(NS, UP, NET=None):", p.target.span.line)
+            self.out.emit(f"    return {self.x(p.target)}", p.target.span.line)
+        return fname, ename, tname
 
     # ---- symmetry ----------------------------------------------------------
     def perm(self, t: Type, v: str, depth: int = 0) -> str | None:
@@ -746,8 +752,9 @@ def compile_checked(ct: Checked) -> CompiledSpec:
             e = HandlerEntry(i, "recover", "recover", fn, choice, line, choice_sites=sites)
             recover = e
         handlers.append(e)
-    props = [PropertyEntry(p.name, p.kind, ns[fname], ns[ename], p.span.line, p.reads, p.reads_network, bindings)
-             for p, (fname, ename), bindings in zip(comp.program.properties, names["props"], comp.binding_types)]
+    props = [PropertyEntry(p.name, p.kind, ns[fname], ns[ename], p.span.line, p.reads, p.reads_network, bindings,
+                           ns[tname] if tname is not None else None)
+             for p, (fname, ename, tname), bindings in zip(comp.program.properties, names["props"], comp.binding_types)]
     return CompiledSpec(
         checked=ct, source=src, n_nodes=ct.n_nodes, network=ct.network, capacity=ct.capacity,
         budget=ct.budget, symmetric=ct.symmetric, vars=ct.vars, messages=ct.messages, handlers=handlers,

@@ -332,7 +332,103 @@ class ChooseSubset(Stmt):
 Choose = ChooseOne | ChooseSubset
 
 
+# ---- types as declared --------------------------------------------------------------------
+# A back end that prints types (the TLA+ export's TypeOK) writes them as the spec does, constants
+# by name (`1..VALUES`), so a reader can match them to the spec. The ends of a range and a
+# sequence bound are constant expressions: numbers, ConstRef and + - * as written, anything
+# else folded to its Literal value.
+@dataclass(frozen=True, eq=False)
+class Declared(Node):
+    """A type as written in a declaration; `type` is what it resolves to at these constants."""
+
+    type: Type
+
+
+@dataclass(frozen=True, eq=False)
+class DeclBuiltin(Declared):
+    name: str  # "bool" | "int"
+
+
+@dataclass(frozen=True, eq=False)
+class DeclRange(Declared):
+    lo: Expr
+    hi: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class DeclEnum(Declared):
+    members: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class DeclNamed(Declared):
+    """A declared type's name, or `Node`."""
+
+    name: str
+
+
+@dataclass(frozen=True, eq=False)
+class DeclRecord(Declared):
+    fields: tuple[tuple[str, Declared], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class DeclTuple(Declared):
+    items: tuple[Declared, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class DeclSeq(Declared):
+    elem: Declared
+    bound: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class DeclSet(Declared):
+    elem: Declared
+
+
+@dataclass(frozen=True, eq=False)
+class DeclMap(Declared):
+    key: Declared
+    value: Declared
+
+
+@dataclass(frozen=True, eq=False)
+class DeclOption(Declared):
+    elem: Declared
+
+
 # ---- declarations ------------------------------------------------------------------------
+@dataclass(frozen=True, eq=False)
+class Const(Node):
+    """A declared constant and its value after `-D` overrides."""
+
+    name: str
+    value: int | bool
+
+
+@dataclass(frozen=True, eq=False)
+class TypeDecl(Node):
+    """`type name = ...`."""
+
+    name: str
+    declared: Declared
+
+
+@dataclass(frozen=True, eq=False)
+class Budget(Node):
+    """One of the state's budget counters, in their order (`system.budget_slot`).
+
+    `amount` is the budget as written, a constant expression; None when the spec does not
+    give it (then `value` is 0).
+    """
+
+    name: str
+    value: int
+    amount: Expr | None
+
+
 @dataclass(frozen=True, eq=False)
 class Var(Node):
     name: str
@@ -340,6 +436,7 @@ class Var(Node):
     type: Type
     slot: int
     init: Expr | None
+    declared: Declared | None = None  # always set by lower.py
 
 
 @dataclass(frozen=True, eq=False)
@@ -349,12 +446,15 @@ class Message(Node):
     name: str
     id: int
     fields: tuple[tuple[str, Type], ...]
+    field_spans: tuple[Span, ...] = ()  # where each field is declared, to locate an error about one
+    declared: tuple[Declared, ...] = ()  # each field's type as written, in field order
 
 
 @dataclass(frozen=True, eq=False)
 class Param(Node):
     name: str
     type: Type
+    declared: Declared | None = None  # always set by lower.py
 
 
 @dataclass(frozen=True, eq=False)
@@ -408,15 +508,30 @@ class OnRecover(Handler):
 
 @dataclass(frozen=True, eq=False)
 class Property(Node):
-    kind: str  # "invariant" | "reachable"
+    kind: str  # "invariant" | "reachable" | "eventually" | "infinitely" | "leadsto" (LIVENESS)
     name: str
     expr: Expr
-    reads: tuple[str, ...]  # the state variables it reads (`n.var`), sorted
+    reads: tuple[str, ...]  # the state variables it reads (`n.var`), sorted; of both sides of a leadsto
     reads_messages: tuple[str, ...]  # the messages whose in-flight copies it reads, sorted
+    target: Expr | None = None  # leadsto: Q of `P ~> Q` (expr is P)
 
     @property
     def reads_network(self) -> bool:
         return bool(self.reads_messages)
+
+
+LIVENESS = ("eventually", "infinitely", "leadsto")  # the property kinds checked over behaviours, not states
+
+
+@dataclass(frozen=True)
+class Fairness:
+    """`[strong] fair KIND [NAME, ...]`: the event classes (model/system.py) of a kind that are weakly
+    (strongly) fair, limited to the named messages or handlers; `names` empty: every one of the kind."""
+
+    span: Span
+    strong: bool
+    kind: str
+    names: tuple[str, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,6 +557,13 @@ class Program:
     properties: tuple[Property, ...]
     choose_site_of: dict[A.Stmt, int]
     fields_in_order: dict[A.Send | A.Call, tuple[tuple[str, A.Expr], ...]]
+    # the declarations as written, for back ends that print them (constants by name)
+    consts: tuple[Const, ...] = ()
+    type_decls: tuple[TypeDecl, ...] = ()
+    budget: tuple[Budget, ...] = ()
+    nodes_count: Expr | None = None  # `nodes N`: the count, a constant expression
+    capacity_expr: Expr | None = None  # the network's capacity as written, if it has one
+    fairness: tuple[Fairness, ...] = ()
     definitions: tuple[Definition, ...] = ()  # in source order; a body applies only earlier ones
 
 
@@ -476,7 +598,7 @@ def contains_choice(s: Stmt) -> bool:
 
 def _concrete_kinds() -> dict[str, type[Node]]:
     """The node classes a visitor may handle, by name (the abstract bases are not visited)."""
-    abstract = {Node, Expr, Stmt, Handler}
+    abstract = {Node, Expr, Stmt, Handler, Declared}
     out: dict[str, type[Node]] = {}
     todo: list[type[Node]] = [Node]
     while todo:

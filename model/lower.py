@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import ast as A
 from . import ir
-from .types import MapType, NodeType, RecordType, SeqType, SetType, TupleType
+from .types import INT, IntType, MapType, NodeType, OptionType, RecordType, SeqType, SetType, TupleType, Type
 
 if TYPE_CHECKING:
     from .typecheck import Checked, DefInfo
@@ -48,19 +48,95 @@ class _Lowering:
         ct = self.ct
         definitions = tuple(self.definition(d) for d in ct.defs)
         variables = tuple(ir.Var(v.decl.span, v.name, v.storage, v.type, v.slot,
-                                 self.expr(v.init) if v.init is not None else None) for v in ct.vars)
+                                 self.expr(v.init) if v.init is not None else None,
+                                 declared=self.declared(v.decl.type, v.type)) for v in ct.vars)
         self.variables = variables
         handlers = tuple(self.handler(i, h) for i, h in enumerate(ct.handlers))
         properties = tuple(self.property(p) for p in ct.properties)
-        messages = tuple(ir.Message(m.decl.span, m.name, m.id, m.fields) for m in ct.messages)
+        messages = tuple(ir.Message(m.decl.span, m.name, m.id, m.fields, tuple(f.span for f in m.decl.fields),
+                                    declared=tuple(self.declared(f.type, t) for f, (_, t) in zip(m.decl.fields, m.fields)))
+                         for m in ct.messages)
         spec = ct.spec
+        given = {b.name: b for b in spec.budget}
+        budget = tuple(ir.Budget(given[name].span if name in given else spec.span, name, value,
+                                 self.const_expr(given[name].expr, value) if name in given else None)
+                       for name, value in ct.budget.items())
+        assert spec.nodes is not None
+        capacity = spec.network.capacity if spec.network is not None else None
         return ir.Program(spec.name, spec.filename, spec.source, spec.span, ct.n_nodes, ct.symmetric, ct.network,
                           ct.capacity, messages, variables, handlers, properties, self.choose_site_of,
-                          self.fields_in_order, definitions=definitions)
+                          self.fields_in_order, definitions=definitions,
+                          fairness=tuple(ir.Fairness(f.span, f.strong, f.kind, tuple(n for n, _ in f.names))
+                                         for f in ct.fairness),
+                          consts=tuple(ir.Const(c.span, c.name, ct.consts[c.name]) for c in spec.consts),  # type: ignore[arg-type]
+                          type_decls=tuple(ir.TypeDecl(td.span, td.name, self.declared(td.type, ct.types[td.name]))
+                                           for td in spec.types),
+                          budget=budget,
+                          nodes_count=self.const_expr(spec.nodes.count, ct.n_nodes),
+                          capacity_expr=None if capacity is None or ct.capacity is None
+                          else self.const_expr(capacity, ct.capacity))
+
+    # ---- declarations as written --------------------------------------------------------
+    def declared(self, t: A.TypeExpr, resolved: Type) -> ir.Declared:
+        """A declared type as written; `resolved` is what the checker made of it (its parts are
+        read from it, so nothing is resolved twice)."""
+        match t:
+            case A.TBool():
+                return ir.DeclBuiltin(t.span, resolved, "bool")
+            case A.TInt():
+                return ir.DeclBuiltin(t.span, resolved, "int")
+            case A.TRange():
+                assert isinstance(resolved, IntType) and resolved.lo is not None and resolved.hi is not None
+                return ir.DeclRange(t.span, resolved, self.const_expr(t.lo, resolved.lo),
+                                    self.const_expr(t.hi, resolved.hi))
+            case A.TEnum():
+                return ir.DeclEnum(t.span, resolved, t.members)
+            case A.TNamed():
+                return ir.DeclNamed(t.span, resolved, t.name)
+            case A.TRecord():
+                assert isinstance(resolved, RecordType)
+                return ir.DeclRecord(t.span, resolved, tuple((f.name, self.declared(f.type, ft))
+                                                             for f, (_, ft) in zip(t.fields, resolved.fields)))
+            case A.TTuple():
+                assert isinstance(resolved, TupleType)
+                return ir.DeclTuple(t.span, resolved, tuple(self.declared(x, xt) for x, xt in zip(t.items, resolved.items)))
+            case A.TSeq():
+                assert isinstance(resolved, SeqType) and resolved.bound is not None
+                return ir.DeclSeq(t.span, resolved, self.declared(t.elem, resolved.elem),
+                                  self.const_expr(t.bound, resolved.bound))
+            case A.TSet():
+                assert isinstance(resolved, SetType)
+                return ir.DeclSet(t.span, resolved, self.declared(t.elem, resolved.elem))
+            case A.TMap():
+                assert isinstance(resolved, MapType)
+                return ir.DeclMap(t.span, resolved, self.declared(t.key, resolved.key),
+                                  self.declared(t.value, resolved.value))
+            case A.TOption():
+                assert isinstance(resolved, OptionType)
+                return ir.DeclOption(t.span, resolved, self.declared(t.elem, resolved.elem))
+        raise AssertionError(f"a type expression {type(t).__name__}")  # pragma: no cover
+
+    def const_expr(self, e: A.Expr, value: int) -> ir.Expr:
+        """An integer constant expression as written (numbers, constants, + - *), or else its value."""
+        kept = self._const_as_written(e)
+        return kept if kept is not None else ir.Literal(e.span, INT, value)
+
+    def _const_as_written(self, e: A.Expr) -> ir.Expr | None:
+        match e:
+            case A.Num():
+                return ir.Literal(e.span, INT, e.value)
+            case A.Name() if e.id in self.ct.consts:
+                return ir.ConstRef(e.span, INT, e.id, self.ct.consts[e.id])  # type: ignore[arg-type]
+            case A.Binary() if e.op in ("+", "-", "*"):
+                a, b = self._const_as_written(e.left), self._const_as_written(e.right)
+                if a is not None and b is not None:
+                    return ir.Binary(e.span, INT, e.op, a, b)
+        return None
 
     def definition(self, d: DefInfo) -> ir.Definition:
         self.bindings = {name: "argument" for name, _ in d.params}
-        params = tuple(ir.Param(p.span, name, t) for p, (name, t) in zip(d.decl.params, d.params))
+        params = tuple(ir.Param(p.span, name, t, declared=self.declared(p.type, t))
+                       for p, (name, t) in zip(d.decl.params, d.params))
         return ir.Definition(d.decl.span, d.name, d.index, params, d.result, self.expr(d.decl.body))
 
     def handler(self, index: int, h: A.Handler) -> ir.Handler:
@@ -82,7 +158,8 @@ class _Lowering:
         if isinstance(h, A.OnTimer):
             return ir.OnTimer(*common, h.name, h.spends)
         if isinstance(h, A.OnRequest):
-            params = tuple(ir.Param(p.span, name, t) for p, (name, t) in zip(h.params, self.ct.request_params[h]))
+            params = tuple(ir.Param(p.span, name, t, self.declared(p.type, t))
+                           for p, (name, t) in zip(h.params, self.ct.request_params[h]))
             return ir.OnRequest(*common, h.name, params)
         assert isinstance(h, A.OnRecover)
         return ir.OnRecover(*common)
@@ -90,10 +167,11 @@ class _Lowering:
     def property(self, p: A.Property) -> ir.Property:
         self.bindings = {}
         expr = self.expr(p.expr)
-        nodes = list(ir.walk(expr))
+        target = self.expr(p.target) if p.target is not None else None
+        nodes = list(ir.walk(expr)) + (list(ir.walk(target)) if target is not None else [])
         reads = tuple(sorted({x.name for x in nodes if isinstance(x, ir.NodeVar)}))
         messages = tuple(sorted({x.message for x in nodes if isinstance(x, ir.InFlight)}))
-        return ir.Property(p.span, p.kind, p.name, expr, reads, messages)
+        return ir.Property(p.span, p.kind, p.name, expr, reads, messages, target)
 
     # ---- statements --------------------------------------------------------------------
     def block(self, stmts: tuple[A.Stmt, ...]) -> tuple[ir.Stmt, ...]:

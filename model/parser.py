@@ -126,6 +126,14 @@ class _ToAst(Transformer):
     def property(self, meta, c):
         return A.Property(_span(meta), c[0], str(c[1]), c[2])
 
+    def leadsto_property(self, meta, c):
+        return A.Property(_span(meta), "leadsto", str(c[1]), c[2], c[3])
+
+    def fairness_decl(self, meta, c):
+        strong, kind, *names = c
+        return A.Fairness(_span(meta), strong is not None, str(kind), _tok_span(kind),
+                          tuple((str(n), _tok_span(n)) for n in names if n is not None))
+
     # -- types
     def bool_type(self, meta, c):
         return A.TBool(_span(meta))
@@ -395,7 +403,8 @@ def _too_deep(tree: Tree) -> tuple[Tree, bool] | None:
 
 
 def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
-    kinds = ("consts", "types", "defs", "procs", "budget", "messages", "state", "handlers", "properties")
+    kinds = ("consts", "types", "defs", "procs", "budget", "messages", "state", "handlers", "properties",
+             "fairness")
     groups: dict[str, list] = {k: [] for k in kinds}
     nodes = network = None
     for d in decls:
@@ -421,6 +430,8 @@ def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
             groups["handlers"].append(d)
         elif isinstance(d, A.Property):
             groups["properties"].append(d)
+        elif isinstance(d, A.Fairness):
+            groups["fairness"].append(d)
         elif isinstance(d, tuple) and d[0] == "budget":
             groups["budget"].extend(d[1])
         elif isinstance(d, tuple) and d[0] == "state":

@@ -12,6 +12,12 @@ field name. `EVENTS` lists the kinds in the order the checker enumerates them.
 The budget layout: a state's budget counters are the spec's budget dict in order, the built-in
 budgets (`BUDGETS`) first, then the ones that timers `spend`. Each event kind names the budget
 one occurrence uses up (`SPENDS`); a timer spends the budget its handler names.
+
+Fairness (checker/liveness.py, docs/liveness.md) is a property of these event classes too: an
+event's fairness class is the event without its outcome (`CLASS_LEN` leading fields: a delivery
+is of one message from one node to another, whichever handler ran and whatever it chose; a
+timer or a request is of one handler at one node); a `fair` declaration names a kind and,
+for the kinds in `FAIRNESS_NAMES`, the messages or handlers it covers.
 """
 
 from __future__ import annotations
@@ -87,6 +93,8 @@ class Deliver(_Deliver):
     __slots__ = ()
     KIND: ClassVar[str] = "deliver"
     SPENDS: ClassVar[str | None] = None
+    CLASS_LEN: ClassVar[int] = 4  # the leading fields that make its fairness class
+    FAIR_BY: ClassVar[str | None] = "message"  # what `fair deliver NAME` names
 
     def __new__(cls, dst: int, src: int, msg: tuple, handler: int, choices: tuple = (), sends: tuple = ()) -> Deliver:
         return _new(cls, ("deliver", dst, src, msg, handler, choices, sends))
@@ -106,6 +114,8 @@ class Timer(_Timer):
     __slots__ = ()
     KIND: ClassVar[str] = "timer"
     SPENDS: ClassVar[str | None] = None  # the handler's own `spends`, if any
+    CLASS_LEN: ClassVar[int] = 3  # the leading fields that make its fairness class
+    FAIR_BY: ClassVar[str | None] = "timer"  # what `fair timer NAME` names
 
     def __new__(cls, node: int, handler: int, choices: tuple = (), sends: tuple = ()) -> Timer:
         return _new(cls, ("timer", node, handler, choices, sends))
@@ -125,6 +135,8 @@ class Request(_Request):
     __slots__ = ()
     KIND: ClassVar[str] = "request"
     SPENDS: ClassVar[str | None] = "requests"
+    CLASS_LEN: ClassVar[int] = 4  # the leading fields that make its fairness class
+    FAIR_BY: ClassVar[str | None] = "request"  # what `fair request NAME` names
 
     def __new__(cls, node: int, handler: int, args: tuple, choices: tuple = (), sends: tuple = (),
                 replies: tuple = ()) -> Request:
@@ -145,6 +157,8 @@ class Crash(_Crash):
     __slots__ = ()
     KIND: ClassVar[str] = "crash"
     SPENDS: ClassVar[str | None] = "crashes"
+    CLASS_LEN: ClassVar[int] = 2  # the leading fields that make its fairness class
+    FAIR_BY: ClassVar[str | None] = None  # what `fair crash NAME` names
 
     def __new__(cls, node: int) -> Crash:
         return _new(cls, ("crash", node))
@@ -164,6 +178,8 @@ class Recover(_Recover):
     __slots__ = ()
     KIND: ClassVar[str] = "recover"
     SPENDS: ClassVar[str | None] = None
+    CLASS_LEN: ClassVar[int] = 2  # the leading fields that make its fairness class
+    FAIR_BY: ClassVar[str | None] = None  # what `fair recover NAME` names
 
     def __new__(cls, node: int, choices: tuple = (), sends: tuple = ()) -> Recover:
         return _new(cls, ("recover", node, choices, sends))
@@ -183,6 +199,8 @@ class Lose(_Lose):
     __slots__ = ()
     KIND: ClassVar[str] = "lose"
     SPENDS: ClassVar[str | None] = "losses"
+    CLASS_LEN: ClassVar[int] = 4  # the leading fields that make its fairness class
+    FAIR_BY: ClassVar[str | None] = "message"  # what `fair lose NAME` names
 
     def __new__(cls, dst: int, src: int, msg: tuple, slot: int) -> Lose:
         return _new(cls, ("lose", dst, src, msg, slot))
@@ -202,6 +220,8 @@ class Duplicate(_Duplicate):
     __slots__ = ()
     KIND: ClassVar[str] = "duplicate"
     SPENDS: ClassVar[str | None] = "duplicates"
+    CLASS_LEN: ClassVar[int] = 4  # the leading fields that make its fairness class
+    FAIR_BY: ClassVar[str | None] = "message"  # what `fair duplicate NAME` names
 
     def __new__(cls, dst: int, src: int, msg: tuple) -> Duplicate:
         return _new(cls, ("duplicate", dst, src, msg))
@@ -221,6 +241,26 @@ BY_KIND: dict[str, type] = {c.KIND: c for c in EVENTS}
 EVENT_KINDS: tuple[str, ...] = tuple(BY_KIND)
 # The kind of handler each event runs (the compiler's HandlerEntry.kind); the others run none.
 HANDLER_KIND: dict[str, str] = {"deliver": "message", "timer": "timer", "request": "request", "recover": "recover"}
+# What a fairness declaration of each kind may name: messages, timers, request handlers, or nothing (None).
+FAIRNESS_NAMES: dict[str, str | None] = {c.KIND: c.FAIR_BY for c in EVENTS}
+
+
+def fairness_class(ev: tuple) -> tuple:
+    """The event's fairness class: the event without its outcome (handler, choices, sends,
+    replies, a lost message's slot). Weak fairness of a class: if it stays enabled, one of its
+    events eventually happens; strong: if it is enabled again and again, one eventually happens."""
+    return ev[: type(ev).CLASS_LEN]  # type: ignore[attr-defined, no-any-return]
+
+
+def fairness_subject(ev: tuple) -> tuple[str, int] | None:
+    """What a fairness declaration names for this event: ("message", message id) for deliveries,
+    losses and duplicates, ("handler", handler index) for timers and requests, None otherwise."""
+    by = type(ev).FAIR_BY  # type: ignore[attr-defined]
+    if by == "message":
+        return ("message", ev[3][0])
+    if by is not None:
+        return ("handler", ev[2])
+    return None
 
 
 def as_event(ev: tuple) -> Event:

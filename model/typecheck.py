@@ -124,6 +124,7 @@ class Checked:
     refs_choice: dict[A.Stmt, Type] = field(default_factory=dict)
     defs: list[DefInfo] = field(default_factory=list)
     procs: list[ProcInfo] = field(default_factory=list)
+    fairness: list[A.Fairness] = field(default_factory=list)
 
     @property
     def node_type(self) -> NodeType:
@@ -502,7 +503,11 @@ class _Checker:
                 body = body.body
             self.in_property = True
             self.expect(p.expr, self.expr(p.expr, self.property_scope(messages, node_t)), BOOL, f"{p.kind} {p.name}")
+            if p.target is not None:
+                self.expect(p.target, self.expr(p.target, self.property_scope(messages, node_t)), BOOL,
+                            f"the right side of leadsto {p.name}")
             self.in_property = False
+        self.check_fairness()
 
         if spec.nodes.symmetric:
             if self.breakers:
@@ -519,6 +524,7 @@ class _Checker:
             refs=self.refs, request_params=request_params, has_choice=self.has_choice,
             symmetry_breakers=self.breakers, record_types=record_types, refs_choice=self.refs_choice,
             defs=list(self.defs.values()), procs=list(self.procs.values()),
+            fairness=list(spec.fairness),
         )
 
     def definition(self, d: A.DefDecl) -> None:
@@ -591,6 +597,32 @@ class _Checker:
             self.expect(a.expr, self.expr(a.expr, scope), pt, f"argument {pn} of {e.func}")
         self.refs[e] = Sym("def", info.result, value=info.index)
         return info.result
+
+    def check_fairness(self) -> None:
+        """Each `fair` declaration names an event kind of the catalogue and, for the kinds that
+        have them, messages or handlers of the spec; no event class is declared twice."""
+        from .system import FAIRNESS_NAMES  # system imports this module: no cycle at import time
+
+        names_of = {"message": list(self.messages), "timer": _handler_names(self.spec, A.OnTimer),
+                    "request": _handler_names(self.spec, A.OnRequest)}
+        seen: dict[tuple[str, str], A.Fairness] = {}
+        for f in self.spec.fairness:
+            if f.kind not in FAIRNESS_NAMES:
+                raise self.error(f"unknown event kind {f.kind!r} in a fairness declaration", f.kind_span,
+                                 "event kinds are " + ", ".join(FAIRNESS_NAMES))
+            named = FAIRNESS_NAMES[f.kind]
+            if f.names and named is None:
+                raise self.error(f"`fair {f.kind}` takes no names: it covers every {f.kind} event", f.names[0][1])
+            known = names_of.get(named or "", [])
+            for name, span in f.names:
+                if name not in known:
+                    what = {"message": "message", "timer": "timer", "request": "request handler"}[named or ""]
+                    raise self.error(f"unknown {what} {name!r} in `fair {f.kind}`", span, self.suggest(name, known))
+            for name in [n for n, _ in f.names] or ["*"]:
+                key = (f.kind, name)
+                if key in seen or (f.kind, "*") in seen or (name == "*" and any(k[0] == f.kind for k in seen)):
+                    raise self.error(f"{f.kind} events{'' if name == '*' else ' of ' + name} are declared fair twice", f)
+                seen[key] = f
 
     # -- helpers
     def property_scope(self, messages: list[MsgInfo], node_t: NodeType) -> _Scope:
@@ -1032,6 +1064,10 @@ class _Checker:
             seen.add(fname)
             self.expect(a.expr, self.expr(a.expr, scope), rec.fields[fi][1], f"field {fname} of {rec.name}")
         return rec
+
+
+def _handler_names(spec: A.Spec, kind: type) -> list[str]:
+    return [h.name for h in spec.handlers if isinstance(h, kind)]  # type: ignore[attr-defined]
 
 
 def _children(node: object) -> list[A.Node]:

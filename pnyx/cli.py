@@ -167,6 +167,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--max-states", type=_positive, metavar="N", help="stop after this many distinct states")
     c.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
     c.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ only by node names")
+    c.add_argument("--liveness", action="store_true",
+                   help="also check the eventually / infinitely / leadsto properties under the spec's fairness, on the "
+                        "full state graph (no symmetry reduction); see docs/liveness.md")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
     c.add_argument("--mermaid", metavar="FILE",
@@ -241,6 +244,9 @@ def cmd_check(args: argparse.Namespace) -> int:
     from pnyx.checker.report import exit_status, print_result, result_json
 
     cs = load_spec(args.file, args.defines)
+    if args.liveness and args.max_depth is not None:
+        raise ArgumentError("--max-depth does not apply to --liveness: liveness needs every reachable state "
+                            "(bound it with --max-states or --max-seconds)")
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
                    symmetry=not args.no_symmetry)
     err = Console(stderr=True, highlight=False)
@@ -256,29 +262,77 @@ def cmd_check(args: argparse.Namespace) -> int:
             opts.progress = lambda st: err.print(
                 f"progress: {st.distinct:,} states, {st.states_per_second:,.0f} states/s, queue {st.queue:,}, depth {st.depth}")
         result = bfs_check(cs, opts)
+    live = _check_liveness(cs, args) if args.liveness else None
     if args.mermaid:
-        _write_mermaid(args.mermaid, cs, result)
+        _write_mermaid(args.mermaid, cs, result, live)
     if args.json:
-        json.dump(result_json(cs, result), sys.stdout, indent=2)
+        doc = result_json(cs, result)
+        if live is not None:
+            from pnyx.checker.liveness_report import liveness_json
+
+            doc["liveness"] = liveness_json(cs, live)
+        json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_result(out, cs, result, args)
-    return exit_status(result)
+        if live is not None:
+            from pnyx.checker.liveness_report import print_liveness
+
+            out.print()
+            print_liveness(out, cs, live)
+        elif any(p.kind in _LIVENESS for p in cs.properties):
+            n = sum(p.kind in _LIVENESS for p in cs.properties)
+            out.print(f"Not checked: {n} liveness propert{'y' if n == 1 else 'ies'} (pnyx check --liveness checks them)")
+    status = exit_status(result)
+    if live is not None:
+        from pnyx.checker.liveness_report import exit_status as live_status
+
+        status = _worst(status, live_status(live))
+    return status
 
 
-def _write_mermaid(path: str, cs: CompiledSpec, result: Result) -> None:
-    """The counterexample as a diagram that ends with the violated property and its bindings."""
+_LIVENESS = ("eventually", "infinitely", "leadsto")
+
+
+def _worst(a: int, b: int) -> int:
+    """The exit status of two checks together: a violation over a bound over success."""
+    return max((a, b), key=lambda x: {1: 2, 3: 1}.get(x, 0))
+
+
+def _check_liveness(cs: CompiledSpec, args: argparse.Namespace) -> Any:
+    from pnyx.checker.liveness import LiveOptions
+    from pnyx.checker.liveness import check as live_check
+
+    if not any(p.kind in _LIVENESS for p in cs.properties):
+        sys.stderr.write(f"note: {args.file} has no eventually, infinitely or leadsto property: nothing for --liveness\n")
+    return live_check(cs, LiveOptions(max_states=args.max_states, max_seconds=args.max_seconds))
+
+
+def _write_mermaid(path: str, cs: CompiledSpec, result: Result, live: Any = None) -> None:
+    """The counterexample as a diagram that ends with the violated property and its bindings
+    (a safety violation first; else the first liveness lasso, its cycle in a `loop` block)."""
     from pnyx.checker.report import violation_line
     from pnyx.checker.trace import to_mermaid, to_mermaid_markdown
 
     v = result.violation
-    if v is None:
+    lasso = next((x for x in live.verdicts if x.lasso is not None), None) if live is not None and v is None else None
+    if v is None and lasso is None:
         sys.stderr.write(f"note: no counterexample, so --mermaid {path} was not written\n")
         return
-    render = to_mermaid if path.endswith((".mmd", ".mermaid")) else to_mermaid_markdown
+    bare = path.endswith((".mmd", ".mermaid"))
+    if lasso is not None:
+        from pnyx.checker.liveness_report import NEVER, lasso_mermaid, verdict_line
+
+        title, line = f"{lasso.kind} {lasso.name}: {NEVER[lasso.kind]}", verdict_line(cs, lasso)
+        diagram = lasso_mermaid(lasso.lasso, title, line)
+        text = diagram if bare else f"# Counterexample: {title}\n\n{line}\n\n```mermaid\n{diagram}```\n"
+    else:
+        assert v is not None
+        render = to_mermaid if bare else to_mermaid_markdown
+        text = render(v.trace, v.message, violation_line(cs, v))
     try:
         with open(path, "w", encoding="utf-8") as fh:
-            fh.write(render(v.trace, v.message, violation_line(cs, v)))
+            fh.write(text)
     except OSError as exc:
         raise ArgumentError(f"--mermaid {path}: cannot write: {exc.strerror}") from None
 
