@@ -267,6 +267,21 @@ class Send(Stmt):
 
 
 @dataclass(frozen=True, eq=False)
+class Reset(Stmt):
+    """Give state variables their initial values again."""
+
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class CallStmt(Stmt):
+    """Run a procedure."""
+
+    func: str
+    args: tuple[Arg, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class Disconnect(Stmt):
     """Close the connection to a node (or a set): messages in flight both ways are lost."""
 
@@ -326,6 +341,25 @@ class BudgetItem(Node):
 class MessageDecl(Node):
     name: str
     fields: tuple[Field, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class DefDecl(Node):
+    """`def name(params): type = expr`: a pure definition, applied like a function."""
+
+    name: str
+    params: tuple[Field, ...]
+    result: TypeExpr
+    body: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class ProcDecl(Node):
+    """`proc name(params) { ... }`: statements a handler runs by name."""
+
+    name: str
+    params: tuple[Field, ...]
+    body: tuple[Stmt, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -392,6 +426,8 @@ class Spec(Node):
     source: str
     consts: tuple[ConstDecl, ...] = ()
     types: tuple[TypeDecl, ...] = ()
+    defs: tuple[DefDecl, ...] = ()
+    procs: tuple[ProcDecl, ...] = ()
     nodes: NodesDecl | None = None
     network: NetworkDecl | None = None
     budget: tuple[BudgetItem, ...] = ()

@@ -312,6 +312,15 @@ class _Compiler(ir.Visitor):
     def visit_RecordLit(self, e: ir.RecordLit) -> str:
         return "(" + "".join(self.x(x) + ", " for _, x in e.fields) + ")"
 
+    def visit_Apply(self, e: ir.Apply) -> str:
+        return f"D_{e.name}({''.join(self.x(a) + ', ' for a in e.args)})"
+
+    def definition(self, d: ir.Definition) -> None:
+        """A `def` becomes a module-level function; it reads no state, so handlers and properties share it."""
+        params = "".join(f"L_{p.name}, " for p in d.params)
+        self.out.emit(f"def D_{d.name}({params}):", d.span.line)
+        self.out.emit(f"    return {self.x(d.body)}", d.body.span.line)
+
     def visit_BuiltinCall(self, e: ir.BuiltinCall) -> str:
         args = [self.x(a) for a in e.args]
         f = e.func
@@ -441,6 +450,14 @@ class _Compiler(ir.Visitor):
             else:
                 test = self.fits(t, target)
             self.out.emit(f"if not ({test}): _bound({s.target.name!r}, {target})", line)
+
+    def initial(self, v: ir.Var) -> str:
+        """A variable's initial value: at start, after a crash (volatile) and on `reset`."""
+        return self.x(v.init) if v.init is not None else repr(default(v.type))
+
+    def visit_Reset(self, s: ir.Reset) -> None:
+        for v in s.vars:
+            self.out.emit(f"S_{v.name} = {self.initial(v)}", s.span.line)
 
     def visit_Let(self, s: ir.Let) -> None:
         self.out.emit(f"L_{s.name} = {self.x(s.expr)}", s.span.line)
@@ -622,11 +639,13 @@ class _Compiler(ir.Visitor):
         prog = self.program
         o = self.out
         names: dict[str, Any] = {}
+        if prog.definitions:
+            o.emit("# the spec's definitions")
+            for d in prog.definitions:
+                self.definition(d)
         o.emit("# init: every node's variables, volatile ones again after a crash")
         o.emit("def init_node(self_id):")
-        inits = []
-        for v in prog.vars:
-            inits.append(self.x(v.init) if v.init is not None else repr(default(v.type)))
+        inits = [self.initial(v) for v in prog.vars]
         o.emit(f"    return ({''.join(x + ', ' for x in inits)})", prog.span.line)
         o.emit("def reset_volatile(st, self_id):")
         keep = [f"st[{v.slot}]" if v.storage != "volatile" else inits[v.slot] for v in prog.vars]

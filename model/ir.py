@@ -85,8 +85,8 @@ class NodeVar(Expr):
 
 
 # How a local name was bound: a message field, the sender, a request parameter, `let`, a `for`
-# loop, a `choose`, or a quantifier / set comprehension variable.
-BINDINGS = ("field", "sender", "param", "let", "loop", "choice", "bound")
+# loop, a `choose`, a quantifier / set comprehension variable, or a definition's parameter.
+BINDINGS = ("field", "sender", "param", "let", "loop", "choice", "bound", "argument")
 
 
 @dataclass(frozen=True, eq=False)
@@ -217,6 +217,15 @@ class BuiltinCall(Expr):
 
 
 @dataclass(frozen=True, eq=False)
+class Apply(Expr):
+    """A `def` applied to arguments (one per parameter, in order); `index` is its Definition's."""
+
+    name: str
+    index: int
+    args: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class RecordLit(Expr):
     """A record constructor, its fields in the record type's declared order."""
 
@@ -282,6 +291,13 @@ class Send(Stmt):
     message_id: int
     fields: tuple[tuple[str, Expr], ...]
     dest: Expr
+
+
+@dataclass(frozen=True, eq=False)
+class Reset(Stmt):
+    """`reset x, y`: each variable takes its initial value again (its `init`, else its type's default)."""
+
+    vars: tuple[Var, ...]
 
 
 @dataclass(frozen=True, eq=False)
@@ -442,6 +458,18 @@ class Param(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Definition(Node):
+    """`def name(params): result = body`: pure, its body reads only its parameters (Locals bound
+    as "argument"), constants and earlier definitions, so every back end may emit it once."""
+
+    name: str
+    index: int
+    params: tuple[Param, ...]
+    result: Type
+    body: Expr
+
+
+@dataclass(frozen=True, eq=False)
 class Handler(Node):
     index: int
     guard: Expr | None
@@ -536,6 +564,7 @@ class Program:
     nodes_count: Expr | None = None  # `nodes N`: the count, a constant expression
     capacity_expr: Expr | None = None  # the network's capacity as written, if it has one
     fairness: tuple[Fairness, ...] = ()
+    definitions: tuple[Definition, ...] = ()  # in source order; a body applies only earlier ones
 
 
 # ---- walking and visiting ----------------------------------------------------------------

@@ -15,7 +15,7 @@ from . import ir
 from .types import INT, IntType, MapType, NodeType, OptionType, RecordType, SeqType, SetType, TupleType, Type
 
 if TYPE_CHECKING:
-    from .typecheck import Checked
+    from .typecheck import Checked, DefInfo
 
 _C = TypeVar("_C", ir.ChooseOne, ir.ChooseSubset)
 
@@ -37,13 +37,20 @@ class _Lowering:
         self.choices: list[ir.Choose] = []  # the current handler's, in site order
         self.choose_site_of: dict[A.Stmt, int] = {}
         self.fields_in_order: dict[A.Send | A.Call, tuple[tuple[str, A.Expr], ...]] = {}
+        self.variables: tuple[ir.Var, ...] = ()
+        # Inside an inlined procedure its locals get a suffix unique to the call, so that they
+        # cannot meet the caller's names: locals live in one flat namespace in every back end.
+        self.suffix = ""
+        self.inlined = 0
 
     # ---- the spec ----------------------------------------------------------------------
     def program(self) -> ir.Program:
         ct = self.ct
+        definitions = tuple(self.definition(d) for d in ct.defs)
         variables = tuple(ir.Var(v.decl.span, v.name, v.storage, v.type, v.slot,
                                  self.expr(v.init) if v.init is not None else None,
                                  declared=self.declared(v.decl.type, v.type)) for v in ct.vars)
+        self.variables = variables
         handlers = tuple(self.handler(i, h) for i, h in enumerate(ct.handlers))
         properties = tuple(self.property(p) for p in ct.properties)
         messages = tuple(ir.Message(m.decl.span, m.name, m.id, m.fields, tuple(f.span for f in m.decl.fields),
@@ -58,7 +65,7 @@ class _Lowering:
         capacity = spec.network.capacity if spec.network is not None else None
         return ir.Program(spec.name, spec.filename, spec.source, spec.span, ct.n_nodes, ct.symmetric, ct.network,
                           ct.capacity, messages, variables, handlers, properties, self.choose_site_of,
-                          self.fields_in_order,
+                          self.fields_in_order, definitions=definitions,
                           fairness=tuple(ir.Fairness(f.span, f.strong, f.kind, tuple(n for n, _ in f.names))
                                          for f in ct.fairness),
                           consts=tuple(ir.Const(c.span, c.name, ct.consts[c.name]) for c in spec.consts),  # type: ignore[arg-type]
@@ -126,6 +133,12 @@ class _Lowering:
                     return ir.Binary(e.span, INT, e.op, a, b)
         return None
 
+    def definition(self, d: DefInfo) -> ir.Definition:
+        self.bindings = {name: "argument" for name, _ in d.params}
+        params = tuple(ir.Param(p.span, name, t, declared=self.declared(p.type, t))
+                       for p, (name, t) in zip(d.decl.params, d.params))
+        return ir.Definition(d.decl.span, d.name, d.index, params, d.result, self.expr(d.decl.body))
+
     def handler(self, index: int, h: A.Handler) -> ir.Handler:
         self.bindings = {}
         self.choices = []
@@ -164,9 +177,36 @@ class _Lowering:
     def block(self, stmts: tuple[A.Stmt, ...]) -> tuple[ir.Stmt, ...]:
         """A block's statements; the names it binds go out of scope at its end."""
         outer = dict(self.bindings)
-        out = tuple(self._stmt[type(s)](self, s) for s in stmts)
+        out: list[ir.Stmt] = []
+        for s in stmts:
+            lowered = self._stmt[type(s)](self, s)
+            out.extend(lowered if isinstance(lowered, tuple) else (lowered,))
         self.bindings = outer
-        return out
+        return tuple(out)
+
+    def local(self, name: str) -> str:
+        """A local's name in the IR: renamed inside an inlined procedure."""
+        return name + self.suffix
+
+    def stmt_CallStmt(self, s: A.CallStmt) -> tuple[ir.Stmt, ...]:
+        """A procedure call is inlined: a `let` per parameter, then the body, renamed apart."""
+        info = self.ct.procs[self.ct.refs[s].value]  # type: ignore[index]
+        args = [self.expr(a.expr) for a in s.args]
+        outer_suffix, outer_bindings = self.suffix, self.bindings
+        self.inlined += 1
+        self.suffix = f"__{info.name}{self.inlined}"
+        self.bindings = {}
+        lets = []
+        for (name, _), arg, p in zip(info.params, args, info.decl.params):
+            lets.append(ir.Let(p.span, self.local(name), arg))
+            self.bindings[self.local(name)] = "let"
+        body = self.block(info.decl.body)
+        self.suffix, self.bindings = outer_suffix, outer_bindings
+        return (*lets, *body)
+
+    def stmt_Reset(self, s: A.Reset) -> ir.Reset:
+        by_name = {v.name: v for v in self.variables}
+        return ir.Reset(s.span, tuple(by_name[n] for n in s.names))
 
     def stmt_Assign(self, s: A.Assign) -> ir.Assign:
         sym = self.ct.refs[s]
@@ -174,7 +214,8 @@ class _Lowering:
         if sym.kind == "statevar":
             target = ir.StateVar(s.span, sym.type, s.target, sym.slot)
         else:
-            target = ir.Local(s.span, sym.type, s.target, self.bindings[s.target])
+            name = self.local(s.target)
+            target = ir.Local(s.span, sym.type, name, self.bindings[name])
         path: list[ir.FieldStep | ir.KeyStep] = []
         t = sym.type
         for acc in s.path:
@@ -192,8 +233,8 @@ class _Lowering:
 
     def stmt_Let(self, s: A.Let) -> ir.Let:
         expr = self.expr(s.expr)
-        self.bindings[s.name] = "let"
-        return ir.Let(s.span, s.name, expr)
+        self.bindings[self.local(s.name)] = "let"
+        return ir.Let(s.span, self.local(s.name), expr)
 
     def stmt_If(self, s: A.If) -> ir.If:
         return ir.If(s.span, self.expr(s.cond), self.block(s.then), self.block(s.other))
@@ -201,10 +242,10 @@ class _Lowering:
     def stmt_For(self, s: A.For) -> ir.For:
         domain = self.expr(s.domain)
         outer = dict(self.bindings)
-        self.bindings[s.var] = "loop"
+        self.bindings[self.local(s.var)] = "loop"
         body = self.block(s.body)
         self.bindings = outer
-        return ir.For(s.span, s.var, domain, body)
+        return ir.For(s.span, self.local(s.var), domain, body)
 
     def stmt_Send(self, s: A.Send) -> ir.Send:
         msg = self.ct.message(s.message)
@@ -243,7 +284,7 @@ class _Lowering:
     def _bound(self, names: tuple[str, ...], inner: Callable[[], ir.Expr]) -> ir.Expr:
         """Lower `inner` with quantifier / comprehension variables in scope."""
         outer = dict(self.bindings)
-        self.bindings.update((n, "bound") for n in names)
+        self.bindings.update((self.local(n), "bound") for n in names)
         out = inner()
         self.bindings = outer
         return out
@@ -270,7 +311,7 @@ class _Lowering:
             case "statevar":
                 return ir.StateVar(e.span, t, e.id, sym.slot)
             case "local":
-                return ir.Local(e.span, t, e.id, self.bindings[e.id])
+                return ir.Local(e.span, t, self.local(e.id), self.bindings[self.local(e.id)])
             case "inflight":
                 return ir.InFlight(e.span, t, e.id, sym.value)  # type: ignore[arg-type]
             case "typeset":
@@ -292,15 +333,16 @@ class _Lowering:
 
     def expr_SetFilter(self, e: A.SetFilter, t: Any) -> ir.Expr:
         domain = self.expr(e.domain)
-        return self._bound((e.var,), lambda: ir.SetFilter(e.span, t, e.var, domain, self.expr(e.cond)))
+        return self._bound((e.var,), lambda: ir.SetFilter(e.span, t, self.local(e.var), domain, self.expr(e.cond)))
 
     def expr_SetMap(self, e: A.SetMap, t: Any) -> ir.Expr:
         domain = self.expr(e.domain)
-        return self._bound((e.var,), lambda: ir.SetMap(e.span, t, self.expr(e.expr), e.var, domain))
+        return self._bound((e.var,), lambda: ir.SetMap(e.span, t, self.expr(e.expr), self.local(e.var), domain))
 
     def expr_Quant(self, e: A.Quant, t: Any) -> ir.Expr:
         domain = self.expr(e.domain)
-        return self._bound(e.vars, lambda: ir.Quant(e.span, t, e.kind, e.vars, domain, self.expr(e.body)))
+        return self._bound(e.vars, lambda: ir.Quant(e.span, t, e.kind, tuple(self.local(v) for v in e.vars), domain,
+                                                           self.expr(e.body)))
 
     def expr_Cond(self, e: A.Cond, t: Any) -> ir.Expr:
         return ir.Cond(e.span, t, self.expr(e.cond), self.expr(e.then), self.expr(e.other))
@@ -339,6 +381,9 @@ class _Lowering:
             ordered = _in_declared_order(e.args, [f for f, _ in rec.fields])
             self.fields_in_order[e] = ordered
             return ir.RecordLit(e.span, t, e.func, tuple((f, self.expr(x)) for f, x in ordered))
+        sym = self.ct.refs.get(e)
+        if sym is not None and sym.kind == "def":
+            return ir.Apply(e.span, t, e.func, sym.value, tuple(self.expr(a.expr) for a in e.args))  # type: ignore[arg-type]
         return ir.BuiltinCall(e.span, t, e.func, tuple(self.expr(a.expr) for a in e.args))
 
     _stmt: dict[type, Callable[..., ir.Stmt]]

@@ -59,6 +59,10 @@ class _ToAst(Transformer):
     def type_decl(self, meta, c):
         return A.TypeDecl(_span(meta), str(c[0]), c[1])
 
+    def def_decl(self, meta, c):
+        name, *params, result, body = c
+        return A.DefDecl(_span(meta), str(name), tuple(x for x in params if x is not None), result, body)
+
     def nodes_decl(self, meta, c):
         return A.NodesDecl(_span(meta), c[0], c[1] is not None)
 
@@ -196,6 +200,16 @@ class _ToAst(Transformer):
         name, *rest = c
         dest = rest[-1]
         return A.Send(_span(meta), str(name), _args(rest[:-1]), dest)
+
+    def reset(self, meta, c):
+        return A.Reset(_span(meta), tuple(str(x) for x in c))
+
+    def call_stmt(self, meta, c):
+        return A.CallStmt(_span(meta), str(c[0]), _args(c[1:]))
+
+    def proc_decl(self, meta, c):
+        name, *params, body = c
+        return A.ProcDecl(_span(meta), str(name), tuple(x for x in params if x is not None), body)
 
     def disconnect(self, meta, c):
         return A.Disconnect(_span(meta), c[0])
@@ -389,14 +403,19 @@ def _too_deep(tree: Tree) -> tuple[Tree, bool] | None:
 
 
 def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
-    groups: dict[str, list] = {k: [] for k in ("consts", "types", "budget", "messages", "state", "handlers", "properties",
-                                               "fairness")}
+    kinds = ("consts", "types", "defs", "procs", "budget", "messages", "state", "handlers", "properties",
+             "fairness")
+    groups: dict[str, list] = {k: [] for k in kinds}
     nodes = network = None
     for d in decls:
         if isinstance(d, A.ConstDecl):
             groups["consts"].append(d)
         elif isinstance(d, A.TypeDecl):
             groups["types"].append(d)
+        elif isinstance(d, A.DefDecl):
+            groups["defs"].append(d)
+        elif isinstance(d, A.ProcDecl):
+            groups["procs"].append(d)
         elif isinstance(d, A.NodesDecl):
             if nodes is not None:
                 raise SpecError("a spec declares `nodes` once", filename, source, d.span)
@@ -419,12 +438,8 @@ def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
             groups["state"].extend(d[1])
         elif isinstance(d, Tree):  # pragma: no cover - grammar and transformer out of step
             raise AssertionError(f"untransformed rule {d.data}")
-    return A.Spec(
-        A.Span(1, 1, 1, 1), name, filename, source,
-        consts=tuple(groups["consts"]), types=tuple(groups["types"]), nodes=nodes, network=network,
-        budget=tuple(groups["budget"]), messages=tuple(groups["messages"]), state=tuple(groups["state"]),
-        handlers=tuple(groups["handlers"]), properties=tuple(groups["properties"]), fairness=tuple(groups["fairness"]),
-    )
+    return A.Spec(A.Span(1, 1, 1, 1), name, filename, source, nodes=nodes, network=network,
+                  **{k: tuple(v) for k, v in groups.items()})
 
 
 def parse_file(path: str | Path) -> A.Spec:

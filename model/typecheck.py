@@ -73,6 +73,27 @@ class VarInfo:
 
 
 @dataclass(frozen=True)
+class DefInfo:
+    """A checked `def`: parameter types and result type resolved; `index` is its position."""
+
+    name: str
+    index: int
+    params: tuple[tuple[str, Type], ...]
+    result: Type
+    decl: A.DefDecl
+
+
+@dataclass(frozen=True)
+class ProcInfo:
+    """A checked `proc`: parameter types resolved; `index` is its position."""
+
+    name: str
+    index: int
+    params: tuple[tuple[str, Type], ...]
+    decl: A.ProcDecl
+
+
+@dataclass(frozen=True)
 class MsgInfo:
     name: str
     id: int
@@ -101,6 +122,8 @@ class Checked:
     symmetry_breakers: list[tuple[A.Span, str]] = field(default_factory=list)
     record_types: dict[str, RecordType] = field(default_factory=dict)
     refs_choice: dict[A.Stmt, Type] = field(default_factory=dict)
+    defs: list[DefInfo] = field(default_factory=list)
+    procs: list[ProcInfo] = field(default_factory=list)
     fairness: list[A.Fairness] = field(default_factory=list)
 
     @property
@@ -160,6 +183,10 @@ class _Checker:
         self.overridden: dict[str, object] = {}  # -D values in effect
         self.const_deps: dict[str, frozenset[str]] = {}  # constant -> the overridden constants it follows
         self.loop_depth = 0
+        self.defining: A.DefDecl | None = None
+        self.defs: dict[str, DefInfo] = {}
+        self.procs: dict[str, ProcInfo] = {}  # the procedures checked so far
+        self.in_proc: A.ProcDecl | None = None  # the definitions checked so far (a body uses earlier ones)
 
     # -- errors
     def error(self, message: str, node: A.Node | A.Span | None, hint: str = "") -> SpecError:
@@ -288,6 +315,10 @@ class _Checker:
             decls.append((td.span, td.name, "type", td))
         for m in self.spec.messages:
             decls.append((m.span, m.name, "message", m))
+        for d in self.spec.defs:
+            decls.append((d.span, d.name, "definition", d))
+        for pd in self.spec.procs:
+            decls.append((pd.span, pd.name, "procedure", pd))
         for vd in self.spec.state:
             decls.append((vd.span, vd.name, "state variable", vd))
         for te in _enum_types(self.spec):
@@ -297,7 +328,7 @@ class _Checker:
         for _, name, kind, node in decls:
             if name == "Node":
                 raise self.error(f"{kind} 'Node': Node is the built-in type of node ids", node, "choose another name")
-            if kind in ("type", "message") and name in BUILTINS:
+            if kind in ("type", "message", "definition", "procedure") and name in BUILTINS:
                 raise self.error(f"{kind} {name!r} has the name of a built-in function", node, "choose another name")
             if name not in seen:
                 seen[name] = (kind, node)
@@ -309,7 +340,8 @@ class _Checker:
                 raise self.error(f"{kind} {name!r} is declared twice (first at line {first.span.line})", node)
             raise self.error(f"{kind} {name!r} has the name of the {first_kind} {name!r} declared at line "
                              f"{first.span.line}", node,
-                             "constants, types, enum members, messages and state variables share one namespace: "
+                             "constants, types, enum members, messages, definitions, procedures and state variables "
+                             "share one namespace: "
                              "rename one of them")
 
     # -- the whole spec
@@ -397,6 +429,8 @@ class _Checker:
                 raise self.error("a message names each field once", m)
             messages.append(MsgInfo(m.name, len(messages), fields, m))
         self.messages = {m.name: m for m in messages}
+        for d in spec.defs:
+            self.definition(d)
 
         variables: list[VarInfo] = []
         for vd in spec.state:
@@ -415,6 +449,9 @@ class _Checker:
                 t = self.expr(v.init, self.globals)
                 self.expect(v.init, t, v.type, f"the initial value of {v.name}")
         self.allow_self = False
+
+        for pd in spec.procs:
+            self.procedure(pd)
 
         request_params: dict[A.OnRequest, tuple[tuple[str, Type], ...]] = {}
         recovers = [h for h in spec.handlers if isinstance(h, A.OnRecover)]
@@ -486,8 +523,80 @@ class _Checker:
             handlers=list(spec.handlers), properties=list(spec.properties), expr_types=self.expr_types,
             refs=self.refs, request_params=request_params, has_choice=self.has_choice,
             symmetry_breakers=self.breakers, record_types=record_types, refs_choice=self.refs_choice,
+            defs=list(self.defs.values()), procs=list(self.procs.values()),
             fairness=list(spec.fairness),
         )
+
+    def definition(self, d: A.DefDecl) -> None:
+        """A definition's body sees its parameters, constants, types and earlier definitions.
+
+        No state and no `self`, so a definition means the same in a handler and in a property,
+        and no recursion, since only earlier definitions are in scope.
+        """
+        params = tuple((p.name, self.resolve_type(p.type)) for p in d.params)
+        if len({n for n, _ in params}) != len(params):
+            raise self.error(f"definition {d.name} names each parameter once", d)
+        scope = _Scope(self.globals)
+        for (pn, pt), p in zip(params, d.params):
+            self.bind(scope, pn, Sym("local", pt), p)
+        result = self.resolve_type(d.result)
+        self.defining = d
+        self.expect(d.body, self.expr(d.body, scope), result, f"the body of {d.name}")
+        self.defining = None
+        self.defs[d.name] = DefInfo(d.name, len(self.defs), params, result, d)
+
+    def procedure(self, pd: A.ProcDecl) -> None:
+        """A procedure's body is checked once, like a handler's, with its parameters bound.
+
+        It may read and assign the state and send; it may not `choose` or `reply` (the
+        handler does, and passes what it chose), and it runs only earlier procedures.
+        """
+        params = tuple((p.name, self.resolve_type(p.type)) for p in pd.params)
+        scope = _Scope(self.globals)
+        for v in self.vars:
+            scope.names[v.name] = Sym("statevar", v.type, slot=v.slot)
+        scope = _Scope(scope)
+        for (pn, pt), p in zip(params, pd.params):
+            self.bind(scope, pn, Sym("local", pt), p)
+        self.allow_self = self.allow_state = True
+        self.in_proc = pd
+        self.block(pd.body, scope)
+        self.in_proc = None
+        self.allow_self = self.allow_state = False
+        self.procs[pd.name] = ProcInfo(pd.name, len(self.procs), params, pd)
+
+    def call_stmt(self, s: A.CallStmt, scope: _Scope) -> None:
+        info = self.procs.get(s.func)
+        if info is None:
+            later = next((p for p in self.spec.procs if p.name == s.func), None)
+            if later is not None:
+                why = "itself" if later is self.in_proc else f"{s.func}, declared at line {later.span.line}"
+                raise self.error(f"a procedure runs only procedures written before it, not {why}", s,
+                                 "move the procedure up; recursion is not supported")
+            if s.func in self.defs or s.func in BUILTINS:
+                raise self.error(f"{s.func} is a function: use its value (in `let`, an assignment...)", s)
+            raise self.error(f"unknown procedure {s.func!r}", s, self.suggest(s.func, list(self.procs)))
+        if any(a.name is not None for a in s.args):
+            raise self.error(f"{s.func} takes positional arguments", s)
+        if len(s.args) != len(info.params):
+            want = ", ".join(f"{n}: {t}" for n, t in info.params)
+            raise self.error(f"{s.func} takes {_count(len(info.params), 'argument')}, {len(s.args)} given", s,
+                             f"{s.func}({want})")
+        for a, (pn, pt) in zip(s.args, info.params):
+            self.expect(a.expr, self.expr(a.expr, scope), pt, f"argument {pn} of {s.func}")
+        self.refs[s] = Sym("proc", BOOL, value=info.index)
+
+    def apply(self, e: A.Call, info: DefInfo, scope: _Scope) -> Type:
+        if any(a.name is not None for a in e.args):
+            raise self.error(f"{e.func} takes positional arguments", e)
+        if len(e.args) != len(info.params):
+            want = ", ".join(f"{n}: {t}" for n, t in info.params)
+            raise self.error(f"{e.func} takes {_count(len(info.params), 'argument')}, {len(e.args)} given", e,
+                             f"{e.func}({want})")
+        for a, (pn, pt) in zip(e.args, info.params):
+            self.expect(a.expr, self.expr(a.expr, scope), pt, f"argument {pn} of {e.func}")
+        self.refs[e] = Sym("def", info.result, value=info.index)
+        return info.result
 
     def check_fairness(self) -> None:
         """Each `fair` declaration names an event kind of the catalogue and, for the kinds that
@@ -627,10 +736,24 @@ class _Checker:
             dt = self.expr(s.dest, scope)
             if not isinstance(dt, NodeType) and not (isinstance(dt, SetType) and isinstance(dt.elem, NodeType | AnyType)):
                 raise self.error(f"disconnect names a node or a set of nodes, got {dt}", s.dest)
+        elif isinstance(s, A.CallStmt):
+            self.call_stmt(s, scope)
+        elif isinstance(s, A.Reset):
+            for i, name in enumerate(s.names):
+                sym = scope.get(name)
+                if sym is None or sym.kind != "statevar":
+                    raise self.error(f"reset names state variables; {name!r} is not one", s,
+                                     self.suggest(name, [v.name for v in self.vars]))
+                if name in s.names[:i]:
+                    raise self.error(f"reset names {name!r} twice", s)
         elif isinstance(s, A.Reply):
+            if self.in_proc is not None:
+                raise self.error("a procedure cannot `reply`: the request handler does", s)
             if not isinstance(self.handler, A.OnRequest):
                 raise self.error("`reply` is only allowed in a request handler", s)
             self.expr(s.expr, scope)
+        elif isinstance(s, A.ChooseOne | A.ChooseSubset) and self.in_proc is not None:
+            raise self.error("a procedure cannot `choose`: choose in the handler and pass the value", s)
         elif isinstance(s, A.ChooseOne):
             assert self.handler is not None
             self.has_choice.add(self.handler)
@@ -691,6 +814,9 @@ class _Checker:
             if sym is None:
                 if self.in_property and any(v.name == e.id for v in self.vars):
                     raise self.error(f"{e.id!r} is a node's variable: write n.{e.id} for a node n", e)
+                if self.defining is not None and any(v.name == e.id for v in self.spec.state):
+                    raise self.error(f"{e.id!r} is a state variable: a definition reads only its parameters "
+                                     "and constants", e, f"add a parameter and pass {e.id} as an argument")
                 known = [n for s in self.scopes(scope) for n in s.names]
                 raise self.error(f"unknown name {e.id!r}", e, self.suggest(e.id, known))
             if sym.kind == "statevar" and not self.allow_state:
@@ -843,8 +969,16 @@ class _Checker:
             return self.record_ctor(e, rec, scope)
         if e.func in self.messages:
             raise self.error(f"{e.func} is a message: messages are only built in `send`", e)
+        if e.func in self.defs:
+            return self.apply(e, self.defs[e.func], scope)
+        later = next((d for d in self.spec.defs if d.name == e.func), None)
+        if later is not None:
+            why = "itself" if later is self.defining else f"{e.func}, defined at line {later.span.line}"
+            raise self.error(f"a definition uses only definitions written before it, not {why}", e,
+                             "move the definition up; recursion is not supported")
         if e.func not in BUILTINS:
-            raise self.error(f"unknown function {e.func!r}", e, self.suggest(e.func, list(BUILTINS) + list(self.types)))
+            raise self.error(f"unknown function {e.func!r}", e,
+                             self.suggest(e.func, list(BUILTINS) + list(self.types) + list(self.defs)))
         if any(a.name is not None for a in e.args):
             raise self.error(f"{e.func} takes positional arguments", e)
         ts = [self.expr(a.expr, scope) for a in e.args]

@@ -228,6 +228,11 @@ class Interpreter:
             return tuple(vals[f] for f, _ in rec.fields)
         args = [self.ev(a.expr, env) for a in e.args]
         f = e.func
+        d = next((d for d in self.ct.spec.defs if d.name == f), None)
+        if d is not None:  # a definition sees its arguments and nothing of the caller
+            inner = _Env(self.ct, None, None)
+            inner.scopes = [{p.name: v for p, v in zip(d.params, args)}]
+            return self.ev(d.body, inner)
         if f == "len":
             return len(args[0])  # type: ignore[arg-type]
         if f == "append":
@@ -333,6 +338,19 @@ class Interpreter:
         elif isinstance(s, A.Reply):
             self.ev(s.expr, env)
             yield env
+        elif isinstance(s, A.Reset):
+            fresh = self.init_node(env.self_id)  # type: ignore[arg-type]
+            for name in s.names:
+                env.st[name] = fresh[ct.var(name).slot]  # type: ignore[union-attr]
+            yield env
+        elif isinstance(s, A.CallStmt):  # the body sees its arguments and the node's state, not the caller's locals
+            proc = next(p for p in ct.spec.procs if p.name == s.func)
+            args = {p.name: self.ev(a.expr, env) for p, a in zip(proc.params, s.args)}
+            caller = env.scopes
+            env.scopes = [args]
+            for out in self.run_block(proc.body, env):
+                out.scopes = [dict(x) for x in caller]
+                yield out
         elif isinstance(s, A.ChooseOne):
             options = self.dom(s.domain, env)
             for v in options:  # no option: the handler is disabled
