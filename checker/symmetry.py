@@ -7,7 +7,9 @@ of collections of node ids), and only the renamings that put the signatures in
 sorted order are tried (all of them among nodes whose signatures tie). Two states
 that differ only by which node is which therefore share one representative, and a
 state whose nodes all differ costs one renaming instead of N!. Exploration keeps the
-original states on the path, so traces stay readable.
+original states on the path, so traces stay readable. With node roles, a node's class
+(its symmetric role, or the node alone) leads its signature, so only nodes of one
+symmetric role are ever interchanged.
 
 Ties are where the cost lies: k nodes with one signature allow k! renamings. The
 renamings tried per state are capped at `MAX_RENAMINGS`. Tie groups are taken in
@@ -76,6 +78,10 @@ def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
     candidates_cache: dict[tuple, list[Candidate]] = {}
     cells = [0]  # integers held by the cache
     cell_cost = 2 * n + (n * n if fifo else 0)
+    # Roles: a node is renamed only within its class (checked.symmetry_classes). Classes are
+    # numbered by their first node id, so sorting by class first keeps each role's block in place.
+    classes = cs.checked.symmetry_classes
+    by_class = any(classes)
 
     def permutations_of(k: int) -> tuple[tuple[int, ...], ...]:
         hit = group_perms.get(k)
@@ -113,7 +119,10 @@ def canonicalizer(cs: CompiledSpec) -> Callable[[State], State]:
 
     def canon(state: State) -> State:
         ns, up, net, budget = state
-        sigs = [(up[i], sig(ns[i])) for i in range(n)]
+        if by_class:
+            sigs = [(classes[i], up[i], sig(ns[i])) for i in range(n)]
+        else:
+            sigs = [(up[i], sig(ns[i])) for i in range(n)]
         order = sorted(range(n), key=sigs.__getitem__)
         sizes = []
         run = 1

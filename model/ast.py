@@ -320,9 +320,19 @@ class TypeDecl(Node):
 
 
 @dataclass(frozen=True, eq=False)
-class NodesDecl(Node):
+class RoleDecl(Node):
+    """`name: count [symmetric]` in `nodes`: a block of consecutive node ids."""
+
+    name: str
     count: Expr
     symmetric: bool
+
+
+@dataclass(frozen=True, eq=False)
+class NodesDecl(Node):
+    count: Expr  # with roles, the sum of their counts
+    symmetric: bool  # with roles, whether any role is symmetric
+    roles: tuple[RoleDecl, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)

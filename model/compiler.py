@@ -232,6 +232,9 @@ class _Compiler(ir.Visitor):
     def visit_InFlight(self, e: ir.InFlight) -> str:
         return f"_inflight(NET, {e.message_id}, {self.program.network == 'fifo'}, {self.program.n_nodes})"
 
+    def visit_RoleNodes(self, e: ir.RoleNodes) -> str:
+        return repr(e.members)  # a set is a sorted tuple
+
     def visit_TypeValues(self, e: ir.TypeValues) -> str:
         return repr(domain(e.elem))
 

@@ -104,6 +104,14 @@ class InFlight(Expr):
 
 
 @dataclass(frozen=True, eq=False)
+class RoleNodes(Expr):
+    """A role's name used as a value: the set of its nodes (0-based ids, ascending)."""
+
+    name: str
+    members: tuple[int, ...]
+
+
+@dataclass(frozen=True, eq=False)
 class TypeValues(Expr):
     """A finite type's name used as a set: every value of the type."""
 
@@ -458,6 +466,17 @@ class Param(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Role(Node):
+    """A role of `nodes`: ids first .. first + count - 1 (0-based); `count_expr` as written."""
+
+    name: str
+    first: int
+    count: int
+    symmetric: bool
+    count_expr: Expr
+
+
+@dataclass(frozen=True, eq=False)
 class Definition(Node):
     """`def name(params): result = body`: pure, its body reads only its parameters (Locals bound
     as "argument"), constants and earlier definitions, so every back end may emit it once."""
@@ -564,6 +583,7 @@ class Program:
     nodes_count: Expr | None = None  # `nodes N`: the count, a constant expression
     capacity_expr: Expr | None = None  # the network's capacity as written, if it has one
     fairness: tuple[Fairness, ...] = ()
+    roles: tuple[Role, ...] = ()  # empty when `nodes` names no roles
     definitions: tuple[Definition, ...] = ()  # in source order; a body applies only earlier ones
 
 

@@ -66,6 +66,8 @@ class _Lowering:
         return ir.Program(spec.name, spec.filename, spec.source, spec.span, ct.n_nodes, ct.symmetric, ct.network,
                           ct.capacity, messages, variables, handlers, properties, self.choose_site_of,
                           self.fields_in_order, definitions=definitions,
+                          roles=tuple(ir.Role(r.decl.span, r.name, r.first, r.count, r.symmetric,
+                                              self.const_expr(r.decl.count, r.count)) for r in ct.roles),
                           fairness=tuple(ir.Fairness(f.span, f.strong, f.kind, tuple(n for n, _ in f.names))
                                          for f in ct.fairness),
                           consts=tuple(ir.Const(c.span, c.name, ct.consts[c.name]) for c in spec.consts),  # type: ignore[arg-type]
@@ -314,6 +316,8 @@ class _Lowering:
                 return ir.Local(e.span, t, self.local(e.id), self.bindings[self.local(e.id)])
             case "inflight":
                 return ir.InFlight(e.span, t, e.id, sym.value)  # type: ignore[arg-type]
+            case "role":
+                return ir.RoleNodes(e.span, t, e.id, sym.value)  # type: ignore[arg-type]
             case "typeset":
                 assert isinstance(sym.type, SetType)
                 return ir.TypeValues(e.span, t, e.id, sym.type.elem)

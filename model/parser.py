@@ -66,6 +66,16 @@ class _ToAst(Transformer):
     def nodes_decl(self, meta, c):
         return A.NodesDecl(_span(meta), c[0], c[1] is not None)
 
+    def role_decl(self, meta, c):
+        return A.RoleDecl(_span(meta), str(c[0]), c[1], c[2] is not None)
+
+    def nodes_roles(self, meta, roles):
+        count = roles[0].count
+        for r in roles[1:]:  # the node count as written: the roles' counts added up
+            count = A.Binary(A.Span(count.span.line, count.span.col, r.count.span.end_line, r.count.span.end_col),
+                             "+", count, r.count)
+        return A.NodesDecl(_span(meta), count, any(r.symmetric for r in roles), tuple(roles))
+
     def netkind(self, meta, c):
         return str(c[0])
 

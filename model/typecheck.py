@@ -94,6 +94,21 @@ class ProcInfo:
 
 
 @dataclass(frozen=True)
+class RoleInfo:
+    """A role of `nodes`: node ids first .. first + count - 1 (0-based), interchangeable if symmetric."""
+
+    name: str
+    first: int
+    count: int
+    symmetric: bool
+    decl: A.RoleDecl
+
+    @property
+    def members(self) -> tuple[int, ...]:
+        return tuple(range(self.first, self.first + self.count))
+
+
+@dataclass(frozen=True)
 class MsgInfo:
     name: str
     id: int
@@ -124,6 +139,21 @@ class Checked:
     refs_choice: dict[A.Stmt, Type] = field(default_factory=dict)
     defs: list[DefInfo] = field(default_factory=list)
     procs: list[ProcInfo] = field(default_factory=list)
+    roles: list[RoleInfo] = field(default_factory=list)
+
+    @property
+    def symmetry_classes(self) -> tuple[int, ...]:
+        """Per node id, a class: symmetry reduction may interchange only nodes of one class.
+
+        Without roles every node is in class 0 (all interchangeable, if the spec is symmetric);
+        a symmetric role is one class, and each node of any other role is a class of its own.
+        """
+        if not self.roles:
+            return (0,) * self.n_nodes
+        out: list[int] = []
+        for r in self.roles:
+            out.extend([len(out)] * r.count if r.symmetric else range(len(out), len(out) + r.count))
+        return tuple(out)
     fairness: list[A.Fairness] = field(default_factory=list)
 
     @property
@@ -319,6 +349,8 @@ class _Checker:
             decls.append((d.span, d.name, "definition", d))
         for pd in self.spec.procs:
             decls.append((pd.span, pd.name, "procedure", pd))
+        for rd in self.spec.nodes.roles if self.spec.nodes is not None else ():
+            decls.append((rd.span, rd.name, "role", rd))
         for vd in self.spec.state:
             decls.append((vd.span, vd.name, "state variable", vd))
         for te in _enum_types(self.spec):
@@ -340,8 +372,8 @@ class _Checker:
                 raise self.error(f"{kind} {name!r} is declared twice (first at line {first.span.line})", node)
             raise self.error(f"{kind} {name!r} has the name of the {first_kind} {name!r} declared at line "
                              f"{first.span.line}", node,
-                             "constants, types, enum members, messages, definitions, procedures and state variables "
-                             "share one namespace: "
+                             "constants, types, enum members, messages, definitions, procedures, roles and state "
+                             "variables share one namespace: "
                              "rename one of them")
 
     # -- the whole spec
@@ -383,6 +415,13 @@ class _Checker:
         node_t = NodeType(n)
         self.types["Node"] = node_t
         self.globals.names["Node"] = Sym("typeset", SetType(node_t))
+        roles: list[RoleInfo] = []
+        for rd in spec.nodes.roles:
+            k = self.const_int(rd.count, f"the number of {rd.name} nodes")
+            if k < 1:
+                raise self.const_error(f"a role has at least one node; {rd.name} has {k}", rd.count)
+            roles.append(RoleInfo(rd.name, sum(r.count for r in roles), k, rd.symmetric, rd))
+            self.globals.names[rd.name] = Sym("role", SetType(node_t), value=roles[-1].members)
         for td in spec.types:
             if td.name in self.types:
                 raise self.error(f"type {td.name!r} is declared twice", td)
@@ -523,7 +562,7 @@ class _Checker:
             handlers=list(spec.handlers), properties=list(spec.properties), expr_types=self.expr_types,
             refs=self.refs, request_params=request_params, has_choice=self.has_choice,
             symmetry_breakers=self.breakers, record_types=record_types, refs_choice=self.refs_choice,
-            defs=list(self.defs.values()), procs=list(self.procs.values()),
+            defs=list(self.defs.values()), procs=list(self.procs.values()), roles=roles,
             fairness=list(spec.fairness),
         )
 
@@ -649,9 +688,9 @@ class _Checker:
         if name in scope.names:
             raise self.error(f"{name!r} is bound twice", where)
         existing = scope.get(name)
-        if existing is not None and existing.kind in ("statevar", "const", "enum", "typeset", "inflight"):
+        if existing is not None and existing.kind in ("statevar", "const", "enum", "typeset", "inflight", "role"):
             what = {"statevar": "state variable", "const": "const", "enum": "enum", "typeset": "type",
-                    "inflight": "message"}[existing.kind]
+                    "inflight": "message", "role": "role"}[existing.kind]
             raise self.error(f"{name!r} would hide the {what} of that name", where)
         if existing is not None and existing.kind == "local":
             # Locals live in one flat namespace at run time: an inner binding would overwrite the outer one.

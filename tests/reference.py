@@ -137,6 +137,9 @@ class Interpreter:
                 return sym.value
             if sym.kind == "typeset":
                 return domain(sym.type.elem)  # type: ignore[attr-defined]
+            if sym.kind == "role":  # its block of node ids, in declaration order of the roles
+                r = next(x for x in ct.roles if x.name == e.id)
+                return tuple(range(r.first, r.first + r.count))
             if sym.kind == "inflight":  # the distinct in-flight messages of one type, as (src, dst, field...)
                 return canon_set((src, dst) + m[1:] for src, dst, m in self.in_flight(env.net) if m[0] == sym.value)
             return env.lookup(e.id)[1]
@@ -628,7 +631,15 @@ class NaiveExplorer:
             net2 = tuple(sorted((p[d], p[s_], pm(m)) for d, s_, m in net))
         return (tuple(ns2), tuple(up2), net2, budget)
 
+    def keeps_roles(self, p: tuple[int, ...]) -> bool:
+        """Whether a renaming maps each symmetric role onto itself and fixes every other role's nodes."""
+        for r in self.ct.roles:
+            block = range(r.first, r.first + r.count)
+            if any((p[i] not in block) if r.symmetric else (p[i] != i) for i in block):
+                return False
+        return True
+
     def orbits(self, states: set) -> int:
         """The number of classes of states equal up to a renaming of node ids."""
-        perms = list(itertools.permutations(range(self.n)))
+        perms = [p for p in itertools.permutations(range(self.n)) if self.keeps_roles(p)]
         return len({min(self.perm_state(s, p) for p in perms) for s in states})
