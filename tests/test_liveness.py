@@ -300,6 +300,9 @@ def test_two_phase_commit_blocks_when_the_coordinator_crashes() -> None:
     assert crash.node == 0  # the coordinator
     assert not v.lasso.trace.states[-1][1][0]  # and it stays down
     assert _check(TWO_PC, CRASHES=0).verdicts[0].holds is True
+    # a recovering coordinator does not resend a decision its crash lost
+    recovered = _check(TWO_PC, lambda s: s + "\nfair recover\n").verdicts[0]
+    assert recovered.holds is False and recovered.lasso is not None and _events(recovered)[-1] == "recover"
 
 
 ZAB_SMALL = {"TXNS": 1, "CRASHES": 0}
