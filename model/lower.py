@@ -89,6 +89,11 @@ class _Lowering:
                 assert isinstance(resolved, IntType) and resolved.lo is not None and resolved.hi is not None
                 return ir.DeclRange(t.span, resolved, self.const_expr(t.lo, resolved.lo),
                                     self.const_expr(t.hi, resolved.hi))
+            case A.TOpaque():  # the back ends explore it as the range 1..K
+                assert isinstance(resolved, IntType) and resolved.hi is not None
+                return ir.DeclRange(t.span, resolved, ir.Literal(t.span, INT, 1),
+                                    ir.Literal(t.span, INT, resolved.hi) if t.count is None
+                                    else self.const_expr(t.count, resolved.hi))
             case A.TEnum():
                 return ir.DeclEnum(t.span, resolved, t.members)
             case A.TNamed():
