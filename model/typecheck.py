@@ -737,7 +737,13 @@ class _Checker:
             self.block(s.then, scope)
             self.block(s.other, scope)
         elif isinstance(s, A.For):
-            et = self.elem_of(s.domain, self.expr(s.domain, scope))
+            dt = self.expr(s.domain, scope)
+            et = self.elem_of(s.domain, dt)
+            if isinstance(dt, SetType) and contains_opaque(et):
+                raise self.error(f"a loop over a set of {et} visits opaque values in an order, which the spec may "
+                                 "not depend on: the checker's values and the runtime's payloads sort differently",
+                                 s.domain, "loop over a sequence (it keeps its own order), or use forall/exists or "
+                                 "a set comprehension")
             inner = _Scope(scope)
             self.bind(inner, s.var, Sym("local", et), s)
             if self.loop_depth >= MAX_LOOP_NESTING:
@@ -977,7 +983,7 @@ class _Checker:
         if op in ("in", "not in"):
             et = self.elem_of(e.right, b)
             if not compatible(a, et):
-                raise self.error(f"{a} cannot be a member of {b}", e)
+                raise self.error(f"{a} cannot be a member of {b}", e, _opaque_hint(a, et))
             return BOOL
         if op == "++":
             if not (isinstance(a, SeqType) and isinstance(b, SeqType) and compatible(a, b)):
