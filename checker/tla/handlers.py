@@ -45,6 +45,7 @@ class Globals:
     vars: dict[str, str]  # state variable -> TLA+ variable (also its field in an environment)
     tag: str  # the field of a message record that holds its type name
     sends: str  # the field of an environment holding the messages sent
+    defs: dict[int, str]  # a `def`'s index -> its TLA+ operator
 
 
 class ExprWriter(ir.Visitor):
@@ -181,6 +182,10 @@ class ExprWriter(ir.Visitor):
 
     def visit_Range(self, e: ir.Range) -> str:
         return f"(({self.x(e.lo)})..({self.x(e.hi)}))"
+
+    def visit_Apply(self, e: ir.Apply) -> str:
+        op = self.g.defs[e.index]
+        return f"{op}({', '.join(self.x(a) for a in e.args)})" if e.args else op
 
     def visit_RecordLit(self, e: ir.RecordLit) -> str:
         return "[" + ", ".join(f"{self.v.field(f)} |-> {self.x(x)}" for f, x in e.fields) + "]"
@@ -442,6 +447,13 @@ class HandlerWriter(ExprWriter):
         parts = [f"{self.g.tag} |-> {tla_string(s.message)}"]
         parts += [f"{self.v.field(f)} |-> {self.x(e)}" for f, e in s.fields]
         return self._emit(s.dest, "[" + ", ".join(parts) + "]")
+
+    def visit_Reset(self, s: ir.Reset) -> str:
+        """Each variable back to its initial value: the `Init_` operator the initial state and a crash use."""
+        me = self.lookup("self")
+        assert me is not None
+        resets = ", ".join(f"!.{self.g.vars[v.name]} = Init_{self.g.vars[v.name]}({me})" for v in s.vars)
+        return f"[{self.env} EXCEPT {resets}]"
 
     def visit_Disconnect(self, s: ir.Disconnect) -> str:
         return self._emit(s.dest, "Disconnect")

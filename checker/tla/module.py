@@ -80,19 +80,21 @@ class _Builder:
         tnames["Node"] = "Node"
         vars_ = {v.name: names.claim(v.name) for v in prog.vars}
         props = {p.name: names.claim(p.name) for p in prog.properties}
+        defs = {d.index: names.claim(d.name) for d in prog.definitions}
         for item in self.budget:  # budgets that timers spend (`on timer t spends NAME`)
             if item not in BUDGET_VARS:
                 self.bvars[item] = names.claim(f"n_{item}")
                 self.bconsts[item] = names.claim(f"Max_{item}")
         # from here on, operator definitions: locals avoid the globals, not the prelude's parameters
         glob = Names(set(self.defined) | set(consts.values()) | set(tnames.values()) | set(vars_.values())
-                     | set(props.values()) | set(self.bvars.values()) | set(self.bconsts.values()))
+                     | set(props.values()) | set(self.bvars.values()) | set(self.bconsts.values())
+                     | set(defs.values()))
         values = Values(tnames, glob)
         orders = Orders(values, glob)
         field_names = {f for m in prog.messages for f, _ in m.fields}
         tag = next(t for t in ("kind", "kind_", "kind__", "msgkind") if t not in field_names)
         sends = next(s for s in ("sends", "sends_", "outbox", "outbox_") if s not in vars_.values())
-        g = Globals(prog, glob, values, orders, consts, vars_, tag, sends)
+        g = Globals(prog, glob, values, orders, consts, vars_, tag, sends, defs)
         self.g = g
         out: list[str] = []
         w = out.append
@@ -129,6 +131,7 @@ class _Builder:
 
         # operators that need translation: written first, placed after the orders they use
         body: list[str] = []
+        self.section_definitions(body)
         self.section_state(body, values)
         handler_ops = self.section_handlers(body)
         self.section_network_step(body, handler_ops)
@@ -155,6 +158,20 @@ class _Builder:
                    "\\* (run TLC with -continue to go on after the first)"]
                 + cfg_head[1:] + [f"INVARIANT Unreached_{props[p.name]}" for p in reach]) + "\n"
         return TlaExport(_module_name(prog.name), tla, cfg, reach_cfg)
+
+    # ---- definitions -----------------------------------------------------
+    def section_definitions(self, out: list[str]) -> None:
+        """One operator per `def`, in source order (a body applies only earlier ones)."""
+        g = self.g
+        if not self.prog.definitions:
+            return
+        out.append("")
+        out.append("\\* ---- definitions ----")
+        for d in self.prog.definitions:
+            tr = ExprWriter(g)
+            params = [tr.bind(p.name) for p in d.params]
+            head = f"{g.defs[d.index]}({', '.join(params)})" if params else g.defs[d.index]
+            out.append(f"{head} == {tr.x(d.body)}  \\* def {d.name}, line {d.span.line}")
 
     # ---- state -----------------------------------------------------------
     def section_state(self, out: list[str], values: Values) -> None:
