@@ -406,3 +406,112 @@ def test_prove_refuses_a_liveness_property() -> None:
     pytest.importorskip("z3")
     proc = run_cli("prove", str(GOSSIP), "--invariant", "NewestEverywhere")
     assert proc.returncode == 2 and "NewestEverywhere is a `leadsto` property" in proc.stderr
+
+
+# ---- against brute force: every fair cycle of small random graphs ----------------------------
+def _brute_force_violated(edges: dict[int, list[tuple[str, int]]], goal: set[int], levels: dict[str, int],
+                          seeds: set[int]) -> bool:
+    """Whether a fair behaviour from a seed avoids `goal` forever, by trying every set of edges
+    that could be the ones taken infinitely often (a strongly connected subgraph), and every stutter."""
+    region = {v for v in seeds if v not in goal}
+    todo = list(region)
+    while todo:
+        v = todo.pop()
+        for _, w in edges.get(v, []):
+            if w not in goal and w not in region:
+                region.add(w)
+                todo.append(w)
+    enabled = {v: {lab for lab, _ in edges.get(v, [])} for v in region}
+    if any(not any(levels.get(c, UNFAIR) for c in enabled[v]) for v in region):
+        return True  # stutter where nothing fair is enabled
+    inner = [(v, lab, w) for v in sorted(region) for lab, w in edges.get(v, []) if w in region]
+    for mask in range(1, 2 ** len(inner)):
+        chosen = [e for k, e in enumerate(inner) if mask >> k & 1]
+        nodes = {v for v, _, _ in chosen} | {w for _, _, w in chosen}
+        if not all(_reaches(chosen, a, b) for a in nodes for b in nodes):
+            continue
+        taken = {lab for _, lab, _ in chosen}
+        fair = True
+        for c, lv in levels.items():
+            if lv == WEAK and all(c in enabled[v] for v in nodes) and c not in taken:
+                fair = False
+            if lv == STRONG and any(c in enabled[v] for v in nodes) and c not in taken:
+                fair = False
+        if fair:
+            return True
+    return False
+
+
+def _assert_fair_cycle(edges: dict[int, list[tuple[str, int]]], lasso: liveness.Lasso, levels: dict[str, int]) -> None:
+    """The lasso's cycle itself meets every fairness condition."""
+    states = lasso.trace.states[lasso.loop:]
+    taken = set(lasso.trace.events[lasso.loop:])
+    for c, lv in levels.items():
+        enabled_at = [any(lab == c for lab, _ in edges.get(s, [])) for s in states]
+        if lv == WEAK:
+            assert c in taken or not all(enabled_at), (c, states)
+        if lv == STRONG:
+            assert c in taken or not any(enabled_at), (c, states)
+
+
+def _reaches(chosen: list[tuple[int, str, int]], a: int, b: int) -> bool:
+    seen, todo = {a}, [a]
+    while todo:
+        v = todo.pop()
+        for x, _, w in chosen:
+            if x == v and w not in seen:
+                seen.add(w)
+                todo.append(w)
+    return b in seen and any(x == a for x, _, _ in chosen)
+
+
+def _reachable(edges: dict[int, list[tuple[str, int]]]) -> set[int]:
+    seen, todo = {0}, [0]
+    while todo:
+        for _, w in edges.get(todo.pop(), []):
+            if w not in seen:
+                seen.add(w)
+                todo.append(w)
+    return seen
+
+
+@pytest.mark.parametrize("kind", ["eventually", "infinitely", "leadsto"])
+def test_each_kind_agrees_with_brute_force_on_random_graphs(kind: str) -> None:
+    import random
+
+    rng = random.Random(7)
+    checked = violated = 0
+    for _ in range(400):
+        n = rng.randint(2, 5)
+        edges: dict[int, list[tuple[str, int]]] = {}
+        for v in range(n):
+            for _ in range(rng.randint(0, 3)):
+                edges.setdefault(v, []).append((rng.choice("abc"), rng.randrange(n)))
+        inner = sum(len(x) for x in edges.values())
+        if inner > 11:
+            continue
+        goal = {v for v in range(1 if kind == "eventually" else 0, n) if rng.random() < 0.4}
+        levels = {c: rng.choice((UNFAIR, WEAK, WEAK, STRONG, STRONG)) for c in "abc"}
+        reach = _reachable(edges)
+        in_goal = lambda s, g=frozenset(goal): s in g  # noqa: E731
+        if kind == "eventually":
+            prop, seeds = LiveProperty("E", kind, in_goal), {0}
+        elif kind == "infinitely":
+            prop, seeds = LiveProperty("I", kind, in_goal), reach
+        else:
+            trig = {v for v in range(n) if rng.random() < 0.5}
+            prop, seeds = LiveProperty("L", kind, lambda s, t=frozenset(trig): s in t, in_goal), reach & trig
+        v = run(edges, prop, **levels)
+        expected = _brute_force_violated(edges, goal, levels, seeds)
+        assert (v.holds is False) == expected, (edges, goal, levels)
+        if v.lasso is not None:  # the lasso avoids the goal from its trigger on (eventually: from the start)
+            start = v.lasso.loop if kind == "infinitely" else v.lasso.trigger
+            assert not set(v.lasso.trace.states[start:]) & goal
+            assert kind != "eventually" or start == 0
+            assert kind != "leadsto" or v.lasso.trace.states[start] in trig
+            if not v.lasso.stutter:
+                assert v.lasso.trace.states[-1] == v.lasso.trace.states[v.lasso.loop]
+                _assert_fair_cycle(edges, v.lasso, levels)
+        checked += 1
+        violated += expected
+    assert checked > 300 and 40 < violated < checked - 40  # both verdicts well represented
