@@ -99,16 +99,6 @@ def test_bundled_choose_sites_are_every_choose_once(path: str) -> None:
         assert [c.site for c in h.choices] == list(range(len(chooses)))
 
 
-def test_z3_numbers_choose_sites_as_the_ir_does() -> None:
-    """Until the z3 back end reads the IR, its own numbering must agree with the IR's (a trace
-    found by z3 names its choices by site); this test goes when z3 reads `ir.Choose.site`."""
-    pytest.importorskip("z3")
-    from pnyx.checker.z3.translate import Translator
-
-    for cs in [compiled(SPEC)] + [load(str(ROOT / p)) for p in BUNDLED]:
-        assert Translator(cs).sites == {id(s): n for s, n in cs.checked.core.choose_site_of.items()}, cs.name
-
-
 def test_property_reads_by_walk() -> None:
     props = {p.name: p for p in _core(SPEC).properties}
     assert props["Small"].reads == ("p", "x") and not props["Small"].reads_network
