@@ -260,6 +260,23 @@ on M() { x = 0 }
     assert sorted(kinds, key=lambda k: order.index(k.split("_")[0].lower())) == kinds
 
 
+def test_liveness_properties_are_temporal_formulas_left_out_of_the_cfg() -> None:
+    src = """spec live
+nodes 2
+state { volatile level: 0..2 = 0 }
+on timer t when level < 2 { level = level + 1 }
+fair timer t
+eventually Some: exists n in Node: n.level == 1
+infinitely Often: exists n in Node: n.level == 2
+leadsto Grows: (exists n in Node: n.level == 1) ~> (forall n in Node: n.level == 2)
+"""
+    r = export(checked(src))
+    assert "Some == <>(\\E n \\in Node : (level[n] = 1))" in r.tla
+    assert "Often == []<>(\\E n \\in Node : (level[n] = 2))" in r.tla
+    assert "Grows == (\\E n \\in Node : (level[n] = 1)) ~> (\\A n \\in Node : (level[n] = 2))" in r.tla
+    assert re.findall(r"^INVARIANT (\w+)", r.cfg, re.M) == ["TypeOK"] and r.reach_cfg is None
+
+
 @pytest.mark.parametrize("section", ["## Definitions", "## Procedures"])
 def test_definitions_procedures_and_reset_export_to_pnyx_s_state_graph(section: str) -> None:
     pytest.importorskip("tla")

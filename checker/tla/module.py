@@ -520,7 +520,21 @@ class _Builder:
         for p in prog.properties:
             tr = ExprWriter(g)
             w(f"\\* {p.kind} {p.name}  (line {p.span.line})")
-            w(f"{props[p.name]} == {tr.x(p.expr)}")
+            expr = tr.x(p.expr)
+            match p.kind:
+                case "eventually":
+                    formula = f"<>{Values.wrap(expr)}"
+                case "infinitely":
+                    formula = f"[]<>{Values.wrap(expr)}"
+                case "leadsto":
+                    assert p.target is not None
+                    formula = f"{Values.wrap(expr)} ~> {Values.wrap(tr.x(p.target))}"
+                case _:
+                    formula = expr
+            if p.kind in ir.LIVENESS:
+                w("\\* (a property of behaviours: `pnyx check --liveness` checks it under the spec's fairness, which")
+                w("\\* the export does not write as WF/SF conditions, so no .cfg lists it)")
+            w(f"{props[p.name]} == {formula}")
             if p.kind == "reachable":
                 w(f"Unreached_{props[p.name]} == ~{props[p.name]}  \\* a violation of this invariant reaches {p.name}")
         w("")
