@@ -12,6 +12,7 @@ that the comparisons do catch a difference.
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,15 +25,18 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from specs import compiled
 
 from pnyx.checker.model import SpecModel
-from pnyx.checker.z3.encode import TRUE, not_
+from pnyx.checker.z3.encode import TRUE, const, not_
 from pnyx.checker.z3.successors import z3_successors
-from pnyx.checker.z3.translate import Translator, _leaves
+from pnyx.checker.z3.translate import Translator, _leaves, _Symbolic
+from pnyx.model import ir
 from pnyx.model.compiler import CompiledSpec, load
 from pnyx.model.system import EVENTS, Deliver, Lose, Request, fairness_class
+from pnyx.model.types import default
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = ROOT / "spec" / "gossip.pnyx"
 ZAB = ROOT / "spec" / "zab_broadcast.pnyx"
+LANGUAGE = (ROOT / "docs" / "language.md").read_text()
 EXPLORE = 2000  # reachable states explored per spec (breadth-first)
 SAMPLE = 40  # states compared per spec
 
@@ -213,6 +217,10 @@ def broken(what: str) -> Iterator[None]:
         orig = Translator.apply
         mp.setattr(Translator, "apply", lambda self, s, node, run, net, up: orig(self, s, node, run, net,
                                                                                    [z3.BoolVal(True)] * len(up)))
+    elif what == "reset ignored":  # `reset` leaves the variables as they are
+        mp.setitem(_Symbolic._dispatch, ir.Reset, lambda self, s: None)
+    elif what == "definitions ignored":  # a `def` applied gives its result type's default
+        mp.setitem(_Symbolic._dispatch, ir.Apply, lambda self, e: const(default(e.type), e.type))
     elif what == "untyped events":  # events as plain tuples in the catalogue's layout
         event = Translator.event
         mp.setattr(Translator, "event", lambda self, br, m: tuple(event(self, br, m)))
@@ -244,6 +252,20 @@ def test_a_broken_translation_differs_on_some_generated_spec() -> None:
     found = find(small_specs(), caught, settings=settings(max_examples=200, phases=[Phase.generate], database=None,
                                                          deadline=None, suppress_health_check=list(HealthCheck)))
     assert "crashes = 1" in found
+
+
+def doc_example(section: str) -> str:
+    """The first spec shown under a heading of docs/language.md."""
+    return re.findall(r"```\n(.*?)```", LANGUAGE[LANGUAGE.index(section):], flags=re.S)[0]
+
+
+@pytest.mark.parametrize("section,bug", [("## Definitions", "definitions ignored"), ("## Procedures", "reset ignored")])
+def test_definitions_and_procedures_z3_successors_are_the_explicit_ones(section: str, bug: str) -> None:
+    cs = compiled(doc_example(section))
+    states = reachable_sample(cs)
+    assert differences(cs, states) == []
+    with broken(bug):
+        assert differences(cs, states)
 
 
 def test_untyped_events_are_a_difference() -> None:

@@ -298,9 +298,12 @@ class Translator:
     def count(self, net: dict, d: int, s: int) -> Any:
         return z3.Sum([net[(d, s, mv)] for mv in self.msg_values]) if self.msg_values else z3.IntVal(0)
 
+    def initial(self, i: int) -> list[Any]:
+        """Node i's variables as it starts (and as `reset` sets them), from the compiled `init_node`."""
+        return [const(x, v.type) for x, v in zip(self.cs.init_node(i), self.program.vars)]
+
     def init_state(self) -> SymState:
-        vars_ = self.program.vars
-        ns = [[const(x, v.type) for x, v in zip(self.cs.init_node(i), vars_)] for i in self.nodes]
+        ns = [self.initial(i) for i in self.nodes]
         up = [TRUE for _ in self.nodes]
         if self.fifo:
             empty = tuple(MsgV(z3.IntVal(0), self.blank) for _ in range(self.bound))
@@ -904,6 +907,17 @@ class _Symbolic(ir.Visitor):
     def visit_RecordLit(self, e: ir.RecordLit) -> Any:
         return tuple(self.ev(x, self.ctx) for _, x in e.fields)
 
+    def visit_Apply(self, e: ir.Apply) -> Any:
+        """A `def` applied: its body evaluated with the parameters bound to the arguments (a
+        definition reads nothing else), failures in it recorded under the caller's condition."""
+        d = self.program.definitions[e.index]
+        args = [self.ev(a, self.ctx) for a in e.args]
+        outer, self.env = self.env, {p.name: a for p, a in zip(d.params, args)}
+        try:
+            return self.ev(d.body, self.ctx)
+        finally:
+            self.env = outer
+
     def visit_Range(self, e: ir.Range) -> Any:
         ctx = self.ctx
         lo, hi = self.ev(e.lo, ctx), self.ev(e.hi, ctx)
@@ -1169,6 +1183,13 @@ class _Symbolic(ir.Visitor):
         self.fail(and_(pc, or_(k < 0, k >= base.n)), "sequence index out of range", step)
         items = tuple(ite(k == j, self.update(x, step.type, rest, value, pc), x) for j, x in enumerate(base.items))
         return SeqV(base.n, items)
+
+    def visit_Reset(self, s: ir.Reset) -> None:
+        """Each variable takes its initial value at this node again (the compiled `init_node`'s)."""
+        assert self.node is not None
+        init = self.tr.initial(self.node)
+        for v in s.vars:
+            self.env[v.name] = init[v.slot]
 
     def visit_Let(self, s: ir.Let) -> None:
         self.env[s.name] = self.ev(s.expr, self.ctx)
