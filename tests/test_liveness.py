@@ -98,11 +98,23 @@ def test_a_terminal_state_stutters_forever_whatever_is_fair() -> None:
 
 
 def test_weak_fairness_of_a_class_enabled_throughout_excludes_the_cycle() -> None:
-    # a self loop `spin` at 1; `go` stays enabled there: weakly fair, it must be taken
-    edges = {0: [("t", 1)], 1: [("spin", 1), ("go", 3)]}
+    # 1 <-> 2 by `spin`; `go` stays enabled at both: weakly fair, it must be taken
+    edges = {0: [("t", 1)], 1: [("spin", 2), ("go", 3)], 2: [("spin", 1), ("go", 3)]}
     assert run(edges, REACH3, t=WEAK, spin=WEAK, go=WEAK).holds is True
     v = run(edges, REACH3, t=WEAK, spin=WEAK)  # go not fair: spinning forever is fair
-    assert v.holds is False and cycle_states(v) == [1, 1] and v.lasso is not None and v.lasso.prefix == 1
+    assert v.holds is False and cycle_states(v) == [1, 2, 1] and v.lasso is not None and v.lasso.prefix == 1
+
+
+def test_a_step_that_changes_nothing_is_a_stutter() -> None:
+    # a self loop neither enables nor takes its class (TLA+'s <<A>>_vars): `spin` cannot keep 1 going
+    edges = {0: [("t", 1)], 1: [("spin", 1), ("go", 3)]}
+    assert run(edges, REACH3, t=WEAK, spin=WEAK, go=WEAK).holds is True
+    v = run(edges, REACH3, t=WEAK, spin=STRONG)
+    assert v.holds is False and v.lasso is not None and v.lasso.stutter and v.lasso.trace.states == [0, 1]
+    # strong fairness of `a`, enabled at 1 only by a self loop: not enabled there, so the 1 <-> 2 cycle is fair
+    edges = {0: [("t", 1)], 1: [("a", 1), ("t", 2)], 2: [("t", 1), ("a", 3)]}
+    assert run(edges, REACH3, t=WEAK, a=WEAK).holds is False
+    assert run(edges, REACH3, t=WEAK, a=STRONG).holds is True
 
 
 def test_infinitely_and_leadsto_and_eventually_differ() -> None:
@@ -113,11 +125,14 @@ def test_infinitely_and_leadsto_and_eventually_differ() -> None:
     assert inf.holds is False and inf.lasso is not None and (inf.lasso.prefix, inf.lasso.cycle) == (1, 2)
     assert run(edges, LiveProperty("I2", "infinitely", lambda s: s == 2), t=WEAK).holds is True
     assert run(edges, LiveProperty("L", "leadsto", lambda s: s == 1, lambda s: s == 2), t=WEAK).holds is True
-    # 1 also spins: then 1 need not lead to 2 unless t is fair
-    edges[1] = [("t", 2), ("spin", 1)]
+    # 1 may also go to 4 and back
+    edges[1] = [("t", 2), ("spin", 4)]
+    edges[4] = [("spin", 1)]
     lead = run(edges, LiveProperty("L", "leadsto", lambda s: s == 1, lambda s: s == 2), spin=WEAK)
-    assert lead.holds is False and lead.lasso is not None and lead.lasso.trigger == 1 and cycle_states(lead) == [1, 1]
-    assert run(edges, LiveProperty("L", "leadsto", lambda s: s == 1, lambda s: s == 2), spin=WEAK, t=WEAK).holds is True
+    assert lead.holds is False and lead.lasso is not None and lead.lasso.trigger == 1 and cycle_states(lead) == [1, 4, 1]
+    # t is disabled at 4, so weak fairness of t allows 1 -> 4 -> 1 forever; strong fairness does not
+    assert run(edges, LiveProperty("L", "leadsto", lambda s: s == 1, lambda s: s == 2), spin=WEAK, t=WEAK).holds is False
+    assert run(edges, LiveProperty("L", "leadsto", lambda s: s == 1, lambda s: s == 2), spin=WEAK, t=STRONG).holds is True
 
 
 def test_a_cycle_visits_a_state_where_each_weak_class_is_disabled() -> None:
@@ -421,10 +436,10 @@ def _brute_force_violated(edges: dict[int, list[tuple[str, int]]], goal: set[int
             if w not in goal and w not in region:
                 region.add(w)
                 todo.append(w)
-    enabled = {v: {lab for lab, _ in edges.get(v, [])} for v in region}
+    enabled = {v: {lab for lab, w in edges.get(v, []) if w != v} for v in region}  # self loops are stutters
     if any(not any(levels.get(c, UNFAIR) for c in enabled[v]) for v in region):
         return True  # stutter where nothing fair is enabled
-    inner = [(v, lab, w) for v in sorted(region) for lab, w in edges.get(v, []) if w in region]
+    inner = [(v, lab, w) for v in sorted(region) for lab, w in edges.get(v, []) if w in region and w != v]
     for mask in range(1, 2 ** len(inner)):
         chosen = [e for k, e in enumerate(inner) if mask >> k & 1]
         nodes = {v for v, _, _ in chosen} | {w for _, _, w in chosen}
@@ -445,9 +460,10 @@ def _brute_force_violated(edges: dict[int, list[tuple[str, int]]], goal: set[int
 def _assert_fair_cycle(edges: dict[int, list[tuple[str, int]]], lasso: liveness.Lasso, levels: dict[str, int]) -> None:
     """The lasso's cycle itself meets every fairness condition."""
     states = lasso.trace.states[lasso.loop:]
-    taken = set(lasso.trace.events[lasso.loop:])
+    steps = zip(lasso.trace.states[lasso.loop:], lasso.trace.states[lasso.loop + 1:], lasso.trace.events[lasso.loop:])
+    taken = {ev for a, b, ev in steps if a != b}
     for c, lv in levels.items():
-        enabled_at = [any(lab == c for lab, _ in edges.get(s, [])) for s in states]
+        enabled_at = [any(lab == c and w != s for lab, w in edges.get(s, [])) for s in states]
         if lv == WEAK:
             assert c in taken or not all(enabled_at), (c, states)
         if lv == STRONG:
