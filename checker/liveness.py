@@ -23,6 +23,8 @@ successors: there is no second step function. The check has two phases.
        component that fails a strong condition loses the states where the offending classes
        are enabled, and the rest is split into components again and tested (a weak failure
        cannot be repaired by going smaller).
+   A step that leaves the state as it was (a self loop) is a stutter, as in TLA+ (where
+   fairness is about steps that change the variables): it neither enables nor takes its class.
    The goal and trigger: `eventually P`: from an initial state, through not-P states;
    `infinitely P`: any reachable not-P state (P must come back); `leadsto P ~> Q`: from a
    state where P holds and Q does not, through not-Q states.
@@ -402,7 +404,7 @@ def _analyse(g: Graph, kind: str, p: bytearray, q: bytearray | None) -> tuple[li
     for v in region:
         if best is not None and cost[v] >= best[0]:
             continue
-        if not any(level[lab[e]] for e in range(off[v], off[v + 1])):
+        if not any(level[lab[e]] and dst[e] != v for e in range(off[v], off[v + 1])):
             best = (cost[v], v, None)
     for comp in _fair_components(g, region, mark):
         entry = min(comp, key=lambda v: cost[v])
@@ -502,8 +504,8 @@ def _fair_components(g: Graph, nodes: list[int], mark: array) -> Iterator[list[i
     while work:
         subset, stamp = work.pop()
         for comp in list(_tarjan(g, subset, mark, stamp, index, low)):
-            if len(comp) == 1 and not any(dst[e] == comp[0] for e in range(off[comp[0]], off[comp[0] + 1])):
-                continue  # no cycle: a behaviour cannot stay here (a stutter is found separately)
+            if len(comp) == 1:
+                continue  # no cycle but self loops, which are stutters (found separately)
             comp_stamp += 1
             for v in comp:
                 inner[v] = comp_stamp
@@ -515,7 +517,7 @@ def _fair_components(g: Graph, nodes: list[int], mark: array) -> Iterator[list[i
                 for e in range(off[v], off[v + 1]):
                     c = lab[e]
                     lv = level[c]
-                    if not lv:
+                    if not lv or dst[e] == v:
                         continue
                     if inner[dst[e]] == comp_stamp:
                         taken.add(c)
@@ -530,7 +532,7 @@ def _fair_components(g: Graph, nodes: list[int], mark: array) -> Iterator[list[i
             if not bad:
                 yield comp
                 continue
-            keep = [v for v in comp if not any(lab[e] in bad for e in range(off[v], off[v + 1]))]
+            keep = [v for v in comp if not any(lab[e] in bad and dst[e] != v for e in range(off[v], off[v + 1]))]
             if keep:
                 for v in keep:
                     mark[v] = next_stamp
@@ -539,8 +541,8 @@ def _fair_components(g: Graph, nodes: list[int], mark: array) -> Iterator[list[i
 
 
 def _enabled(g: Graph, v: int) -> set[int]:
-    """The fair classes enabled at v."""
-    return {g.lab[e] for e in range(g.off[v], g.off[v + 1]) if g.level[g.lab[e]]}
+    """The fair classes enabled at v (by a step that changes the state: a self loop is a stutter)."""
+    return {g.lab[e] for e in range(g.off[v], g.off[v + 1]) if g.level[g.lab[e]] and g.dst[e] != v}
 
 
 def _fair_cycle(g: Graph, entry: int, comp: list[int]) -> list[int]:
@@ -571,7 +573,7 @@ def _fair_cycle(g: Graph, entry: int, comp: list[int]) -> list[int]:
                 break
             for e in range(off[v], off[v + 1]):
                 w = dst[e]
-                if w not in inner:
+                if w not in inner or w == v:
                     continue
                 c = lab[e]
                 if c in todo_weak or c in todo_strong:
@@ -596,7 +598,7 @@ def _fair_cycle(g: Graph, entry: int, comp: list[int]) -> list[int]:
     frontier = deque()
     for e in range(off[cur], off[cur + 1]):
         w = dst[e]
-        if w in inner and w not in prev:
+        if w in inner and w not in prev and w != cur:
             prev[w] = e
             frontier.append(w)
     if cur != entry or not edges:
@@ -604,7 +606,7 @@ def _fair_cycle(g: Graph, entry: int, comp: list[int]) -> list[int]:
             v = frontier.popleft()
             for e in range(off[v], off[v + 1]):
                 w = dst[e]
-                if w in inner and w not in prev:
+                if w in inner and w not in prev and w != v:
                     prev[w] = e
                     frontier.append(w)
         path = []

@@ -22,8 +22,10 @@ from typing import Any, Protocol
 from pnyx.model.compiler import CompiledSpec, HandlerEntry
 from pnyx.model.errors import ModelError
 from pnyx.model.runtime import Chooser, RandomChooser
+from pnyx.model.types import OpaqueType
 
 from .storage import Storage, StorageError
+from .wire import is_payload
 
 RECORD_KIND = "pnyx-node-state"
 
@@ -219,6 +221,8 @@ class NodeRuntime:
         A spec may split a request by role (`on request write() when role == LEADING`, another
         when FOLLOWING): each handler of the name is tried, in random order when several exist."""
         handlers = self.request_handlers(name) if only is None else [only]
+        for h in handlers:
+            _check_payloads(h, args)
         if len(handlers) > 1:
             handlers = self.rng.sample(handlers, len(handlers))
         for h in handlers:
@@ -300,3 +304,12 @@ class NodeRuntime:
 
 def _bad(op: Any) -> Any:
     raise ValueError(f"unknown log operation {op!r}")
+
+
+def _check_payloads(h: HandlerEntry, args: tuple) -> None:
+    """A request's opaque parameters take the client's payloads as they are (compiled code never
+    looks inside them), so each must be a value the wire encodes and sets can hold; TypeError if not."""
+    for (p, t), a in zip(h.params, args, strict=False):
+        if isinstance(t, OpaqueType) and not is_payload(a):
+            raise TypeError(f"argument {p} of request {h.name}: a {t} payload is a string, bytes, a number, "
+                            f"true/false/None or a tuple of them, got a {type(a).__name__}")

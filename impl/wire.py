@@ -46,6 +46,13 @@ class Tagged(int):
         return (Tagged, (int(self), self.payload))
 
 
+def is_payload(v: object, depth: int = 0) -> bool:
+    """Whether v can be an opaque value at run time: encodable here and hashable (sets hold it)."""
+    if v is None or isinstance(v, (bool, int, str, bytes)):
+        return True
+    return isinstance(v, tuple) and depth < 200 and all(is_payload(x, depth + 1) for x in v)
+
+
 def payload_of(v: object) -> Any:
     """The payload a value carries, or None for a plain value."""
     return v.payload if isinstance(v, Tagged) else None

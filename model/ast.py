@@ -91,6 +91,13 @@ class TOption(TypeExpr):
 
 
 @dataclass(frozen=True, eq=False)
+class TOpaque(TypeExpr):
+    """`opaque` or `opaque(K)`: values a spec only copies and compares; K of them are explored."""
+
+    count: Expr | None
+
+
+@dataclass(frozen=True, eq=False)
 class TNamed(TypeExpr):
     name: str
 

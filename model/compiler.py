@@ -35,6 +35,7 @@ from .types import (
     IntType,
     MapType,
     NodeType,
+    OpaqueType,
     OptionType,
     RecordType,
     SeqType,
@@ -353,6 +354,12 @@ class _Compiler(ir.Visitor):
 
     # ---- validation of assigned values -------------------------------------
     def needs_check(self, t: Type) -> bool:
+        """Whether an assigned value of type t is tested against its declaration at run time.
+
+        Opaque values never are: only request parameters create them (the checker draws those
+        from 1..K and no expression makes another), and at run time they are client payloads."""
+        if isinstance(t, OpaqueType):
+            return False
         if isinstance(t, IntType):
             return t.lo is not None
         if isinstance(t, SeqType):
@@ -371,7 +378,7 @@ class _Compiler(ir.Visitor):
         """An inline test that the value `v` (a plain name) fits t; C-level min/max for int collections."""
         if isinstance(t, IntType):
             return f"({t.lo} <= {v} <= {t.hi})"
-        if isinstance(t, SeqType | SetType) and isinstance(t.elem, IntType) and t.elem.lo is not None:
+        if isinstance(t, SeqType | SetType) and self.needs_check(t.elem) and isinstance(t.elem, IntType):
             parts = [f"len({v}) <= {t.bound}"] if isinstance(t, SeqType) and t.bound is not None else []
             parts.append(f"(not {v} or ({t.elem.lo} <= min({v}) and max({v}) <= {t.elem.hi}))")
             return "(" + " and ".join(parts) + ")"

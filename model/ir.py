@@ -17,7 +17,6 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
-from . import ast as A
 from .ast import Span
 from .errors import SpecError
 from .types import Type
@@ -555,12 +554,7 @@ class Fairness:
 
 @dataclass(frozen=True, eq=False)
 class Program:
-    """A checked spec as the back ends see it.
-
-    `choose_site_of` and `fields_in_order` serve back ends still walking the surface AST (z3,
-    TLA+): the site number of each AST `choose`, and the arguments of each AST `send` and
-    record constructor in declared field order.
-    """
+    """A checked spec as the back ends see it."""
 
     name: str
     filename: str
@@ -574,8 +568,6 @@ class Program:
     vars: tuple[Var, ...]
     handlers: tuple[Handler, ...]
     properties: tuple[Property, ...]
-    choose_site_of: dict[A.Stmt, int]
-    fields_in_order: dict[A.Send | A.Call, tuple[tuple[str, A.Expr], ...]]
     # the declarations as written, for back ends that print them (constants by name)
     consts: tuple[Const, ...] = ()
     type_decls: tuple[TypeDecl, ...] = ()

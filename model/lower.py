@@ -35,8 +35,6 @@ class _Lowering:
         self.ct = ct
         self.bindings: dict[str, str] = {}  # local name -> how it was bound (ir.BINDINGS)
         self.choices: list[ir.Choose] = []  # the current handler's, in site order
-        self.choose_site_of: dict[A.Stmt, int] = {}
-        self.fields_in_order: dict[A.Send | A.Call, tuple[tuple[str, A.Expr], ...]] = {}
         self.variables: tuple[ir.Var, ...] = ()
         # Inside an inlined procedure its locals get a suffix unique to the call, so that they
         # cannot meet the caller's names: locals live in one flat namespace in every back end.
@@ -64,8 +62,7 @@ class _Lowering:
         assert spec.nodes is not None
         capacity = spec.network.capacity if spec.network is not None else None
         return ir.Program(spec.name, spec.filename, spec.source, spec.span, ct.n_nodes, ct.symmetric, ct.network,
-                          ct.capacity, messages, variables, handlers, properties, self.choose_site_of,
-                          self.fields_in_order, definitions=definitions,
+                          ct.capacity, messages, variables, handlers, properties, definitions=definitions,
                           roles=tuple(ir.Role(r.decl.span, r.name, r.first, r.count, r.symmetric,
                                               self.const_expr(r.decl.count, r.count)) for r in ct.roles),
                           fairness=tuple(ir.Fairness(f.span, f.strong, f.kind, tuple(n for n, _ in f.names))
@@ -91,6 +88,11 @@ class _Lowering:
                 assert isinstance(resolved, IntType) and resolved.lo is not None and resolved.hi is not None
                 return ir.DeclRange(t.span, resolved, self.const_expr(t.lo, resolved.lo),
                                     self.const_expr(t.hi, resolved.hi))
+            case A.TOpaque():  # the back ends explore it as the range 1..K
+                assert isinstance(resolved, IntType) and resolved.hi is not None
+                return ir.DeclRange(t.span, resolved, ir.Literal(t.span, INT, 1),
+                                    ir.Literal(t.span, INT, resolved.hi) if t.count is None
+                                    else self.const_expr(t.count, resolved.hi))
             case A.TEnum():
                 return ir.DeclEnum(t.span, resolved, t.members)
             case A.TNamed():
@@ -253,7 +255,6 @@ class _Lowering:
         msg = self.ct.message(s.message)
         assert msg is not None
         ordered = _in_declared_order(s.args, [f for f, _ in msg.fields])
-        self.fields_in_order[s] = ordered
         fields = tuple((f, self.expr(e)) for f, e in ordered)
         return ir.Send(s.span, s.message, msg.id, fields, self.expr(s.dest))
 
@@ -266,17 +267,16 @@ class _Lowering:
     def stmt_ChooseOne(self, s: A.ChooseOne) -> ir.ChooseOne:
         domain = self.expr(s.domain)
         self.bindings[s.var] = "choice"
-        return self._site(s, ir.ChooseOne(s.span, s.var, domain, len(self.choices), self.ct.refs_choice[s]))
+        return self._site(ir.ChooseOne(s.span, s.var, domain, len(self.choices), self.ct.refs_choice[s]))
 
     def stmt_ChooseSubset(self, s: A.ChooseSubset) -> ir.ChooseSubset:
         domain, size = self.expr(s.domain), self.expr(s.size)
         self.bindings[s.var] = "choice"
-        return self._site(s, ir.ChooseSubset(s.span, s.var, domain, size, len(self.choices), self.ct.refs_choice[s]))
+        return self._site(ir.ChooseSubset(s.span, s.var, domain, size, len(self.choices), self.ct.refs_choice[s]))
 
-    def _site(self, s: A.Stmt, choice: _C) -> _C:
+    def _site(self, choice: _C) -> _C:
         """Number a `choose`: sites count from 0 in each handler, in statement order."""
         self.choices.append(choice)
-        self.choose_site_of[s] = choice.site
         return choice
 
     # ---- expressions -------------------------------------------------------------------
@@ -383,7 +383,6 @@ class _Lowering:
         rec = self.ct.types.get(e.func)
         if isinstance(rec, RecordType):
             ordered = _in_declared_order(e.args, [f for f, _ in rec.fields])
-            self.fields_in_order[e] = ordered
             return ir.RecordLit(e.span, t, e.func, tuple((f, self.expr(x)) for f, x in ordered))
         sym = self.ct.refs.get(e)
         if sym is not None and sym.kind == "def":

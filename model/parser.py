@@ -175,6 +175,9 @@ class _ToAst(Transformer):
     def option_type(self, meta, c):
         return A.TOption(_span(meta), c[0])
 
+    def opaque_type(self, meta, c):
+        return A.TOpaque(_span(meta), c[0])
+
     def named_type(self, meta, c):
         return A.TNamed(_span(meta), str(c[0]))
 

@@ -23,6 +23,7 @@ from .types import (
     IntType,
     MapType,
     NodeType,
+    OpaqueType,
     OptionType,
     RecordType,
     SeqType,
@@ -31,10 +32,12 @@ from .types import (
     Type,
     compatible,
     contains_node,
+    contains_opaque,
     domain_size,
     is_finite,
     is_int,
     join,
+    opaque_default,
     ordered,
 )
 
@@ -48,6 +51,7 @@ BUILTINS = ("len", "append", "last", "max", "min", "is_prefix", "some", "value",
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 MAX_NODES = 100
 MAX_ENUMERATION = 100_000
+OPAQUE_VALUES = 2  # values the checker tries for `opaque` without a count: enough to tell two apart
 MAX_LOOP_NESTING = 16  # nested `for` loops (and outer `forall` variables): Python allows 20 nested blocks
 
 
@@ -316,6 +320,10 @@ class _Checker:
             return SetType(self.resolve_type(t.elem))
         if isinstance(t, A.TMap):
             kt = self.resolve_type(t.key)
+            if contains_opaque(kt):
+                raise self.error(f"{kt} cannot be a map key: a map holds a value for every key, and values of an "
+                                 "opaque type cannot be listed (at run time they are client payloads)", t.key,
+                                 "keep them in a set, a sequence or an option, or key the map by something else")
             if not is_finite(kt) or isinstance(kt, SeqType | SetType | MapType):
                 raise self.error(f"map keys must be of a finite scalar type, not {kt}", t.key)
             keys = domain_size(kt, MAX_ENUMERATION)
@@ -325,6 +333,9 @@ class _Checker:
             return MapType(kt, self.resolve_type(t.value))
         if isinstance(t, A.TOption):
             return OptionType(self.resolve_type(t.elem))
+        if isinstance(t, A.TOpaque):
+            raise self.error("an opaque type is declared by name: `type Value = opaque`, then written as Value", t,
+                             "two `opaque` written in place would be two types whose values never compare")
         if isinstance(t, A.TNamed):
             if t.name in self.types:
                 return self.types[t.name]
@@ -425,7 +436,8 @@ class _Checker:
         for td in spec.types:
             if td.name in self.types:
                 raise self.error(f"type {td.name!r} is declared twice", td)
-            self.types[td.name] = self.resolve_type(td.type, td.name)
+            self.types[td.name] = (self.opaque(td.type, td.name) if isinstance(td.type, A.TOpaque)
+                                   else self.resolve_type(td.type, td.name))
             t = self.types[td.name]
             if is_finite(t) and not isinstance(t, RecordType | TupleType | SetType | SeqType | MapType | OptionType):
                 self.globals.names.setdefault(td.name, Sym("typeset", SetType(t)))
@@ -478,6 +490,11 @@ class _Checker:
             if self.globals.get(vd.name) is not None:
                 raise self.error(f"{vd.name!r} is already the name of a constant or enum member", vd)
             variables.append(VarInfo(vd.name, vd.storage, self.resolve_type(vd.type), vd.init, len(variables), vd))
+            ot = opaque_default(variables[-1].type)
+            if ot is not None and vd.init is None:
+                raise self.error(f"state variable {vd.name} needs a value of the opaque type {ot} to start with, "
+                                 f"and an opaque type has no constants", vd,
+                                 f"hold it as option[{ot}] (starts as none), or in a set or a sequence")
         self.vars = variables
         self.node_t = node_t
 
@@ -700,7 +717,15 @@ class _Checker:
 
     def expect(self, node: A.Node, got: Type, want: Type, what: str) -> None:
         if not compatible(got, want):
-            raise self.error(f"{what} must be {want}, got {got}", node)
+            raise self.error(f"{what} must be {want}, got {got}", node, _opaque_hint(got, want))
+
+    def opaque(self, t: A.TOpaque, name: str) -> OpaqueType:
+        """`type name = opaque(K)`: the checker tries K values, 1..K (OPAQUE_VALUES without K)."""
+        k = OPAQUE_VALUES if t.count is None else self.const_int(t.count, "the number of opaque values")
+        if k < 1:
+            raise self.const_error(f"an opaque type needs at least one value for the checker to try, got {k}",
+                                   t.count or t)
+        return OpaqueType(1, k, name)
 
     def elem_of(self, e: A.Expr, t: Type) -> Type:
         if isinstance(t, (SetType, SeqType)):
@@ -751,7 +776,13 @@ class _Checker:
             self.block(s.then, scope)
             self.block(s.other, scope)
         elif isinstance(s, A.For):
-            et = self.elem_of(s.domain, self.expr(s.domain, scope))
+            dt = self.expr(s.domain, scope)
+            et = self.elem_of(s.domain, dt)
+            if isinstance(dt, SetType) and contains_opaque(et):
+                raise self.error(f"a loop over a set of {et} visits opaque values in an order, which the spec may "
+                                 "not depend on: the checker's values and the runtime's payloads sort differently",
+                                 s.domain, "loop over a sequence (it keeps its own order), or use forall/exists or "
+                                 "a set comprehension")
             inner = _Scope(scope)
             self.bind(inner, s.var, Sym("local", et), s)
             if self.loop_depth >= MAX_LOOP_NESTING:
@@ -862,6 +893,11 @@ class _Checker:
                 raise self.error(f"state variable {e.id!r} cannot be read here", e)
             if sym.kind == "typeset":
                 assert isinstance(sym.type, SetType)
+                if contains_opaque(sym.type.elem):
+                    raise self.error(f"{e.id} is an opaque type: its values cannot be listed (at run time they are "
+                                     "client payloads), so it is no domain to range over or choose from", e,
+                                     f"values of {e.id} enter as request parameters; range over a set or "
+                                     "sequence that holds them")
                 if domain_size(sym.type.elem, MAX_ENUMERATION) > MAX_ENUMERATION:
                     raise self.const_error(f"{e.id} stands here for the set of its values, more than "
                                            f"{MAX_ENUMERATION:,} ({_size_text(sym.type.elem)})", e)
@@ -975,18 +1011,18 @@ class _Checker:
             return BOOL
         if op in ("==", "!="):
             if not compatible(a, b):
-                raise self.error(f"cannot compare {a} with {b}", e)
+                raise self.error(f"cannot compare {a} with {b}", e, _opaque_hint(a, b))
             return BOOL
         if op in ("<", "<=", ">", ">="):
             if not (compatible(a, b) and ordered(a) and ordered(b)):
-                raise self.error(f"`{op}` compares integers or tuples of them, got {a} and {b}", e)
+                raise self.error(f"`{op}` compares integers or tuples of them, got {a} and {b}", e, _opaque_hint(a, b))
             if contains_node(a) or contains_node(b):
                 self.breakers.append((e.span, "this compares node ids by order"))
             return BOOL
         if op in ("in", "not in"):
             et = self.elem_of(e.right, b)
             if not compatible(a, et):
-                raise self.error(f"{a} cannot be a member of {b}", e)
+                raise self.error(f"{a} cannot be a member of {b}", e, _opaque_hint(a, et))
             return BOOL
         if op == "++":
             if not (isinstance(a, SeqType) and isinstance(b, SeqType) and compatible(a, b)):
@@ -998,7 +1034,7 @@ class _Checker:
             return join(a, b)
         if op in ("+", "-", "*", "/", "%"):
             if not (is_int(a) and is_int(b)):
-                raise self.error(f"`{op}` needs integers, got {a} and {b}", e)
+                raise self.error(f"`{op}` needs integers, got {a} and {b}", e, _opaque_hint(a, b))
             return INT
         raise AssertionError(op)  # pragma: no cover
 
@@ -1052,13 +1088,14 @@ class _Checker:
             if n == 1:
                 et = self.elem_of(e.args[0].expr, ts[0])
                 if not ordered(et):
-                    raise self.error(f"{f} needs ordered elements, got {et}", e)
+                    raise self.error(f"{f} needs ordered elements, got {et}", e, _opaque_hint(et))
                 if contains_node(et):
                     self.breakers.append((e.span, f"{f} picks a node by id order"))
                 return et
             arity(2)
             if not (compatible(ts[0], ts[1]) and ordered(ts[0])):
-                raise self.error(f"{f} needs two ordered values of one type, got {ts[0]} and {ts[1]}", e)
+                raise self.error(f"{f} needs two ordered values of one type, got {ts[0]} and {ts[1]}", e,
+                                 _opaque_hint(ts[0], ts[1]))
             if contains_node(ts[0]):
                 self.breakers.append((e.span, f"{f} picks a node by id order"))
             return join(ts[0], ts[1])
@@ -1160,6 +1197,16 @@ def _size_text(t: Type) -> str:
     if isinstance(t, IntType) and t.lo is not None and t.hi is not None:
         return f"{t} has {t.hi - t.lo + 1:,} values"
     return f"{t} has more values than that"
+
+
+def _opaque_hint(*types: Type) -> str:
+    """What an opaque type allows, for an error about one in an int's place or under an order."""
+    for t in types:
+        if contains_opaque(t):
+            named = f"{t} is opaque: its values are" if isinstance(t, OpaqueType) else f"{t} holds opaque values,"
+            return (f"{named} only stored, sent and compared with == and !=; a spec never writes one "
+                    "(no literals, no arithmetic, no order, no conversion to or from int)")
+    return ""
 
 
 def _count(n: int, noun: str) -> str:

@@ -43,6 +43,23 @@ class IntType(Type):
 
 
 @dataclass(frozen=True)
+class OpaqueType(IntType):
+    """`type Name = opaque(K)`: values a spec may only copy, store, send and compare with == / !=.
+
+    To the checker and the z3/TLA+ back ends it is the range 1..K (an IntType, so they need
+    nothing of their own); the type checker keeps it apart from int: no literals, arithmetic,
+    ordering or conversion, and it is never listed as a domain. The runtime fills it with
+    client payloads (any hashable wire value), so compiled code never tests its range: only
+    request parameters create its values, and the checker draws those from 1..K.
+    """
+
+    name: str = "opaque"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
 class EnumType(Type):
     name: str
     members: tuple[str, ...]
@@ -122,7 +139,38 @@ INT = IntType()
 
 
 def is_int(t: Type) -> bool:
-    return isinstance(t, (IntType, AnyType))
+    return isinstance(t, (IntType, AnyType)) and not isinstance(t, OpaqueType)
+
+
+def contains_opaque(t: Type) -> bool:
+    """Whether values of this type can hold opaque values (payloads the runtime cannot list)."""
+    if isinstance(t, OpaqueType):
+        return True
+    if isinstance(t, RecordType):
+        return any(contains_opaque(ft) for _, ft in t.fields)
+    if isinstance(t, TupleType):
+        return any(contains_opaque(x) for x in t.items)
+    if isinstance(t, (SeqType, SetType, OptionType)):
+        return contains_opaque(t.elem)
+    if isinstance(t, MapType):
+        return contains_opaque(t.key) or contains_opaque(t.value)
+    return False
+
+
+def opaque_default(t: Type) -> OpaqueType | None:
+    """The opaque type whose value `default(t)` would have to invent, if any: an opaque type has
+    no constant, so only what starts empty (sequences, sets, none) may hold one initially."""
+    if isinstance(t, OpaqueType):
+        return t
+    if isinstance(t, RecordType | TupleType):
+        for x in ([ft for _, ft in t.fields] if isinstance(t, RecordType) else t.items):
+            found = opaque_default(x)
+            if found is not None:
+                return found
+        return None
+    if isinstance(t, MapType):
+        return opaque_default(t.value)
+    return None
 
 
 def is_finite(t: Type) -> bool:
@@ -267,6 +315,8 @@ def compatible(src: Type, dst: Type) -> bool:
     """
     if isinstance(src, AnyType) or isinstance(dst, AnyType):
         return True
+    if isinstance(src, OpaqueType) or isinstance(dst, OpaqueType):  # no conversion to or from int
+        return src == dst
     if isinstance(src, IntType) and isinstance(dst, IntType):
         return True
     if type(src) is not type(dst):
@@ -314,6 +364,8 @@ def join(a: Type, b: Type) -> Type:
 
 def ordered(t: Type) -> bool:
     """Whether `<` is defined: ints, and tuples/records of ordered values (lexicographic)."""
+    if isinstance(t, OpaqueType):
+        return False
     if isinstance(t, (IntType, AnyType, NodeType)):
         return True
     if isinstance(t, TupleType):
@@ -335,6 +387,8 @@ def show(v: object, t: Type) -> str:
         return t.members[v] if isinstance(v, int) and 0 <= v < len(t.members) else str(v)  # type: ignore[index]
     if isinstance(t, NodeType):
         return node_name(v)  # type: ignore[arg-type]
+    if isinstance(t, OpaqueType):  # the checker's values 1..K as v1..vK; a runtime payload as itself
+        return f"v{v}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)
     if isinstance(t, RecordType):
         return "{" + ", ".join(f"{f}: {show(x, ft)}" for (f, ft), x in zip(t.fields, v)) + "}"  # type: ignore[call-overload]
     if isinstance(t, TupleType):

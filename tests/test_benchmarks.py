@@ -19,6 +19,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_tla.py": ["--smoke"],
     "bench_bmc.py": ["--smoke"],  # run by tests/test_bench_bmc.py
     "bench_speed.py": ["--smoke"],
+    "bench_liveness.py": ["--smoke"],
 }
 
 
@@ -81,3 +82,13 @@ def test_bench_speed_runs() -> None:
     rows = [line.split() for line in lines[1:]]
     assert [r[0] for r in rows] == ["gossip", "zab"], proc.stdout
     assert all(r[-1] == "yes" for r in rows), proc.stdout  # both tools count the same distinct states
+
+
+def test_bench_liveness_runs() -> None:
+    proc = _run("bench_liveness.py", *SMOKE_ARGS["bench_liveness.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:2] == ["model", "constants"]
+    rows = [line.split() for line in lines[1:-1]]
+    assert [r[0] for r in rows] == ["gossip", "zab"], proc.stdout
+    assert all(r[-1] == "holds" for r in rows), proc.stdout  # each spec's liveness property, at tiny constants

@@ -24,9 +24,12 @@ from specs import checked
 
 from pnyx.checker import bfs
 from pnyx.checker.mutants import Mutant, load_mutants
-from pnyx.checker.tla import export, tlc
+from pnyx.checker.tla import ExportError, export, tlc
+from pnyx.checker.tla.handlers import ExprWriter, HandlerWriter
+from pnyx.model import ir
 from pnyx.model.compiler import compile_checked
-from pnyx.model.parser import parse_file
+from pnyx.model.parser import parse, parse_file
+from pnyx.model.system import EVENTS
 from pnyx.model.typecheck import check
 
 GOLDEN = TESTS / "golden" / "tla"
@@ -179,6 +182,125 @@ def test_disconnect_exports_to_the_same_state_graph(network: str, tmp_path: Path
     assert count == states == 7
 
 
+# ---- the export reads the core IR ---------------------------------------------------------------
+DOC = (ROOT / "docs" / "language.md").read_text()
+
+
+def doc_example(section: str) -> str:
+    """The first spec shown under a heading of docs/language.md."""
+    return re.findall(r"```\n(.*?)```", DOC[DOC.index(section):], flags=re.S)[0]
+
+
+def test_every_ir_node_kind_has_a_writer() -> None:
+    """Choices are written with the rest of their block (`HandlerWriter.choice`); a reply leaves no trace in the state."""
+    assert ExprWriter.missing_kinds(ir.Expr) == []
+    assert HandlerWriter.missing_kinds(ir.Stmt) == ["ChooseOne", "ChooseSubset", "Reply"]
+
+
+def test_the_export_does_not_read_the_surface_syntax() -> None:
+    for f in (ROOT / "checker" / "tla").glob("*.py"):
+        text = f.read_text()
+        assert "model import ast" not in text and "model.ast" not in text, f.name
+
+
+def test_a_node_kind_without_a_writer_is_a_located_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    src = """spec cut
+nodes 1
+state { volatile s: seq[0..1, 2] = [] }
+on timer t when len(s) < 2 { s = append(s[0:1], 1) }
+"""
+    assert "Slice(" in export(checked(src)).tla
+    for writer in (ExprWriter, HandlerWriter):
+        monkeypatch.delitem(writer._dispatch, ir.Slice)
+    with pytest.raises(ExportError) as err:
+        export(checked(src))
+    assert "the TLA+ export cannot translate Slice" in str(err.value)
+    assert err.value.span is not None and (err.value.span.line, err.value.span.col) == (4, 41)  # s[0:1]
+
+
+def test_declared_types_keep_their_constants() -> None:
+    src = """spec declared
+const MAX = 2
+nodes 2
+budget { requests = MAX * 1 }
+type Small = 0..MAX
+state {
+  volatile wide: 0..MAX + 1 = 0
+  volatile folded: 1..max(MAX, 1) = 1
+  volatile small: Small = 0
+}
+on request put(v: 0..MAX) { wide = v }
+"""
+    for defines, value in (({}, 2), ({"MAX": 1}, 1)):
+        tla = export(check(parse(src, "declared.pnyx"), defines)).tla
+        assert f"MAX == {value}  \\* line 2" in tla
+        assert "Small == 0..MAX  \\* line 5" in tla
+        assert "MaxRequests == (MAX * 1)  \\* budget: requests" in tla
+        assert "/\\ \\A i \\in Node : wide[i] \\in 0..(MAX + 1)" in tla
+        assert f"/\\ \\A i \\in Node : folded[i] \\in 1..{value}" in tla  # max() is no constant text: its value
+        assert "/\\ \\A i \\in Node : small[i] \\in Small" in tla
+        assert "/\\ \\E v \\in 0..MAX : \\E r \\in On_request_put(i, v)" in tla
+
+
+def test_actions_follow_the_event_catalogue() -> None:
+    """Timers, then requests, as the checker enumerates them, whatever the order of the handlers."""
+    src = """spec order
+nodes 2
+budget { requests = 1; crashes = 1; losses = 1 }
+state { volatile x: 0..1 = 0 }
+message M()
+on request go() { x = 1 }
+on timer t { send M() to self }
+on M() { x = 0 }
+"""
+    tla = export(checked(src)).tla
+    kinds = re.findall(r"^    \\/ \\E \S+(?: \S+)* : (\w+)\(", tla[tla.index("Next =="):], re.M)
+    assert kinds == ["Deliver", "Timer_t", "Request_go", "Crash", "Recover", "Lose"]
+    order = [c.KIND for c in EVENTS]
+    assert sorted(kinds, key=lambda k: order.index(k.split("_")[0].lower())) == kinds
+
+
+def test_liveness_properties_are_temporal_formulas_left_out_of_the_cfg() -> None:
+    src = """spec live
+nodes 2
+state { volatile level: 0..2 = 0 }
+on timer t when level < 2 { level = level + 1 }
+fair timer t
+eventually Some: exists n in Node: n.level == 1
+infinitely Often: exists n in Node: n.level == 2
+leadsto Grows: (exists n in Node: n.level == 1) ~> (forall n in Node: n.level == 2)
+"""
+    r = export(checked(src))
+    assert "Some == <>(\\E n \\in Node : (level[n] = 1))" in r.tla
+    assert "Often == []<>(\\E n \\in Node : (level[n] = 2))" in r.tla
+    assert "Grows == (\\E n \\in Node : (level[n] = 1)) ~> (\\A n \\in Node : (level[n] = 2))" in r.tla
+    assert re.findall(r"^INVARIANT (\w+)", r.cfg, re.M) == ["TypeOK"] and r.reach_cfg is None
+
+
+@pytest.mark.parametrize("section", ["## Definitions", "## Procedures"])
+def test_definitions_procedures_and_reset_export_to_pnyx_s_state_graph(section: str) -> None:
+    pytest.importorskip("tla")
+    from tla_eval import Module
+
+    src = doc_example(section)
+    ct = checked(src)
+    res = bfs.check(compile_checked(ct), bfs.Options(symmetry=False))
+    assert res.complete and res.violation is None
+    r = export(ct)
+    invariants = re.findall(r"^INVARIANT (\w+)", r.cfg, re.M)
+    assert Module(r.tla).explore(invariants) == (res.stats.distinct, None)
+    # controls: a definition written wrong, a reset left out
+    if section == "## Definitions":
+        wrong = r.tla.replace("(a[2] > b[2])", "(a[2] < b[2])")
+        assert wrong != r.tla
+        assert Module(wrong).explore(invariants)[1] == "Increasing"
+    else:
+        assert r.reach_cfg is not None and Module(r.tla).explore(["Unreached_Wrapped"])[1] == "Unreached_Wrapped"
+        wrong = re.sub(r"\[(\w+) EXCEPT !\.count = Init_count\(\w+\), !\.seen = Init_seen\(\w+\)\]", r"\1", r.tla)
+        assert wrong != r.tla
+        assert Module(wrong).explore(["Unreached_Wrapped"])[1] is None
+
+
 # ---- TLC: the official tools on every bundled spec, every ZAB mutant and generated specs ----------
 # The jar is ../shared/tools/tla2tools.jar beside the repository ($TLA2TOOLS_JAR overrides it).
 # In CI (CI=true) a missing jar or java fails these tests; elsewhere they are skipped.
@@ -234,6 +356,15 @@ def bundled_models() -> list[tlc.Model]:
             for spec, sizes in SMALL.items() for c in sizes]
 
 
+# the examples of docs/language.md that use `def`, `proc` and `reset`
+DOC_SECTIONS = {"definitions": "## Definitions", "procedures": "## Procedures"}
+
+
+def doc_models() -> list[tlc.Model]:
+    return [tlc.Model(f"doc_{name}", doc_example(section), f"docs/language.md, {section[3:]}", {})
+            for name, section in DOC_SECTIONS.items()]
+
+
 def mutant_model(m: Mutant, constants: dict[str, object] | None = None) -> tlc.Model:
     c = dict(m.constants)
     c.update(constants or {})
@@ -268,7 +399,7 @@ def tlc_run(tmp_path_factory: pytest.TempPathFactory) -> TlcRun:
     work = tmp_path_factory.mktemp("tlc")
     mutants = [mutant_model(m, SUITE_MUTANTS[m.name]) for m in MUTANTS if m.name in SUITE_MUTANTS]
     prepared = sorted(tlc.prepare(mutants, work), key=lambda p: -p.pnyx.stats.distinct)
-    prepared += tlc.prepare(bundled_models(), work)
+    prepared += tlc.prepare(bundled_models() + doc_models(), work)
     # two modules that must differ from Pnyx: a SANY error as the export once wrote it, and a changed step
     good = export(check(parse_file(ROOT / "spec" / "gossip.pnyx"), {"N": 2, "CRASHES": 1}), origin="gossip")
     broken = good.tla.replace("SortedSeq(Lt(_, _), S) ==", "SortedSeq(S, Lt(_, _)) ==")
@@ -342,6 +473,14 @@ def test_tlc_counts_pnyx_s_states_on_bundled_specs(tlc_run: TlcRun, name: str) -
     assert row.pnyx_violated is None and row.pnyx_complete
     assert row.tlc.completed and row.tlc.violated is None
     assert row.tlc.distinct == row.pnyx_states
+    assert row.agree
+
+
+@pytest.mark.parametrize("name", DOC_SECTIONS)
+def test_tlc_counts_pnyx_s_states_on_the_docs_definitions_and_procedures(tlc_run: TlcRun, name: str) -> None:
+    row = _check_row(tlc_run, f"doc_{name}")
+    assert row.pnyx_violated is None and row.pnyx_complete
+    assert row.tlc.completed and row.tlc.violated is None and row.tlc.distinct == row.pnyx_states
     assert row.agree
 
 

@@ -20,7 +20,7 @@ from pnyx.cli import main
 from pnyx.model.compiler import CompiledSpec, compile_checked, load
 from pnyx.model.errors import ArgumentError, PnyxError
 from pnyx.model.parser import parse
-from pnyx.model.system import Deliver, as_event
+from pnyx.model.system import Deliver
 from pnyx.model.typecheck import check
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -60,7 +60,7 @@ def test_gossip_validity_alone_is_not_inductive_and_its_cti_really_breaks_it() -
     assert holds(cs, "Validity", cti.pre)  # the pre-state satisfies the invariant ...
     assert not holds(cs, "Validity", cti.post)  # ... and the step breaks it, by the compiled evaluator
     assert cti.explicit_agrees
-    assert isinstance(as_event(cti.event), Deliver)  # a Push carrying a value nobody wrote
+    assert isinstance(cti.event, Deliver)  # a Push carrying a value nobody wrote
     assert "n" in cti.bindings
     # the explicit checker never meets that pre-state (its nodes perhaps, never with that
     # Push in flight): the invariant needs strengthening
@@ -89,7 +89,7 @@ def test_zab_broadcast_without_a_helper_gives_a_cti_the_explicit_evaluator_confi
     assert not res.ok and res.cti is not None and res.cti.kind == "step"
     cti = res.cti
     assert cti.property == "PrefixOfLeader" and cti.event is not None
-    ev = as_event(cti.event)
+    ev = cti.event
     assert isinstance(ev, Deliver) and ev.msg[0] == 0  # a follower logs a bogus Propose
     assert cti.pre is not None
     reach = explicit_reach(cs, cti.pre)
@@ -148,6 +148,27 @@ invariant Ok: forall n in Node: len(n.seen) < 5
         prove(cs, ["Ok"])
     text = str(info.value)
     assert "inline.pnyx:4:" in text and "does not support" in text and "set[int]" in text
+
+
+def test_an_unsupported_message_field_is_located_at_the_field() -> None:
+    cs = from_text("""
+spec bad
+nodes 2
+message M(ok: 0..1, s: set[int])
+state { volatile x: 0..1 = 0 }
+on M(a, b) { x = a }
+invariant Ok: forall n in Node: n.x <= 1
+""")
+    with pytest.raises(PnyxError) as info:
+        prove(cs, ["Ok"])
+    assert "inline.pnyx:4:21:" in str(info.value) and "set[int]" in str(info.value)
+
+
+def test_the_z3_back_end_handles_every_expression_and_statement_of_the_ir() -> None:
+    from pnyx.checker.z3.translate import _Symbolic
+    from pnyx.model import ir
+
+    assert _Symbolic.missing_kinds(ir.Expr) == [] and _Symbolic.missing_kinds(ir.Stmt) == []
 
 
 # ---- bmc ---------------------------------------------------------------------

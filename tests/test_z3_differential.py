@@ -3,13 +3,16 @@
 For generated specs (tests/gen_specs.py) and the bundled ones, the states the explicit
 checker reaches are sampled; at each, the events the translation enables and the states
 they lead to (read back from z3 models, one per choice) must be exactly
-`SpecModel.successors`. Deliberately broken translations and a perturbed state show
-that the comparison does catch a difference.
+`SpecModel.successors`, events typed as pnyx.model.system's catalogue. Independently of
+that enumeration, the event classes z3 enables (one query per branch: is it enabled at all?)
+must be the explicit checker's. Deliberately broken translations and a perturbed state show
+that the comparisons do catch a difference.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,15 +25,18 @@ from hypothesis import HealthCheck, Phase, find, given, settings
 from specs import compiled
 
 from pnyx.checker.model import SpecModel
-from pnyx.checker.z3.encode import not_
+from pnyx.checker.z3.encode import TRUE, const, not_
 from pnyx.checker.z3.successors import z3_successors
-from pnyx.checker.z3.translate import Translator
+from pnyx.checker.z3.translate import Translator, _leaves, _Symbolic
+from pnyx.model import ir
 from pnyx.model.compiler import CompiledSpec, load
-from pnyx.model.system import Deliver, Lose, Request, as_event
+from pnyx.model.system import EVENTS, Deliver, Lose, Request, fairness_class
+from pnyx.model.types import default
 
 ROOT = Path(__file__).resolve().parent.parent
 GOSSIP = ROOT / "spec" / "gossip.pnyx"
 ZAB = ROOT / "spec" / "zab_broadcast.pnyx"
+LANGUAGE = (ROOT / "docs" / "language.md").read_text()
 EXPLORE = 2000  # reachable states explored per spec (breadth-first)
 SAMPLE = 40  # states compared per spec
 
@@ -80,8 +86,10 @@ def _freeze(x: Any) -> Any:
 
 
 def _event(ev: tuple, fifo: bool) -> tuple:
-    """An event without what only one side records: a request's replies, an unordered loss's index."""
-    e = as_event(_freeze(ev))
+    """An event without what only one side records: a request's replies, an unordered loss's index.
+    Both sides give the typed events of pnyx.model.system (a plain tuple compares equal: checked apart)."""
+    assert type(ev) in EVENTS, f"not an event of the catalogue: {ev!r}"
+    e = tuple.__new__(type(ev), _freeze(ev))
     if isinstance(e, Request):
         return e._replace(replies=())
     if isinstance(e, Lose) and not fifo:
@@ -117,6 +125,42 @@ def differences(cs: CompiledSpec, states: list[tuple], explicit_states: list[tup
     return out
 
 
+def enabled_classes(tr: Translator, state: tuple) -> set[tuple]:
+    """The fairness classes (events without their outcome) z3 enables at a concrete state: a
+    satisfiability query per branch, the class read from its model (a request's arguments are
+    part of its class: one query per argument tuple)."""
+    out = set()
+    for br in tr.branches(tr.concrete_state(state)):
+        solver = z3.Solver()
+        solver.add(br.enabled, *br.side)
+        args = [x for x in (z3_leaves(a) for a in br.args) for x in x]
+        while solver.check() == z3.sat:
+            m = solver.model()
+            out.add(fairness_class(tr.event(br, m)))
+            if not args:
+                break
+            solver.add(z3.Or(*(x != m.eval(x, model_completion=True) for x in args)))
+    return out
+
+
+def z3_leaves(v: Any) -> list[Any]:
+    out: list[Any] = []
+    _leaves(v, out)
+    return out
+
+
+def class_differences(cs: CompiledSpec, states: list[tuple]) -> list[str]:
+    """Where the event classes enabled differ, state by state."""
+    model, tr = SpecModel(cs), Translator(cs)
+    out = []
+    for s in states:
+        want = {fairness_class(ev) for ev, _ in model.successors(s)}
+        got = enabled_classes(tr, s)
+        if want != got:
+            out.append(f"at {s}: explicit only {sorted(want - got, key=repr)[:2]}, z3 only {sorted(got - want, key=repr)[:2]}")
+    return out
+
+
 def down_facts_hold(cs: CompiledSpec, state: tuple) -> bool:
     tr = Translator(cs)
     facts = tr.down_facts(tr.concrete_state(state))
@@ -129,6 +173,7 @@ def test_generated_specs_z3_successors_are_the_explicit_ones(src: str) -> None:
     cs = compiled(src)
     states = reachable_sample(cs)
     assert differences(cs, states) == []
+    assert class_differences(cs, states[:10]) == []
     # the facts the prover assumes about down nodes hold in every sampled reachable state
     assert all(down_facts_hold(cs, s) for s in states)
 
@@ -147,7 +192,7 @@ def test_a_delivery_is_dropped_when_a_choice_has_no_option() -> None:
     cs = compiled(EMPTY_CHOICE)
     states = reachable_sample(cs)
     assert len(states) == 4 and differences(cs, states) == []  # initial, A in flight at n1 or n2, dropped
-    drops = [e for s in states for ev, _ in z3_successors(Translator(cs), s) if isinstance(e := as_event(ev), Deliver)]
+    drops = [ev for s in states for ev, _ in z3_successors(Translator(cs), s) if isinstance(ev, Deliver)]
     assert drops and all(ev.handler == -1 for ev in drops)
 
 
@@ -172,6 +217,17 @@ def broken(what: str) -> Iterator[None]:
         orig = Translator.apply
         mp.setattr(Translator, "apply", lambda self, s, node, run, net, up: orig(self, s, node, run, net,
                                                                                    [z3.BoolVal(True)] * len(up)))
+    elif what == "reset ignored":  # `reset` leaves the variables as they are
+        mp.setitem(_Symbolic._dispatch, ir.Reset, lambda self, s: None)
+    elif what == "definitions ignored":  # a `def` applied gives its result type's default
+        mp.setitem(_Symbolic._dispatch, ir.Apply, lambda self, e: const(default(e.type), e.type))
+    elif what == "untyped events":  # events as plain tuples in the catalogue's layout
+        event = Translator.event
+        mp.setattr(Translator, "event", lambda self, br, m: tuple(event(self, br, m)))
+    elif what == "budgets unlimited":  # an event stays enabled once its budget is spent
+        spending = Translator.spending
+        mp.setattr(Translator, "spending", lambda self, s, slot: None if (spent := spending(self, s, slot)) is None
+                   else (TRUE, spent[1]))
     try:
         yield
     finally:
@@ -196,6 +252,35 @@ def test_a_broken_translation_differs_on_some_generated_spec() -> None:
     found = find(small_specs(), caught, settings=settings(max_examples=200, phases=[Phase.generate], database=None,
                                                          deadline=None, suppress_health_check=list(HealthCheck)))
     assert "crashes = 1" in found
+
+
+def doc_example(section: str) -> str:
+    """The first spec shown under a heading of docs/language.md."""
+    return re.findall(r"```\n(.*?)```", LANGUAGE[LANGUAGE.index(section):], flags=re.S)[0]
+
+
+@pytest.mark.parametrize("section,bug", [("## Definitions", "definitions ignored"), ("## Procedures", "reset ignored")])
+def test_definitions_and_procedures_z3_successors_are_the_explicit_ones(section: str, bug: str) -> None:
+    cs = compiled(doc_example(section))
+    states = reachable_sample(cs)
+    assert differences(cs, states) == []
+    with broken(bug):
+        assert differences(cs, states)
+
+
+def test_untyped_events_are_a_difference() -> None:
+    cs = load(str(GOSSIP), {"N": 2, "WRITES": 1, "CRASHES": 1})
+    states = reachable_sample(cs)[:3]
+    with broken("untyped events"), pytest.raises(AssertionError, match="not an event of the catalogue"):
+        differences(cs, states)
+
+
+def test_bundled_specs_z3_enables_the_explicit_event_classes() -> None:
+    cs = load(str(GOSSIP), {"N": 2, "WRITES": 1, "CRASHES": 1})
+    states = reachable_sample(cs)
+    assert class_differences(cs, states) == []
+    with broken("budgets unlimited"):  # a request or crash after the budget is spent
+        assert class_differences(cs, states)
 
 
 def test_a_perturbed_state_differs() -> None:

@@ -13,7 +13,7 @@ writes, per element type, a TLA+ operator `Lt_k(lhs, rhs)` for that order, so a
 
 from __future__ import annotations
 
-from pnyx.model import ast as A
+from pnyx.model import ir
 from pnyx.model.types import (
     AnyType,
     BoolType,
@@ -100,19 +100,18 @@ class Values:
                 return s
         return f"({s})"
 
-    def set_of_ast(self, t: A.TypeExpr, consts: dict[str, str], resolved: Type, by_name: bool = True) -> str:
+    def set_of_declared(self, d: ir.Declared, consts: dict[str, str], by_name: bool = True) -> str:
         """The TLA+ set of a type as written in the spec: constant names kept, for readability."""
-        if isinstance(t, A.TRange):
-            lo, hi = _const_text(t.lo, consts), _const_text(t.hi, consts)
-            if lo is not None and hi is not None:
-                return f"{lo}..{hi}"
-        if isinstance(t, A.TNamed) and t.name in self.tnames:
-            return self.tnames[t.name]
-        if isinstance(t, A.TNamed) and t.name == "Node":
-            return "Node"
-        if isinstance(t, A.TEnum):
-            return "{" + ", ".join(tla_string(m) for m in t.members) + "}"
-        return self.set_of(resolved, by_name)
+        match d:
+            case ir.DeclRange():
+                return f"{const_text(d.lo, consts)}..{const_text(d.hi, consts)}"
+            case ir.DeclNamed() if d.name in self.tnames:
+                return self.tnames[d.name]
+            case ir.DeclNamed() if d.name == "Node":
+                return "Node"
+            case ir.DeclEnum():
+                return "{" + ", ".join(tla_string(m) for m in d.members) + "}"
+        return self.set_of(d.type, by_name)
 
     # ---- literals --------------------------------------------------------
     def lit(self, v: object, t: Type) -> str:
@@ -143,17 +142,16 @@ class Values:
         raise AssertionError(t)  # pragma: no cover
 
 
-def _const_text(e: A.Expr, consts: dict[str, str]) -> str | None:
-    """A constant expression in TLA+ syntax, or None when it is more than numbers, names and + - *."""
-    if isinstance(e, A.Num):
-        return str(e.value)
-    if isinstance(e, A.Name) and e.id in consts:
-        return consts[e.id]
-    if isinstance(e, A.Binary) and e.op in ("+", "-", "*"):
-        a, b = _const_text(e.left, consts), _const_text(e.right, consts)
-        if a is not None and b is not None:
-            return f"({a} {e.op} {b})"
-    return None
+def const_text(e: ir.Expr, consts: dict[str, str]) -> str:
+    """A constant expression as written (model/lower.py keeps numbers, constants and + - *)."""
+    match e:
+        case ir.ConstRef():
+            return consts[e.name]
+        case ir.Binary():
+            return f"({const_text(e.left, consts)} {e.op} {const_text(e.right, consts)})"
+        case ir.Literal():
+            return str(e.value)
+    raise AssertionError(f"a constant expression {type(e).__name__}")  # pragma: no cover
 
 
 class Orders:

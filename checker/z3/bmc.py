@@ -29,9 +29,10 @@ from typing import Any
 
 import z3
 
-from pnyx.model import ast as A
+from pnyx.model import ir
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import ArgumentError
+from pnyx.model.system import Deliver, Event, Request, Timer
 from pnyx.model.types import SeqType, SetType, domain
 
 from .encode import FALSE, and_, finite, is_false, not_, or_
@@ -48,8 +49,8 @@ class BmcResult:
     name: str = ""  # the invariant broken, or the failure
     bindings: dict[str, Any] = field(default_factory=dict)
     states: list[tuple] = field(default_factory=list)
-    events: list[tuple] = field(default_factory=list)
-    failed_event: tuple | None = None
+    events: list[Event] = field(default_factory=list)
+    failed_event: Event | None = None
     steps: list[int] | None = None  # successor indices replaying the trace on the explicit model
     depth_cpu: list[float] = field(default_factory=list)  # CPU seconds when each depth was settled
     solve_cpu: float = 0.0  # of the CPU seconds, those spent in z3's check (the rest: translating)
@@ -63,30 +64,28 @@ class BmcResult:
 
 def sends_per_step(cs: CompiledSpec) -> int:
     """The most messages one step can put on one channel (sends times their loops' sizes)."""
-    ct = cs.checked
-
-    def loop_size(dom: A.Expr) -> int:
-        t = ct.expr_types.get(dom)
+    def loop_size(dom: ir.Expr) -> int:
+        t = dom.type
         if isinstance(t, SetType) and finite(t.elem):
             return len(domain(t.elem))
         if isinstance(t, SeqType) and t.bound is not None:
             return t.bound
-        if isinstance(dom, A.RangeExpr) and isinstance(dom.lo, A.Num) and isinstance(dom.hi, A.Num):
-            return max(0, dom.hi.value - dom.lo.value + 1)
+        if isinstance(dom, ir.Range) and isinstance(dom.lo, ir.Literal) and isinstance(dom.hi, ir.Literal):
+            return max(0, int(dom.hi.value) - int(dom.lo.value) + 1)
         return cs.n_nodes
 
-    def count(stmts: tuple[A.Stmt, ...]) -> int:
+    def count(stmts: tuple[ir.Stmt, ...]) -> int:
         total = 0
         for s in stmts:
-            if isinstance(s, A.Send):
+            if isinstance(s, ir.Send):
                 total += 1
-            elif isinstance(s, A.If):
+            elif isinstance(s, ir.If):
                 total += max(count(s.then), count(s.other))
-            elif isinstance(s, A.For):
+            elif isinstance(s, ir.For):
                 total += loop_size(s.domain) * count(s.body)
         return total
 
-    return max([count(h.body) for h in ct.handlers] + [1])
+    return max([count(h.body) for h in cs.checked.core.handlers] + [1])
 
 
 class _Eval:
@@ -118,7 +117,7 @@ class Unrolling:
         self.free = list(seen.values())
         self.leaves = tr.leaves(self.template)
         # invariants (kept apart, to name the one broken) and handler failures
-        self.props = [p for p, e in zip(cs.checked.properties, cs.properties) if e.kind in INVARIANT_KINDS]
+        self.props = [p for p, e in zip(cs.checked.core.properties, cs.properties) if e.kind in INVARIANT_KINDS]
         self.prop_ok = []
         for p in self.props:
             val, fails = tr.prop(p, self.template)
@@ -143,7 +142,7 @@ class Unrolling:
             actor = z3.If(acted[i], i, actor)
         # what decides whether two consecutive steps commute (see `independent`)
         local = or_(*(is_k[k] for k in live if _local(brs[k])))
-        reads = [or_(*(is_k[k] for k in live if brs[k].kind == "deliver" and brs[k].src == i)) for i in tr.nodes]
+        reads = [or_(*(is_k[k] for k in live if brs[k].event is Deliver and brs[k].src == i)) for i in tr.nodes]
         to = [_sends_to(tr, brs[k]) for k in live]
         sends_to = [or_(*(and_(is_k[k], t[i]) for k, t in zip(live, to))) for i in tr.nodes]
         self.n_next = len(nxt)
@@ -232,8 +231,11 @@ def independent(a: Step, b: Step) -> Any:
     return and_(a.local, b.local, not_(a.actor == b.actor), not_(coupled), not_(coupled_back))
 
 
+LOCAL_EVENTS = (Deliver, Timer, Request)  # run a handler at one live node, touching its own state and channels
+
+
 def _local(br: Branch) -> bool:
-    return br.kind in ("deliver", "timer", "request") and not (br.run and any(s.msg_id < 0 for s in br.run.sends))
+    return br.event in LOCAL_EVENTS and not (br.run and any(s.msg_id < 0 for s in br.run.sends))
 
 
 def _sends_to(tr: Translator, br: Branch) -> list[Any]:

@@ -15,9 +15,10 @@ from typing import Any
 
 import z3
 
-from pnyx.model import ast as A
+from pnyx.model import ir
 from pnyx.model.compiler import CompiledSpec, PropertyEntry
 from pnyx.model.errors import ArgumentError
+from pnyx.model.system import Event
 
 from .encode import and_, is_false, not_, or_
 from .translate import Branch, Translator
@@ -34,7 +35,7 @@ class CTI:
     bindings: dict[str, Any]
     post: tuple
     pre: tuple | None = None
-    event: tuple | None = None
+    event: Event | None = None
     explicit_agrees: bool | None = None  # the compiled property also fails on `post`
 
 
@@ -51,14 +52,14 @@ class ProofResult:
     notes: list[str] = field(default_factory=list)
 
 
-def select_invariants(cs: CompiledSpec, names: list[str]) -> list[A.Property]:
+def select_invariants(cs: CompiledSpec, names: list[str]) -> list[ir.Property]:
     """The named invariants of the spec; a clear error for unknown names or `reachable` ones."""
-    known = {p.name: p for p in cs.checked.properties}
+    known = {p.name: p for p in cs.checked.core.properties}
     out = []
     for name in names:
         p = known.get(name)
         if p is None:
-            invs = ", ".join(q.name for q in cs.checked.properties if q.kind == "invariant") or "none"
+            invs = ", ".join(q.name for q in cs.checked.core.properties if q.kind == "invariant") or "none"
             raise ArgumentError(f"{cs.filename} has no invariant {name!r} (invariants: {invs})")
         if p.kind != "invariant":
             raise ArgumentError(f"{name} is a `{p.kind}` property: only invariants can be proved inductive")
@@ -85,7 +86,7 @@ def bindings(cs: CompiledSpec, name: str, state: tuple) -> dict[str, Any]:
         return {}
 
 
-def _ok(tr: Translator, props: list[A.Property], s: Any) -> list[Any]:
+def _ok(tr: Translator, props: list[ir.Property], s: Any) -> list[Any]:
     out = []
     for p in props:
         val, fails = tr.prop(p, s)

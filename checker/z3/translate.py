@@ -1,28 +1,47 @@
-"""Translate a typed spec into z3: handlers by symbolic execution, properties, and the
-transition relation over global states (NS, UP, NET, BUDGET) with checker/model.py's semantics.
+"""Translate a spec's core IR (model/ir.py) into z3: handlers by symbolic execution, properties,
+and the transition relation over global states (NS, UP, NET, BUDGET).
 
-A step from a symbolic state is a list of `Branch`es, one per event the explicit checker
-would try (a delivery on one channel by one handler, a timer at one node, a request,
-a crash, a recovery, a loss, a duplication), each with the condition under which it is
-enabled and the symbolic state after it. `choose` becomes a free variable constrained to
-its options; a request's arguments likewise. Nodes are unrolled concretely, so `self`
-and the sender of a delivered message are constants.
+The global step is the one `pnyx.model.system` describes, and the explicit checker runs: its
+event catalogue in its order, the budget each event spends, what a crash breaks. A step from a
+symbolic state is a list of `Branch`es, one per event the explicit checker would try (a
+delivery on one channel by one handler, a timer at one node, a request, a crash, a recovery,
+a loss, a duplication), each with the condition under which it is enabled and the symbolic
+state after it. `choose` becomes a free variable constrained to its options; a request's
+arguments likewise. Nodes are unrolled concretely, so `self` and the sender of a delivered
+message are constants.
+
+Handlers and properties are read from the IR, where names come resolved, fields in declared
+order and `choose` sites numbered: `_Symbolic` is the z3 back end's `ir.Visitor`.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import z3
 
-from pnyx.model import ast as A
+from pnyx.model import ir
+from pnyx.model.ast import Span
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import SpecError
-from pnyx.model.typecheck import Sym
+from pnyx.model.system import (
+    EVENTS,
+    Crash,
+    Deliver,
+    Duplicate,
+    Event,
+    Lose,
+    Network,
+    Recover,
+    Request,
+    Timer,
+    breaks_on_crash,
+    budget_slot,
+)
 from pnyx.model.types import (
     BOOL,
     INT,
@@ -31,10 +50,8 @@ from pnyx.model.types import (
     IntType,
     MapType,
     NodeType,
-    RecordType,
     SeqType,
     SetType,
-    TupleType,
     Type,
     default,
     domain,
@@ -83,7 +100,7 @@ class SymState:
     ns: list[list[Any]]  # per node, per variable slot
     up: list[Any]
     net: Any  # fifo: list of SeqV of MsgV (index src * N + dst); unordered: {(dst, src, msg): count}
-    budget: list[Any]  # used so far: requests, crashes, losses, duplicates, then the spec's own budgets
+    budget: list[Any]  # used so far, in the budget layout of pnyx.model.system
 
 
 @dataclass
@@ -108,14 +125,14 @@ class Run:
 
 @dataclass
 class Branch:
-    kind: str
+    event: type  # the event's class in pnyx.model.system's catalogue
     node: int  # the node that takes the step (the receiver of a delivery)
     enabled: Any
     post: SymState
     errors: list[tuple[Any, str, int]] = field(default_factory=list)
     side: list[Any] = field(default_factory=list)
     run: Run | None = None
-    handler: int = -1
+    handler: int = -1  # the IR index of the handler run (-1: none; a delivery: the message is dropped)
     src: int = -1
     msg: Any = None  # the delivered (lost, duplicated) message: MsgV, or a concrete tuple
     slot: int = 0  # fifo position of a lost message
@@ -134,61 +151,82 @@ class _Acc:
         self.errors: list[tuple[Any, str, int]] = []
 
 
+def _can_duplicate(kind: str) -> bool:
+    """Whether the network of this kind duplicates messages: asked of its description, with one
+    message in flight."""
+    net = Network.of(kind, 1, None)
+    return bool(net.duplicates(net.from_in_flight([(0, 0, (0,))])))
+
+
 class Translator:
     """The z3 view of one compiled spec; `channel_bound` bounds fifo channels without a capacity."""
 
     def __init__(self, cs: CompiledSpec, channel_bound: int = 3) -> None:
         self.cs = cs
-        self.ct = cs.checked
-        self.n = cs.n_nodes
-        self.fifo = cs.network == "fifo"
-        self.cap = cs.capacity
-        self.bound = cs.capacity if cs.capacity is not None else channel_bound
-        if not self.ct.messages:
+        self.program = p = cs.checked.core
+        self.n = p.n_nodes
+        self.network = Network.of(p.network, p.n_nodes, p.capacity)
+        self.fifo = self.network.fifo
+        self.duplicating = _can_duplicate(p.network)
+        self.cap = p.capacity
+        self.bound = p.capacity if p.capacity is not None else channel_bound
+        if not p.messages:
             self.bound = 0
         self.nodes = range(self.n)
         self.names = itertools.count()
-        self.handlers = {id(h): i for i, h in enumerate(self.ct.handlers)}
-        self.sites: dict[int, int] = {}
-        for h in self.ct.handlers:
-            k = itertools.count()
-            for s in _walk(h.body):
-                if isinstance(s, (A.ChooseOne, A.ChooseSubset)):
-                    self.sites[id(s)] = next(k)
-        self.blank = tuple(tuple(const(default(ft), ft) for _, ft in m.fields) for m in self.ct.messages)
+        self.budget = cs.budget  # name -> limit, in the state's order
+        self.limits = list(cs.budget.values())
+        self.blank = tuple(tuple(const(default(ft), ft) for _, ft in m.fields) for m in p.messages)
         self.msg_values: list[tuple] = []
-        for v in self.ct.vars:
-            self.located(lambda v=v: fresh(v.type, "probe", []), v.decl)
-        for m in self.ct.messages:
-            for (_, ft), f in zip(m.fields, m.decl.fields):
-                self.located(lambda ft=ft: fresh(ft, "probe", []), f)
+        for v in p.vars:
+            self.located(lambda v=v: fresh(v.type, "probe", []), v)
+        for m in p.messages:
+            for (_, ft), where in zip(m.fields, m.field_spans):
+                self.located(lambda ft=ft: fresh(ft, "probe", []), where)
             if not self.fifo:
                 if not all(finite(ft) for _, ft in m.fields):
-                    raise self.error("an unordered network with a message field of unbounded type", m.decl)
+                    raise self.error("an unordered network with a message field of unbounded type", m)
                 vals = list(itertools.product(*(domain(ft) for _, ft in m.fields)))
                 if len(self.msg_values) + len(vals) > MAX_MESSAGE_VALUES:
-                    raise self.error(f"an unordered network with more than {MAX_MESSAGE_VALUES} message values", m.decl)
+                    raise self.error(f"an unordered network with more than {MAX_MESSAGE_VALUES} message values", m)
                 self.msg_values += [(m.id,) + v for v in vals]
 
     # ---- errors -------------------------------------------------------------
-    def error(self, what: str, node: A.Node) -> TranslationError:
-        spec = self.ct.spec
-        return TranslationError(f"the z3 back end does not support {what}", spec.filename, spec.source, node.span)
+    def error(self, what: str, where: ir.Node | Span) -> TranslationError:
+        """A located error; `where` is an IR node or a span."""
+        p = self.program
+        span = where.span if isinstance(where, ir.Node) else where
+        return TranslationError(f"the z3 back end does not support {what}", p.filename, p.source, span)
 
-    def located(self, fn: Any, node: A.Node) -> Any:
+    def located(self, fn: Callable[[], Any], where: ir.Node | Span) -> Any:
         try:
             return fn()
         except Unsupported as exc:
-            raise self.error(str(exc), node) from None
+            raise self.error(str(exc), where) from None
 
     def fresh_name(self, base: str) -> str:
         return f"{base}!{next(self.names)}"
+
+    # ---- the budget layout (pnyx.model.system) ------------------------------
+    def slot_of(self, event: type) -> int | None:
+        """The position of the budget one occurrence of an event kind spends (None: none)."""
+        return None if event.SPENDS is None else budget_slot(self.budget, event.SPENDS)
+
+    def spending(self, s: SymState, slot: int | None) -> tuple[Any, list[Any]] | None:
+        """(whether the budget at `slot` allows one more use, the counters after it); None if
+        the spec allows none at all (the explicit checker never tries the event: no branch)."""
+        if slot is None:
+            return TRUE, s.budget
+        if self.limits[slot] == 0:
+            return None
+        return s.budget[slot] < self.limits[slot], s.budget[:slot] + [s.budget[slot] + 1] + s.budget[slot + 1:]
 
     # ---- states -------------------------------------------------------------
     def fresh_state(self, tag: str) -> tuple[SymState, list[Any]]:
         """A state of free variables, constrained to be well formed (types, bounds, budgets)."""
         out: list[Any] = []
-        ns = [[fresh(v.type, f"{tag}.n{i + 1}.{v.name}", out) for v in self.ct.vars] for i in self.nodes]
+        p = self.program
+        ns = [[fresh(v.type, f"{tag}.n{i + 1}.{v.name}", out) for v in p.vars] for i in self.nodes]
         up = [z3.Bool(f"{tag}.up.n{i + 1}") for i in self.nodes]
         if self.fifo:
             net = []
@@ -199,9 +237,9 @@ class Translator:
                 items = []
                 for k in range(self.bound):
                     t = z3.Int(f"{name}[{k}].tag")
-                    out.append(z3.And(t >= 0, t < len(self.ct.messages)))
+                    out.append(z3.And(t >= 0, t < len(p.messages)))
                     fields = tuple(tuple(fresh(ft, f"{name}[{k}].{m.name}.{f}", out) for f, ft in m.fields)
-                                   for m in self.ct.messages)
+                                   for m in p.messages)
                     items.append(MsgV(t, fields))
                 net.append(SeqV(n, tuple(items)))
         else:
@@ -214,37 +252,42 @@ class Translator:
                 for d in self.nodes:
                     for s in self.nodes:
                         out.append(self.count(net, d, s) <= self.cap)
-        b = self.ct.budget
-        budget = [z3.Int(f"{tag}.budget.{k}") for k in b]
-        for x, k in zip(budget, b):
-            out.append(z3.And(x >= 0, x <= b[k]))
+        budget = [z3.Int(f"{tag}.budget.{k}") for k in self.budget]
+        for x, limit in zip(budget, self.limits):
+            out.append(z3.And(x >= 0, x <= limit))
         state = SymState(ns, up, net, budget)
         return state, out + self.down_facts(state)
 
     def down_facts(self, s: SymState) -> list[Any]:
         """What every reachable state says about down nodes, whatever the spec.
 
-        A crash resets a node's volatile variables, cuts its fifo channels both ways and
-        loses the datagrams to it; while down it takes no step and sends to it are dropped.
-        So a down node has its volatile variables at their initial values and nothing in
-        flight to it (fifo: nor from it), and no more nodes are down than crashes were
-        spent. Without these, a counterexample to induction could start from a state no
-        run reaches (a down node with messages waiting).
+        A crash resets a node's volatile variables and breaks the channels
+        `pnyx.model.system.breaks_on_crash` says (fifo: both ways; unordered: those to it);
+        while down it takes no step and sends to it are dropped. So a down node has its
+        volatile variables at their initial values and nothing in flight on those channels,
+        and no more nodes are down than crashes were spent. Without these, a counterexample
+        to induction could start from a state no run reaches (a down node with messages waiting).
         """
         out = []
         for i in self.nodes:
             init = self.cs.init_node(i)
-            facts = [eq(s.ns[i][v.slot], const(init[v.slot], v.type)) for v in self.ct.vars if v.storage == "volatile"]
+            facts = [eq(s.ns[i][v.slot], const(init[v.slot], v.type)) for v in self.program.vars
+                     if v.storage == "volatile"]
             if self.fifo:
-                facts += [ch.n == 0 for ci, ch in enumerate(s.net) if i in divmod(ci, self.n)]
+                facts += [ch.n == 0 for ci, ch in enumerate(s.net) if self.breaks(ci // self.n, ci % self.n, i)]
             else:
-                facts += [c == 0 for (d, _, _), c in s.net.items() if d == i]
+                facts += [c == 0 for (d, src, _), c in s.net.items() if self.breaks(src, d, i)]
             fact = and_(*facts)
             if not is_true(fact):
                 out.append(implies(not_(s.up[i]), fact))
-        if s.up:  # budget[1]: crashes spent (checker/model.py's CRASH)
-            out.append(z3.Sum([z3.If(u, 0, 1) for u in s.up]) <= s.budget[1])
+        crashes = self.slot_of(Crash)
+        if s.up and crashes is not None:
+            out.append(z3.Sum([z3.If(u, 0, 1) for u in s.up]) <= s.budget[crashes])
         return out
+
+    def breaks(self, src: int, dst: int, node: int) -> bool:
+        """Whether what is in flight from src to dst is lost when `node` crashes."""
+        return breaks_on_crash(self.fifo, src, dst, node)
 
     def keys(self) -> Iterator[tuple[int, int, tuple]]:
         for d in self.nodes:
@@ -255,20 +298,25 @@ class Translator:
     def count(self, net: dict, d: int, s: int) -> Any:
         return z3.Sum([net[(d, s, mv)] for mv in self.msg_values]) if self.msg_values else z3.IntVal(0)
 
+    def initial(self, i: int) -> list[Any]:
+        """Node i's variables as it starts (and as `reset` sets them), from the compiled `init_node`."""
+        return [const(x, v.type) for x, v in zip(self.cs.init_node(i), self.program.vars)]
+
     def init_state(self) -> SymState:
-        ns = [[const(x, v.type) for x, v in zip(self.cs.init_node(i), self.ct.vars)] for i in self.nodes]
+        ns = [self.initial(i) for i in self.nodes]
         up = [TRUE for _ in self.nodes]
         if self.fifo:
             empty = tuple(MsgV(z3.IntVal(0), self.blank) for _ in range(self.bound))
             net: Any = [SeqV(z3.IntVal(0), empty) for _ in range(self.n * self.n)]
         else:
             net = {k: z3.IntVal(0) for k in self.keys()}
-        return SymState(ns, up, net, [z3.IntVal(0)] * len(self.ct.budget))
+        return SymState(ns, up, net, [z3.IntVal(0)] * len(self.budget))
 
     def concrete_state(self, state: tuple) -> SymState:
         """A global state of checker/model.py as symbolic constants (to run the relation on it)."""
         ns_c, up_c, net_c, budget_c = state
-        ns = [[const(x, v.type) for x, v in zip(ns_c[i], self.ct.vars)] for i in self.nodes]
+        vars_ = self.program.vars
+        ns = [[const(x, v.type) for x, v in zip(ns_c[i], vars_)] for i in self.nodes]
         up = [z3.BoolVal(bool(x)) for x in up_c]
         if self.fifo:
             net: Any = []
@@ -280,15 +328,15 @@ class Translator:
                 net.append(SeqV(z3.IntVal(len(ch)), tuple(items)))
         else:
             net = {k: z3.IntVal(0) for k in self.keys()}
-            for d, s, m in net_c:
-                net[(d, s, tuple(m))] = z3.IntVal(net[(d, s, tuple(m))].as_long() + 1)
+            for src, d, m in self.network.in_flight(net_c):
+                net[(d, src, tuple(m))] = z3.IntVal(net[(d, src, tuple(m))].as_long() + 1)
         return SymState(ns, up, net, [z3.IntVal(int(x)) for x in budget_c])
 
     def const_msg(self, m: tuple) -> MsgV:
         """A concrete message `(type id, field, ...)` in the tagged shape of fifo slots."""
-        info = self.ct.messages[m[0]]
+        info = self.program.messages[m[0]]
         mine = tuple(const(x, ft) for x, (_, ft) in zip(m[1:], info.fields))
-        return MsgV(z3.IntVal(m[0]), tuple(mine if j == m[0] else self.blank[j] for j in range(len(self.ct.messages))))
+        return MsgV(z3.IntVal(m[0]), tuple(mine if j == m[0] else self.blank[j] for j in range(len(self.blank))))
 
     def state_eq(self, a: SymState, b: SymState) -> Any:
         parts = [eq(x, y) for i in self.nodes for x, y in zip(a.ns[i], b.ns[i])]
@@ -328,15 +376,16 @@ class Translator:
 
     def decode_state(self, s: SymState, m: z3.ModelRef) -> tuple:
         """The state in checker/model.py's representation."""
-        ns = tuple(tuple(decode(x, v.type, m) for x, v in zip(s.ns[i], self.ct.vars)) for i in self.nodes)
+        vars_ = self.program.vars
+        ns = tuple(tuple(decode(x, v.type, m) for x, v in zip(s.ns[i], vars_)) for i in self.nodes)
         up = tuple(z3.is_true(m.eval(x, model_completion=True)) for x in s.up)
         if self.fifo:
             net = tuple(tuple(self.decode_msg(ch.items[k], m) for k in range(decode(ch.n, INT, m))) for ch in s.net)
         else:
-            entries = []
+            msgs = []
             for (d, src, mv), c in s.net.items():
-                entries += [(d, src, mv)] * m.eval(c, model_completion=True).as_long()
-            net = tuple(sorted(entries))
+                msgs += [(src, d, mv)] * m.eval(c, model_completion=True).as_long()
+            net = self.network.from_in_flight(msgs)
         budget = tuple(m.eval(x, model_completion=True).as_long() for x in s.budget)
         return ns, up, net, budget
 
@@ -344,31 +393,32 @@ class Translator:
         if isinstance(msg, tuple):
             return msg
         tag = m.eval(msg.tag, model_completion=True).as_long()
-        info = self.ct.messages[tag]
+        info = self.program.messages[tag]
         return (tag,) + tuple(decode(x, ft, m) for x, (_, ft) in zip(msg.fields[tag], info.fields))
 
     # ---- properties ---------------------------------------------------------
-    def prop(self, p: A.Property, s: SymState) -> tuple[Any, Any]:
+    def prop(self, p: ir.Property, s: SymState) -> tuple[Any, Any]:
         """(value, fails): the property in state s, and whether evaluating it raises."""
         errors: list[tuple[Any, str, int]] = []
-        fr = _Frame(self, {}, None, s, errors)
-        val = fr.ev(p.expr, TRUE)
+        ex = _Symbolic(self, {}, None, s, errors)
+        val = ex.ev(p.expr, TRUE)
         return val, or_(*(c for c, _, _ in errors))
 
     # ---- handlers -----------------------------------------------------------
-    def run(self, h: A.Handler, node: int, st: list[Any], binds: dict[str, Any]) -> Run:
-        env = {v.name: st[v.slot] for v in self.ct.vars}
+    def run(self, h: ir.Handler, node: int, st: list[Any], binds: dict[str, Any]) -> Run:
+        env = {v.name: st[v.slot] for v in self.program.vars}
         env.update(binds)
         acc = _Acc()
-        fr = _Frame(self, env, node, None, acc.errors, acc)
-        guard = fr.ev(h.guard, TRUE) if h.guard is not None else TRUE
-        fr.block(h.body, guard)
+        ex = _Symbolic(self, env, node, None, acc.errors, acc)
+        guard = ex.ev(h.guard, TRUE) if h.guard is not None else TRUE
+        ex.block(h.body, guard)
         enabled = and_(guard, not_(or_(*acc.disabled)))
-        state = [fr.env[v.name] for v in self.ct.vars]
+        state = [ex.env[v.name] for v in self.program.vars]
         return Run(enabled, state, acc.sends, acc.errors, acc.side, acc.choices)
 
     def apply(self, s: SymState, node: int, run: Run, net: Any, up: list[Any]) -> tuple[Any, Any]:
-        """(network after the sends, overflow): sends to a down node are dropped."""
+        """(network after the sends, overflow), as `pnyx.model.system.Network.push` has it: sends
+        to a down node are dropped; overflow is judged on the channels as the step leaves them."""
         overflow = []
         if self.fifo:
             net = list(net)
@@ -382,7 +432,7 @@ class Translator:
                             net[ci] = SeqV(z3.If(cj, 0, net[ci].n), net[ci].items)
                     continue
                 msg = MsgV(z3.IntVal(snd.msg_id), tuple(snd.fields if j == snd.msg_id else self.blank[j]
-                                                          for j in range(len(self.ct.messages))))
+                                                          for j in range(len(self.blank))))
                 for j, cj in self.targets(snd):
                     cj = and_(cj, up[j])
                     if is_false(cj):
@@ -392,7 +442,6 @@ class Translator:
                     touched.add(ci)
                     items = tuple(ite(and_(cj, ch.n == k), msg, x) for k, x in enumerate(ch.items))
                     net[ci] = SeqV(ch.n + z3.If(cj, 1, 0) if not is_true(cj) else ch.n + 1, items)
-            # as in checker/model.py: judged on the channels as the step leaves them
             overflow += [net[ci].n > self.bound for ci in sorted(touched)]
         else:
             net = dict(net)
@@ -409,7 +458,7 @@ class Translator:
                     if is_false(cj):
                         continue
                     touched.add(j)
-                    info = self.ct.messages[snd.msg_id]
+                    info = self.program.messages[snd.msg_id]
                     for mv in self.msg_values:
                         if mv[0] != snd.msg_id:
                             continue
@@ -432,16 +481,29 @@ class Translator:
         ns[node] = run.state
         return SymState(ns, up, net2, budget), overflow
 
-    # ---- the transition relation -------------------------------------------
+    def handler_run(self, cls: type, h: ir.Handler, s: SymState, node: int, pre: tuple, budget: list[Any],
+                    binds: dict[str, Any] | None = None, up: list[Any] | None = None, net: Any = None,
+                    **extra: Any) -> Branch:
+        """The branch of an event that runs handler h at `node` when the conjuncts `pre` hold."""
+        run = self.run(h, node, s.ns[node], binds or {})
+        post, overflow = self.step(s, node, run, s.net if net is None else net, s.up if up is None else up, budget)
+        return Branch(cls, node, and_(*pre, run.enabled, not_(overflow)), post,
+                      [(and_(*pre, c), m, ln) for c, m, ln in run.errors], extra.pop("side", []) + run.side, run,
+                      h.index, **extra)
+
+    # ---- the transition relation: pnyx.model.system's catalogue, in its order ----
     def branches(self, s: SymState) -> list[Branch]:
-        """Every event from state s, in checker/model.py's order."""
+        """Every event from state s, in the order of `pnyx.model.system.EVENTS`."""
         out: list[Branch] = []
-        ct = self.ct
-        by_msg: list[list[A.Handler]] = [[] for _ in ct.messages]
-        for h in ct.handlers:
-            if isinstance(h, A.OnMessage):
-                by_msg[ct.message(h.message).id].append(h)  # type: ignore[union-attr]
-        # deliveries
+        for cls in EVENTS:
+            _EVENT_BRANCHES[cls](self, s, out)
+        return out
+
+    def _deliver(self, s: SymState, out: list[Branch]) -> None:
+        """A message leaves the network (fifo: a channel's head) and a handler of its type runs."""
+        p = self.program
+        by_msg: list[list[ir.OnMessage]] = [[p.handlers[e.index] for e in hs]  # type: ignore[misc]
+                                            for hs in self.cs.message_handlers]
         if self.fifo:
             for ci, ch in enumerate(s.net):
                 if not ch.items:
@@ -450,117 +512,122 @@ class Translator:
                 head = ch.items[0]
                 rest = SeqV(ch.n - 1, ch.items[1:] + ch.items[-1:])
                 net1 = s.net[:ci] + [rest] + s.net[ci + 1:]
-                for mid in range(len(ct.messages)):
+                for mid in range(len(p.messages)):
                     pre = and_(s.up[dst], ch.n > 0, head.tag == mid)  # a down node never acts
-                    self.deliveries(out, s, pre, dst, src, mid, head.fields[mid], by_msg[mid], net1, head)
+                    self.deliveries(out, s, pre, dst, src, head.fields[mid], by_msg[mid], net1, head)
         else:
             for key, c in s.net.items():
                 dst, src, mv = key
                 net1 = dict(s.net)
                 net1[key] = c - 1
-                info = ct.messages[mv[0]]
+                info = p.messages[mv[0]]
                 fields = tuple(const(x, ft) for x, (_, ft) in zip(mv[1:], info.fields))
-                self.deliveries(out, s, and_(s.up[dst], c > 0), dst, src, mv[0], fields, by_msg[mv[0]], net1, mv)
-        # timers
-        limits = list(ct.budget.values())
-        for h in ct.handlers:
-            if isinstance(h, A.OnTimer):
-                spends = getattr(self.cs.handlers[self.handlers[id(h)]], "spends", -1)  # a budget the timer uses up
-                budget, can = s.budget, TRUE
-                if spends >= 0:
-                    budget = s.budget[:spends] + [s.budget[spends] + 1] + s.budget[spends + 1:]
-                    can = s.budget[spends] < limits[spends]
-                for i in self.nodes:
-                    run = self.run(h, i, s.ns[i], {})
-                    post, overflow = self.step(s, i, run, s.net, s.up, budget)
-                    out.append(Branch("timer", i, and_(can, s.up[i], run.enabled, not_(overflow)), post,
-                                      [(and_(can, s.up[i], c), m, ln) for c, m, ln in run.errors], run.side, run,
-                                      self.handlers[id(h)]))
-        # requests
-        b = ct.budget
-        for h in ct.handlers:
-            if isinstance(h, A.OnRequest):
-                params = ct.request_params[h]
-                for i in self.nodes:
-                    side: list[Any] = []
-                    args = tuple(fresh(t, self.fresh_name(f"arg.{p}"), side) for p, t in params)
-                    run = self.run(h, i, s.ns[i], {p: a for (p, _), a in zip(params, args)})
-                    budget = [s.budget[0] + 1] + s.budget[1:]
-                    post, overflow = self.step(s, i, run, s.net, s.up, budget)
-                    pre = and_(s.budget[0] < b["requests"], s.up[i])
-                    out.append(Branch("request", i, and_(pre, run.enabled, not_(overflow)), post,
-                                      [(and_(pre, c), m, ln) for c, m, ln in run.errors], side + run.side, run,
-                                      self.handlers[id(h)], args=args, arg_types=tuple(t for _, t in params)))
-        # crashes
+                self.deliveries(out, s, and_(s.up[dst], c > 0), dst, src, fields, by_msg[mv[0]], net1, mv)
+
+    def _timer(self, s: SymState, out: list[Branch]) -> None:
+        """Any timer at any live node, within the budget its handler spends (if any)."""
+        for e in self.cs.timers:
+            h = self.program.handlers[e.index]
+            assert isinstance(h, ir.OnTimer)
+            spent = self.spending(s, None if h.spends is None else budget_slot(self.budget, h.spends))
+            if spent is None:
+                continue
+            can, budget = spent
+            for i in self.nodes:
+                out.append(self.handler_run(Timer, h, s, i, (can, s.up[i]), budget))
+
+    def _request(self, s: SymState, out: list[Branch]) -> None:
+        """A client request at a live node, with any arguments."""
+        spent = self.spending(s, self.slot_of(Request))
+        if spent is None:
+            return
+        can, budget = spent
+        for e in self.cs.requests:
+            h = self.program.handlers[e.index]
+            assert isinstance(h, ir.OnRequest)
+            for i in self.nodes:
+                side: list[Any] = []
+                args = tuple(fresh(prm.type, self.fresh_name(f"arg.{prm.name}"), side) for prm in h.params)
+                out.append(self.handler_run(Request, h, s, i, (and_(can, s.up[i]),), budget,
+                                            {prm.name: a for prm, a in zip(h.params, args)}, side=side,
+                                            args=args, arg_types=tuple(prm.type for prm in h.params)))
+
+    def _crash(self, s: SymState, out: list[Branch]) -> None:
+        """A live node crashes: volatile variables reset, channels broken (see `cut`)."""
+        spent = self.spending(s, self.slot_of(Crash))
+        if spent is None:
+            return
+        can, budget = spent
         for i in self.nodes:
             init = self.cs.init_node(i)
-            st = [const(init[v.slot], v.type) if v.storage == "volatile" else s.ns[i][v.slot] for v in ct.vars]
+            st = [const(init[v.slot], v.type) if v.storage == "volatile" else s.ns[i][v.slot] for v in self.program.vars]
             ns = list(s.ns)
             ns[i] = st
             up = list(s.up)
             up[i] = FALSE
-            budget = s.budget[:1] + [s.budget[1] + 1] + s.budget[2:]
-            post = SymState(ns, up, self.cut(s.net, i), budget)
-            out.append(Branch("crash", i, and_(s.budget[1] < b["crashes"], s.up[i]), post))
-        # recoveries
-        rec = next((h for h in ct.handlers if isinstance(h, A.OnRecover)), None)
+            out.append(Branch(Crash, i, and_(can, s.up[i]), SymState(ns, up, self.cut(s.net, i), budget)))
+
+    def _recover(self, s: SymState, out: list[Branch]) -> None:
+        """A down node comes back, running `on recover` if the spec has one."""
+        rec = self.cs.recover
         for i in self.nodes:
             up = list(s.up)
             up[i] = TRUE
             if rec is None:
-                out.append(Branch("recover", i, not_(s.up[i]), SymState(s.ns, up, s.net, s.budget)))
-                continue
-            run = self.run(rec, i, s.ns[i], {})
-            post, overflow = self.step(s, i, run, s.net, up, s.budget)
-            out.append(Branch("recover", i, and_(not_(s.up[i]), run.enabled, not_(overflow)), post,
-                              [(and_(not_(s.up[i]), c), m, ln) for c, m, ln in run.errors], run.side, run,
-                              self.handlers[id(rec)]))
-        # losses and duplicates
-        if b["losses"] > 0:
-            budget = s.budget[:2] + [s.budget[2] + 1] + s.budget[3:]
-            can = s.budget[2] < b["losses"]
-            if self.fifo:
-                for ci, ch in enumerate(s.net):
-                    for k in range(self.bound):
-                        rest = SeqV(ch.n - 1, ch.items[:k] + ch.items[k + 1:] + ch.items[-1:])
-                        net1 = s.net[:ci] + [rest] + s.net[ci + 1:]
-                        out.append(Branch("lose", ci % self.n, and_(can, ch.n > k), SymState(s.ns, s.up, net1, budget),
-                                          src=ci // self.n, msg=ch.items[k], slot=k))
+                out.append(Branch(Recover, i, not_(s.up[i]), SymState(s.ns, up, s.net, s.budget)))
             else:
-                for key, c in s.net.items():
-                    net1 = dict(s.net)
-                    net1[key] = c - 1
-                    out.append(Branch("lose", key[0], and_(can, c > 0), SymState(s.ns, s.up, net1, budget),
-                                      src=key[1], msg=key[2]))
-        if not self.fifo and b["duplicates"] > 0:
-            budget = s.budget[:3] + [s.budget[3] + 1] + s.budget[4:]
+                out.append(self.handler_run(Recover, self.program.handlers[rec.index], s, i, (not_(s.up[i]),),
+                                            s.budget, up=up))
+
+    def _lose(self, s: SymState, out: list[Branch]) -> None:
+        """The network loses a message in flight (fifo: any position of a channel)."""
+        spent = self.spending(s, self.slot_of(Lose))
+        if spent is None:
+            return
+        can, budget = spent
+        if self.fifo:
+            for ci, ch in enumerate(s.net):
+                for k in range(self.bound):
+                    rest = SeqV(ch.n - 1, ch.items[:k] + ch.items[k + 1:] + ch.items[-1:])
+                    net1 = s.net[:ci] + [rest] + s.net[ci + 1:]
+                    out.append(Branch(Lose, ci % self.n, and_(can, ch.n > k), SymState(s.ns, s.up, net1, budget),
+                                      src=ci // self.n, msg=ch.items[k], slot=k))
+        else:
             for key, c in s.net.items():
                 net1 = dict(s.net)
-                net1[key] = c + 1
-                room = TRUE if self.cap is None else self.count(s.net, key[0], key[1]) < self.cap
-                out.append(Branch("duplicate", key[0], and_(s.budget[3] < b["duplicates"], c > 0, room),
-                                  SymState(s.ns, s.up, net1, budget), src=key[1], msg=key[2]))
-        return out
+                net1[key] = c - 1
+                out.append(Branch(Lose, key[0], and_(can, c > 0), SymState(s.ns, s.up, net1, budget),
+                                  src=key[1], msg=key[2]))
 
-    def deliveries(self, out: list[Branch], s: SymState, pre: Any, dst: int, src: int, mid: int, fields: tuple,
-                   handlers: list[A.Handler], net1: Any, msg: Any) -> None:
+    def _duplicate(self, s: SymState, out: list[Branch]) -> None:
+        """The network duplicates a message in flight (if the network kind does), within capacity."""
+        spent = self.spending(s, self.slot_of(Duplicate))
+        if not self.duplicating or spent is None:
+            return
+        can, budget = spent
+        for key, c in s.net.items():
+            net1 = dict(s.net)
+            net1[key] = c + 1
+            room = TRUE if self.cap is None else self.count(s.net, key[0], key[1]) < self.cap
+            out.append(Branch(Duplicate, key[0], and_(can, c > 0, room), SymState(s.ns, s.up, net1, budget),
+                              src=key[1], msg=key[2]))
+
+    def deliveries(self, out: list[Branch], s: SymState, pre: Any, dst: int, src: int, fields: tuple,
+                   handlers: list[ir.OnMessage], net1: Any, msg: Any) -> None:
         if is_false(pre):
             return
         runs = []
         for h in handlers:
-            assert isinstance(h, A.OnMessage)
             binds = {b: f for b, f in zip(h.binders, fields) if b != "_"}
             if h.sender is not None:
                 binds[h.sender] = z3.IntVal(src)
-            run = self.run(h, dst, s.ns[dst], binds)
-            runs.append(run)
-            post, overflow = self.step(s, dst, run, net1, s.up, s.budget)
-            out.append(Branch("deliver", dst, and_(pre, run.enabled, not_(overflow)), post,
-                              [(and_(pre, c), m, ln) for c, m, ln in run.errors], run.side, run,
-                              self.handlers[id(h)], src=src, msg=msg))
+            br = self.handler_run(Deliver, h, s, dst, (pre,), s.budget, binds, net=net1, src=src, msg=msg)
+            assert br.run is not None
+            runs.append(br.run)
+            out.append(br)
         drop = and_(pre, *(self.never(r) for r in runs))
         side = [x for r in runs for x in r.side]
-        out.append(Branch("deliver", dst, drop, SymState(s.ns, s.up, net1, s.budget), side=side, src=src, msg=msg))
+        out.append(Branch(Deliver, dst, drop, SymState(s.ns, s.up, net1, s.budget), side=side, src=src, msg=msg))
 
     def never(self, r: Run) -> Any:
         """The run is disabled whatever it chooses (the explicit checker drops a message then).
@@ -613,44 +680,50 @@ class Translator:
         return and_(*(z3.substitute(body, *[p for part in combo for p in part]) for combo in itertools.product(*options)))
 
     def cut(self, net: Any, i: int) -> Any:
+        """The network after node i crashed (`pnyx.model.system.breaks_on_crash`)."""
         if self.fifo:
-            return [SeqV(z3.IntVal(0), ch.items) if (ci // self.n == i or ci % self.n == i) else ch for ci, ch in enumerate(net)]
-        return {k: (z3.IntVal(0) if k[0] == i else c) for k, c in net.items()}
+            return [SeqV(z3.IntVal(0), ch.items) if self.breaks(ci // self.n, ci % self.n, i) else ch
+                    for ci, ch in enumerate(net)]
+        return {k: (z3.IntVal(0) if self.breaks(k[1], k[0], i) else c) for k, c in net.items()}
 
-    # ---- events as checker/model.py writes them -----------------------------
-    def event(self, br: Branch, m: z3.ModelRef) -> tuple:
-        """The explicit checker's event tuple for a branch taken in model m (for `describe`)."""
+    # ---- events, typed as pnyx.model.system's catalogue ---------------------------
+    def event(self, br: Branch, m: Any) -> Event:
+        """The explicit checker's event for a branch taken in model m (anything with `eval`),
+        built from the event class's own fields."""
         def on(c: Any) -> bool:
             return z3.is_true(m.eval(c, model_completion=True))
 
+        names = br.event._fields[1:]  # type: ignore[attr-defined]
         run = br.run
-        choices: tuple = ()
-        sends: tuple = ()
+        values: dict[str, Any] = {"node": br.node, "dst": br.node, "src": br.src, "slot": br.slot,
+                                  "handler": br.handler if run is not None else -1,
+                                  "choices": (), "sends": (), "replies": (), "args": ()}
         if run is not None:
-            choices = tuple((site, decode(v, t, m)) for site, t, v, done in run.choices if on(done))
-            out = []
+            values["choices"] = tuple((site, decode(v, t, m)) for site, t, v, done in run.choices if on(done))
+            sends = []
             for snd in run.sends:
                 if snd.msg_id < 0:
-                    out += [(j, None) for j, c in self.targets(snd) if on(c)]
+                    sends += [(j, None) for j, c in self.targets(snd) if on(c)]
                     continue
-                info = self.ct.messages[snd.msg_id]
+                info = self.program.messages[snd.msg_id]
                 msg = (snd.msg_id,) + tuple(decode(x, ft, m) for x, (_, ft) in zip(snd.fields, info.fields))
-                out += [(j, msg) for j, c in self.targets(snd) if on(c)]
-            sends = tuple(out)
-        if br.kind == "deliver":
-            return ("deliver", br.node, br.src, self.decode_msg(br.msg, m), br.handler if run else -1, choices, sends)
-        if br.kind == "timer":
-            return ("timer", br.node, br.handler, choices, sends)
-        if br.kind == "request":
-            args = tuple(decode(a, t, m) for a, t in zip(br.args, br.arg_types))
-            return ("request", br.node, br.handler, args, choices, sends, ())
-        if br.kind == "crash":
-            return ("crash", br.node)
-        if br.kind == "recover":
-            return ("recover", br.node, choices, sends)
-        if br.kind == "lose":
-            return ("lose", br.node, br.src, self.decode_msg(br.msg, m), br.slot)
-        return ("duplicate", br.node, br.src, self.decode_msg(br.msg, m))
+                sends += [(j, msg) for j, c in self.targets(snd) if on(c)]
+            values["sends"] = tuple(sends)
+        if "msg" in names:
+            values["msg"] = self.decode_msg(br.msg, m)
+        if br.args:
+            values["args"] = tuple(decode(a, t, m) for a, t in zip(br.args, br.arg_types))
+        return br.event(*(values[f] for f in names))  # type: ignore[no-any-return]
+
+
+# Each event kind of the catalogue, and how its branches are built: a kind added to
+# pnyx.model.system without one here stops the import, rather than going missing from z3.
+_EVENT_BRANCHES: dict[type, Callable[[Translator, SymState, list[Branch]], None]] = {
+    Deliver: Translator._deliver, Timer: Translator._timer, Request: Translator._request, Crash: Translator._crash,
+    Recover: Translator._recover, Lose: Translator._lose, Duplicate: Translator._duplicate,
+}
+if set(_EVENT_BRANCHES) != set(EVENTS):  # pragma: no cover - a catalogue change z3 has not followed
+    raise ImportError(f"the z3 back end has no branches for {set(EVENTS) - set(_EVENT_BRANCHES)}")
 
 
 def _leaves(v: Any, out: list[Any]) -> None:
@@ -720,145 +793,92 @@ def _consts(e: Any, among: set[int]) -> set[int]:
     return found
 
 
-def _walk(stmts: tuple[A.Stmt, ...]) -> Iterator[A.Stmt]:
-    """Statements in the compiler's order (it numbers `choose` sites this way)."""
-    for s in stmts:
-        yield s
-        if isinstance(s, A.If):
-            yield from _walk(s.then)
-            yield from _walk(s.other)
-        elif isinstance(s, A.For):
-            yield from _walk(s.body)
 
+class _Symbolic(ir.Visitor):
+    """The z3 back end over the IR: visiting an expression gives its symbolic value, visiting a
+    statement runs it (updating `env`, recording sends, choices and side conditions in `acc`).
 
-class _Frame:
-    """Evaluates expressions and runs statements of one handler or property."""
+    `ctx` is the path condition under which the node being visited runs: a failure (an index
+    out of range, a value leaving its type) is recorded only under it. One evaluator runs one
+    handler or evaluates one property.
+    """
+
+    backend = "z3"
 
     def __init__(self, tr: Translator, env: dict[str, Any], node: int | None, state: SymState | None,
                  errors: list[tuple[Any, str, int]], acc: _Acc | None = None) -> None:
         self.tr = tr
-        self.ct = tr.ct
+        self.program = tr.program
         self.env = env
         self.node = node
         self.state = state
         self.errors = errors
         self.acc = acc
+        self.ctx: Any = TRUE
 
-    def fail(self, cond: Any, what: str, node: A.Node) -> None:
+    def unsupported(self, node: ir.Node) -> SpecError:
+        return self.tr.error(type(node).__name__, node)
+
+    def fail(self, cond: Any, what: str, node: ir.Node) -> None:
         if not is_false(cond):
             self.errors.append((cond, what, node.span.line))
 
-    def t(self, e: A.Node) -> Type:
-        return self.ct.expr_types[e]
-
-    # ---- expressions --------------------------------------------------------
-    def ev(self, e: A.Expr, ctx: Any) -> Any:
+    def under(self, node: ir.Node, ctx: Any) -> Any:
+        """Visit `node` with path condition `ctx`; a construct z3 cannot bound is located at it."""
+        outer, self.ctx = self.ctx, ctx
         try:
-            return self._ev(e, ctx)
+            return self.visit(node)
         except Unsupported as exc:
-            raise self.tr.error(str(exc), e) from None
+            raise self.tr.error(str(exc), node) from None
+        finally:
+            self.ctx = outer
 
-    def _ev(self, e: A.Expr, ctx: Any) -> Any:
-        if isinstance(e, A.Num):
-            return z3.IntVal(e.value)
-        if isinstance(e, A.BoolLit):
-            return z3.BoolVal(e.value)
-        if isinstance(e, A.NoneLit):
-            return OptV(FALSE, None)
-        if isinstance(e, A.SelfRef):
-            if self.node is None:
-                raise self.tr.error("`self` outside a handler", e)
-            return z3.IntVal(self.node)
-        if isinstance(e, A.Name):
-            return self.name(e, self.ct.refs[e])
-        if isinstance(e, A.TupleLit):
-            return tuple(self.ev(x, ctx) for x in e.items)
-        if isinstance(e, A.SetLit):
-            return SetV(tuple((self.ev(x, ctx), TRUE) for x in e.items))
-        if isinstance(e, A.SeqLit):
-            return SeqV(z3.IntVal(len(e.items)), tuple(self.ev(x, ctx) for x in e.items))
-        if isinstance(e, A.RangeExpr):
-            return self.range(e, ctx)
-        if isinstance(e, A.SetFilter):
-            items = []
-            for v, k in self.iterate(e.domain, ctx, dedup=False):
-                self.env[e.var] = v
-                items.append((v, and_(k, self.ev(e.cond, and_(ctx, k)))))
-            self.env.pop(e.var, None)
-            return SetV(tuple(items))
-        if isinstance(e, A.SetMap):
-            items = []
-            for v, k in self.iterate(e.domain, ctx, dedup=False):
-                self.env[e.var] = v
-                items.append((self.ev(e.expr, and_(ctx, k)), k))
-            self.env.pop(e.var, None)
-            return SetV(tuple(items))
-        if isinstance(e, A.Quant):
-            return self.quant(e, list(e.vars), ctx)
-        if isinstance(e, A.Cond):
-            c = self.ev(e.cond, ctx)
-            return ite(c, self.ev(e.then, and_(ctx, c)), self.ev(e.other, and_(ctx, not_(c))))
-        if isinstance(e, A.Unary):
-            v = self.ev(e.operand, ctx)
-            return not_(v) if e.op == "not" else -v
-        if isinstance(e, A.Binary):
-            return self.binary(e, ctx)
-        if isinstance(e, A.FieldGet):
-            obj = self.ev(e.obj, ctx)
-            ot = self.t(e.obj)
-            if isinstance(ot, NodeType):
-                if self.state is None:
-                    raise self.tr.error("reading another node's state", e)
-                slot = self.ct.refs[e].slot
-                return select([self.state.ns[j][slot] for j in self.tr.nodes], obj)
-            assert isinstance(ot, RecordType)
-            return obj[ot.field_index(e.name)]
-        if isinstance(e, A.Index):
-            return self.index(e, ctx)
-        if isinstance(e, A.Slice):
-            s = self.ev(e.obj, ctx)
-            n = s.n
-            lo = self.clamp(self.ev(e.lo, ctx), n) if e.lo is not None else z3.IntVal(0)
-            hi = self.clamp(self.ev(e.hi, ctx), n) if e.hi is not None else n
-            ln = z3.If(hi > lo, hi - lo, 0)
-            items = tuple(select(list(s.items), lo + k) if k < len(s.items) else s.items[-1] for k in range(len(s.items)))
-            if concrete_int(lo) == 0:
-                items = s.items
-            return SeqV(z3.simplify(ln), items)
-        if isinstance(e, A.Call):
-            return self.call(e, ctx)
-        raise self.tr.error(type(e).__name__, e)
+    def ev(self, e: ir.Expr, ctx: Any) -> Any:
+        """The value of `e` under path condition `ctx`."""
+        return self.under(e, ctx)
 
-    def unreachable(self, e: A.Node) -> Any:
-        """A placeholder value for an expression that always fails where it is evaluated (the
-        failure is recorded): `last(s)` of a sequence bounded at 0 elements, in a branch a
-        guard like `len(s) == 0` keeps it from."""
-        t = self.t(e)
-        return const(default(t), t)
+    # ---- names and literals -------------------------------------------------
+    @staticmethod
+    def _value(v: int | bool) -> Any:
+        return z3.BoolVal(v) if isinstance(v, bool) else z3.IntVal(v)
 
-    def clamp(self, i: Any, n: Any) -> Any:
-        """Python's slice bound: negative counts from the end, then clipped to 0..n."""
-        j = z3.If(i < 0, i + n, i)
-        return z3.If(j < 0, 0, z3.If(j > n, n, j))
+    def visit_Literal(self, e: ir.Literal) -> Any:
+        return self._value(e.value)
 
-    def name(self, e: A.Name, sym: Sym) -> Any:
-        if sym.kind == "const":
-            return z3.BoolVal(sym.value) if isinstance(sym.value, bool) else z3.IntVal(sym.value)
-        if sym.kind == "enum":
-            return z3.IntVal(sym.value)
-        if sym.kind in ("local", "statevar"):
-            return self.env[e.id]
-        if sym.kind == "typeset":
-            assert isinstance(sym.type, SetType)
-            return SetV(tuple((const(d, sym.type.elem), TRUE) for d in domain(sym.type.elem)))
-        if sym.kind == "inflight":
-            return self.inflight(sym)
-        raise self.tr.error(f"the name {e.id!r} here", e)
+    def visit_ConstRef(self, e: ir.ConstRef) -> Any:
+        return self._value(e.value)
 
-    def inflight(self, sym: Sym) -> SetV:
+    def visit_NoneLit(self, e: ir.NoneLit) -> Any:
+        return OptV(FALSE, None)
+
+    def visit_EnumMember(self, e: ir.EnumMember) -> Any:
+        return z3.IntVal(e.value)
+
+    def visit_SelfId(self, e: ir.SelfId) -> Any:
+        if self.node is None:
+            raise self.tr.error("`self` outside a handler", e)
+        return z3.IntVal(self.node)
+
+    def visit_StateVar(self, e: ir.StateVar) -> Any:
+        return self.env[e.name]
+
+    def visit_Local(self, e: ir.Local) -> Any:
+        return self.env[e.name]
+
+    def visit_NodeVar(self, e: ir.NodeVar) -> Any:
+        obj = self.ev(e.node, self.ctx)
+        if self.state is None:
+            raise self.tr.error("reading another node's state", e)
+        return select([self.state.ns[j][e.slot] for j in self.tr.nodes], obj)
+
+    def visit_TypeValues(self, e: ir.TypeValues) -> Any:
+        return SetV(tuple((const(d, e.elem), TRUE) for d in domain(e.elem)))
+
+    def visit_InFlight(self, e: ir.InFlight) -> Any:
+        """The copies of one message type in flight, as records (src, dst, fields...)."""
         if self.state is None:
             raise Unsupported("messages in flight outside a property")
-        mid = int(sym.value)  # type: ignore[call-overload]
+        mid = e.message_id
         tr = self.tr
         items = []
         if tr.fifo:
@@ -867,63 +887,65 @@ class _Frame:
                 for k, msg in enumerate(ch.items):
                     items.append((ends + msg.fields[mid], and_(k < ch.n, msg.tag == mid)))
         else:
-            info = self.ct.messages[mid]
+            info = self.program.messages[mid]
             for (d, s, mv), c in self.state.net.items():
                 if mv[0] == mid:
                     fields = tuple(const(x, ft) for x, (_, ft) in zip(mv[1:], info.fields))
                     items.append(((z3.IntVal(s), z3.IntVal(d)) + fields, c > 0))
         return SetV(tuple(items))
 
-    def static_bounds(self, e: A.Expr) -> tuple[int, int] | None:
-        """Bounds of an integer expression known before solving (for ranges with variable ends)."""
-        if isinstance(e, A.Num):
-            return e.value, e.value
-        t = self.t(e)
-        if isinstance(e, A.Name) and self.ct.refs[e].kind == "const":
-            v = int(self.ct.refs[e].value)  # type: ignore[call-overload]
-            return v, v
-        if isinstance(t, IntType) and t.lo is not None and t.hi is not None:
-            return t.lo, t.hi
-        if isinstance(e, A.Binary) and e.op in ("+", "-"):
-            a, b = self.static_bounds(e.left), self.static_bounds(e.right)
-            if a is None or b is None:
-                return None
-            return (a[0] + b[0], a[1] + b[1]) if e.op == "+" else (a[0] - b[1], a[1] - b[0])
-        if isinstance(e, A.Call) and e.func == "len":
-            at = self.t(e.args[0].expr)
-            if isinstance(at, SeqType) and at.bound is not None:
-                return 0, at.bound
-            if isinstance(at, SetType) and finite(at.elem):
-                return 0, len(domain(at.elem))
-        if isinstance(e, A.Call) and e.func in ("max", "min") and len(e.args) == 2:
-            a, b = self.static_bounds(e.args[0].expr), self.static_bounds(e.args[1].expr)
-            if a is None or b is None:
-                return None
-            return min(a[0], b[0]), max(a[1], b[1])
-        return None
+    # ---- collections ----------------------------------------------------------
+    def visit_TupleLit(self, e: ir.TupleLit) -> Any:
+        return tuple(self.ev(x, self.ctx) for x in e.items)
 
-    def range(self, e: A.RangeExpr, ctx: Any) -> SetV:
+    def visit_SetLit(self, e: ir.SetLit) -> Any:
+        return SetV(tuple((self.ev(x, self.ctx), TRUE) for x in e.items))
+
+    def visit_SeqLit(self, e: ir.SeqLit) -> Any:
+        return SeqV(z3.IntVal(len(e.items)), tuple(self.ev(x, self.ctx) for x in e.items))
+
+    def visit_RecordLit(self, e: ir.RecordLit) -> Any:
+        return tuple(self.ev(x, self.ctx) for _, x in e.fields)
+
+    def visit_Apply(self, e: ir.Apply) -> Any:
+        """A `def` applied: its body evaluated with the parameters bound to the arguments (a
+        definition reads nothing else), failures in it recorded under the caller's condition."""
+        d = self.program.definitions[e.index]
+        args = [self.ev(a, self.ctx) for a in e.args]
+        outer, self.env = self.env, {p.name: a for p, a in zip(d.params, args)}
+        try:
+            return self.ev(d.body, self.ctx)
+        finally:
+            self.env = outer
+
+    def visit_Range(self, e: ir.Range) -> Any:
+        ctx = self.ctx
         lo, hi = self.ev(e.lo, ctx), self.ev(e.hi, ctx)
-        bl, bh = self.static_bounds(e.lo), self.static_bounds(e.hi)
+        bl, bh = static_bounds(e.lo), static_bounds(e.hi)
         if bl is None or bh is None:
             raise self.tr.error("a range whose ends have no known bounds (give them a bounded type)", e)
         return SetV(tuple((z3.IntVal(k), and_(lo <= k, k <= hi)) for k in range(bl[0], bh[1] + 1)))
 
-    def iterate(self, dom: A.Expr, ctx: Any, dedup: bool = True) -> list[tuple[Any, Any]]:
-        """The (element, present) pairs a loop or a choice ranges over, in run-time order."""
-        coll = self.ev(dom, ctx)
-        t = self.t(dom)
-        if isinstance(coll, SetV) and dedup:
-            if isinstance(t, SetType) and finite(t.elem):
-                return list(canon(coll, t).items)
-            out = []
-            for i, (v, k) in enumerate(coll.items):
-                dup = or_(*(and_(kj, eq(v, vj)) for vj, kj in coll.items[:i]))
-                out.append((v, and_(k, not_(dup))))
-            return out
-        return members(coll)
+    def visit_SetFilter(self, e: ir.SetFilter) -> Any:
+        ctx, items = self.ctx, []
+        for v, k in self.iterate(e.domain, ctx, dedup=False):
+            self.env[e.var] = v
+            items.append((v, and_(k, self.ev(e.cond, and_(ctx, k)))))
+        self.env.pop(e.var, None)
+        return SetV(tuple(items))
 
-    def quant(self, e: A.Quant, names: list[str], ctx: Any) -> Any:
+    def visit_SetMap(self, e: ir.SetMap) -> Any:
+        ctx, items = self.ctx, []
+        for v, k in self.iterate(e.domain, ctx, dedup=False):
+            self.env[e.var] = v
+            items.append((self.ev(e.expr, and_(ctx, k)), k))
+        self.env.pop(e.var, None)
+        return SetV(tuple(items))
+
+    def visit_Quant(self, e: ir.Quant) -> Any:
+        return self.quant(e, list(e.vars), self.ctx)
+
+    def quant(self, e: ir.Quant, names: list[str], ctx: Any) -> Any:
         if not names:
             return self.ev(e.body, ctx)
         parts = []
@@ -934,9 +956,33 @@ class _Frame:
         self.env.pop(names[0], None)
         return and_(*parts) if e.kind == "forall" else or_(*parts)
 
-    def binary(self, e: A.Binary, ctx: Any) -> Any:
-        op = e.op
-        if op in ("in", "not in") and isinstance(e.right, A.RangeExpr):
+    def iterate(self, dom: ir.Expr, ctx: Any, dedup: bool = True) -> list[tuple[Any, Any]]:
+        """The (element, present) pairs a loop or a choice ranges over, in run-time order."""
+        coll = self.ev(dom, ctx)
+        t = dom.type
+        if isinstance(coll, SetV) and dedup:
+            if isinstance(t, SetType) and finite(t.elem):
+                return list(canon(coll, t).items)
+            out = []
+            for i, (v, k) in enumerate(coll.items):
+                dup = or_(*(and_(kj, eq(v, vj)) for vj, kj in coll.items[:i]))
+                out.append((v, and_(k, not_(dup))))
+            return out
+        return members(coll)
+
+    # ---- operators ----------------------------------------------------------
+    def visit_Cond(self, e: ir.Cond) -> Any:
+        ctx = self.ctx
+        c = self.ev(e.cond, ctx)
+        return ite(c, self.ev(e.then, and_(ctx, c)), self.ev(e.other, and_(ctx, not_(c))))
+
+    def visit_Unary(self, e: ir.Unary) -> Any:
+        v = self.ev(e.operand, self.ctx)
+        return not_(v) if e.op == "not" else -v
+
+    def visit_Binary(self, e: ir.Binary) -> Any:
+        op, ctx = e.op, self.ctx
+        if op in ("in", "not in") and isinstance(e.right, ir.Range):
             x = self.ev(e.left, ctx)
             r = and_(self.ev(e.right.lo, ctx) <= x, x <= self.ev(e.right.hi, ctx))
             return r if op == "in" else not_(r)
@@ -948,22 +994,9 @@ class _Frame:
         if op == "=>":
             return implies(a, self.ev(e.right, and_(ctx, a)))
         b = self.ev(e.right, ctx)
-        if op == "==":
-            return eq(a, b)
-        if op == "!=":
-            return not_(eq(a, b))
-        if op == "<":
-            return lt(a, b)
-        if op == ">":
-            return lt(b, a)
-        if op == "<=":
-            return not_(lt(b, a))
-        if op == ">=":
-            return not_(lt(a, b))
-        if op == "in":
-            return member(a, b)
-        if op == "not in":
-            return not_(member(a, b))
+        simple = _BINARY.get(op)
+        if simple is not None:
+            return simple(a, b)
         if op == "++":
             return self.concat(a, b)
         if isinstance(a, SetV):
@@ -994,13 +1027,46 @@ class _Frame:
                 items.append(from_b)
         return SeqV(a.n + b.n, tuple(items))
 
-    def at(self, s: SeqV, i: Any, ctx: Any, e: A.Node) -> Any:
+    # ---- access -------------------------------------------------------------
+    def visit_RecordField(self, e: ir.RecordField) -> Any:
+        return self.ev(e.obj, self.ctx)[e.index]
+
+    def visit_TupleItem(self, e: ir.TupleItem) -> Any:
+        return self.ev(e.obj, self.ctx)[e.index]
+
+    def visit_SeqIndex(self, e: ir.SeqIndex) -> Any:
+        obj = self.ev(e.obj, self.ctx)
+        return self.at(obj, self.ev(e.index, self.ctx), self.ctx, e)
+
+    def visit_MapGet(self, e: ir.MapGet) -> Any:
+        obj = self.ev(e.obj, self.ctx)
+        k = self.ev(e.key, self.ctx)
+        mt = e.obj.type
+        assert isinstance(mt, MapType)
+        hits = self.key_pos(mt.key, k, self.ctx, e)
+        out = obj[-1]
+        for j in range(len(obj) - 2, -1, -1):
+            out = ite(hits[j], obj[j], out)
+        return out
+
+    def visit_Slice(self, e: ir.Slice) -> Any:
+        s = self.ev(e.obj, self.ctx)
+        n = s.n
+        lo = self.clamp(self.ev(e.lo, self.ctx), n) if e.lo is not None else z3.IntVal(0)
+        hi = self.clamp(self.ev(e.hi, self.ctx), n) if e.hi is not None else n
+        ln = z3.If(hi > lo, hi - lo, 0)
+        items = tuple(select(list(s.items), lo + k) if k < len(s.items) else s.items[-1] for k in range(len(s.items)))
+        if concrete_int(lo) == 0:
+            items = s.items
+        return SeqV(z3.simplify(ln), items)
+
+    def at(self, s: SeqV, i: Any, ctx: Any, e: ir.Expr) -> Any:
         self.fail(and_(ctx, or_(i < 0, i >= s.n)), "sequence index out of range", e)
         if not s.items:
             return self.unreachable(e)  # the failure recorded above covers every use
         return select(list(s.items), i)
 
-    def key_pos(self, kt: Type, k: Any, ctx: Any, e: A.Node) -> list[Any]:
+    def key_pos(self, kt: Type, k: Any, ctx: Any, e: ir.Node) -> list[Any]:
         """For each key of a map's key domain, whether `k` is that key."""
         keys = [const(d, kt) for d in domain(kt)]
         hits = [eq(k, d) for d in keys]
@@ -1008,28 +1074,21 @@ class _Frame:
             self.fail(and_(ctx, not_(or_(*hits))), "map key outside the key domain", e)
         return hits
 
-    def index(self, e: A.Index, ctx: Any) -> Any:
-        obj = self.ev(e.obj, ctx)
-        ot = self.t(e.obj)
-        if isinstance(ot, TupleType):
-            assert isinstance(e.index, A.Num)
-            return obj[e.index.value]
-        k = self.ev(e.index, ctx)
-        if isinstance(ot, SeqType):
-            return self.at(obj, k, ctx, e)
-        assert isinstance(ot, MapType)
-        hits = self.key_pos(ot.key, k, ctx, e)
-        out = obj[-1]
-        for j in range(len(obj) - 2, -1, -1):
-            out = ite(hits[j], obj[j], out)
-        return out
+    def unreachable(self, e: ir.Expr) -> Any:
+        """A placeholder value for an expression that always fails where it is evaluated (the
+        failure is recorded): `last(s)` of a sequence bounded at 0 elements, in a branch a
+        guard like `len(s) == 0` keeps it from."""
+        return const(default(e.type), e.type)
 
-    def call(self, e: A.Call, ctx: Any) -> Any:
-        rec = self.ct.types.get(e.func)
-        if isinstance(rec, RecordType):
-            by_name = {(a.name if a.name is not None else rec.fields[i][0]): a.expr for i, a in enumerate(e.args)}
-            return tuple(self.ev(by_name[f], ctx) for f, _ in rec.fields)
-        args = [self.ev(a.expr, ctx) for a in e.args]
+    def clamp(self, i: Any, n: Any) -> Any:
+        """Python's slice bound: negative counts from the end, then clipped to 0..n."""
+        j = z3.If(i < 0, i + n, i)
+        return z3.If(j < 0, 0, z3.If(j > n, n, j))
+
+    # ---- built-in functions ---------------------------------------------------
+    def visit_BuiltinCall(self, e: ir.BuiltinCall) -> Any:
+        ctx = self.ctx
+        args = [self.ev(a, ctx) for a in e.args]
         f = e.func
         if f == "len":
             return size(args[0])
@@ -1080,14 +1139,11 @@ class _Frame:
         raise self.tr.error(f"the function {f}", e)
 
     # ---- statements ---------------------------------------------------------
-    def block(self, stmts: tuple[A.Stmt, ...], pc: Any) -> None:
+    def block(self, stmts: tuple[ir.Stmt, ...], pc: Any) -> None:
         for s in stmts:
-            try:
-                self.stmt(s, pc)
-            except Unsupported as exc:
-                raise self.tr.error(str(exc), s) from None
+            self.under(s, pc)
 
-    def branch(self, stmts: tuple[A.Stmt, ...], pc: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    def branch(self, stmts: tuple[ir.Stmt, ...], pc: Any, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         saved = self.env
         self.env = dict(saved)
         if extra:
@@ -1102,90 +1158,139 @@ class _Frame:
         for k in list(self.env):
             self.env[k] = ite(c, a[k], b[k])
 
-    def stmt(self, s: A.Stmt, pc: Any) -> None:
-        acc = self.acc
-        assert acc is not None
-        if isinstance(s, A.Assign):
-            sym = self.ct.refs[s]
-            val = self.ev(s.expr, pc)
-            new = self.update(self.env[s.target], sym.type, s.path, val, pc)
-            if sym.kind == "statevar":
-                self.fail(and_(pc, not_(fits(new, sym.type))), f"{s.target} leaves its declared type", s)
-                new = canon(new, sym.type)
-            self.env[s.target] = new
-        elif isinstance(s, A.Let):
-            self.env[s.name] = self.ev(s.expr, pc)
-        elif isinstance(s, A.If):
-            c = self.ev(s.cond, pc)
-            a = self.branch(s.then, and_(pc, c))
-            b = self.branch(s.other, and_(pc, not_(c)))
-            self.merge(c, a, b)
-        elif isinstance(s, A.For):
-            for v, k in self.iterate(s.domain, pc):
-                if is_false(k):
-                    continue
-                after = self.branch(s.body, and_(pc, k), {s.var: v})
-                self.merge(k, after, self.env)
-        elif isinstance(s, A.Send):
-            msg = self.ct.message(s.message)
-            assert msg is not None
-            by_name = {(a.name if a.name is not None else msg.fields[i][0]): a.expr for i, a in enumerate(s.args)}
-            fields = []
-            for f, ft in msg.fields:
-                v = self.ev(by_name[f], pc)
-                self.fail(and_(pc, not_(fits(v, ft))), f"field {f} of {msg.name} leaves its declared type", s)
-                fields.append(canon(v, ft))
-            acc.sends.append(Send(pc, self.ev(s.dest, pc), msg.id, tuple(fields)))
-        elif isinstance(s, A.Disconnect):
-            acc.sends.append(Send(pc, self.ev(s.dest, pc), -1, ()))
-        elif isinstance(s, A.Reply):
-            self.ev(s.expr, pc)
-        elif isinstance(s, A.ChooseOne):
-            et = self.ct.refs_choice[s]
-            opts = self.iterate(s.domain, pc)
-            some = or_(*(k for _, k in opts))
-            acc.disabled.append(and_(pc, not_(some)))
-            x = self.tr.located(lambda: fresh(et, self.tr.fresh_name(f"choose.{s.var}"), acc.side), s)
-            # constrained only when there is an option: an empty choice disables the handler, and
-            # the side conditions must stay satisfiable for the "dropped" delivery that follows
-            acc.side.append(implies(and_(pc, some), or_(*(and_(k, eq(x, v)) for v, k in opts))))
-            acc.choices.append((self.tr.sites[id(s)], et, x, pc))
-            self.env[s.var] = x
-        elif isinstance(s, A.ChooseSubset):
-            et = self.ct.refs_choice[s]
-            opts = self.iterate(s.domain, pc)
-            want = self.ev(s.size, pc)
-            bits = [z3.Bool(self.tr.fresh_name(f"choose.{s.var}")) for _ in opts]
-            avail = z3.Sum([z3.If(k, 1, 0) for _, k in opts]) if opts else z3.IntVal(0)
-            chosen = z3.Sum([z3.If(b, 1, 0) for b in bits]) if bits else z3.IntVal(0)
-            target = z3.If(want < 0, 0, z3.If(want > avail, avail, want))
-            acc.side += [implies(b, k) for b, (_, k) in zip(bits, opts)] + [implies(pc, chosen == target)]
-            x = SetV(tuple((v, b) for (v, _), b in zip(opts, bits)))
-            acc.choices.append((self.tr.sites[id(s)], et, x, pc))
-            self.env[s.var] = x
-        else:
-            raise self.tr.error(type(s).__name__, s)
+    def visit_Assign(self, s: ir.Assign) -> None:
+        pc, target = self.ctx, s.target
+        val = self.ev(s.expr, pc)
+        new = self.update(self.env[target.name], target.type, s.path, val, pc)
+        if isinstance(target, ir.StateVar):
+            self.fail(and_(pc, not_(fits(new, target.type))), f"{target.name} leaves its declared type", s)
+            new = canon(new, target.type)
+        self.env[target.name] = new
 
-    def update(self, base: Any, t: Type, path: tuple[A.Accessor, ...], value: Any, pc: Any) -> Any:
+    def update(self, base: Any, t: Type, path: tuple[ir.FieldStep | ir.KeyStep, ...], value: Any, pc: Any) -> Any:
         """A functional update of `base` along an assignment's path."""
         if not path:
             return value
-        acc, rest = path[0], path[1:]
-        inner = self.ct.expr_types[acc]
-        if acc.field is not None:
-            assert isinstance(t, RecordType)
-            i = t.field_index(acc.field)
-            assert i is not None
-            return base[:i] + (self.update(base[i], inner, rest, value, pc),) + base[i + 1:]
-        assert acc.index is not None
-        k = self.ev(acc.index, pc)
+        step, rest = path[0], path[1:]
+        if isinstance(step, ir.FieldStep):
+            i = step.index
+            return base[:i] + (self.update(base[i], step.type, rest, value, pc),) + base[i + 1:]
+        k = self.ev(step.key, pc)
         if isinstance(t, MapType):
-            hits = self.key_pos(t.key, k, pc, acc)
-            return tuple(ite(hit, self.update(x, inner, rest, value, pc), x) for hit, x in zip(hits, base))
+            hits = self.key_pos(t.key, k, pc, step)
+            return tuple(ite(hit, self.update(x, step.type, rest, value, pc), x) for hit, x in zip(hits, base))
         assert isinstance(t, SeqType)
-        self.fail(and_(pc, or_(k < 0, k >= base.n)), "sequence index out of range", acc)
-        items = tuple(ite(k == j, self.update(x, inner, rest, value, pc), x) for j, x in enumerate(base.items))
+        self.fail(and_(pc, or_(k < 0, k >= base.n)), "sequence index out of range", step)
+        items = tuple(ite(k == j, self.update(x, step.type, rest, value, pc), x) for j, x in enumerate(base.items))
         return SeqV(base.n, items)
 
+    def visit_Reset(self, s: ir.Reset) -> None:
+        """Each variable takes its initial value at this node again (the compiled `init_node`'s)."""
+        assert self.node is not None
+        init = self.tr.initial(self.node)
+        for v in s.vars:
+            self.env[v.name] = init[v.slot]
 
-__all__ = ["Translator", "SymState", "Branch", "TranslationError", "BOOL"]
+    def visit_Let(self, s: ir.Let) -> None:
+        self.env[s.name] = self.ev(s.expr, self.ctx)
+
+    def visit_If(self, s: ir.If) -> None:
+        pc = self.ctx
+        c = self.ev(s.cond, pc)
+        a = self.branch(s.then, and_(pc, c))
+        b = self.branch(s.other, and_(pc, not_(c)))
+        self.merge(c, a, b)
+
+    def visit_For(self, s: ir.For) -> None:
+        pc = self.ctx
+        for v, k in self.iterate(s.domain, pc):
+            if is_false(k):
+                continue
+            after = self.branch(s.body, and_(pc, k), {s.var: v})
+            self.merge(k, after, self.env)
+
+    def visit_Send(self, s: ir.Send) -> None:
+        pc, acc = self.ctx, self.acc
+        assert acc is not None
+        msg = self.program.messages[s.message_id]
+        fields = []
+        for (f, x), (_, ft) in zip(s.fields, msg.fields):
+            v = self.ev(x, pc)
+            self.fail(and_(pc, not_(fits(v, ft))), f"field {f} of {msg.name} leaves its declared type", s)
+            fields.append(canon(v, ft))
+        acc.sends.append(Send(pc, self.ev(s.dest, pc), msg.id, tuple(fields)))
+
+    def visit_Disconnect(self, s: ir.Disconnect) -> None:
+        assert self.acc is not None
+        self.acc.sends.append(Send(self.ctx, self.ev(s.dest, self.ctx), -1, ()))
+
+    def visit_Reply(self, s: ir.Reply) -> None:
+        self.ev(s.expr, self.ctx)
+
+    def visit_ChooseOne(self, s: ir.ChooseOne) -> None:
+        pc, acc = self.ctx, self.acc
+        assert acc is not None
+        opts = self.iterate(s.domain, pc)
+        some = or_(*(k for _, k in opts))
+        acc.disabled.append(and_(pc, not_(some)))
+        x = self.tr.located(lambda: fresh(s.type, self.tr.fresh_name(f"choose.{s.var}"), acc.side), s)
+        # constrained only when there is an option: an empty choice disables the handler, and
+        # the side conditions must stay satisfiable for the "dropped" delivery that follows
+        acc.side.append(implies(and_(pc, some), or_(*(and_(k, eq(x, v)) for v, k in opts))))
+        acc.choices.append((s.site, s.type, x, pc))
+        self.env[s.var] = x
+
+    def visit_ChooseSubset(self, s: ir.ChooseSubset) -> None:
+        pc, acc = self.ctx, self.acc
+        assert acc is not None
+        opts = self.iterate(s.domain, pc)
+        want = self.ev(s.size, pc)
+        bits = [z3.Bool(self.tr.fresh_name(f"choose.{s.var}")) for _ in opts]
+        avail = z3.Sum([z3.If(k, 1, 0) for _, k in opts]) if opts else z3.IntVal(0)
+        chosen = z3.Sum([z3.If(b, 1, 0) for b in bits]) if bits else z3.IntVal(0)
+        target = z3.If(want < 0, 0, z3.If(want > avail, avail, want))
+        acc.side += [implies(b, k) for b, (_, k) in zip(bits, opts)] + [implies(pc, chosen == target)]
+        x = SetV(tuple((v, b) for (v, _), b in zip(opts, bits)))
+        acc.choices.append((s.site, s.type, x, pc))
+        self.env[s.var] = x
+
+
+_BINARY: dict[str, Callable[[Any, Any], Any]] = {
+    "==": eq,
+    "!=": lambda a, b: not_(eq(a, b)),
+    "<": lt,
+    ">": lambda a, b: lt(b, a),
+    "<=": lambda a, b: not_(lt(b, a)),
+    ">=": lambda a, b: not_(lt(a, b)),
+    "in": member,
+    "not in": lambda a, b: not_(member(a, b)),
+}
+
+
+def static_bounds(e: ir.Expr) -> tuple[int, int] | None:
+    """Bounds of an integer expression known before solving (for ranges with variable ends)."""
+    if isinstance(e, ir.Literal | ir.ConstRef) and not isinstance(e.value, bool):
+        return e.value, e.value
+    t = e.type
+    if isinstance(t, IntType) and t.lo is not None and t.hi is not None:
+        return t.lo, t.hi
+    if isinstance(e, ir.Binary) and e.op in ("+", "-"):
+        a, b = static_bounds(e.left), static_bounds(e.right)
+        if a is None or b is None:
+            return None
+        return (a[0] + b[0], a[1] + b[1]) if e.op == "+" else (a[0] - b[1], a[1] - b[0])
+    if isinstance(e, ir.BuiltinCall) and e.func == "len":
+        at = e.args[0].type
+        if isinstance(at, SeqType) and at.bound is not None:
+            return 0, at.bound
+        if isinstance(at, SetType) and finite(at.elem):
+            return 0, len(domain(at.elem))
+    if isinstance(e, ir.BuiltinCall) and e.func in ("max", "min") and len(e.args) == 2:
+        a, b = static_bounds(e.args[0]), static_bounds(e.args[1])
+        if a is None or b is None:
+            return None
+        return min(a[0], b[0]), max(a[1], b[1])
+    return None
+
+
+__all__ = ["Translator", "SymState", "Branch", "TranslationError", "BOOL", "static_bounds"]

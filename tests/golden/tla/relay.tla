@@ -214,6 +214,12 @@ Deliver(s, d) ==
            ELSE /\ \E r \in outcomes : Take(d, r, rest, up)
                 /\ UNCHANGED <<up, nRequests, nCrashes, nLosses>>
 
+\* timer retry fires at node i (line 58); time is abstract: any enabled timer may fire
+Timer_retry(i) ==
+    /\ up[i]
+    /\ \E r \in On_timer_retry(i) : Take(i, r, chan, up)
+    /\ UNCHANGED <<up, nRequests, nCrashes, nLosses>>
+
 \* a client calls put at node i (line 33)
 Request_put(i) ==
     /\ nRequests < MaxRequests
@@ -221,12 +227,6 @@ Request_put(i) ==
     /\ \E v \in 1..MAXV : \E r \in On_request_put(i, v) : Take(i, r, chan, up)
     /\ nRequests' = nRequests + 1
     /\ UNCHANGED <<up, nCrashes, nLosses>>
-
-\* timer retry fires at node i (line 58); time is abstract: any enabled timer may fire
-Timer_retry(i) ==
-    /\ up[i]
-    /\ \E r \in On_timer_retry(i) : Take(i, r, chan, up)
-    /\ UNCHANGED <<up, nRequests, nCrashes, nLosses>>
 
 \* node i crashes: volatile variables return to their initial values; persistent and ghost ones stay
 Crash(i) ==
@@ -256,8 +256,8 @@ Lose(s, d) ==
 
 Next ==
     \/ \E s, d \in Node : Deliver(s, d)
-    \/ \E i \in Node : Request_put(i)
     \/ \E i \in Node : Timer_retry(i)
+    \/ \E i \in Node : Request_put(i)
     \/ \E i \in Node : Crash(i)
     \/ \E i \in Node : Recover(i)
     \/ \E s, d \in Node : Lose(s, d)
