@@ -106,7 +106,7 @@ def unsound(what: str) -> Iterator[None]:
     if what == "every pair independent":
         mp.setattr(bmc_module, "independent", lambda a, b: z3.BoolVal(True))
     elif what == "only n1 acts":
-        mp.setattr(bmc_module, "first_in_order", lambda st, seen: [z3.Not(x) for x in st.acted[1:]])
+        mp.setattr(bmc_module, "first_in_order", lambda st, seen, classes: [z3.Not(x) for x in st.acted[1:]])
     elif what == "no failure possible":
         mp.setattr(bmc_module, "_possible", lambda br, wf: [])
     try:
@@ -168,3 +168,20 @@ def test_a_failure_after_several_steps_is_found_at_bfs_depth() -> None:
     # with the guard, the increment can fail from no well-formed state: pruned, and nothing found
     guarded = compiled(GUARDED)
     assert bfs_check(guarded).violation is None and bmc(guarded, 4).ok
+
+
+ROLES = """spec R
+nodes a: 1, b: 2 symmetric
+state { volatile x: 0..1 = 0 }
+on timer set when self in b and x == 0 { x = 1 }
+invariant NoB: forall n in b: n.x == 0
+"""
+
+
+def test_symmetry_breaking_orders_nodes_within_their_role_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Only b's nodes act. Ordered within b, n2 may act first: the violation is at depth 1.
+    cs = compiled(ROLES)
+    assert bfs_shortest(cs) == 1 and bmc_depth(cs, 3) == 1
+    # Control: ordering every node as one class would make n2 wait for n1, which never acts.
+    monkeypatch.setattr(type(cs.checked), "symmetry_classes", property(lambda self: (0,) * self.n_nodes))
+    assert bmc_depth(cs, 3) is None

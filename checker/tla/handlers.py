@@ -15,7 +15,7 @@ located `ExportError`.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from pnyx.model import ir
@@ -46,6 +46,7 @@ class Globals:
     tag: str  # the field of a message record that holds its type name
     sends: str  # the field of an environment holding the messages sent
     defs: dict[int, str]  # a `def`'s index -> its TLA+ operator
+    roles: dict[str, str] = field(default_factory=dict)  # a role -> the TLA+ operator for its set of nodes
 
 
 class ExprWriter(ir.Visitor):
@@ -150,6 +151,9 @@ class ExprWriter(ir.Visitor):
 
     def visit_TypeValues(self, e: ir.TypeValues) -> str:
         return self.v.set_of(e.elem)
+
+    def visit_RoleNodes(self, e: ir.RoleNodes) -> str:
+        return self.g.roles[e.name]
 
     def visit_InFlight(self, e: ir.InFlight) -> str:
         """The in-flight copies of one message type, as records [src, dst, field...] (properties only)."""

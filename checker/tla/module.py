@@ -81,6 +81,7 @@ class _Builder:
         vars_ = {v.name: names.claim(v.name) for v in prog.vars}
         props = {p.name: names.claim(p.name) for p in prog.properties}
         defs = {d.index: names.claim(d.name) for d in prog.definitions}
+        roles = {r.name: names.claim(r.name) for r in prog.roles}
         for item in self.budget:  # budgets that timers spend (`on timer t spends NAME`)
             if item not in BUDGET_VARS:
                 self.bvars[item] = names.claim(f"n_{item}")
@@ -88,13 +89,13 @@ class _Builder:
         # from here on, operator definitions: locals avoid the globals, not the prelude's parameters
         glob = Names(set(self.defined) | set(consts.values()) | set(tnames.values()) | set(vars_.values())
                      | set(props.values()) | set(self.bvars.values()) | set(self.bconsts.values())
-                     | set(defs.values()))
+                     | set(defs.values()) | set(roles.values()))
         values = Values(tnames, glob)
         orders = Orders(values, glob)
         field_names = {f for m in prog.messages for f, _ in m.fields}
         tag = next(t for t in ("kind", "kind_", "kind__", "msgkind") if t not in field_names)
         sends = next(s for s in ("sends", "sends_", "outbox", "outbox_") if s not in vars_.values())
-        g = Globals(prog, glob, values, orders, consts, vars_, tag, sends, defs)
+        g = Globals(prog, glob, values, orders, consts, vars_, tag, sends, defs, roles)
         self.g = g
         out: list[str] = []
         w = out.append
@@ -111,6 +112,8 @@ class _Builder:
         assert prog.nodes_count is not None
         count = const_text(prog.nodes_count, consts)
         w(f"Node == 1..{count}  \\* node ids: n1..nN in Pnyx's traces are 1..N here (line {prog.nodes_count.span.line})")
+        for r in prog.roles:
+            w(f"{roles[r.name]} == {r.first + 1}..{r.first + r.count}  \\* role {r.name} (line {r.span.line})")
         for b in prog.budget:
             if b.value > 0:
                 text = const_text(b.amount, consts) if b.amount is not None else str(b.value)

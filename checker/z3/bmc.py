@@ -206,14 +206,15 @@ class Step:
     sends_to: list[Any]  # it sends a message to node i
 
 
-def first_in_order(st: Step, seen: list[Any]) -> list[Any]:
-    """Symmetry breaking: node i may act only once node i - 1 has (in an earlier step).
+def first_in_order(st: Step, seen: list[Any], classes: tuple[int, ...]) -> list[Any]:
+    """Symmetry breaking: node i may act only once node i - 1 of its class has (in an earlier step).
 
     With symmetric nodes, renaming the nodes of a trace in the order they first act gives
     a trace of the same length that breaks the same invariants (renamed), so only such
-    traces need searching.
+    traces need searching. With roles only nodes of one symmetric role may be renamed
+    (`classes`, blocks of consecutive ids), so the order holds within each role.
     """
-    return [z3.Implies(st.acted[i], seen[i - 1]) for i in range(1, len(seen))]
+    return [z3.Implies(st.acted[i], seen[i - 1]) for i in range(1, len(seen)) if classes[i] == classes[i - 1]]
 
 
 def independent(a: Step, b: Step) -> Any:
@@ -321,7 +322,7 @@ def bmc(cs: CompiledSpec, depth: int, timeout_ms: int | None = None, symmetry: b
         st = u.step(pairs)
         path.append(st.taken)
         if breaking:
-            path += first_in_order(st, seen)
+            path += first_in_order(st, seen, cs.checked.symmetry_classes)
             seen = [or_(s, a) for s, a in zip(seen, st.acted)]
         if order and prev is not None:
             path.append(z3.Implies(independent(prev, st), prev.actor < st.actor))

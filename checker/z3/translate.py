@@ -874,6 +874,10 @@ class _Symbolic(ir.Visitor):
     def visit_TypeValues(self, e: ir.TypeValues) -> Any:
         return SetV(tuple((const(d, e.elem), TRUE) for d in domain(e.elem)))
 
+    def visit_RoleNodes(self, e: ir.RoleNodes) -> Any:
+        return SetV(tuple((const(d, NodeType(self.tr.n)), TRUE if d in e.members else FALSE)
+                          for d in range(self.tr.n)))
+
     def visit_InFlight(self, e: ir.InFlight) -> Any:
         """The copies of one message type in flight, as records (src, dst, fields...)."""
         if self.state is None:
