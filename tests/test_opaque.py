@@ -227,3 +227,15 @@ def test_the_runtime_checks_invariants_on_payloads() -> None:
         for p in ("x", "x", "y"):
             sim.request(0, "write", (p,))
             sim.run(sim.now + 1.0)
+
+
+def test_the_zab_service_needs_an_opaque_value() -> None:
+    # it writes (id, operation) pairs: a spec whose Value is a range would range-check them
+    from pnyx.impl.zab_service import ZabService
+
+    zab = (ROOT / "spec" / "zab.pnyx").read_text()
+    assert "type Value = opaque(VALUES)" in zab
+    assert ZabService.needs.missing(compiled(zab)) == []
+    missing = ZabService.needs.missing(compiled(zab.replace("type Value = opaque(VALUES)", "type Value = 1..VALUES")))
+    assert "request write(an opaque value) (the spec's is write(v: 1..1))" in missing
+    assert any(m.startswith("variable history as a sequence of (zxid, opaque value) pairs") for m in missing)
