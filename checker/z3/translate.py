@@ -174,8 +174,8 @@ class Translator:
             self.bound = 0
         self.nodes = range(self.n)
         self.names = itertools.count()
-        self.budget = cs.budget  # name -> limit, in the state's order
-        self.limits = list(cs.budget.values())
+        self.budget = {b.name: b.value for b in p.budget}  # name -> limit, in the state's order
+        self.limits = list(self.budget.values())
         self.blank = tuple(tuple(const(default(ft), ft) for _, ft in m.fields) for m in p.messages)
         self.msg_values: list[tuple] = []
         for v in p.vars:
