@@ -25,7 +25,6 @@ from typing import Any
 import z3
 
 from pnyx.model import ir
-from pnyx.model.ast import Span
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import SpecError
 from pnyx.model.system import (
@@ -192,13 +191,13 @@ class Translator:
                 self.msg_values += [(m.id,) + v for v in vals]
 
     # ---- errors -------------------------------------------------------------
-    def error(self, what: str, where: ir.Node | Span) -> TranslationError:
+    def error(self, what: str, where: ir.Node | ir.Span) -> TranslationError:
         """A located error; `where` is an IR node or a span."""
         p = self.program
         span = where.span if isinstance(where, ir.Node) else where
         return TranslationError(f"the z3 back end does not support {what}", p.filename, p.source, span)
 
-    def located(self, fn: Callable[[], Any], where: ir.Node | Span) -> Any:
+    def located(self, fn: Callable[[], Any], where: ir.Node | ir.Span) -> Any:
         try:
             return fn()
         except Unsupported as exc:
