@@ -63,10 +63,12 @@ def test_the_reference_agrees_on_every_state(spec: str, values: int) -> None:
 
 
 def test_a_trace_shows_values_as_v1_v2(tmp_path: Path) -> None:
-    (tmp_path / "skips.pnyx").write_text(SKIPS_REPEATS)
+    replying = SKIPS_REPEATS.replace("  send Put(v) to node(2)\n", "  send Put(v) to node(2)\n  reply v\n")
+    assert replying != SKIPS_REPEATS
+    (tmp_path / "skips.pnyx").write_text(replying)
     proc = run_cli("check", "skips.pnyx", "--quiet", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "client calls write(v=v2) at n1" in proc.stdout
+    assert "client calls write(v=v2) at n1 -> replies v2" in proc.stdout
     assert "n1.log: [v1, v1] -> [v1, v1, v2]" in proc.stdout and "n2.log: [v1] -> [v1, v2]" in proc.stdout
     assert show("payload", OpaqueType(1, 2, "Value")) == "'payload'"  # a runtime value as itself
 
