@@ -272,3 +272,26 @@ def test_bmc_finds_the_bug_with_two_values_only() -> None:
     assert bmc(compiled(SKIPS_REPEATS, VALUES=1), 6).ok
     found = bmc(compiled(SKIPS_REPEATS), 6)
     assert not found.ok and found.name == "Prefix" and len(found.events) == 6
+
+
+def test_a_cluster_carries_payloads_between_processes(tmp_path: Path) -> None:
+    """The doc's backup as two node processes (the raw service): a client's strings and bytes
+    reach n2's log over real sockets, through both nodes' compiled handlers and storage."""
+    from conftest import eventually
+
+    from pnyx.impl.client import ClientError, call
+    from pnyx.impl.cluster import start_cluster, stop_cluster
+
+    (tmp_path / "backup.pnyx").write_text(SPEC)
+    d = tmp_path / "c"
+    meta = start_cluster(str(tmp_path / "backup.pnyx"), 2, d, timeout=60, service="raw")
+    try:
+        call(meta.clients[0], "request", "write", ("hello",), timeout=10)
+        call(meta.clients[0], "request", "write", ((b"\x00k", 7),), timeout=10)
+        with pytest.raises(ClientError, match="a Value payload is a string"):
+            call(meta.clients[0], "request", "write", ([1, 2],), timeout=10)
+        want = ("log", "['hello', (b'\\x00k', 7)]")
+        assert eventually(lambda: want in call(meta.clients[1], "state", timeout=10))
+        assert want in call(meta.clients[0], "state", timeout=10)
+    finally:
+        stop_cluster(d)
