@@ -84,7 +84,9 @@ class Fairness:
 @dataclass
 class LiveOptions:
     max_states: int | None = None
-    max_seconds: float | None = None
+    max_seconds: float | None = None  # CPU seconds of the exploration
+    progress: Callable[[Stats], None] | None = None  # called during the exploration, every `progress_every` s
+    progress_every: float = 10.0
 
 
 @dataclass
@@ -275,6 +277,7 @@ def check_model(model: Model, props: list[LiveProperty], fairness: Fairness,
     stopped_by: str | None = None
     step_error: tuple[int, StepError] | None = None
     sid = 0
+    next_report = start + opts.progress_every
     dst_append, lab_append, off_append = g.dst.append, g.lab.append, g.off.append
     while queue:
         s = queue.popleft()
@@ -307,9 +310,15 @@ def check_model(model: Model, props: list[LiveProperty], fairness: Fairness,
             if opts.max_states is not None and g.n >= opts.max_states:
                 stopped_by = "states"
                 break
-            if opts.max_seconds is not None and time.process_time() - start >= opts.max_seconds:
+            now = time.process_time()
+            if opts.max_seconds is not None and now - start >= opts.max_seconds:
                 stopped_by = "time"
                 break
+            if opts.progress is not None and now >= next_report:
+                next_report = now + opts.progress_every
+                stats.distinct, stats.transitions, stats.depth = g.n, len(g.dst), g.depth[sid - 1]
+                stats.queue, stats.seconds = len(queue), now - start
+                opts.progress(stats)
     if opts.max_states is not None and stopped_by is None and queue and g.n >= opts.max_states:
         stopped_by = "states"
     stats.distinct, stats.transitions = g.n, len(g.dst)

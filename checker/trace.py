@@ -61,7 +61,8 @@ def describe(cs: CompiledSpec, event: tuple) -> str:
             h = cs.handlers[ev.handler]
             args = ", ".join(f"{p}={show(v, t)}" for (p, t), v in zip(h.params, ev.args))
             text = f"client calls {h.name}({args}) at {node_name(ev.node)}" + _choices(cs, ev.handler, ev.choices)
-            return text + (" -> replies " + ", ".join(map(str, ev.replies)) if ev.replies else "")
+            shown = [str(r) if h.reply_type is None else show(r, h.reply_type) for r in ev.replies]
+            return text + (" -> replies " + ", ".join(shown) if shown else "")
         case Crash():
             return f"{node_name(ev.node)} crashes (volatile state and its channels lost)"
         case Recover():

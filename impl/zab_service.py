@@ -2,8 +2,9 @@
 
 The protocol is spec/zab.pnyx, run by `NodeRuntime`: election, discovery, synchronization
 and broadcast are its compiled handlers. The service is glue around them:
-- A write (create, set, delete, sync) becomes the spec's `write(v)` request, where `v` is a
-  `Tagged` id carrying the operation. At a follower the spec forwards it to the leader
+- A write (create, set, delete, sync) becomes the spec's `write(v)` request, where `v` is the
+  payload `(write id, operation)`: the spec's Value is opaque (docs/language.md), so its
+  handlers store, send and compare it without looking inside. At a follower the spec forwards it to the leader
   (message Write); the leader proposes it. When the spec is in no state to take writes
   (an election is going on) the service retries until the client's deadline.
 - The client is answered only once the transaction is committed *at the server it asked*:
@@ -28,25 +29,35 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pnyx.model.types import IntType, SeqType, TupleType, Type, show
+from pnyx.model.types import OpaqueType, SeqType, TupleType, Type, show
 
 from .client import ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
-from .wire import Tagged
 
 log = logging.getLogger("pnyx.zab")
 
 
 def _is_history(t: Type) -> bool:
-    """seq[tuple[tuple[int, int], int]]: the service reads each entry's zxid and its (tagged) value."""
+    """seq[tuple[tuple[int, int], Value]]: the service reads each entry's zxid and its value, a payload."""
     if not isinstance(t, SeqType) or not isinstance(t.elem, TupleType) or len(t.elem.items) != 2:
         return False
     zxid, value = t.elem.items
-    return isinstance(zxid, TupleType) and len(zxid.items) == 2 and isinstance(value, IntType)
+    return isinstance(zxid, TupleType) and len(zxid.items) == 2 and isinstance(value, OpaqueType)
 
 
-HISTORY = Kind("a sequence of (zxid, value) pairs", _is_history)
+HISTORY = Kind("a sequence of (zxid, opaque value) pairs", _is_history)
+# Only an opaque value may carry a payload: compiled code never range-checks one (an integer
+# range would refuse the service's (id, operation) tuples at the first write).
+OPAQUE = Kind("an opaque value", lambda t: isinstance(t, OpaqueType))
+
+
+def _write_of(v: Any) -> tuple[Any, Any]:
+    """A history value as (write id, operation): the service's own payloads are such pairs; any
+    other value (one a checker trace replayed) is its own id with no operation."""
+    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], int) and not isinstance(v[0], bool):
+        return v[0], v[1]
+    return v, None
 
 
 def _zxid(z: Any) -> str:
@@ -137,7 +148,7 @@ class ZabService(Service):
     # history: (zxid, value) pairs; commit: how many of them are committed; role, phase,
     # leader: for `info`. currentEpoch and acceptedEpoch are shown when the spec has them.
     needs = Requirements(variables=(("history", HISTORY), ("commit", INT), ("role", ANY), ("phase", ANY), ("leader", ANY)),
-                         requests=(("write", (INT,)),))
+                         requests=(("write", (OPAQUE,)),))
     # As ZooKeeper's `srvr`: who leads, at which epoch and zxid.
     status_columns = (("role", lambda x: str(x.get("role", "?")).lower()), ("epoch", info_cell("epoch")),
                       ("last zxid", lambda x: _zxid(x.get("last_zxid"))),
@@ -153,7 +164,7 @@ class ZabService(Service):
         self.slot = {v.name: v.slot for v in cs.vars}
         self.tree = Tree()
         self.applied = 0
-        self.seen: dict[int, tuple[bool, Any]] = {}  # write id -> outcome, for idempotent re-submission
+        self.seen: dict[Any, tuple[bool, Any]] = {}  # write id -> outcome, for idempotent re-submission
         self.last_zxid: tuple = (0, 0)
         self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
         # ids unique across servers and restarts: time-seeded counter, node id in the low digits
@@ -178,15 +189,15 @@ class ZabService(Service):
             log.error("committed history changed under the service at %d: %r", self.applied, history[self.applied - 1])
         while self.applied < commit:
             zxid, v = history[self.applied]
-            op = v.payload if isinstance(v, Tagged) else None
-            if int(v) in self.seen:
-                ok, result = self.seen[int(v)]  # a re-submitted write: applied once already
+            wid, op = _write_of(v)
+            if wid in self.seen:
+                ok, result = self.seen[wid]  # a re-submitted write: applied once already
             else:
                 ok, result = self.tree.apply(op, zxid) if op is not None else (False, "no operation")
-                self.seen[int(v)] = (ok, result)
+                self.seen[wid] = (ok, result)
             self.applied += 1
             self.last_zxid = zxid
-            fut = self.pending.pop(int(v), None)
+            fut = self.pending.pop(wid, None)
             if fut is not None and not fut.done():
                 fut.set_result((ok, result))
 
@@ -207,7 +218,7 @@ class ZabService(Service):
             while not fut.done():
                 if time.monotonic() > deadline:
                     raise ClientError(f"{op[0]}: not committed within {timeout:.0f} s (no leader?); it may still take effect")
-                if rt.request("write", (Tagged(wid, op),)) is None:  # no leader in broadcast right now
+                if rt.request("write", ((wid, op),)) is None:  # no leader in broadcast right now
                     await asyncio.sleep(self.cfg.retry)
                     continue
                 with contextlib.suppress(asyncio.TimeoutError):

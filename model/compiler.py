@@ -70,6 +70,7 @@ class HandlerEntry:
     # Requests whose arguments are too many for the checker to try: raised by `arg_domain`, so
     # only what enumerates them (the checker) fails, not a runtime that never does.
     arg_error: SpecError | None = None
+    reply_type: Type | None = None  # the type of every `reply` of the handler, to show replies (None: several)
 
     @functools.cached_property
     def arg_domain(self) -> tuple:
@@ -755,7 +756,7 @@ def compile_checked(ct: Checked) -> CompiledSpec:
         elif isinstance(h, ir.OnRequest):
             params = tuple((p.name, p.type) for p in h.params)
             e = HandlerEntry(i, "request", h.name, fn, choice, line, params=params, choice_sites=sites,
-                             arg_error=_too_many_arguments(ct, h))
+                             arg_error=_too_many_arguments(ct, h), reply_type=_reply_type(h))
             requests.append(e)
         else:
             assert isinstance(h, ir.OnRecover)
@@ -776,6 +777,13 @@ def compile_checked(ct: Checked) -> CompiledSpec:
         hash_is_exact_enough=not any(_may_hold_minus_one_and_two(t) for t in
                                      [v.type for v in ct.vars] + [ft for m in ct.messages for _, ft in m.fields]),
     )
+
+
+def _reply_type(h: ir.Handler) -> Type | None:
+    """The type all of a handler's replies have, so a trace shows them as values (`v1`, `true`,
+    `n2`); None when its `reply` statements differ in type."""
+    types = {x.expr.type for s in h.body for x in ir.walk(s) if isinstance(x, ir.Reply)}
+    return types.pop() if len(types) == 1 else None
 
 
 def _too_many_arguments(ct: Checked, h: ir.OnRequest) -> SpecError | None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+import os
+import sys
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
+import lark
 from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
 
@@ -31,7 +36,40 @@ _TERMINAL_NAMES = {
 
 @lru_cache(maxsize=1)
 def _parser() -> Lark:
-    return Lark(GRAMMAR.read_text(), parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    """The LALR parser. Building its tables takes longer than most commands' own work, so they
+    are saved once per grammar (and Lark and Python version) under the user's cache folder
+    and loaded from there; a missing, unreadable or unwritable cache only costs the build."""
+    text = GRAMMAR.read_text()
+    cache = _cache_file(text)
+    if cache is not None and cache.is_file():
+        try:
+            with cache.open("rb") as f:
+                return Lark.load(f)
+        except Exception:  # noqa: BLE001 - a damaged cache file: rebuilt below
+            pass
+    parser = Lark(text, parser="lalr", propagate_positions=True, maybe_placeholders=True)
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("wb", dir=cache.parent, delete=False) as tmp:
+                parser.save(tmp)
+            os.replace(tmp.name, cache)  # whole or not at all, for processes starting side by side
+        except OSError:
+            pass
+    return parser
+
+
+def _cache_file(grammar: str) -> Path | None:
+    """Where the parser tables of this grammar are kept: $XDG_CACHE_HOME/pnyx (default ~/.cache/pnyx),
+    or nowhere when $PNYX_NO_CACHE is set or there is no home folder."""
+    if os.environ.get("PNYX_NO_CACHE"):
+        return None
+    try:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:  # no home folder
+        return None
+    key = hashlib.sha256(f"{grammar}\0{lark.__version__}\0{sys.version_info[:2]}".encode()).hexdigest()[:20]
+    return root / "pnyx" / f"grammar-{key}.lark"
 
 
 def _span(meta: object) -> A.Span:

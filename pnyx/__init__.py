@@ -19,6 +19,7 @@ from pnyx.model.errors import ArgumentError, ModelError, PnyxError, SpecError
 
 if TYPE_CHECKING:
     from pnyx.checker.bfs import Result
+    from pnyx.checker.liveness import LivenessResult
     from pnyx.checker.tla.module import TlaExport
     from pnyx.checker.z3.bmc import BmcResult
     from pnyx.checker.z3.prove import ProofResult
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArgumentError", "ModelError", "PnyxError", "SpecError",
-    "bmc", "check", "export_tla", "load", "load_source", "prove", "simulate", "write_tla",
+    "bmc", "check", "check_liveness", "export_tla", "load", "load_source", "prove", "simulate", "write_tla",
 ]
 
 
@@ -59,6 +60,14 @@ def check(spec: Spec, *, symmetry: bool = True, max_depth: int | None = None, ma
 
     return bfs.check(spec, bfs.Options(max_depth=max_depth, max_states=max_states, max_seconds=max_seconds,
                                        symmetry=symmetry))
+
+
+def check_liveness(spec: Spec, *, max_states: int | None = None, max_seconds: float | None = None) -> LivenessResult:
+    """The spec's eventually / infinitely / leadsto properties under its fairness, on the full
+    state graph (no symmetry reduction); a violation comes with a lasso (docs/liveness.md)."""
+    from pnyx.checker import liveness
+
+    return liveness.check(spec, liveness.LiveOptions(max_states=max_states, max_seconds=max_seconds))
 
 
 def simulate(spec: Spec, *, runs: int = 100, depth: int = 100, seed: int = 0, max_seconds: float | None = None) -> Result:

@@ -305,7 +305,12 @@ def _check_liveness(cs: CompiledSpec, args: argparse.Namespace) -> Any:
 
     if not any(p.kind in _LIVENESS for p in cs.properties):
         sys.stderr.write(f"note: {args.file} has no eventually, infinitely or leadsto property: nothing for --liveness\n")
-    return live_check(cs, LiveOptions(max_states=args.max_states, max_seconds=args.max_seconds))
+    opts = LiveOptions(max_states=args.max_states, max_seconds=args.max_seconds)
+    if not args.quiet and not args.json:
+        opts.progress = lambda st: sys.stderr.write(
+            f"liveness: {st.distinct:,} states, {st.transitions:,} transitions, queue {st.queue:,}, "
+            f"{st.seconds:.0f} CPU s\n")
+    return live_check(cs, opts)
 
 
 def _write_mermaid(path: str, cs: CompiledSpec, result: Result, live: Any = None) -> None:

@@ -129,7 +129,8 @@ def test_a_spec_lacking_what_its_service_reads_is_refused(tmp_path: Path, capsys
     assert main(["cluster", "start", str(GOSSIP), "--nodes", "2", "--dir", str(d), "--service", "zab"]) == 2
     err = capsys.readouterr().err
     assert ("error: spec gossip cannot run the zab service: it lacks variable history, variable commit, "
-            "variable role, variable phase, variable leader.") in err
+            "variable role, variable phase, variable leader, request write(an opaque value) "
+            "(the spec's is write(v: 1..2)).") in err
     assert "The spec has variables value, " in err and "; messages Push; requests write(v). Choose another" in err
     assert not d.exists()
     # gossip without its Push message: the service inferred from the name refuses it too
@@ -144,7 +145,7 @@ def test_a_spec_lacking_what_its_service_reads_is_refused(tmp_path: Path, capsys
 def test_a_requirement_of_the_wrong_kind_is_named() -> None:
     cs = load(str(GOSSIP))
     assert Requirements(variables=(("value", HISTORY),), requests=(("write", (INT, INT)), ("read", ()))).missing(cs) == [
-        "variable value as a sequence of (zxid, value) pairs (the spec's is 0..2)",
+        "variable value as a sequence of (zxid, opaque value) pairs (the spec's is 0..2)",
         "request write(an integer, an integer) (the spec's is write(v: 1..2))", "request read()"]
     assert Requirements(messages=(("Push", ()),)).missing(cs) == ["message Push() (the spec's is Push(value: 0..2))"]
     assert GossipService.needs.missing(cs) == [] and ZabService.needs.missing(load(str(ZAB))) == []

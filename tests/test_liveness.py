@@ -531,3 +531,19 @@ def test_each_kind_agrees_with_brute_force_on_random_graphs(kind: str) -> None:
         checked += 1
         violated += expected
     assert checked > 300 and 40 < violated < checked - 40  # both verdicts well represented
+
+
+def test_the_python_api_checks_liveness() -> None:
+    import pnyx
+
+    r = pnyx.check_liveness(pnyx.load(str(TWO_PC)))
+    assert not r.ok and r.complete and r.violated[0].name == "Termination"
+    bounded = pnyx.check_liveness(pnyx.load(str(GOSSIP)), max_states=100)
+    assert not bounded.complete and bounded.verdicts[0].holds is None
+
+
+def test_progress_is_reported_during_the_exploration() -> None:
+    seen: list[int] = []
+    opts = liveness.LiveOptions(progress=lambda st: seen.append(st.distinct), progress_every=0.0)
+    r = liveness.check(load(str(GOSSIP)), opts)
+    assert seen and seen == sorted(seen) and seen[-1] <= r.stats.distinct

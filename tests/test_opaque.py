@@ -63,10 +63,12 @@ def test_the_reference_agrees_on_every_state(spec: str, values: int) -> None:
 
 
 def test_a_trace_shows_values_as_v1_v2(tmp_path: Path) -> None:
-    (tmp_path / "skips.pnyx").write_text(SKIPS_REPEATS)
+    replying = SKIPS_REPEATS.replace("  send Put(v) to node(2)\n", "  send Put(v) to node(2)\n  reply v\n")
+    assert replying != SKIPS_REPEATS
+    (tmp_path / "skips.pnyx").write_text(replying)
     proc = run_cli("check", "skips.pnyx", "--quiet", cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    assert "client calls write(v=v2) at n1" in proc.stdout
+    assert "client calls write(v=v2) at n1 -> replies v2" in proc.stdout
     assert "n1.log: [v1, v1] -> [v1, v1, v2]" in proc.stdout and "n2.log: [v1] -> [v1, v2]" in proc.stdout
     assert show("payload", OpaqueType(1, 2, "Value")) == "'payload'"  # a runtime value as itself
 
@@ -227,3 +229,69 @@ def test_the_runtime_checks_invariants_on_payloads() -> None:
         for p in ("x", "x", "y"):
             sim.request(0, "write", (p,))
             sim.run(sim.now + 1.0)
+
+
+def test_the_zab_service_needs_an_opaque_value() -> None:
+    # it writes (id, operation) pairs: a spec whose Value is a range would range-check them
+    from pnyx.impl.zab_service import ZabService
+
+    zab = (ROOT / "spec" / "zab.pnyx").read_text()
+    assert "type Value = opaque(VALUES)" in zab
+    assert ZabService.needs.missing(compiled(zab)) == []
+    missing = ZabService.needs.missing(compiled(zab.replace("type Value = opaque(VALUES)", "type Value = 1..VALUES")))
+    assert "request write(an opaque value) (the spec's is write(v: 1..1))" in missing
+    assert any(m.startswith("variable history as a sequence of (zxid, opaque value) pairs") for m in missing)
+
+
+@pytest.mark.parametrize("values", [1, 2])
+def test_the_tla_export_explores_the_same_states(values: int) -> None:
+    # the export sees Value as 1..VALUES; its state graph, evaluated independently, is Pnyx's
+    pytest.importorskip("tla")
+    from tla_eval import Module
+
+    from pnyx.checker import bfs
+    from pnyx.checker.tla import export
+
+    for spec, holds in ((SPEC, True), (SKIPS_REPEATS, values == 1)):
+        r = export(checked(spec, VALUES=values), origin="backup.pnyx")
+        assert "1..VALUES" in r.tla
+        invariants = re.findall(r"^INVARIANT (\w+)", r.cfg, re.M)
+        count, violated = Module(r.tla).explore(invariants)
+        if holds:
+            ours = bfs.check(compiled(spec, VALUES=values), bfs.Options(symmetry=False))
+            assert violated is None and ours.violation is None and count == ours.stats.distinct
+        else:
+            assert violated is not None and "Prefix" in str(violated)
+
+
+def test_bmc_finds_the_bug_with_two_values_only() -> None:
+    # the z3 back end reads Value as 1..VALUES too: same verdicts and trace length as the checker
+    from pnyx.checker.z3.bmc import bmc
+
+    assert bmc(compiled(SPEC), 6).ok
+    assert bmc(compiled(SKIPS_REPEATS, VALUES=1), 6).ok
+    found = bmc(compiled(SKIPS_REPEATS), 6)
+    assert not found.ok and found.name == "Prefix" and len(found.events) == 6
+
+
+def test_a_cluster_carries_payloads_between_processes(tmp_path: Path) -> None:
+    """The doc's backup as two node processes (the raw service): a client's strings and bytes
+    reach n2's log over real sockets, through both nodes' compiled handlers and storage."""
+    from conftest import eventually
+
+    from pnyx.impl.client import ClientError, call
+    from pnyx.impl.cluster import start_cluster, stop_cluster
+
+    (tmp_path / "backup.pnyx").write_text(SPEC)
+    d = tmp_path / "c"
+    meta = start_cluster(str(tmp_path / "backup.pnyx"), 2, d, timeout=60, service="raw")
+    try:
+        call(meta.clients[0], "request", "write", ("hello",), timeout=10)
+        call(meta.clients[0], "request", "write", ((b"\x00k", 7),), timeout=10)
+        with pytest.raises(ClientError, match="a Value payload is a string"):
+            call(meta.clients[0], "request", "write", ([1, 2],), timeout=10)
+        want = ("log", "['hello', (b'\\x00k', 7)]")
+        assert eventually(lambda: want in call(meta.clients[1], "state", timeout=10))
+        assert want in call(meta.clients[0], "state", timeout=10)
+    finally:
+        stop_cluster(d)

@@ -26,7 +26,7 @@ from pnyx.checker import bfs
 from pnyx.checker.mutants import Mutant, load_mutants
 from pnyx.checker.tla import ExportError, export, tlc
 from pnyx.checker.tla.handlers import ExprWriter, HandlerWriter
-from pnyx.model import ir
+from pnyx.model import ir, system
 from pnyx.model.compiler import compile_checked
 from pnyx.model.parser import parse, parse_file
 from pnyx.model.system import EVENTS
@@ -275,6 +275,20 @@ leadsto Grows: (exists n in Node: n.level == 1) ~> (forall n in Node: n.level ==
     assert "Often == []<>(\\E n \\in Node : (level[n] = 2))" in r.tla
     assert "Grows == (\\E n \\in Node : (level[n] = 1)) ~> (\\A n \\in Node : (level[n] = 2))" in r.tla
     assert re.findall(r"^INVARIANT (\w+)", r.cfg, re.M) == ["TypeOK"] and r.reach_cfg is None
+
+
+def test_a_crash_breaks_the_channels_the_system_s_rule_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`Cut` is written from model/system.breaks_on_crash: another rule there changes both tools alike."""
+    pytest.importorskip("tla")
+    from tla_eval import Module
+
+    path, defines = ROOT / "tests" / "golden" / "tla" / "relay.pnyx", {"LOG": 1, "MAXV": 1}
+    monkeypatch.setattr(system, "breaks_on_crash", lambda fifo, src, dst, node: dst == node)
+    states = pnyx_states(path, **defines)
+    assert states != 1413  # the usual rule's count (CASES): the rule matters here
+    r = exported(path, **defines)
+    assert "IF d = c THEN <<>>" in r.tla
+    assert Module(r.tla).explore([]) == (states, None)
 
 
 @pytest.mark.parametrize("section", ["## Definitions", "## Procedures"])

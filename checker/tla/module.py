@@ -20,7 +20,7 @@ from pnyx.model.types import default
 
 from .handlers import ExprWriter, Globals, HandlerWriter, lets
 from .names import Names, identifiers
-from .prelude import COMMON, FIFO, FIFO_CAN_SEND, UNBOUNDED_CAN_SEND, UNORDERED, UNORDERED_CAN_SEND
+from .prelude import COMMON, FIFO_CAN_SEND, UNBOUNDED_CAN_SEND, UNORDERED_CAN_SEND, network
 from .values import Orders, Values, const_text, tla_string
 
 # One counter and one bound per built-in budget (nCrashes < MaxCrashes), named after the budget.
@@ -57,7 +57,7 @@ class _Builder:
             can_send = UNBOUNDED_CAN_SEND
         else:
             can_send = FIFO_CAN_SEND if self.fifo else UNORDERED_CAN_SEND
-        prelude = COMMON + (FIFO if self.fifo else UNORDERED) + can_send
+        prelude = COMMON + network(self.fifo) + can_send
         self.defined = {"Node", "Init", "Next", "Spec", "vars", "TypeOK", "Env", "Take", "Handle", "Deliver",
                         "Crash", "Recover", "Lose", "Duplicate", "CAPACITY", "up", "chan", "net", "NoMessages",
                         "Disconnect", "IsDisconnect"}

@@ -7,6 +7,8 @@ TLC then stops with an evaluation error too.
 
 from __future__ import annotations
 
+from pnyx.model import system
+
 COMMON = r"""
 \* ---- Pnyx's builtins (model/runtime.py) -----------------------------------
 Range(s) == {s[i] : i \in DOMAIN s}
@@ -63,8 +65,7 @@ Sent(n, from, out, u) ==
                 IF IsDisconnect(p[2]) THEN [acc EXCEPT ![from][p[1]] = <<>>, ![p[1]][from] = <<>>]
                 ELSE IF u[p[1]] THEN [acc EXCEPT ![from][p[1]] = @ \o <<p[2]>>] ELSE acc,
             n, out)
-\* a crashed node's connections break: its channels in both directions are emptied
-Cut(n, c) == [s \in Node |-> [d \in Node |-> IF s = c \/ d = c THEN <<>> ELSE n[s][d]]]
+{cut}
 RemoveAt(s, k) == SubSeq(s, 1, k - 1) \o SubSeq(s, k + 1, Len(s))
 """
 
@@ -86,9 +87,36 @@ Sent(b, from, out, u) ==
                 IF IsDisconnect(p[2]) THEN [x \in {y \in DOMAIN acc : {y.src, y.dst} # {from, p[1]}} |-> acc[x]]
                 ELSE IF u[p[1]] THEN BagAdd(acc, Entry(from, p[1], p[2])) ELSE acc,
             b, out)
-\* messages to a crashed node are lost
-Cut(b, c) == [x \in {y \in DOMAIN b : y.dst # c} |-> b[x]]
+{cut}
 """
+
+
+
+def network(fifo: bool) -> str:
+    """The network's operators, `Cut` written from the one rule of model/system.py."""
+    return (FIFO if fifo else UNORDERED).replace("{cut}", cut(fifo))
+
+
+def cut(fifo: bool) -> str:
+    """`Cut(n, c)`: the network after node c crashed, by `system.breaks_on_crash`, probed on a
+    message from c, one to c, and one between two other nodes (which no crash may lose)."""
+    from_c, to_c = system.breaks_on_crash(fifo, 0, 1, 0), system.breaks_on_crash(fifo, 1, 0, 0)
+    if system.breaks_on_crash(fifo, 1, 2, 0):
+        raise AssertionError("the TLA+ export writes crashes that lose only the crashed node's messages")
+    if fifo:
+        broken = " \\/ ".join(cond for cond, hit in (("s = c", from_c), ("d = c", to_c)) if hit)
+        comment = {(True, True): r"\* a crashed node's connections break: its channels in both directions are emptied",
+                   (True, False): r"\* a crash empties the channels from the crashed node",
+                   (False, True): r"\* a crash empties the channels to the crashed node",
+                   (False, False): r"\* a crash leaves the channels as they are"}[(from_c, to_c)]
+        body = rf"[s \in Node |-> [d \in Node |-> IF {broken} THEN <<>> ELSE n[s][d]]]" if broken else "n"
+        return f"{comment}\nCut(n, c) == {body}"
+    kept = " /\\ ".join(cond for cond, hit in (("y.src # c", from_c), ("y.dst # c", to_c)) if hit)
+    lost = " and ".join(side for side, hit in (("from", from_c), ("to", to_c)) if hit)
+    comment = rf"\* messages {lost} a crashed node are lost" if lost else r"\* a crash loses no message in flight"
+    body = rf"[x \in {{y \in DOMAIN b : {kept}}} |-> b[x]]" if kept else "b"
+    return f"{comment}\nCut(b, c) == {body}"
+
 
 # whether a step's sends fit the channels' capacity
 FIFO_CAN_SEND = r"""CanSend(n, from, out, u) ==

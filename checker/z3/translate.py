@@ -25,7 +25,6 @@ from typing import Any
 import z3
 
 from pnyx.model import ir
-from pnyx.model.ast import Span
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import SpecError
 from pnyx.model.system import (
@@ -174,8 +173,8 @@ class Translator:
             self.bound = 0
         self.nodes = range(self.n)
         self.names = itertools.count()
-        self.budget = cs.budget  # name -> limit, in the state's order
-        self.limits = list(cs.budget.values())
+        self.budget = {b.name: b.value for b in p.budget}  # name -> limit, in the state's order
+        self.limits = list(self.budget.values())
         self.blank = tuple(tuple(const(default(ft), ft) for _, ft in m.fields) for m in p.messages)
         self.msg_values: list[tuple] = []
         for v in p.vars:
@@ -192,13 +191,13 @@ class Translator:
                 self.msg_values += [(m.id,) + v for v in vals]
 
     # ---- errors -------------------------------------------------------------
-    def error(self, what: str, where: ir.Node | Span) -> TranslationError:
+    def error(self, what: str, where: ir.Node | ir.Span) -> TranslationError:
         """A located error; `where` is an IR node or a span."""
         p = self.program
         span = where.span if isinstance(where, ir.Node) else where
         return TranslationError(f"the z3 back end does not support {what}", p.filename, p.source, span)
 
-    def located(self, fn: Callable[[], Any], where: ir.Node | Span) -> Any:
+    def located(self, fn: Callable[[], Any], where: ir.Node | ir.Span) -> Any:
         try:
             return fn()
         except Unsupported as exc:
