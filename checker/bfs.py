@@ -1,15 +1,17 @@
 """Breadth-first exploration: every reachable state once, the shortest path to each.
 
-Generic over checker.protocol.Model. Visited states are kept as 64-bit fingerprints (the
-model's `fingerprint` of the canonical state: for a spec, Python's hash,
-the same in every process because states hold only bools, ints and tuples; a blake2b
-digest when the spec's integers may be both -1 and -2, which CPython hashes alike) mapped to
-a discovery number; two arrays hold each state's parent and the index of the step
-that reached it, so any state's path is replayed from the initial state.
+Generic over checker.protocol.Model. Visited states are kept as a set of 64-bit fingerprints
+(the model's `fingerprint` of the canonical state: for a spec, Python's hash, the same in every
+process because states hold only bools, ints and tuples; a blake2b digest when the spec's
+integers may be both -1 and -2, which CPython hashes alike). States are numbered in the order
+they are discovered, so one level's states have consecutive numbers and the frontier holds
+states alone; two arrays hold each state's parent and the index of the step that reached it,
+so any state's path is replayed from the initial state.
 """
 
 from __future__ import annotations
 
+import gc
 import resource
 import time
 from array import array
@@ -93,18 +95,33 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
 
 def explore(model: Model, options: Options | None = None) -> Result:
     """Explore a model's state graph breadth-first, checking every property."""
+    # The cyclic garbage collector would walk every stored state again and again (they are
+    # tuples), and exploration makes no cycles worth collecting: it is paused meanwhile.
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _explore(model, options)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _explore(model: Model, options: Options | None = None) -> Result:
     opts = options or Options()
     fingerprint = model.fingerprint
     reducing = opts.symmetry and model.symmetric
-    canon = model.representative() if reducing else (lambda s: s)
+    canon = model.representative() if reducing else None
     raw_seen: set[int] = set()  # fingerprints of generated states as they are, before canonicalization
     props = model.properties()
     invariants = [(p, p.reads, p.holds) for p in props if p.kind == "invariant"]
     pending: list[tuple[Property, frozenset | None]] = [(p, p.reads) for p in props if p.kind == "reachable"]
     reached_at: dict[str, int] = {}
-    incremental = any(p.reads is not None for p in props)  # else every property is evaluated in every state
+    # Whether a step's changed reads are worth working out: some property may then be skipped.
+    incremental = any(p.reads is not None for p in props)
+    always = [holds for _, reads, holds in invariants if reads is None]  # read everything: evaluated in every state
+    selective = [(reads, holds) for _, reads, holds in invariants if reads is not None]
 
-    visited: dict[int, int] = {}
+    visited: set[int] = set()  # fingerprints of the (canonical) states discovered; a state's number is its order
     parent = array("q")
     step = array("l")
     stats = Stats()
@@ -115,13 +132,21 @@ def explore(model: Model, options: Options | None = None) -> Result:
 
     def check_state(s: State, sid: int, before: State | None = None) -> Property | None:
         """Evaluate the properties on a new state; with its predecessor, only those whose reads changed."""
-        changed = model.changed(before, s) if before is not None and incremental else None
         try:
-            for inv, reads, holds in invariants:
-                if changed is not None and reads is not None and not (reads & changed):
-                    continue  # held in the predecessor and reads nothing that changed
-                if not holds(s):
-                    return inv
+            if before is not None and incremental:
+                changed = model.changed(before, s)
+                for holds in always:
+                    if not holds(s):
+                        return first_failing(s)
+                if changed:
+                    for reads, holds in selective:
+                        if reads & changed and not holds(s):
+                            return first_failing(s)
+            else:
+                for _, _, holds in invariants:
+                    if not holds(s):
+                        return first_failing(s)
+                changed = None
             if pending:
                 for entry in list(pending):
                     r, reads = entry
@@ -134,6 +159,13 @@ def explore(model: Model, options: Options | None = None) -> Result:
             return failing_property(s)
         return None
 
+    def first_failing(s: State) -> Property:
+        """The first invariant, in declaration order, that is false in s (the one reported)."""
+        for inv, _, holds in invariants:
+            if not holds(s):
+                return inv
+        raise AssertionError("an invariant failed once and then held")  # pragma: no cover - properties are pure
+
     def failing_property(s: State) -> Property:
         """The property whose evaluation raises in state s, its error kept for the report."""
         for p in props:
@@ -144,54 +176,64 @@ def explore(model: Model, options: Options | None = None) -> Result:
                 return p
         raise AssertionError("a property failed once and then evaluated")  # pragma: no cover - properties are pure
 
-    frontier: list[tuple[State, int]] = []
+    frontier: list[State] = []  # one level; its states' numbers are consecutive, from `base`
     for s in model.init_states():
         raw_seen.add(fingerprint(s))
-        fp = fingerprint(canon(s))
+        fp = fingerprint(canon(s) if canon is not None else s)
         if fp in visited:
             continue
         sid = len(parent)
-        visited[fp] = sid
+        visited.add(fp)
         parent.append(-1)
         step.append(-1)
-        frontier.append((s, sid))
+        frontier.append(s)
         bad = check_state(s, sid)
         if bad is not None and violation is None:
             violation = ("invariant", bad, sid, None)
 
     stopped_by: str | None = None
     depth = 0
+    base = 0
+    seen = visited.__contains__
+    see = visited.add
+    add_parent, add_step = parent.append, step.append
+    successors = model.successors
     while frontier and violation is None:
         if opts.max_depth is not None and depth >= opts.max_depth:
             stopped_by = "depth"
             break
-        nxt: list[tuple[State, int]] = []
-        for qi, (s, sid) in enumerate(frontier):
+        nxt: list[State] = []
+        add_next = nxt.append
+        nid = base + len(frontier)
+        for qi, s in enumerate(frontier):
+            sid = base + qi
             try:
-                succ = model.successors(s)
+                succ = successors(s)
             except StepError as err:
                 violation = ("error", None, sid, err)
                 break
             stats.transitions += len(succ)
             for ai, (_, s2) in enumerate(succ):
-                if reducing:
+                if canon is not None:
                     # Most successors were generated before as this very state: skip the
                     # N!-bounded canonicalization for them.
                     raw = fingerprint(s2)
                     if raw in raw_seen:
                         continue
                     raw_seen.add(raw)
-                fp = fingerprint(canon(s2))
-                if fp in visited:
+                    fp = fingerprint(canon(s2))
+                else:
+                    fp = fingerprint(s2)
+                if seen(fp):
                     continue
-                nid = len(parent)
-                visited[fp] = nid
-                parent.append(sid)
-                step.append(ai)
-                nxt.append((s2, nid))
+                see(fp)
+                add_parent(sid)
+                add_step(ai)
+                add_next(s2)
                 bad = check_state(s2, nid, s)
+                nid += 1
                 if bad is not None:
-                    violation = ("invariant", bad, nid, None)
+                    violation = ("invariant", bad, nid - 1, None)
                     break
             if violation is not None:
                 break
@@ -208,6 +250,7 @@ def explore(model: Model, options: Options | None = None) -> Result:
                     stats.distinct, stats.depth, stats.seconds = len(parent), depth + 1, now - start
                     stats.queue = len(frontier) - qi + len(nxt)
                     opts.progress(stats)
+        base += len(frontier)
         if stopped_by or violation is not None:
             frontier = nxt
             break

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import marshal
+import operator
 from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
@@ -41,7 +42,7 @@ from pnyx.model.system import (
 
 State = tuple
 _new = tuple.__new__  # an event built without a Python-level __new__: once per transition
-MEMO_LIMIT = 1_000_000  # handler outcomes remembered before the memo is cleared
+MEMO_LIMIT = 1_000_000  # states of one node (or verdicts of one property) remembered before the memo is cleared
 
 
 class StepError(Exception):
@@ -123,6 +124,32 @@ class SpecProperty:
         return self._cs.model_error(exc, f"{self.kind} {self.name} cannot be evaluated")
 
 
+class NetworkProperty(SpecProperty):
+    """A property that reads the messages in flight, its verdicts remembered: it depends only on
+    the network and the slots it reads, and many states share those (a message delivered here,
+    another node's unread variables changed there), while listing the network's messages of
+    each type, sorted, costs more than looking the verdict up."""
+
+    __slots__ = ("_key", "_memo")
+
+    def __init__(self, cs: CompiledSpec, entry: PropertyEntry) -> None:
+        super().__init__(cs, entry)
+        slot_of = {v.name: v.slot for v in cs.vars}
+        slots = sorted(slot_of[x] for x in entry.reads)
+        self._key: Callable[[tuple], Any] | None = operator.itemgetter(*slots) if slots else None
+        self._memo: dict[tuple, bool] = {}
+
+    def holds(self, state: State) -> bool:
+        ns, net = state[0], state[2]
+        key = (net, tuple(map(self._key, ns))) if self._key is not None else (net,)
+        hit = self._memo.get(key)
+        if hit is None:
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            hit = self._memo[key] = bool(self._holds(ns, state[1], net))
+        return hit
+
+
 class SpecModel:
     """The model interface (checker.protocol.Model) over a compiled spec."""
 
@@ -139,7 +166,7 @@ class SpecModel:
         self._push = self.net.push
         self.msg_handlers = cs.message_handlers
         self.nodes = tuple(range(self.n))
-        self.memo: dict[tuple, tuple] = {}
+        self._memo: list[dict[tuple, tuple[dict, dict]]] = [{} for _ in self.nodes]  # see `tables`
 
     # ---- states ------------------------------------------------------------
     def init_states(self) -> list[State]:
@@ -148,7 +175,7 @@ class SpecModel:
         return [(ns, up, self.net.empty(), (0,) * len(self.cs.budget))]
 
     def properties(self) -> list[SpecProperty]:
-        return [SpecProperty(self.cs, p) for p in self.cs.properties]
+        return [NetworkProperty(self.cs, p) if p.reads_network else SpecProperty(self.cs, p) for p in self.cs.properties]
 
     def representative(self) -> Callable[[State], State]:
         from .symmetry import canonicalizer  # symmetry.py reads this module's State
@@ -158,9 +185,10 @@ class SpecModel:
     def changed(self, before: State, after: State) -> set[Hashable]:
         """The variable slots that differ at some node (node tuples are shared when untouched)."""
         out: set[Hashable] = set()
+        slots = self._slots
         for a, b in zip(before[0], after[0]):
             if a is not b:
-                out.update(k for k, x, y in zip(self._slots, a, b) if x is not y and x != y)
+                out.update([k for k, x, y in zip(slots, a, b) if x is not y and x != y])
         return out
 
     def in_flight(self, state: State) -> list[tuple[int, int, tuple]]:
@@ -195,51 +223,92 @@ class SpecModel:
                 return None
         return (ns[:node] + (st2,) + ns[node + 1 :], up, net, budget)
 
-    def outcomes(self, h: HandlerEntry, args: tuple, state: State, event: tuple) -> tuple | list:
-        """`run`, memoized: handlers are pure, and one node state meets one message in many global states."""
-        key = (h.index, args)
-        hit = self.memo.get(key)
+    def tables(self, i: int, st: tuple) -> tuple[dict, dict]:
+        """The memo tables of node i in state `st`: outcomes of deliveries by (src, message), and
+        of timers and requests by (handler, args). Handlers are pure, and one node state meets
+        one message in many global states; looking the node state up once per global state,
+        then small keys, hashes it once rather than once per handler."""
+        memo = self._memo[i]
+        hit = memo.get(st)
         if hit is None:
-            if len(self.memo) >= MEMO_LIMIT:
-                self.memo.clear()
-            hit = self.memo[key] = tuple(self.run(h, args, state, event))
+            if len(memo) >= MEMO_LIMIT:
+                memo.clear()
+            hit = memo[st] = ({}, {})
         return hit
 
-    def _deliver(self, out: list, state: State, net1: tuple, dst: int, src: int, msg: tuple) -> None:
-        enabled = False
+    def deliveries(self, state: State, dst: int, src: int, msg: tuple) -> tuple[tuple[Deliver, tuple | None, list], ...]:
+        """Every outcome of delivering `msg` from src to dst, as (event, dst's new state, sends), the
+        event built once; one (drop event, None, None) when no handler is enabled. Memoized."""
         st = state[0][dst]
-        budget = state[3]
+        table = self.tables(dst, st)[0]
+        hit = table.get((src, msg))
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        outs: list[tuple[Deliver, tuple | None, list]] = []
         for h in self.msg_handlers[msg[0]]:
             hi = h.index
             event = ("deliver", dst, src, msg, hi, (), ())  # typed only if the handler fails
-            for choices, (st2, sends, _) in self.outcomes(h, (dst, st, src) + msg[1:], state, event):
-                enabled = True
-                s2 = self.apply(state, dst, st2, sends, net1, budget)
-                if s2 is not None:
-                    out.append((_new(Deliver, ("deliver", dst, src, msg, hi, choices, sends)), s2))
-        if not enabled:
-            out.append((_new(Deliver, ("deliver", dst, src, msg, -1, (), ())), (state[0], state[1], net1, budget)))
+            for choices, (st2, sends, _) in self.run(h, (dst, st, src) + msg[1:], state, event):
+                outs.append((_new(Deliver, ("deliver", dst, src, msg, hi, choices, sends)), st2, sends))
+        if not outs:
+            outs.append((_new(Deliver, ("deliver", dst, src, msg, -1, (), ())), None, None))
+        hit = table[(src, msg)] = tuple(outs)
+        return hit
+
+    def local(self, state: State, h: HandlerEntry, i: int, args: tuple = ()) -> tuple[tuple[Event, tuple, list], ...]:
+        """Every outcome of a timer or request handler at live node i, as (event, i's new state,
+        sends), each event built once; memoized like `deliveries`."""
+        st = state[0][i]
+        table = self.tables(i, st)[1]
+        hit = table.get((h.index, args))
+        if hit is not None:
+            return hit  # type: ignore[no-any-return]
+        hi = h.index
+        if h.kind == "timer":
+            outs = [(_new(Timer, ("timer", i, hi, choices, sends)), st2, sends)
+                    for choices, (st2, sends, _) in self.run(h, (i, st), state, ("timer", i, hi, (), ()))]
+        else:
+            base = ("request", i, hi, args, (), (), ())
+            outs = [(_new(Request, ("request", i, hi, args, choices, sends, reps)), st2, sends)
+                    for choices, (st2, sends, reps) in self.run(h, (i, st) + args, state, base)]
+        hit = table[(hi, args)] = tuple(outs)  # type: ignore[arg-type]
+        return hit  # type: ignore[return-value]
 
     # ---- successors, in the catalogue's order (pnyx.model.system.EVENTS) ------------------
     def successors(self, state: State) -> list[tuple[Event, State]]:
         ns, up, net, budget = state
         out: list[tuple[Event, State]] = []
+        add = out.append
+        push = self._push
+        tables = [self.tables(i, st) for i, st in enumerate(ns)]  # each node state hashed once
         deliverable, losable = self.net.exits(net, budget[LOSS] < self.limits[LOSS])
         for dst, src, msg, _, net1 in deliverable:
-            self._deliver(out, state, net1, dst, src, msg)
+            outs = tables[dst][0].get((src, msg))
+            if outs is None:
+                outs = self.deliveries(state, dst, src, msg)
+            for ev, st2, sends in outs:
+                if st2 is None:  # no handler enabled: the message is dropped
+                    add((ev, (ns, up, net1, budget)))
+                    continue
+                net2 = push(net1, dst, sends, up) if sends else net1
+                if net2 is not None:  # else a bounded channel overflows: not enabled
+                    add((ev, (ns[:dst] + (st2,) + ns[dst + 1 :], up, net2, budget)))
         for h in self.cs.timers:
             b2 = budget
             if h.spends >= 0:
                 if budget[h.spends] >= self.limits[h.spends]:
                     continue
                 b2 = spend(budget, h.spends)
-            hi = h.index
+            key = (h.index, ())
             for i in self.nodes:
                 if up[i]:
-                    for choices, (st2, sends, _) in self.outcomes(h, (i, ns[i]), state, ("timer", i, hi, (), ())):
-                        s2 = self.apply(state, i, st2, sends, net, b2)
-                        if s2 is not None:
-                            out.append((_new(Timer, ("timer", i, hi, choices, sends)), s2))
+                    outs = tables[i][1].get(key)
+                    if outs is None:
+                        outs = self.local(state, h, i)
+                    for ev, st2, sends in outs:
+                        net2 = push(net, i, sends, up) if sends else net
+                        if net2 is not None:
+                            add((ev, (ns[:i] + (st2,) + ns[i + 1 :], up, net2, b2)))
         if budget[REQ] < self.limits[REQ]:
             b2 = budget[:REQ] + (budget[REQ] + 1,) + budget[REQ + 1 :]  # spend(budget, slot), inline: once per state
             for h in self.cs.requests:
@@ -247,12 +316,15 @@ class SpecModel:
                 for i in self.nodes:
                     if not up[i]:
                         continue
+                    local = tables[i][1]
                     for args in h.arg_domain:
-                        base = ("request", i, hi, args, (), (), ())
-                        for choices, (st2, sends, reps) in self.outcomes(h, (i, ns[i]) + args, state, base):
-                            s2 = self.apply(state, i, st2, sends, net, b2)
-                            if s2 is not None:
-                                out.append((_new(Request, ("request", i, hi, args, choices, sends, reps)), s2))
+                        outs = local.get((hi, args))
+                        if outs is None:
+                            outs = self.local(state, h, i, args)
+                        for ev, st2, sends in outs:
+                            net2 = push(net, i, sends, up) if sends else net
+                            if net2 is not None:
+                                add((ev, (ns[:i] + (st2,) + ns[i + 1 :], up, net2, b2)))
         if budget[CRASH] < self.limits[CRASH]:
             b2 = budget[:CRASH] + (budget[CRASH] + 1,) + budget[CRASH + 1 :]  # spend(budget, slot), inline: once per state
             for i in self.nodes:
