@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from pnyx.model import ast as A
+from pnyx.model import ir
 from pnyx.model.compiler import CompiledSpec, load
 from pnyx.model.errors import PnyxError
 
@@ -32,10 +32,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 def node_count_const(cs: CompiledSpec) -> str | None:
     """The constant that sets the number of nodes (`nodes N`), if the spec has one."""
-    decl = cs.checked.spec.nodes
-    if decl is not None and isinstance(decl.count, A.Name):
-        return decl.count.id
-    return None
+    count = cs.checked.core.nodes_count
+    return count.name if isinstance(count, ir.ConstRef) else None
 
 
 def resolve_spec(spec: str, nodes: int | None, defines: dict[str, Any], service: str | None = None,
