@@ -192,6 +192,9 @@ class _ToAst(Transformer):
     def range_type(self, meta, c):
         return A.TRange(_span(meta), c[0], c[1])
 
+    def range_type_open(self, meta, c):
+        return A.TRange(_span(meta), c[0], _less_one(c[1]))
+
     def enum_type(self, meta, c):
         return A.TEnum(_span(meta), tuple(str(x) for x in c))
 
@@ -288,6 +291,9 @@ class _ToAst(Transformer):
     def range_expr(self, meta, c):
         return A.RangeExpr(_span(meta), c[0], c[1])
 
+    def range_expr_open(self, meta, c):
+        return A.RangeExpr(_span(meta), c[0], _less_one(c[1]))
+
     def implies_op(self, meta, c):
         return A.Binary(_span(meta), "=>", c[0], c[1])
 
@@ -375,6 +381,11 @@ class _Located(Exception):
         super().__init__(message)
         self.message = message
         self.span = span
+
+
+def _less_one(hi: A.Expr) -> A.Expr:
+    """`a..<b` is `a..(b - 1)`: the half-open range, as the inclusive one every back end knows."""
+    return A.Binary(hi.span, "-", hi, A.Num(hi.span, 1))
 
 
 def _args(items: list) -> tuple[A.Arg, ...]:
