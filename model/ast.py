@@ -437,6 +437,18 @@ class Fairness(Node):
 
 
 @dataclass(frozen=True, eq=False)
+class Strict(Node):
+    """`strict`: delivering a message that no handler accepts is an error."""
+
+
+@dataclass(frozen=True, eq=False)
+class Ignore(Node):
+    """`ignore M, ...`: in strict mode, these messages may be dropped unhandled."""
+
+    names: tuple[tuple[str, Span], ...]
+
+
+@dataclass(frozen=True, eq=False)
 class Spec(Node):
     name: str
     filename: str
@@ -445,6 +457,8 @@ class Spec(Node):
     types: tuple[TypeDecl, ...] = ()
     defs: tuple[DefDecl, ...] = ()
     procs: tuple[ProcDecl, ...] = ()
+    strict: Strict | None = None
+    ignores: tuple[Ignore, ...] = ()
     nodes: NodesDecl | None = None
     network: NetworkDecl | None = None
     budget: tuple[BudgetItem, ...] = ()

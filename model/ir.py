@@ -301,6 +301,13 @@ class Send(Stmt):
 
 
 @dataclass(frozen=True, eq=False)
+class Fail(Stmt):
+    """The step fails with `what`: how strict mode treats a message no handler accepts."""
+
+    what: str
+
+
+@dataclass(frozen=True, eq=False)
 class Reset(Stmt):
     """`reset x, y`: each variable takes its initial value again (its `init`, else its type's default)."""
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import ast as A
 from . import ir
-from .types import INT, IntType, MapType, NodeType, OptionType, RecordType, SeqType, SetType, TupleType, Type
+from .types import BOOL, INT, IntType, MapType, NodeType, OptionType, RecordType, SeqType, SetType, TupleType, Type
 
 if TYPE_CHECKING:
     from .typecheck import Checked, DefInfo
@@ -40,6 +40,7 @@ class _Lowering:
         # cannot meet the caller's names: locals live in one flat namespace in every back end.
         self.suffix = ""
         self.inlined = 0
+        self.renamed: dict[str, str] = {}  # binders seen under the names of another handler (strict mode)
 
     # ---- the spec ----------------------------------------------------------------------
     def program(self) -> ir.Program:
@@ -50,6 +51,8 @@ class _Lowering:
                                  declared=self.declared(v.decl.type, v.type)) for v in ct.vars)
         self.variables = variables
         handlers = tuple(self.handler(i, h) for i, h in enumerate(ct.handlers))
+        if ct.strict:
+            handlers += self.unhandled(len(handlers))
         properties = tuple(self.property(p) for p in ct.properties)
         messages = tuple(ir.Message(m.decl.span, m.name, m.id, m.fields, tuple(f.span for f in m.decl.fields),
                                     declared=tuple(self.declared(f.type, t) for f, (_, t) in zip(m.decl.fields, m.fields)))
@@ -143,6 +146,34 @@ class _Lowering:
                        for p, (name, t) in zip(d.decl.params, d.params))
         return ir.Definition(d.decl.span, d.name, d.index, params, d.result, self.expr(d.decl.body))
 
+    def unhandled(self, first: int) -> tuple[ir.OnMessage, ...]:
+        """Strict mode as handlers: for each message kind not ignored, one that accepts exactly
+        what no handler of the spec accepts (none of their guards holds) and fails the step."""
+        ct, out = self.ct, []
+        assert ct.spec.strict is not None
+        span = ct.spec.strict.span
+        for m in ct.messages:
+            if m.name in ct.ignored:
+                continue
+            mine = [h for h in ct.handlers if isinstance(h, A.OnMessage) and h.message == m.name]
+            if any(h.guard is None for h in mine):
+                continue  # a handler accepts every such message
+            binders = tuple(f"{f}_any" for f, _ in m.fields)
+            guards: list[ir.Expr] = []
+            for h in mine:
+                assert h.guard is not None
+                self.renamed = dict(zip(h.binders, binders)) | ({h.sender: "sender_any"} if h.sender else {})
+                self.bindings = {b: "field" for b in binders} | {"sender_any": "sender"}
+                guards.append(self.expr(h.guard))
+            self.renamed = {}
+            accepted = guards[0] if guards else ir.Literal(span, BOOL, False)
+            for g in guards[1:]:
+                accepted = ir.Binary(span, BOOL, "or", accepted, g)
+            guard = ir.Unary(span, BOOL, "not", accepted)
+            fail = ir.Fail(span, f"no handler accepts {m.name} (strict mode; declaring ignore {m.name} allows it)")
+            out.append(ir.OnMessage(span, first + len(out), guard, (fail,), (), m.name, m.id, binders, "sender_any"))
+        return tuple(out)
+
     def handler(self, index: int, h: A.Handler) -> ir.Handler:
         self.bindings = {}
         self.choices = []
@@ -190,7 +221,7 @@ class _Lowering:
 
     def local(self, name: str) -> str:
         """A local's name in the IR: renamed inside an inlined procedure."""
-        return name + self.suffix
+        return self.renamed.get(name, name) + self.suffix
 
     def stmt_CallStmt(self, s: A.CallStmt) -> tuple[ir.Stmt, ...]:
         """A procedure call is inlined: a `let` per parameter, then the body, renamed apart."""

@@ -177,6 +177,12 @@ class _ToAst(Transformer):
     def leadsto_property(self, meta, c):
         return A.Property(_span(meta), "leadsto", str(c[1]), c[2], c[3])
 
+    def strict_decl(self, meta, c):
+        return A.Strict(_span(meta))
+
+    def ignore_decl(self, meta, c):
+        return A.Ignore(_span(meta), tuple((str(n), _tok_span(n)) for n in c))
+
     def fairness_decl(self, meta, c):
         strong, kind, *names = c
         return A.Fairness(_span(meta), strong is not None, str(kind), _tok_span(kind),
@@ -466,9 +472,9 @@ def _too_deep(tree: Tree) -> tuple[Tree, bool] | None:
 
 def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
     kinds = ("consts", "types", "defs", "procs", "budget", "messages", "state", "handlers", "properties",
-             "fairness")
+             "fairness", "ignores")
     groups: dict[str, list] = {k: [] for k in kinds}
-    nodes = network = None
+    nodes = network = strict = None
     for d in decls:
         if isinstance(d, A.ConstDecl):
             groups["consts"].append(d)
@@ -478,6 +484,12 @@ def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
             groups["defs"].append(d)
         elif isinstance(d, A.ProcDecl):
             groups["procs"].append(d)
+        elif isinstance(d, A.Strict):
+            if strict is not None:
+                raise SpecError("a spec declares `strict` once", filename, source, d.span)
+            strict = d
+        elif isinstance(d, A.Ignore):
+            groups["ignores"].append(d)
         elif isinstance(d, A.NodesDecl):
             if nodes is not None:
                 raise SpecError("a spec declares `nodes` once", filename, source, d.span)
@@ -500,7 +512,7 @@ def _assemble(name: str, decls: list, filename: str, source: str) -> A.Spec:
             groups["state"].extend(d[1])
         elif isinstance(d, Tree):  # pragma: no cover - grammar and transformer out of step
             raise AssertionError(f"untransformed rule {d.data}")
-    return A.Spec(A.Span(1, 1, 1, 1), name, filename, source, nodes=nodes, network=network,
+    return A.Spec(A.Span(1, 1, 1, 1), name, filename, source, nodes=nodes, network=network, strict=strict,
                   **{k: tuple(v) for k, v in groups.items()})
 
 

@@ -115,6 +115,10 @@ def _min(s: Sequence[Any]) -> Any:
     raise ModelError("min() of an empty collection")
 
 
+def _fail(what: str) -> None:
+    raise ModelError(what)
+
+
 def _value(o: tuple) -> Any:
     if o:
         return o[0]

@@ -144,6 +144,8 @@ class Checked:
     defs: list[DefInfo] = field(default_factory=list)
     procs: list[ProcInfo] = field(default_factory=list)
     roles: list[RoleInfo] = field(default_factory=list)
+    strict: bool = False
+    ignored: frozenset[str] = frozenset()  # in strict mode, messages that may be dropped unhandled
 
     @property
     def symmetry_classes(self) -> tuple[int, ...]:
@@ -580,6 +582,7 @@ class _Checker:
             refs=self.refs, request_params=request_params, has_choice=self.has_choice,
             symmetry_breakers=self.breakers, record_types=record_types, refs_choice=self.refs_choice,
             defs=list(self.defs.values()), procs=list(self.procs.values()), roles=roles,
+            strict=spec.strict is not None, ignored=self.check_ignores(),
             fairness=list(spec.fairness),
         )
 
@@ -653,6 +656,20 @@ class _Checker:
             self.expect(a.expr, self.expr(a.expr, scope), pt, f"argument {pn} of {e.func}")
         self.refs[e] = Sym("def", info.result, value=info.index)
         return info.result
+
+    def check_ignores(self) -> frozenset[str]:
+        """`ignore` names messages, each once, and only takes effect with `strict`."""
+        out: set[str] = set()
+        for ig in self.spec.ignores:
+            if self.spec.strict is None:
+                raise self.error("`ignore` takes effect in strict mode only", ig, "add `strict` to the spec")
+            for name, span in ig.names:
+                if name not in self.messages:
+                    raise self.error(f"unknown message {name!r} in `ignore`", span, self.suggest(name, self.messages))
+                if name in out:
+                    raise self.error(f"message {name} is ignored twice", span)
+                out.add(name)
+        return frozenset(out)
 
     def check_fairness(self) -> None:
         """Each `fair` declaration names an event kind of the catalogue and, for the kinds that

@@ -394,6 +394,14 @@ class Interpreter:
             res.append((tuple(out.st[v.name] for v in self.ct.vars), out.sends))
         return res
 
+    def guard_holds(self, h: A.OnMessage, self_id: int, st: tuple, src: int, m: tuple) -> bool:
+        """Whether a message handler's guard holds (strict mode asks whether any does)."""
+        if h.guard is None:
+            return True
+        env = self.node_env(self_id, st)
+        env.scopes.append({b: v for b, v in zip(h.binders, m[1:]) if b != "_"} | ({h.sender: src} if h.sender else {}))
+        return bool(self.ev(h.guard, env))
+
     def init_node(self, i: int) -> tuple:
         env = _Env(self.ct, i, None)
         from pnyx.model.types import default
@@ -490,6 +498,10 @@ class NaiveExplorer:
                 any_enabled = any_enabled or bool(outs)
                 out += self._step(state, dst, outs, rest, budget)
             if not any_enabled:
+                name = self.ct.messages[m[0]].name
+                if self.ct.strict and name not in self.ct.ignored and not any(
+                        it.guard_holds(h, dst, ns[dst], src, m) for h in self.msg_handlers[m[0]]):
+                    raise RefError(f"no handler accepts {name} (strict)")
                 out.append((ns, up, rest, budget))
         for h in self.timers:
             b_t = budget

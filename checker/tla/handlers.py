@@ -462,6 +462,10 @@ class HandlerWriter(ExprWriter):
     def visit_Disconnect(self, s: ir.Disconnect) -> str:
         return self._emit(s.dest, "Disconnect")
 
+    def visit_Fail(self, s: ir.Fail) -> str:
+        """TLC stops with this message, and the trace to it, when the step is taken."""
+        return f"IF Assert(FALSE, {tla_string(s.what)}) THEN {self.env} ELSE {self.env}"
+
     def _emit(self, dest: ir.Expr, msg: str) -> str:
         """The environment with <<dst, msg>> appended to its sends, for one node or a set of them."""
         env, sends = self.env, self.g.sends

@@ -1230,6 +1230,9 @@ class _Symbolic(ir.Visitor):
     def visit_Reply(self, s: ir.Reply) -> None:
         self.ev(s.expr, self.ctx)
 
+    def visit_Fail(self, s: ir.Fail) -> None:
+        self.fail(self.ctx, s.what, s)
+
     def visit_ChooseOne(self, s: ir.ChooseOne) -> None:
         pc, acc = self.ctx, self.acc
         assert acc is not None
