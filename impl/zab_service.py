@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from pnyx.model.types import OpaqueType, SeqType, TupleType, Type, show
+from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, show
 
 from .client import ClientError
 from .node import Step
@@ -38,12 +38,23 @@ from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, 
 log = logging.getLogger("pnyx.zab")
 
 
+def _items(t: Type) -> tuple[Type, ...] | None:
+    """The item types of a tuple or a record (a record is a tuple of its fields at run time)."""
+    if isinstance(t, TupleType):
+        return t.items
+    if isinstance(t, RecordType):
+        return tuple(ft for _, ft in t.fields)
+    return None
+
+
 def _is_history(t: Type) -> bool:
-    """seq[tuple[tuple[int, int], Value]]: the service reads each entry's zxid and its value, a payload."""
-    if not isinstance(t, SeqType) or not isinstance(t.elem, TupleType) or len(t.elem.items) != 2:
+    """A sequence of (zxid, value) pairs, tuples or records (`Txn { zxid: Zxid { epoch, counter },
+    value }`): the service reads each entry's zxid and its value, a payload."""
+    entry = _items(t.elem) if isinstance(t, SeqType) else None
+    if entry is None or len(entry) != 2:
         return False
-    zxid, value = t.elem.items
-    return isinstance(zxid, TupleType) and len(zxid.items) == 2 and isinstance(value, OpaqueType)
+    zxid = _items(entry[0])
+    return zxid is not None and len(zxid) == 2 and isinstance(entry[1], OpaqueType)
 
 
 HISTORY = Kind("a sequence of (zxid, opaque value) pairs", _is_history)
