@@ -80,8 +80,11 @@ def _child(src: Path, case: Case, depth: int, mode: str, cap: float) -> tuple[li
     def limit() -> None:
         resource.setrlimit(resource.RLIMIT_CPU, (int(cap), int(cap) + 5))
 
-    cmd = [sys.executable, "-c", CHILD, str(src), str(ROOT / spec), json.dumps(consts),
-           str(ROOT / mutant) if mutant else "-", str(depth), str(ROOT), mode]
+    # each tree checks its own copy of the spec and the mutant (the language moves on; the
+    # catalogued mutants keep their names and pinned behaviour)
+    home = src if (src / spec).is_file() and (not mutant or (src / mutant).is_file()) else ROOT
+    cmd = [sys.executable, "-c", CHILD, str(src), str(home / spec), json.dumps(consts),
+           str(home / mutant) if mutant else "-", str(depth), str(ROOT), mode]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, preexec_fn=limit, timeout=3 * cap + 60)
         out, err = proc.stdout, proc.stderr
