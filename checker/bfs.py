@@ -36,6 +36,7 @@ class Options:
     symmetry: bool = True
     progress: Callable[[Stats], None] | None = None
     progress_every: float = 0.5
+    workers: int = 1  # processes searching (pnyx.checker.parallel); 1: this one
 
 
 @dataclass
@@ -90,7 +91,86 @@ def _peak_rss() -> int:
 
 def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     """Explore the spec's state graph breadth-first, checking every property."""
+    if options is not None and options.workers > 1:
+        from .parallel import explore_parallel  # it imports this module
+
+        return explore_parallel(SpecModel(cs), options, options.workers)
     return explore(SpecModel(cs), options)
+
+
+class Checks:
+    """A model's properties, evaluated on each newly discovered state. Given what the step that
+    reached it changed (`Model.changed`), only the invariants whose reads changed are
+    evaluated: the others held in the predecessor. The one reported is the first false one
+    in declaration order."""
+
+    def __init__(self, model: Model) -> None:
+        self.model = model
+        self.props = model.properties()
+        self.invariants = [(p, p.reads, p.holds) for p in self.props if p.kind == "invariant"]
+        self.pending: list[tuple[Property, frozenset | None]] = [(p, p.reads) for p in self.props if p.kind == "reachable"]
+        self.reached_at: dict[str, int] = {}  # reachable property -> the number of the first state where it holds
+        self.failures: dict[str, ModelError] = {}  # property -> why evaluating it raised
+        # Whether a step's changed reads are worth working out: some property may then be skipped.
+        self.incremental = any(p.reads is not None for p in self.props)
+        self.always = [holds for _, reads, holds in self.invariants if reads is None]  # read everything
+        self.selective = [(reads, holds) for _, reads, holds in self.invariants if reads is not None]
+
+    def changed(self, before: State, after: State) -> set | None:
+        """What a step changed, if that can spare evaluations (None: evaluate everything)."""
+        return self.model.changed(before, after) if self.incremental else None
+
+    def check(self, s: State, sid: int, changed: set | None) -> Property | None:
+        """The property s violates, if any (evaluating only those whose reads are in `changed`,
+        unless None); records the reachable properties s is the first to satisfy."""
+        try:
+            if changed is not None:
+                for holds in self.always:
+                    if not holds(s):
+                        return self.first_false(s)
+                if changed:
+                    for reads, holds in self.selective:
+                        if reads & changed and not holds(s):
+                            return self.first_false(s)
+            else:
+                for _, _, holds in self.invariants:
+                    if not holds(s):
+                        return self.first_false(s)
+            if self.pending:
+                for entry in list(self.pending):
+                    r, reads = entry
+                    if changed is not None and reads is not None and not (reads & changed):
+                        continue
+                    if r.holds(s):
+                        self.reached_at[r.name] = sid
+                        self.pending.remove(entry)
+        except Exception:  # noqa: BLE001 - a property failed to evaluate (an index out of range...): the spec's error
+            return self.failing_property(s)
+        return None
+
+    def violated(self, s: State) -> Property | None:
+        """The invariant s violates, or the property whose evaluation raises in s; None if none."""
+        try:
+            return self.first_false(s)
+        except Exception:  # noqa: BLE001 - as in `check`
+            return self.failing_property(s)
+
+    def first_false(self, s: State) -> Property | None:
+        """The first invariant, in declaration order, that is false in s."""
+        for inv, _, holds in self.invariants:
+            if not holds(s):
+                return inv
+        return None
+
+    def failing_property(self, s: State) -> Property:
+        """The property whose evaluation raises in state s, its error kept for the report."""
+        for p in self.props:
+            try:
+                p.holds(s)
+            except Exception as exc:  # noqa: BLE001
+                self.failures[p.name] = p.error(exc)
+                return p
+        raise AssertionError("a property failed once and then evaluated")  # pragma: no cover - properties are pure
 
 
 def explore(model: Model, options: Options | None = None) -> Result:
@@ -112,14 +192,8 @@ def _explore(model: Model, options: Options | None = None) -> Result:
     reducing = opts.symmetry and model.symmetric
     canon = model.representative() if reducing else None
     raw_seen: set[int] = set()  # fingerprints of generated states as they are, before canonicalization
-    props = model.properties()
-    invariants = [(p, p.reads, p.holds) for p in props if p.kind == "invariant"]
-    pending: list[tuple[Property, frozenset | None]] = [(p, p.reads) for p in props if p.kind == "reachable"]
-    reached_at: dict[str, int] = {}
-    # Whether a step's changed reads are worth working out: some property may then be skipped.
-    incremental = any(p.reads is not None for p in props)
-    always = [holds for _, reads, holds in invariants if reads is None]  # read everything: evaluated in every state
-    selective = [(reads, holds) for _, reads, holds in invariants if reads is not None]
+    checks = Checks(model)
+    check, changes = checks.check, checks.changed
 
     visited: set[int] = set()  # fingerprints of the (canonical) states discovered; a state's number is its order
     parent = array("q")
@@ -128,53 +202,6 @@ def _explore(model: Model, options: Options | None = None) -> Result:
     start = time.perf_counter()
     next_report = start + opts.progress_every
     violation: tuple[str, Property | None, int, StepError | None] | None = None
-    failures: dict[str, ModelError] = {}
-
-    def check_state(s: State, sid: int, before: State | None = None) -> Property | None:
-        """Evaluate the properties on a new state; with its predecessor, only those whose reads changed."""
-        try:
-            if before is not None and incremental:
-                changed = model.changed(before, s)
-                for holds in always:
-                    if not holds(s):
-                        return first_failing(s)
-                if changed:
-                    for reads, holds in selective:
-                        if reads & changed and not holds(s):
-                            return first_failing(s)
-            else:
-                for _, _, holds in invariants:
-                    if not holds(s):
-                        return first_failing(s)
-                changed = None
-            if pending:
-                for entry in list(pending):
-                    r, reads = entry
-                    if changed is not None and reads is not None and not (reads & changed):
-                        continue
-                    if r.holds(s):
-                        reached_at[r.name] = sid
-                        pending.remove(entry)
-        except Exception:  # noqa: BLE001 - a property failed to evaluate (an index out of range...): the spec's error
-            return failing_property(s)
-        return None
-
-    def first_failing(s: State) -> Property:
-        """The first invariant, in declaration order, that is false in s (the one reported)."""
-        for inv, _, holds in invariants:
-            if not holds(s):
-                return inv
-        raise AssertionError("an invariant failed once and then held")  # pragma: no cover - properties are pure
-
-    def failing_property(s: State) -> Property:
-        """The property whose evaluation raises in state s, its error kept for the report."""
-        for p in props:
-            try:
-                p.holds(s)
-            except Exception as exc:  # noqa: BLE001
-                failures[p.name] = p.error(exc)
-                return p
-        raise AssertionError("a property failed once and then evaluated")  # pragma: no cover - properties are pure
 
     frontier: list[State] = []  # one level; its states' numbers are consecutive, from `base`
     for s in model.init_states():
@@ -187,7 +214,7 @@ def _explore(model: Model, options: Options | None = None) -> Result:
         parent.append(-1)
         step.append(-1)
         frontier.append(s)
-        bad = check_state(s, sid)
+        bad = check(s, sid, None)
         if bad is not None and violation is None:
             violation = ("invariant", bad, sid, None)
 
@@ -230,7 +257,7 @@ def _explore(model: Model, options: Options | None = None) -> Result:
                 add_parent(sid)
                 add_step(ai)
                 add_next(s2)
-                bad = check_state(s2, nid, s)
+                bad = check(s2, nid, changes(s, s2))
                 nid += 1
                 if bad is not None:
                     violation = ("invariant", bad, nid - 1, None)
@@ -271,18 +298,26 @@ def _explore(model: Model, options: Options | None = None) -> Result:
             sid = parent[sid]
         return steps[::-1]
 
+    return finish(model, checks, opts, stats, stopped_by, violation, path, reducing)
+
+
+def finish(model: Model, checks: Checks, opts: Options, stats: Stats, stopped_by: str | None,
+           violation: tuple[str, Property | None, int, StepError | None] | None,
+           path: Callable[[int], list[int]], reducing: bool) -> Result:
+    """The result of a search: the traces to the violation and to each reachable property, replayed."""
     result = Result(
         spec=model.name, stats=stats, complete=stopped_by is None and violation is None,
-        stopped_by=stopped_by, violation=None, invariants=[p.name for p, _, _ in invariants], symmetry=reducing,
+        stopped_by=stopped_by, violation=None, invariants=[p.name for p, _, _ in checks.invariants], symmetry=reducing,
         stop_limit={"depth": opts.max_depth, "states": opts.max_states, "time": opts.max_seconds}.get(stopped_by or ""),
     )
-    for p in props:
+    for p in checks.props:
         if p.kind == "reachable":
-            sid_r = reached_at.get(p.name)
+            sid_r = checks.reached_at.get(p.name)
             result.reached[p.name] = replay(model, path(sid_r)) if sid_r is not None else None
     if violation is not None:
         kind, prop, sid, err = violation
         trace = replay(model, path(sid))
+        failures = checks.failures
         if kind == "invariant" and prop is not None and prop.name in failures:
             e = failures[prop.name]
             result.violation = Violation("error", prop.name, e.message if not e.line else str(e), {}, trace)

@@ -89,6 +89,13 @@ def _positive(text: str) -> int:
     return _bounded_int(text, 1, None, "a positive integer")
 
 
+def _workers(text: str) -> int:
+    from pnyx.checker.parallel import default_workers
+
+    n = _bounded_int(text, 0, 256, "a number of processes")
+    return n or default_workers()
+
+
 def _integer(text: str) -> int:
     """Any integer (a seed)."""
     try:
@@ -170,6 +177,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--liveness", action="store_true",
                    help="also check the eventually / infinitely / leadsto properties under the spec's fairness, on the "
                         "full state graph (no symmetry reduction); see docs/liveness.md")
+    c.add_argument("--workers", type=_workers, default=1, metavar="N",
+                   help="search with N processes (default 1; 0: one per core); the same states and trace lengths")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
     c.add_argument("--mermaid", metavar="FILE",
@@ -248,7 +257,7 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise ArgumentError("--max-depth does not apply to --liveness: liveness needs every reachable state "
                             "(bound it with --max-states or --max-seconds)")
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
-                   symmetry=not args.no_symmetry)
+                   symmetry=not args.no_symmetry, workers=args.workers)
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     live_enabled = not args.quiet and err.is_terminal and not args.json

@@ -1,0 +1,364 @@
+"""Breadth-first search on several cores: a partitioned, level-synchronous BFS.
+
+Each worker process owns the states whose fingerprint is congruent to its number modulo
+the number of workers: it alone keeps their visited set, their parent pointers and the
+frontier of them. A level is two phases, each ended by a barrier in the coordinating process:
+
+- expand: every worker lists the successors of its frontier; those it owns it keeps
+  (checking their properties at once, as the one-process search does), the others it writes,
+  one batch per owner, to a file in a scratch folder (in memory, under /dev/shm when there is
+  one), with their parent's global number, the step's index and what the step changed;
+- merge: every worker reads the batches written to it and keeps the states it had not seen.
+
+Every state is therefore discovered at its BFS depth, whoever expands it: the distinct states,
+transitions and diameter are those of `pnyx.checker.bfs.explore`, and a counterexample is as
+short (the search stops at the end of the first level with a violation; an error while
+expanding level d is preferred to an invariant violated at level d+1, its trace being shorter).
+A state's global number is ``local number * workers + owner``, so a trace is rebuilt by
+asking each owner along the path for its parent pointer. Bounds (`max_states`, `max_seconds`)
+are checked between levels and, for time, during expansion, so a bounded search may count a
+few states more than one process would.
+
+Workers are forked (the compiled model holds generated functions that cannot be sent to
+another process); where fork is not available the search runs in one process.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing as mp
+import os
+import pickle
+import resource
+import shutil
+import tempfile
+import time
+from array import array
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from .bfs import Checks, Options, Result, Stats, explore, finish
+from .model import State, StepError
+from .protocol import Model
+from .trace import replay
+
+
+def available() -> bool:
+    """Whether worker processes can be forked here."""
+    return "fork" in mp.get_all_start_methods()
+
+
+def default_workers() -> int:
+    """The cores this process may use."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def explore_parallel(model: Model, options: Options | None = None, workers: int = 2) -> Result:
+    """`bfs.explore` with `workers` processes; one worker (or no fork) is the one-process search."""
+    opts = options or Options()
+    if workers <= 1 or not available():
+        return explore(model, opts)
+    scratch = Path(tempfile.mkdtemp(prefix="pnyx-bfs-", dir="/dev/shm" if os.path.isdir("/dev/shm") else None))
+    enabled = gc.isenabled()
+    gc.disable()  # see bfs.explore
+    try:
+        return _Coordinator(model, opts, workers, scratch).run()
+    finally:
+        if enabled:
+            gc.enable()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+# ---- the coordinating process ------------------------------------------------------------
+class _Coordinator:
+    def __init__(self, model: Model, opts: Options, n: int, scratch: Path) -> None:
+        self.model, self.opts, self.n, self.scratch = model, opts, n, scratch
+        self.reducing = opts.symmetry and model.symmetric
+
+    def run(self) -> Result:
+        model, opts, n = self.model, self.opts, self.n
+        start = time.perf_counter()
+        deadline = start + opts.max_seconds if opts.max_seconds is not None else None
+        ctx = mp.get_context("fork")
+        conns: list[Connection] = []
+        procs = []
+        for w in range(n):
+            mine, theirs = ctx.Pipe()
+            p = ctx.Process(target=_worker_main, args=(model, opts, w, n, str(self.scratch), deadline, theirs),
+                            daemon=True, name=f"pnyx-bfs-{w}")
+            p.start()
+            theirs.close()
+            conns.append(mine)
+            procs.append(p)
+        self.conns = conns
+        try:
+            return self._search(start)
+        finally:
+            for c in conns:
+                with contextlib.suppress(OSError):
+                    c.send(("stop",))
+            for p in procs:
+                p.join(timeout=10)
+                if p.is_alive():  # pragma: no cover - a worker that does not stop
+                    p.kill()
+
+    def ask(self, msg: tuple) -> list[Any]:
+        """Send one command to every worker and collect their answers, in worker order."""
+        for c in self.conns:
+            c.send(msg)
+        answers = []
+        for w, c in enumerate(self.conns):
+            try:
+                a = c.recv()
+            except EOFError:
+                raise RuntimeError(f"search worker {w} died (out of memory?)") from None
+            if a[0] == "failed":  # a worker's own bug: raised here with its traceback
+                raise RuntimeError(f"search worker {w} failed:\n{a[1]}")
+            answers.append(a)
+        return answers
+
+    def _search(self, start: float) -> Result:
+        model, opts, n = self.model, self.opts, self.n
+        fingerprint = model.fingerprint
+        canon = model.representative() if self.reducing else None
+        seeds: list[list[tuple[State, int]]] = [[] for _ in range(n)]
+        for s in model.init_states():
+            fp = fingerprint(canon(s) if canon is not None else s)
+            seeds[fp % n].append((s, fp))
+        seeded = self.ask(("seed", seeds))  # ("seeded", states kept, violating state, reached)
+        stats = Stats()
+        frontier = stats.distinct = sum(a[1] for a in seeded)
+        reached: dict[str, int] = {}
+        self._reached(seeded, reached)
+        bad = [a[2] for a in seeded if a[2] is not None]
+        violation = ("invariant", min(bad)) if bad else None
+        stopped_by: str | None = None
+        depth = 0
+        level = 0
+        next_report = start + opts.progress_every
+        while frontier and violation is None:
+            if opts.max_depth is not None and depth >= opts.max_depth:
+                stopped_by = "depth"
+                break
+            # ("expanded", transitions, failing state, own new states, timed out, violating state, reached)
+            expanded = self.ask(("expand", level))
+            merged = self.ask(("merge", level))  # ("merged", new states from the others, violating state, reached)
+            level += 1
+            stats.transitions += sum(a[1] for a in expanded)
+            frontier = sum(a[3] for a in expanded) + sum(a[1] for a in merged)
+            stats.distinct += frontier
+            self._reached(expanded + merged, reached)
+            errors = [a[2] for a in expanded if a[2] is not None]
+            bad = [a[5] for a in expanded if a[5] is not None] + [a[2] for a in merged if a[2] is not None]
+            if errors:  # a failing step from level d: a shorter trace than a violation at level d+1
+                violation = ("error", min(errors))
+            elif bad:
+                violation = ("invariant", min(bad))
+            if violation is not None:
+                break
+            now = time.perf_counter()
+            if any(a[4] for a in expanded) or (opts.max_seconds is not None and now - start >= opts.max_seconds):
+                stopped_by = "time"
+                break
+            if opts.max_states is not None and stats.distinct >= opts.max_states:
+                stopped_by = "states"
+                break
+            if frontier:
+                depth += 1
+            if opts.progress is not None and now >= next_report:
+                next_report = now + opts.progress_every
+                stats.depth, stats.queue, stats.seconds = depth, frontier, now - start
+                opts.progress(stats)
+        stats.depth = depth
+        stats.queue = frontier if stopped_by else 0
+        stats.seconds = time.perf_counter() - start
+        peaks = self.ask(("peak",))
+        stats.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + sum(a[1] for a in peaks)
+
+        checks = Checks(model)  # the violation is found again here, in the trace's last state
+        found: tuple[str, Any, int, StepError | None] | None = None
+        if violation is not None:
+            kind, gid = violation
+            state = replay(model, self.path(gid)).states[-1]
+            if kind == "error":
+                try:
+                    model.successors(state)
+                except StepError as err:
+                    found = ("error", None, gid, err)
+            else:
+                found = ("invariant", checks.violated(state), gid, None)
+            if found is None or (kind == "invariant" and found[1] is None):  # pragma: no cover - models are pure
+                raise AssertionError("a violation found by a worker did not recur")
+        checks.reached_at.update(reached)
+        return finish(model, checks, opts, stats, stopped_by, found, self.path, self.reducing)
+
+    @staticmethod
+    def _reached(answers: list[Any], reached: dict[str, int]) -> None:
+        """Record the reachable properties first met at this level (the least state number among workers)."""
+        level: dict[str, int] = {}
+        for a in answers:
+            for name, gid in a[-1].items():
+                level[name] = min(level.get(name, gid), gid)
+        for name, gid in level.items():
+            reached.setdefault(name, gid)
+
+    def path(self, gid: int) -> list[int]:
+        """The step indices from an initial state to the state numbered `gid`, asking each owner in turn."""
+        steps = []
+        while True:
+            conn = self.conns[gid % self.n]
+            conn.send(("parent", gid // self.n))
+            _, parent, step = conn.recv()
+            if parent == -1:
+                return steps[::-1]
+            steps.append(step)
+            gid = parent
+
+
+# ---- a worker process --------------------------------------------------------------------
+def _worker_main(model: Model, opts: Options, w: int, n: int, scratch: str, deadline: float | None,
+                 conn: Connection) -> None:
+    import traceback
+
+    gc.disable()
+    try:
+        _Worker(model, opts, w, n, Path(scratch), deadline, conn).serve()
+    except Exception:  # noqa: BLE001 - reported to the coordinator, which raises it
+        with contextlib.suppress(OSError):
+            conn.send(("failed", traceback.format_exc()))
+
+
+class _Worker:
+    def __init__(self, model: Model, opts: Options, w: int, n: int, scratch: Path, deadline: float | None,
+                 conn: Connection) -> None:
+        self.model, self.w, self.n, self.scratch, self.deadline, self.conn = model, w, n, scratch, deadline, conn
+        self.fingerprint = model.fingerprint
+        self.canon: Callable[[State], State] | None = (
+            model.representative() if opts.symmetry and model.symmetric else None)
+        self.raw_seen: set[int] = set()
+        self.visited: set[int] = set()
+        self.parent = array("q")  # global numbers
+        self.step = array("l")
+        self.frontier: list[State] = []
+        self.base = 0  # the local number of the frontier's first state
+        self.next: list[State] = []
+        self.checks = Checks(model)
+        self.bad: int | None = None  # the first state found violating a property, by global number
+
+    def serve(self) -> None:
+        conn = self.conn
+        while True:
+            msg = conn.recv()
+            op = msg[0]
+            if op == "stop":
+                return
+            if op == "seed":
+                conn.send(self.seed(msg[1][self.w]))
+            elif op == "expand":
+                conn.send(self.expand(msg[1]))
+            elif op == "merge":
+                conn.send(self.merge(msg[1]))
+            elif op == "parent":
+                lid = msg[1]
+                conn.send(("parent", self.parent[lid], self.step[lid]))
+            elif op == "peak":
+                conn.send(("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+
+    def _reached(self, before: dict[str, int]) -> dict[str, int]:
+        return {k: v for k, v in self.checks.reached_at.items() if k not in before}
+
+    def add(self, s: State, fp: int, parent: int, step: int, changed: set | None) -> None:
+        """Keep a new state of the next level (its fingerprint not yet visited), checking it."""
+        lid = len(self.parent)
+        self.visited.add(fp)
+        self.parent.append(parent)
+        self.step.append(step)
+        self.next.append(s)
+        if self.bad is None:
+            gid = lid * self.n + self.w
+            if self.checks.check(s, gid, changed) is not None:
+                self.bad = gid
+
+    def seed(self, states: list[tuple[State, int]]) -> tuple:
+        before = dict(self.checks.reached_at)
+        for s, fp in states:
+            if fp not in self.visited:
+                self.add(s, fp, -1, -1, None)
+        self.frontier, self.next = self.next, []
+        return ("seeded", len(self.frontier), self.bad, self._reached(before))
+
+    def expand(self, level: int) -> tuple:
+        """List the frontier's successors: keep this worker's own, write the others to their owners."""
+        before = dict(self.checks.reached_at)
+        n, w = self.n, self.w
+        fingerprint, canon, raw_seen = self.fingerprint, self.canon, self.raw_seen
+        successors, changes = self.model.successors, self.checks.changed
+        seen, add = self.visited.__contains__, self.add
+        outbox: list[list[tuple]] = [[] for _ in range(n)]
+        sent: list[set[int]] = [set() for _ in range(n)]  # fingerprints already written to each owner this level
+        transitions = 0
+        error: int | None = None
+        timed_out = False
+        self.base_next = len(self.parent)
+        for qi, s in enumerate(self.frontier):
+            gid = (self.base + qi) * n + w
+            try:
+                succ = successors(s)
+            except StepError:
+                error = gid
+                break
+            transitions += len(succ)
+            for ai, (_, s2) in enumerate(succ):
+                if canon is not None:
+                    raw = fingerprint(s2)
+                    if raw in raw_seen:
+                        continue
+                    raw_seen.add(raw)
+                    fp = fingerprint(canon(s2))
+                else:
+                    fp = fingerprint(s2)
+                owner = fp % n
+                if owner == w:
+                    if not seen(fp):
+                        add(s2, fp, gid, ai, changes(s, s2))
+                elif fp not in sent[owner]:
+                    sent[owner].add(fp)
+                    outbox[owner].append((s2, fp, gid, ai, changes(s, s2)))
+            if self.bad is not None:
+                break
+            if (qi & 63) == 0 and self.deadline is not None and time.perf_counter() >= self.deadline:
+                timed_out = True
+                break
+        for owner, batch in enumerate(outbox):
+            if owner != w:
+                tmp = self.scratch / f"{level}-{w}-{owner}.tmp"
+                with tmp.open("wb") as f:
+                    pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
+                tmp.rename(self.scratch / f"{level}-{w}-{owner}")
+        own = len(self.next)
+        return ("expanded", transitions, error, own, timed_out, self.bad, self._reached(before))
+
+    def merge(self, level: int) -> tuple:
+        """Keep the states other workers found for this one that it had not seen; the next level begins."""
+        before = dict(self.checks.reached_at)
+        own = len(self.next)
+        seen, add = self.visited.__contains__, self.add
+        for v in range(self.n):
+            if v == self.w:
+                continue
+            path = self.scratch / f"{level}-{v}-{self.w}"
+            with path.open("rb") as f:
+                batch = pickle.load(f)
+            path.unlink()
+            for s2, fp, parent, step, changed in batch:
+                if not seen(fp):
+                    add(s2, fp, parent, step, changed)
+        self.base = self.base_next
+        self.frontier, self.next = self.next, []
+        return ("merged", len(self.frontier) - own, self.bad, self._reached(before))

@@ -1,0 +1,105 @@
+"""The search on several processes (pnyx.checker.parallel) finds what one process finds: the
+same distinct states, transitions and diameter, traces of the same length, the same verdicts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+from specs import compiled
+
+from pnyx.checker import bfs
+from pnyx.checker.model import SpecModel
+from pnyx.checker.mutants import compile_mutant, load_mutants
+from pnyx.checker.parallel import available, explore_parallel
+from pnyx.model.compiler import load
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.skipif(not available(), reason="worker processes are forked")
+
+
+def summary(r: bfs.Result) -> tuple:
+    """What must not depend on the number of processes."""
+    v = r.violation
+    return (r.stats.distinct, r.stats.transitions, r.stats.depth, r.complete, r.stopped_by,
+            None if v is None else (v.kind, v.name, len(v.trace), v.trace.failed_event is not None),
+            {k: None if t is None else len(t) for k, t in r.reached.items()})
+
+
+def both(cs: object, workers: int = 2, **options: object) -> tuple[bfs.Result, bfs.Result]:
+    one = bfs.explore(SpecModel(cs), bfs.Options(**options))  # type: ignore[arg-type]
+    many = explore_parallel(SpecModel(cs), bfs.Options(**options), workers)  # type: ignore[arg-type]
+    return one, many
+
+
+@pytest.mark.parametrize(("spec", "constants", "symmetry", "workers"), [
+    ("spec/gossip.pnyx", {}, False, 2),
+    ("spec/gossip.pnyx", {}, True, 3),
+    ("spec/gossip.pnyx", {"N": 4, "WRITES": 1, "CRASHES": 1}, True, 2),
+    ("spec/examples/two_phase_commit.pnyx", {}, False, 2),
+    ("spec/zab.pnyx", {"N": 2, "TXNS": 2, "MAX_EPOCH": 2, "CRASHES": 1}, False, 2),
+    ("spec/zab_broadcast.pnyx", {}, True, 2),
+])
+def test_bundled_specs_count_the_same(spec: str, constants: dict, symmetry: bool, workers: int) -> None:
+    one, many = both(load(str(ROOT / spec), constants), workers, symmetry=symmetry)
+    assert one.complete and summary(many) == summary(one)
+
+
+MUTANTS = ["log_zxid_before_increment", "leader_ignores_own_epoch", "equal_epoch_counted", "recovered_keeps_volatile"]
+
+
+@pytest.mark.parametrize("name", MUTANTS)
+def test_mutants_are_caught_with_traces_as_short(name: str) -> None:
+    (m,) = [m for m in load_mutants(ROOT / "spec" / "zab_mutants") if m.name == name]
+    one, many = both(compile_mutant(ROOT / "spec" / "zab.pnyx", m, dict(m.constants)), symmetry=True)
+    v = many.violation
+    assert v is not None and v.kind == "invariant" and v.name == m.property
+    assert summary(many)[2:] == summary(one)[2:]  # counts stop mid-level in one process, at the level's end here
+    assert many.violation.trace.states[-1] is not None and not many.ok
+    model = SpecModel(compile_mutant(ROOT / "spec" / "zab.pnyx", m, dict(m.constants)))
+    (prop,) = [p for p in model.properties() if p.name == v.name]
+    assert not prop.holds(v.trace.states[-1])  # the trace, rebuilt across workers, ends where the invariant fails
+
+
+COUNTER = """spec counter
+nodes 3
+state { volatile x: 0..3 = 0 }
+on timer inc when x < 3 { x = x + 1 }
+"""
+
+
+def test_a_broken_model_is_caught() -> None:
+    cs = compiled(COUNTER + "invariant Low: forall n in Node: n.x < 2\nreachable Full: forall n in Node: n.x == 3\n")
+    one, many = both(cs, 2, symmetry=False)
+    assert many.violation is not None and many.violation.name == "Low" and len(many.violation.trace) == 2
+    assert summary(many)[2:] == summary(one)[2:]
+    ok = both(compiled(COUNTER + "reachable Full: forall n in Node: n.x == 3\n"), 2, symmetry=False)
+    assert summary(ok[1]) == summary(ok[0]) and len(ok[1].reached["Full"]) == 9
+
+
+def test_a_failing_handler_is_reported_with_its_trace() -> None:
+    cs = compiled(COUNTER.replace("when x < 3 ", ""))  # x leaves 0..3 on a node's fourth firing
+    one, many = both(cs, 2, symmetry=False)
+    v = many.violation
+    assert v is not None and v.kind == "error" and v.trace.failed_event is not None
+    assert len(v.trace) == len(one.violation.trace) == 3 and v.message == one.violation.message
+
+
+def test_bounds_stop_the_search() -> None:
+    cs = load(str(ROOT / "spec" / "gossip.pnyx"), {})
+    one, many = both(cs, 2, symmetry=False, max_depth=5)
+    assert summary(many) == summary(one) and many.stopped_by == "depth"
+    many = explore_parallel(SpecModel(cs), bfs.Options(symmetry=False, max_states=1000), 2)
+    assert many.stopped_by == "states" and 1000 <= many.stats.distinct < 30337
+
+
+def test_cli_workers() -> None:
+    runs = [run_cli("check", str(ROOT / "spec" / "gossip.pnyx"), "--json", "--workers", w) for w in ("1", "2")]
+    for r in runs:
+        assert r.returncode == 0, r.stderr
+    one, two = (json.loads(r.stdout)["summary"] for r in runs)
+    assert two["distinct_states"] == one["distinct_states"] == 5093
+    bad = run_cli("check", str(ROOT / "spec" / "gossip.pnyx"), "--workers", "-1")
+    assert bad.returncode == 2 and "number of processes" in bad.stderr
