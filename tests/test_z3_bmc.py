@@ -185,3 +185,27 @@ def test_symmetry_breaking_orders_nodes_within_their_role_only(monkeypatch: pyte
     # Control: ordering every node as one class would make n2 wait for n1, which never acts.
     monkeypatch.setattr(type(cs.checked), "symmetry_classes", property(lambda self: (0,) * self.n_nodes))
     assert bmc_depth(cs, 3) is None
+
+
+LET_RANGE = """spec L
+const MAX = 3
+nodes 1
+budget { requests = 3 }
+state { volatile s: seq[0..MAX, MAX] = []
+        volatile total: 0..10 = 0 }
+on request add(v: 0..MAX) when len(s) < MAX {
+  s = append(s, v)
+  let top = max({k in 0..<len(s) where s[k] > 0} | {0})
+  let upto = top
+  upto = upto + 1
+  for j in top..upto - 1 { total = total + 1 }
+}
+invariant Small: forall n in Node: n.total < 2
+"""
+
+
+def test_a_range_ending_at_a_let_local_has_static_bounds() -> None:
+    # `top` is the max of a filtered range: bounded by the range's ends; `upto` widens with each
+    # assignment. Without those bounds z3 refused the loop; with them bmc agrees with BFS.
+    cs = compiled(LET_RANGE)
+    assert bfs_shortest(cs) == 2 and bmc_depth(cs, 3) == 2

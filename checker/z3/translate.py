@@ -814,6 +814,7 @@ class _Symbolic(ir.Visitor):
         self.errors = errors
         self.acc = acc
         self.ctx: Any = TRUE
+        self.bounds: dict[str, tuple[int, int] | None] = {}  # known bounds of integer locals (let, assigned)
 
     def unsupported(self, node: ir.Node) -> SpecError:
         return self.tr.error(type(node).__name__, node)
@@ -924,7 +925,7 @@ class _Symbolic(ir.Visitor):
     def visit_Range(self, e: ir.Range) -> Any:
         ctx = self.ctx
         lo, hi = self.ev(e.lo, ctx), self.ev(e.hi, ctx)
-        bl, bh = static_bounds(e.lo), static_bounds(e.hi)
+        bl, bh = static_bounds(e.lo, self.bounds), static_bounds(e.hi, self.bounds)
         if bl is None or bh is None:
             raise self.tr.error("a range whose ends have no known bounds (give them a bounded type)", e)
         return SetV(tuple((z3.IntVal(k), and_(lo <= k, k <= hi)) for k in range(bl[0], bh[1] + 1)))
@@ -1168,6 +1169,9 @@ class _Symbolic(ir.Visitor):
         if isinstance(target, ir.StateVar):
             self.fail(and_(pc, not_(fits(new, target.type))), f"{target.name} leaves its declared type", s)
             new = canon(new, target.type)
+        elif not s.path and target.name in self.bounds:  # a local's bounds widen to cover each value assigned
+            old, got = self.bounds[target.name], static_bounds(s.expr, self.bounds)
+            self.bounds[target.name] = None if old is None or got is None else (min(old[0], got[0]), max(old[1], got[1]))
         self.env[target.name] = new
 
     def update(self, base: Any, t: Type, path: tuple[ir.FieldStep | ir.KeyStep, ...], value: Any, pc: Any) -> Any:
@@ -1196,6 +1200,7 @@ class _Symbolic(ir.Visitor):
 
     def visit_Let(self, s: ir.Let) -> None:
         self.env[s.name] = self.ev(s.expr, self.ctx)
+        self.bounds[s.name] = static_bounds(s.expr, self.bounds)
 
     def visit_If(self, s: ir.If) -> None:
         pc = self.ctx
@@ -1273,18 +1278,26 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
 }
 
 
-def static_bounds(e: ir.Expr) -> tuple[int, int] | None:
-    """Bounds of an integer expression known before solving (for ranges with variable ends)."""
+def static_bounds(e: ir.Expr, local: dict[str, tuple[int, int] | None] | None = None) -> tuple[int, int] | None:
+    """Bounds of an integer expression known before solving (for ranges with variable ends).
+
+    `local` holds what is known of `let` locals; the largest or smallest element of a range,
+    a filtered range or a set literal lies within its elements' bounds.
+    """
     if isinstance(e, ir.Literal | ir.ConstRef) and not isinstance(e.value, bool):
         return e.value, e.value
     t = e.type
     if isinstance(t, IntType) and t.lo is not None and t.hi is not None:
         return t.lo, t.hi
+    if isinstance(e, ir.Local) and local is not None:
+        return local.get(e.name)
     if isinstance(e, ir.Binary) and e.op in ("+", "-"):
-        a, b = static_bounds(e.left), static_bounds(e.right)
+        a, b = static_bounds(e.left, local), static_bounds(e.right, local)
         if a is None or b is None:
             return None
         return (a[0] + b[0], a[1] + b[1]) if e.op == "+" else (a[0] - b[1], a[1] - b[0])
+    if isinstance(e, ir.Cond):
+        return _hull(static_bounds(e.then, local), static_bounds(e.other, local))
     if isinstance(e, ir.BuiltinCall) and e.func == "len":
         at = e.args[0].type
         if isinstance(at, SeqType) and at.bound is not None:
@@ -1292,10 +1305,33 @@ def static_bounds(e: ir.Expr) -> tuple[int, int] | None:
         if isinstance(at, SetType) and finite(at.elem):
             return 0, len(domain(at.elem))
     if isinstance(e, ir.BuiltinCall) and e.func in ("max", "min") and len(e.args) == 2:
-        a, b = static_bounds(e.args[0]), static_bounds(e.args[1])
-        if a is None or b is None:
-            return None
-        return min(a[0], b[0]), max(a[1], b[1])
+        return _hull(static_bounds(e.args[0], local), static_bounds(e.args[1], local))
+    if isinstance(e, ir.BuiltinCall) and e.func in ("max", "min") and len(e.args) == 1:
+        return _element_bounds(e.args[0], local)
+    return None
+
+
+def _hull(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    return None if a is None or b is None else (min(a[0], b[0]), max(a[1], b[1]))
+
+
+def _element_bounds(e: ir.Expr, local: dict[str, tuple[int, int] | None] | None) -> tuple[int, int] | None:
+    """Bounds of the elements of an integer collection, where they are known statically."""
+    if isinstance(e, ir.Range):
+        lo, hi = static_bounds(e.lo, local), static_bounds(e.hi, local)
+        return None if lo is None or hi is None else (lo[0], hi[1])
+    if isinstance(e, ir.SetFilter):
+        return _element_bounds(e.domain, local)
+    if isinstance(e, ir.SetLit | ir.SeqLit) and e.items:
+        out = static_bounds(e.items[0], local)
+        for x in e.items[1:]:
+            out = _hull(out, static_bounds(x, local))
+        return out
+    if isinstance(e, ir.Binary) and e.op == "|":
+        return _hull(_element_bounds(e.left, local), _element_bounds(e.right, local))
+    t = e.type
+    if isinstance(t, SetType | SeqType) and isinstance(t.elem, IntType) and t.elem.lo is not None and t.elem.hi is not None:
+        return t.elem.lo, t.elem.hi
     return None
 
 
