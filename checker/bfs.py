@@ -47,6 +47,7 @@ class Stats:
     queue: int = 0
     seconds: float = 0.0
     peak_rss_bytes: int = 0
+    dropped: dict[str, int] = field(default_factory=dict)  # transitions dropping an unhandled message, by kind
 
     @property
     def states_per_second(self) -> float:
@@ -305,6 +306,9 @@ def finish(model: Model, checks: Checks, opts: Options, stats: Stats, stopped_by
            violation: tuple[str, Property | None, int, StepError | None] | None,
            path: Callable[[int], list[int]], reducing: bool) -> Result:
     """The result of a search: the traces to the violation and to each reachable property, replayed."""
+    counts = getattr(model, "drop_counts", None)
+    if counts is not None:  # before the replays below step the model again
+        stats.dropped = counts()
     result = Result(
         spec=model.name, stats=stats, complete=stopped_by is None and violation is None,
         stopped_by=stopped_by, violation=None, invariants=[p.name for p, _, _ in checks.invariants], symmetry=reducing,

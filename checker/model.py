@@ -165,6 +165,7 @@ class SpecModel:
         self.limits = tuple(cs.budget.values())  # every budget, in the state's order
         self._push = self.net.push
         self.msg_handlers = cs.message_handlers
+        self.dropped = [0] * len(cs.messages)  # deliveries no handler accepted, per message kind
         self.nodes = tuple(range(self.n))
         self._memo: list[dict[tuple, tuple[dict, dict]]] = [{} for _ in self.nodes]  # see `tables`
 
@@ -274,6 +275,10 @@ class SpecModel:
         hit = table[(hi, args)] = tuple(outs)  # type: ignore[arg-type]
         return hit  # type: ignore[return-value]
 
+    def drop_counts(self) -> dict[str, int]:
+        """Transitions so far that dropped a message no handler accepted, by message kind."""
+        return {m.name: k for m, k in zip(self.cs.messages, self.dropped) if k}
+
     # ---- successors, in the catalogue's order (pnyx.model.system.EVENTS) ------------------
     def successors(self, state: State) -> list[tuple[Event, State]]:
         ns, up, net, budget = state
@@ -288,6 +293,7 @@ class SpecModel:
                 outs = self.deliveries(state, dst, src, msg)
             for ev, st2, sends in outs:
                 if st2 is None:  # no handler enabled: the message is dropped
+                    self.dropped[msg[0]] += 1
                     add((ev, (ns, up, net1, budget)))
                     continue
                 net2 = push(net1, dst, sends, up) if sends else net1

@@ -76,6 +76,7 @@ def summary(result: Result) -> dict[str, Any]:
         "stopped_by": result.stopped_by,
         "bounded_by": bounded_by(result),
         "symmetry_reduction": result.symmetry,
+        "dropped_unhandled": st.dropped,
     }
 
 
@@ -163,6 +164,9 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         f"{st.seconds:.2f} s, {st.states_per_second:,.0f} states/s, peak memory {st.peak_rss_bytes / 2**20:.0f} MiB"
         + (", symmetry reduction on" if result.symmetry else "")
     )
+    if st.dropped:
+        kinds = ", ".join(f"{name} {k:,}" for name, k in st.dropped.items())
+        out.print(f"Unhandled messages dropped (transitions): {kinds}")
     note = bound_note(result) if v is None else None
     if note is not None:
         out.print(f"[bold yellow]Bounded:[/] {escape(note)} (exit status {EXIT_BOUNDED})")

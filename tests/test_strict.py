@@ -71,3 +71,24 @@ def test_bad_strict_declarations_are_refused_where_written(decl: str, where: str
         checked(src)
     text = str(info.value)
     assert message in text and f":{where}" in text, text
+
+
+def test_drops_are_counted_per_message_kind_either_way() -> None:
+    from pnyx.checker.model import SpecModel
+
+    lax = SPEC.replace("strict\nignore Note\n", "")
+    result = explore(lax)
+    # an independent count: every delivery transition with no handler, over all reachable states
+    model = SpecModel(compiled(lax))
+    seen, todo, counts = set(model.init_states()), list(model.init_states()), {}
+    while todo:
+        s = todo.pop()
+        for ev, s2 in model.successors(s):
+            if ev.kind == "deliver" and ev.handler == -1:
+                name = model.cs.messages[ev.msg[0]].name
+                counts[name] = counts.get(name, 0) + 1
+            if s2 not in seen:
+                seen.add(s2)
+                todo.append(s2)
+    assert result.stats.dropped == counts and set(counts) == {"Ping", "Note"}
+    assert explore(SPEC).stats.dropped.get("Note", 0) > 0  # ignored kinds are counted too
