@@ -109,6 +109,8 @@ def write_tla(r: TlaExport, directory: str | Path) -> list[Path]:
     files = {f"{r.module}.tla": r.tla, f"{r.module}.cfg": r.cfg}
     if r.reach_cfg is not None:
         files[f"{r.module}_reachable.cfg"] = r.reach_cfg
+    if r.live_cfg is not None:
+        files[f"{r.module}_liveness.cfg"] = r.live_cfg
     for name, text in files.items():
         (out / name).write_text(text, encoding="utf-8")
     return [out / name for name in files]

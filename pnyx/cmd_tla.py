@@ -3,7 +3,8 @@
 Files written to DIR (default: the current directory), named after the spec:
 ``NAME.tla``, ``NAME.cfg`` (the invariants, for TLC) and, when the spec has
 `reachable` properties, ``NAME_reachable.cfg`` (each one negated: TLC reports it
-reached as a violation).
+reached as a violation) and, when it has liveness properties, ``NAME_liveness.cfg``
+(SPECIFICATION FairSpec: the spec under its fairness; docs/liveness.md).
 """
 
 from __future__ import annotations

@@ -149,7 +149,8 @@ on timer tick { x = x + 1 }
 def test_cli_writes_module_and_configs(tmp_path: Path) -> None:
     res = run_cli("export", "--tla", "spec/gossip.pnyx", "-D", "N=2", "-o", str(tmp_path))
     assert res.returncode == 0, res.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["gossip.cfg", "gossip.tla", "gossip_reachable.cfg"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["gossip.cfg", "gossip.tla", "gossip_liveness.cfg",
+                                                          "gossip_reachable.cfg"]
     text = (tmp_path / "gossip.tla").read_text()
     assert text.startswith("---- MODULE gossip ----")
     assert "N == 2" in text

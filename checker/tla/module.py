@@ -18,6 +18,7 @@ from pnyx.model.system import EVENTS, Crash, Deliver, Duplicate, Lose, Recover, 
 from pnyx.model.typecheck import BUDGETS, Checked
 from pnyx.model.types import default
 
+from .fairness import section_fairness
 from .handlers import ExprWriter, Globals, HandlerWriter, lets
 from .names import Names, identifiers
 from .prelude import COMMON, FIFO_CAN_SEND, UNBOUNDED_CAN_SEND, UNORDERED_CAN_SEND, network
@@ -36,6 +37,7 @@ class TlaExport:
     tla: str
     cfg: str
     reach_cfg: str | None
+    live_cfg: str | None = None  # the liveness properties under the spec's fairness (SPECIFICATION FairSpec)
 
 
 def _module_name(spec_name: str) -> str:
@@ -138,7 +140,9 @@ class _Builder:
         self.section_state(body, values)
         handler_ops = self.section_handlers(body)
         self.section_network_step(body, handler_ops)
+        self.acts: dict[tuple[str, int], str] = {}  # (event kind, handler index or -1) -> its action
         self.section_actions(body, handler_ops)
+        self.live_refused = section_fairness(self, body, handler_ops)
         self.section_properties(body, props)
         if orders.defs:
             w("\\* ---- orders on values, as Python compares them ----")
@@ -160,7 +164,14 @@ class _Builder:
                 + ["\\* `reachable` properties, negated: TLC reports each one reached as an invariant violation",
                    "\\* (run TLC with -continue to go on after the first)"]
                 + cfg_head[1:] + [f"INVARIANT Unreached_{props[p.name]}" for p in reach]) + "\n"
-        return TlaExport(_module_name(prog.name), tla, cfg, reach_cfg)
+        live = [p for p in prog.properties if p.kind in ir.LIVENESS]
+        live_cfg = None
+        if live and self.live_refused is None:
+            live_cfg = "\n".join(
+                cfg_head[:1] + ["\\* the liveness properties under the spec's fairness (docs/liveness.md)",
+                                "SPECIFICATION FairSpec", "CHECK_DEADLOCK FALSE"]
+                + [f"PROPERTY {props[p.name]}" for p in live]) + "\n"
+        return TlaExport(_module_name(prog.name), tla, cfg, reach_cfg, live_cfg)
 
     # ---- definitions -----------------------------------------------------
     def section_definitions(self, out: list[str]) -> None:
@@ -383,6 +394,7 @@ class _Builder:
             name, _ = ops[h.index]
             spends = h.spends
             act = g.names.claim(f"Timer_{h.name}")
+            self.acts[("timer", h.index)] = act
             w(f"\\* timer {h.name} fires at node i (line {h.span.line}); time is abstract: any enabled timer may fire")
             w(f"{act}(i) ==")
             if spends is not None:
@@ -409,6 +421,7 @@ class _Builder:
         def request(h: ir.OnRequest, spent: str) -> None:
             name, _ = ops[h.index]
             act = g.names.claim(f"Request_{h.name}")
+            self.acts[("request", h.index)] = act
             local = g.names.child()
             local.taken.add("i")
             args = [local.claim(p.name) for p in h.params]
@@ -445,6 +458,7 @@ class _Builder:
             w(f"    /\\ {self.unchanged({g.vars[v.name] for v in vol} | {'up', net, self.bvars[spent]})}")
             w("")
             nexts.append("\\E i \\in Node : Crash(i)")
+            self.acts[("crash", -1)] = "Crash"
 
         def recover() -> None:
             if not self.given(Crash.SPENDS):
@@ -461,6 +475,7 @@ class _Builder:
                 w(f"    /\\ {self.unchanged({'up'})}")
             w("")
             nexts.append("\\E i \\in Node : Recover(i)")
+            self.acts[("recover", -1)] = "Recover"
 
         def lose() -> None:
             spent = Lose.SPENDS
@@ -534,9 +549,10 @@ class _Builder:
                     formula = f"{Values.wrap(expr)} ~> {Values.wrap(tr.x(p.target))}"
                 case _:
                     formula = expr
-            if p.kind in ir.LIVENESS:
-                w("\\* (a property of behaviours: `pnyx check --liveness` checks it under the spec's fairness, which")
-                w("\\* the export does not write as WF/SF conditions, so no .cfg lists it)")
+            if p.kind in ir.LIVENESS and self.live_refused is None:
+                w("\\* (a property of behaviours, under FairSpec: the _liveness.cfg lists it, as `pnyx check --liveness`)")
+            elif p.kind in ir.LIVENESS:
+                w(f"\\* (a property of behaviours, not in any .cfg: {self.live_refused})")
             w(f"{props[p.name]} == {formula}")
             if p.kind == "reachable":
                 w(f"Unreached_{props[p.name]} == ~{props[p.name]}  \\* a violation of this invariant reaches {p.name}")
