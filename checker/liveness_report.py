@@ -47,9 +47,10 @@ def shape(lasso: Lasso) -> str:
 
 def stutter_note(cs: CompiledSpec, lasso: Lasso) -> str:
     """Why the behaviour may stop in its last state: no fair event is enabled there."""
-    events = lasso.trace.model.successors(lasso.trace.states[-1])
+    last = lasso.trace.states[-1]
+    events = [(ev, s) for ev, s in lasso.trace.model.successors(last) if s != last]  # a self loop is a stutter
     if not events:
-        return "nothing is enabled there (a terminal state)"
+        return "nothing that changes the state is enabled there (a terminal state)"
     classes = list(dict.fromkeys(fairness_class(ev) for ev, _ in events))
     shown = "; ".join(describe(cs, next(ev for ev, _ in events if fairness_class(ev) == c)) for c in classes[:3])
     more = f" and {len(classes) - 3} more" if len(classes) > 3 else ""
