@@ -547,3 +547,26 @@ def test_progress_is_reported_during_the_exploration() -> None:
     opts = liveness.LiveOptions(progress=lambda st: seen.append(st.distinct), progress_every=0.0)
     r = liveness.check(load(str(GOSSIP)), opts)
     assert seen and seen == sorted(seen) and seen[-1] <= r.stats.distinct
+
+
+RESTART = """
+spec restart
+nodes 1
+budget { crashes = 1 }
+state { persistent restarted: bool = false }
+on recover { restarted = true }
+FAIRNESS
+eventually Restarted: forall n in Node: n.restarted
+"""
+
+
+@pytest.mark.parametrize(("fairness", "holds"), [
+    ("fair crash\nfair recover", True),
+    ("fair recover", False),  # a crash is a fault: not fair unless declared, it may never happen
+    ("fair crash", False),  # the node may stay down
+])
+def test_faults_are_fair_only_when_declared(fairness: str, holds: bool) -> None:
+    v = _verdict(RESTART.replace("FAIRNESS", fairness))
+    assert v.holds is holds
+    if not holds:
+        assert v.lasso is not None and v.lasso.stutter
