@@ -1,6 +1,6 @@
 """The TLA+ export's fairness and liveness properties: TLC, checking FairSpec against the
 `_liveness.cfg`, reaches the verdict `pnyx check --liveness` reaches, on every fairness kind the
-export writes (weak and strong; timers, requests, deliveries, recovery) and on the bundled
+export writes (weak and strong; timers, requests, deliveries, crashes, recovery) and on the bundled
 protocols at small constants; what it cannot write leaves the configuration out, saying why."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT
 from specs import checked
-from test_liveness import PING, TOGGLE
+from test_liveness import PING, RESTART, TOGGLE
 from test_tla import tlc_jar
 
 from pnyx.checker import liveness
@@ -33,6 +33,8 @@ CASES: list[tuple[str, str, dict[str, object]]] = [
     ("ping_no_request", PING.replace("FAIRNESS", "fair timer send\nfair deliver"), {}),
     ("ping_crash", PING.replace("FAIRNESS", PING_FAIR), {"CRASHES": 1}),
     ("ping_crash_recover", PING.replace("FAIRNESS", PING_FAIR + "\nfair recover"), {"CRASHES": 1}),
+    ("restart", RESTART.replace("FAIRNESS", "fair crash\nfair recover"), {}),
+    ("restart_no_crash", RESTART.replace("FAIRNESS", "fair recover"), {}),
     ("twopc", TWO_PC, {}),
     ("twopc_no_crash", TWO_PC, {"CRASHES": 0}),
     ("gossip_n2", GOSSIP, {"N": 2, "WRITES": 1}),
