@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import multiprocessing as mp
 import os
 import pickle
@@ -141,21 +142,26 @@ class _Coordinator:
         stopped_by: str | None = None
         depth = 0
         level = 0
+        plan: list[tuple[int, int, int]] = []
         next_report = start + opts.progress_every
         while frontier and violation is None:
             if opts.max_depth is not None and depth >= opts.max_depth:
                 stopped_by = "depth"
                 break
-            # ("expanded", transitions, failing state, own new states, timed out, violating state, reached)
-            expanded = self.ask(("expand", level))
-            merged = self.ask(("merge", level))  # ("merged", new states from the others, violating state, reached)
+            # ("expanded", transitions, failing state, timed out, violating state, reached)
+            expanded = self.ask(("expand", level, plan))
+            self.ask(("claim", level))
+            kept = self.ask(("keep", level))  # ("kept", states of the next level held, violating state, reached)
+            sizes = [a[1] for a in kept]
+            plan = _balance(sizes)
+            self.ask(("give", level, plan))
             level += 1
             stats.transitions += sum(a[1] for a in expanded)
-            frontier = sum(a[3] for a in expanded) + sum(a[1] for a in merged)
+            frontier = sum(sizes)
             stats.distinct += frontier
-            self._reached(expanded + merged, reached)
+            self._reached(expanded + kept, reached)
             errors = [a[2] for a in expanded if a[2] is not None]
-            bad = [a[5] for a in expanded if a[5] is not None] + [a[2] for a in merged if a[2] is not None]
+            bad = [a[4] for a in expanded if a[4] is not None] + [a[2] for a in kept if a[2] is not None]
             if errors:  # a failing step from level d: a shorter trace than a violation at level d+1
                 violation = ("error", min(errors))
             elif bad:
@@ -163,7 +169,7 @@ class _Coordinator:
             if violation is not None:
                 break
             now = time.perf_counter()
-            if any(a[4] for a in expanded) or (opts.max_seconds is not None and now - start >= opts.max_seconds):
+            if any(a[3] for a in expanded) or (opts.max_seconds is not None and now - start >= opts.max_seconds):
                 stopped_by = "time"
                 break
             if opts.max_states is not None and stats.distinct >= opts.max_states:
@@ -221,6 +227,29 @@ class _Coordinator:
             gid = parent
 
 
+def _balance(sizes: list[int]) -> list[tuple[int, int, int]]:
+    """Moves ((giver, taker, count), ...) that even out the workers' shares of the next level,
+    unless they are already within 2% of even."""
+    total, n = sum(sizes), len(sizes)
+    want = [total // n + (1 if w < total % n else 0) for w in range(n)]
+    if max(abs(a - b) for a, b in zip(sizes, want)) <= max(16, total // 50):
+        return []
+    givers = [[w, sizes[w] - want[w]] for w in range(n) if sizes[w] > want[w]]
+    takers = [[w, want[w] - sizes[w]] for w in range(n) if sizes[w] < want[w]]
+    plan = []
+    while givers and takers:
+        g, t = givers[-1], takers[-1]
+        k = min(g[1], t[1])
+        plan.append((g[0], t[0], k))
+        g[1] -= k
+        t[1] -= k
+        if not g[1]:
+            givers.pop()
+        if not t[1]:
+            takers.pop()
+    return plan
+
+
 # ---- a worker process --------------------------------------------------------------------
 def _worker_main(model: Model, opts: Options, w: int, n: int, scratch: str, deadline: float | None,
                  conn: Connection) -> None:
@@ -242,12 +271,15 @@ class _Worker:
         self.canon: Callable[[State], State] | None = (
             model.representative() if opts.symmetry and model.symmetric else None)
         self.raw_seen: set[int] = set()
-        self.visited: set[int] = set()
-        self.parent = array("q")  # global numbers
+        self.visited: set[int] = set()  # the fingerprints this worker owns that were discovered
+        self.parent = array("q")  # of each state this worker holds: its parent's global number
         self.step = array("l")
-        self.frontier: list[State] = []
-        self.base = 0  # the local number of the frontier's first state
-        self.next: list[State] = []
+        self.frontier: list[State] = []  # held states of the level, numbered from `base`
+        self.base = 0
+        self.guests: list[tuple[State, int]] = []  # states of the level held by another worker, with their numbers
+        self.next: list[State] = []  # held states of the next level, numbered from `base_next`
+        self.base_next = 0
+        self.outbox: list[list[tuple]] = []
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
 
@@ -261,9 +293,14 @@ class _Worker:
             if op == "seed":
                 conn.send(self.seed(msg[1][self.w]))
             elif op == "expand":
+                self.take(msg[1] - 1, msg[2])
                 conn.send(self.expand(msg[1]))
-            elif op == "merge":
-                conn.send(self.merge(msg[1]))
+            elif op == "claim":
+                conn.send(self.claim(msg[1]))
+            elif op == "keep":
+                conn.send(self.keep(msg[1]))
+            elif op == "give":
+                conn.send(self.give(msg[1], msg[2]))
             elif op == "parent":
                 lid = msg[1]
                 conn.send(("parent", self.parent[lid], self.step[lid]))
@@ -273,10 +310,9 @@ class _Worker:
     def _reached(self, before: dict[str, int]) -> dict[str, int]:
         return {k: v for k, v in self.checks.reached_at.items() if k not in before}
 
-    def add(self, s: State, fp: int, parent: int, step: int, changed: set | None) -> None:
-        """Keep a new state of the next level (its fingerprint not yet visited), checking it."""
+    def add(self, s: State, parent: int, step: int, changed: set | None) -> None:
+        """Hold a new state of the next level (its fingerprint just marked visited by its owner), checking it."""
         lid = len(self.parent)
-        self.visited.add(fp)
         self.parent.append(parent)
         self.step.append(step)
         self.next.append(s)
@@ -285,29 +321,36 @@ class _Worker:
             if self.checks.check(s, gid, changed) is not None:
                 self.bad = gid
 
+    def _advance(self) -> None:
+        self.frontier, self.base, self.next = self.next, self.base_next, []
+        self.base_next = len(self.parent)
+
     def seed(self, states: list[tuple[State, int]]) -> tuple:
         before = dict(self.checks.reached_at)
         for s, fp in states:
             if fp not in self.visited:
-                self.add(s, fp, -1, -1, None)
-        self.frontier, self.next = self.next, []
+                self.visited.add(fp)
+                self.add(s, -1, -1, None)
+        self._advance()
         return ("seeded", len(self.frontier), self.bad, self._reached(before))
 
     def expand(self, level: int) -> tuple:
-        """List the frontier's successors: keep this worker's own, write the others to their owners."""
+        """List the successors of the level's states: keep the new ones this worker owns, and write
+        the fingerprints of the others to their owners, who say which are new (`claim`)."""
         before = dict(self.checks.reached_at)
         n, w = self.n, self.w
         fingerprint, canon, raw_seen = self.fingerprint, self.canon, self.raw_seen
         successors, changes = self.model.successors, self.checks.changed
-        seen, add = self.visited.__contains__, self.add
-        outbox: list[list[tuple]] = [[] for _ in range(n)]
-        sent: list[set[int]] = [set() for _ in range(n)]  # fingerprints already written to each owner this level
+        visited = self.visited
+        seen, see, add = visited.__contains__, visited.add, self.add
+        outbox: list[list[tuple]] = [[] for _ in range(n)]  # (state, successor, parent number, step index)
+        fps = [array("q") for _ in range(n)]
         transitions = 0
         error: int | None = None
         timed_out = False
-        self.base_next = len(self.parent)
-        for qi, s in enumerate(self.frontier):
-            gid = (self.base + qi) * n + w
+        start = self.base * n + w
+        held = zip(self.frontier, range(start, start + len(self.frontier) * n, n))
+        for qi, (s, gid) in enumerate(itertools.chain(held, self.guests)):
             try:
                 succ = successors(s)
             except StepError:
@@ -326,39 +369,77 @@ class _Worker:
                 owner = fp % n
                 if owner == w:
                     if not seen(fp):
-                        add(s2, fp, gid, ai, changes(s, s2))
-                elif fp not in sent[owner]:
-                    sent[owner].add(fp)
-                    outbox[owner].append((s2, fp, gid, ai, changes(s, s2)))
+                        see(fp)
+                        add(s2, gid, ai, changes(s, s2))
+                else:
+                    fps[owner].append(fp)
+                    outbox[owner].append((s, s2, gid, ai))
             if self.bad is not None:
                 break
             if (qi & 63) == 0 and self.deadline is not None and time.perf_counter() >= self.deadline:
                 timed_out = True
                 break
-        for owner, batch in enumerate(outbox):
+        self.frontier, self.guests, self.outbox = [], [], outbox
+        for owner, batch in enumerate(fps):
             if owner != w:
-                tmp = self.scratch / f"{level}-{w}-{owner}.tmp"
-                with tmp.open("wb") as f:
-                    pickle.dump(batch, f, protocol=pickle.HIGHEST_PROTOCOL)
-                tmp.rename(self.scratch / f"{level}-{w}-{owner}")
-        own = len(self.next)
-        return ("expanded", transitions, error, own, timed_out, self.bad, self._reached(before))
+                self._write(f"{level}-{w}-{owner}.fp", batch.tobytes())
+        return ("expanded", transitions, error, timed_out, self.bad, self._reached(before))
 
-    def merge(self, level: int) -> tuple:
-        """Keep the states other workers found for this one that it had not seen; the next level begins."""
-        before = dict(self.checks.reached_at)
-        own = len(self.next)
-        seen, add = self.visited.__contains__, self.add
+    def claim(self, level: int) -> tuple:
+        """Mark which of the fingerprints the others found are new (now visited), senders in order."""
+        visited = self.visited
         for v in range(self.n):
-            if v == self.w:
-                continue
-            path = self.scratch / f"{level}-{v}-{self.w}"
-            with path.open("rb") as f:
-                batch = pickle.load(f)
-            path.unlink()
-            for s2, fp, parent, step, changed in batch:
-                if not seen(fp):
-                    add(s2, fp, parent, step, changed)
-        self.base = self.base_next
-        self.frontier, self.next = self.next, []
-        return ("merged", len(self.frontier) - own, self.bad, self._reached(before))
+            if v != self.w:
+                fps = array("q")
+                fps.frombytes(self._read(f"{level}-{v}-{self.w}.fp"))
+                ok = bytearray(len(fps))
+                for i, fp in enumerate(fps):
+                    if fp not in visited:
+                        visited.add(fp)
+                        ok[i] = 1
+                self._write(f"{level}-{self.w}-{v}.ok", bytes(ok))
+        return ("claimed",)
+
+    def keep(self, level: int) -> tuple:
+        """Hold the successors that their owners found new: the states stay where they were
+        found (only fingerprints travel), and `give` evens out the workers' shares."""
+        before = dict(self.checks.reached_at)
+        changes, add = self.checks.changed, self.add
+        for owner, box in enumerate(self.outbox):
+            if owner != self.w:
+                ok = self._read(f"{level}-{owner}-{self.w}.ok")
+                for (s, s2, gid, ai), k in zip(box, ok):
+                    if k:
+                        add(s2, gid, ai, changes(s, s2))
+        self.outbox = []
+        return ("kept", len(self.next), self.bad, self._reached(before))
+
+    def give(self, level: int, plan: list[tuple[int, int, int]]) -> tuple:
+        """Move states of the next level as planned ((giver, taker, count), ...), then begin it.
+        A moved state keeps its number: its parent pointer stays with the giver."""
+        for giver, taker, count in plan:
+            if giver == self.w:
+                cut = len(self.next) - count
+                numbers = range((self.base_next + cut) * self.n + self.w,
+                                 (self.base_next + len(self.next)) * self.n + self.w, self.n)
+                batch = list(zip(self.next[cut:], numbers))
+                del self.next[cut:]
+                self._write(f"{level}-{giver}-{taker}.give", pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL))
+        self._advance()
+        return ("given",)
+
+    def take(self, level: int, plan: list[tuple[int, int, int]]) -> None:
+        for giver, taker, _ in plan:
+            if taker == self.w:
+                self.guests += pickle.loads(self._read(f"{level}-{giver}-{taker}.give"))
+
+    def _write(self, name: str, data: bytes) -> None:
+        tmp = self.scratch / (name + ".tmp")
+        tmp.write_bytes(data)
+        tmp.rename(self.scratch / name)
+
+    def _read(self, name: str) -> bytes:
+        path = self.scratch / name
+        data = path.read_bytes()
+        path.unlink()
+        return data
