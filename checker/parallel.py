@@ -1,23 +1,28 @@
 """Breadth-first search on several cores: a partitioned, level-synchronous BFS.
 
-Each worker process owns the states whose fingerprint is congruent to its number modulo
-the number of workers: it alone keeps their visited set, their parent pointers and the
-frontier of them. A level is two phases, each ended by a barrier in the coordinating process:
+Each worker process owns the fingerprints congruent to its number modulo the number of
+workers: it alone keeps the visited set of those. A level runs in phases, each ended by a
+barrier in the coordinating process, with files in a scratch folder (in memory, under
+/dev/shm when there is one) between them:
 
-- expand: every worker lists the successors of its frontier; those it owns it keeps
-  (checking their properties at once, as the one-process search does), the others it writes,
-  one batch per owner, to a file in a scratch folder (in memory, under /dev/shm when there is
-  one), with their parent's global number, the step's index and what the step changed;
-- merge: every worker reads the batches written to it and keeps the states it had not seen.
+- expand: every worker lists the successors of the states it holds; a new one whose
+  fingerprint it owns it keeps at once (checking its properties, as the one-process search
+  does); the fingerprints of the others it writes to their owners;
+- claim: every owner marks which of the fingerprints sent to it are new, senders in order,
+  and records them as visited;
+- keep: each worker holds the successors its owners marked new, with their parent pointers,
+  and checks them; only fingerprints and marks have travelled, no states;
+- give: the coordinator evens out the next level by moving states from the workers holding
+  most to the others (pickled, but only the imbalance); a moved state keeps its number.
 
-Every state is therefore discovered at its BFS depth, whoever expands it: the distinct states,
+Every state is therefore discovered at its BFS depth, whoever finds it: the distinct states,
 transitions and diameter are those of `pnyx.checker.bfs.explore`, and a counterexample is as
 short (the search stops at the end of the first level with a violation; an error while
 expanding level d is preferred to an invariant violated at level d+1, its trace being shorter).
-A state's global number is ``local number * workers + owner``, so a trace is rebuilt by
-asking each owner along the path for its parent pointer. Bounds (`max_states`, `max_seconds`)
-are checked between levels and, for time, during expansion, so a bounded search may count a
-few states more than one process would.
+A state's global number is ``local number * workers + holder``, so a trace is rebuilt by asking
+each holder along the path for its parent pointer; the coordinator then replays it and finds
+the violation again. Bounds (`max_states`, `max_seconds`) are checked between levels and, for
+time, during expansion, so a bounded search may count a few states more than one process would.
 
 Workers are forked (the compiled model holds generated functions that cannot be sent to
 another process); where fork is not available the search runs in one process.
