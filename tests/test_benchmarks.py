@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -20,6 +21,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_bmc.py": ["--smoke"],  # run by tests/test_bench_bmc.py
     "bench_speed.py": ["--smoke"],
     "bench_liveness.py": ["--smoke"],
+    "bench_epidemics.py": ["--smoke"],
 }
 
 
@@ -92,3 +94,17 @@ def test_bench_liveness_runs() -> None:
     rows = [line.split() for line in lines[1:-1]]
     assert [r[0] for r in rows] == ["gossip", "zab"], proc.stdout
     assert all(r[-1] == "holds" for r in rows), proc.stdout  # each spec's liveness property, at tiny constants
+
+
+def test_bench_epidemics_runs(tmp_path: Path) -> None:
+    plots = importlib.util.find_spec("matplotlib") is not None
+    args = SMOKE_ARGS["bench_epidemics.py"] + (["--plots", str(tmp_path)] if plots else [])
+    proc = _run("bench_epidemics.py", *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out = proc.stdout
+    for title in ("feedback, counter, push (Table 1)", "blind, coin, push (Table 2)", "Anti-entropy", "Push gossip"):
+        assert title in out, out
+    rows = [line.split() for line in out.splitlines() if line.strip().startswith(("push ", "pull ", "push-pull "))]
+    assert [r[0] for r in rows] == ["push", "pull", "push-pull"], out
+    if plots:
+        assert sorted(p.name for p in tmp_path.glob("*.png")) == ["gossip_infected.png", "gossip_traffic_residue.png"]
