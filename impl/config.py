@@ -23,6 +23,8 @@ period = 0.8
 reset_on = ["Heartbeat"]
 
 [gossip]
+fanout = 6                  # peers per push round (the spec's FANOUT)
+period = 1.0                # seconds between push rounds
 anti_entropy = 0.5          # seconds between anti-entropy rounds (0: off)
 
 [zab]
@@ -71,8 +73,11 @@ BUILTIN_TIMERS: dict[str, TimerConfig] = {
 
 @dataclass
 class GossipConfig:
-    """The gossip service's knobs (impl/gossip_service.py)."""
+    """The gossip service's knobs (impl/gossip_service.py). The defaults are the classic
+    ones (fanout 6, a round a second); docs/gossip.md measures what fanout buys."""
 
+    fanout: int = 6  # peers a node pushes news to per round: the spec's FANOUT (a constant given in [gossip.constants] wins)
+    period: float = 1.0  # seconds between push rounds: the period of the spec's `gossip` timer in the service
     anti_entropy: float = 0.5  # seconds between anti-entropy rounds; 0 turns them off
     anti_entropy_jitter: float = 0.3  # each round's period is scaled by a factor in [1 - j, 1 + j]
     digest_chunk: int = 400  # keys per anti-entropy datagram, so one digest fits a UDP packet
@@ -116,7 +121,11 @@ class Config:
     def constants(self, service: str) -> dict[str, int]:
         """The constants a service raises (empty for a service without a table here)."""
         section = self.sections().get(service)
-        return dict(section.constants) if section is not None else {}
+        if section is None:
+            return {}
+        if isinstance(section, GossipConfig):
+            return {"FANOUT": section.fanout, **section.constants}
+        return dict(section.constants)
 
     def sections(self) -> dict[str, GossipConfig | ZabConfig | RawConfig]:
         """Each service's table, by service name."""

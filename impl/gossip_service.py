@@ -5,6 +5,8 @@ decide what a node holds and whom it pushes to. The service only glues clients t
 - put(key, value) mints a write id that orders writes as (Lamport clock, node id), namely
   `id = clock * N + node + 1`, and calls the spec's `write` request with it. The id is a
   `Tagged` int: the spec compares and forwards it as a number, the key and value ride along.
+- Push rounds run every `[gossip] period` seconds to `fanout` peers (the spec's FANOUT),
+  1 s and 6 by default, the classic choice.
 - get(key) reads the local register (reads are local; replicas converge eventually).
 - Anti-entropy, a backstop outside the spec: every `anti_entropy` seconds a node sends a
   digest of its write ids to a random peer, which answers with a `Push` of every register
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from dataclasses import replace
 from typing import Any
 
 from .client import ClientError
@@ -88,7 +91,10 @@ class GossipService(Service):
         for key in self.host.storage.load("keys") or ():
             self.reg(key)
         for h in self.cs.timers:
-            self.host.timer(h.name, lambda h=h: self._fire(h))
+            cfg = self.host.cfg.timer(h.name)
+            if h.name == "gossip":  # the push round: its period is a knob of the service
+                cfg = replace(cfg, period=self.cfg.period)
+            self.host.timer(h.name, lambda h=h: self._fire(h), cfg)
         if self.cfg.anti_entropy > 0:
             self.host.timer("anti_entropy", self._anti_entropy,
                             TimerConfig(period=self.cfg.anti_entropy, jitter=self.cfg.anti_entropy_jitter))

@@ -189,7 +189,10 @@ def test_service_sections_parse_round_trip_and_refuse_bad_values(tmp_path: Path)
     cfg = parse_config({"service": "zab", "zab": {"write_timeout": 3, "resubmit": 0.5},
                         "gossip": {"anti_entropy": 0, "digest_chunk": 100, "constants": {"WRITES": 99}}})
     assert (cfg.service, cfg.zab.write_timeout, cfg.zab.resubmit, cfg.zab.retry) == ("zab", 3.0, 0.5, 0.02)
-    assert cfg.gossip.anti_entropy == 0 and cfg.gossip.digest_chunk == 100 and cfg.constants("gossip") == {"WRITES": 99}
+    assert cfg.gossip.anti_entropy == 0 and cfg.gossip.digest_chunk == 100
+    assert cfg.constants("gossip") == {"WRITES": 99, "FANOUT": 6}  # the classic fanout, a [gossip] knob
+    assert (cfg.gossip.fanout, cfg.gossip.period) == (6, 1.0)
+    assert parse_config({"gossip": {"fanout": 2, "constants": {"FANOUT": 3}}}).constants("gossip")["FANOUT"] == 3
     assert cfg.constants("zab")["TXNS"] == 2**40
     p = tmp_path / "c.toml"
     p.write_text(to_toml(cfg))
