@@ -258,14 +258,21 @@ def _balance(sizes: list[int]) -> list[tuple[int, int, int]]:
 # ---- a worker process --------------------------------------------------------------------
 def _worker_main(model: Model, opts: Options, w: int, n: int, scratch: str, deadline: float | None,
                  conn: Connection) -> None:
+    """A worker's life. Ctrl-C is the coordinator's to handle (it stops the workers); the worker
+    leaves by os._exit, flushing nothing inherited from the parent (a progress display's thread
+    may have held a stream's lock when the worker was forked)."""
+    import signal
     import traceback
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.disable()
     try:
         _Worker(model, opts, w, n, Path(scratch), deadline, conn).serve()
     except Exception:  # noqa: BLE001 - reported to the coordinator, which raises it
         with contextlib.suppress(OSError):
             conn.send(("failed", traceback.format_exc()))
+    finally:
+        os._exit(0)
 
 
 class _Worker:

@@ -103,3 +103,36 @@ def test_cli_workers() -> None:
     assert two["distinct_states"] == one["distinct_states"] == 5093
     bad = run_cli("check", str(ROOT / "spec" / "gossip.pnyx"), "--workers", "-1")
     assert bad.returncode == 2 and "number of processes" in bad.stderr
+
+
+class Faulty:
+    """A model with a bug of its own (not a spec's failing handler): successors raise at (2, 0)."""
+
+    name, symmetric = "faulty", False
+
+    def init_states(self) -> list[tuple[int, int]]:
+        return [(0, 0)]
+
+    def successors(self, s: tuple[int, int]) -> list[tuple[str, tuple[int, int]]]:
+        if s == (2, 0):
+            raise ValueError("a bug in the model")
+        return [("a", (s[0] + 1, s[1])), ("b", (s[0], s[1] + 1))] if max(s) < 5 else []
+
+    def properties(self) -> list:
+        return []
+
+    def changed(self, before: object, after: object) -> set:
+        return set()
+
+    def fingerprint(self, s: tuple[int, int]) -> int:
+        return hash(s)
+
+    def representative(self) -> object:
+        return lambda s: s
+
+
+def test_a_worker_failure_is_raised_not_hung() -> None:
+    with pytest.raises(ValueError, match="a bug in the model"):
+        bfs.explore(Faulty())  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="search worker .* failed(.|\n)*a bug in the model"):
+        explore_parallel(Faulty(), bfs.Options(), 2)  # type: ignore[arg-type]
