@@ -189,8 +189,12 @@ class _Coordinator:
         stats.depth = depth
         stats.queue = frontier if stopped_by else 0
         stats.seconds = time.perf_counter() - start
-        peaks = self.ask(("peak",))
-        stats.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + sum(a[1] for a in peaks)
+        ends = self.ask(("end",))  # ("end", peak RSS, unhandled messages dropped by kind or None)
+        stats.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + sum(a[1] for a in ends)
+        dropped: dict[str, int] = {}
+        for a in ends:
+            for kind, k in (a[2] or {}).items():
+                dropped[kind] = dropped.get(kind, 0) + k
 
         checks = Checks(model)  # the violation is found again here, in the trace's last state
         found: tuple[str, Any, int, StepError | None] | None = None
@@ -207,7 +211,11 @@ class _Coordinator:
             if found is None or (kind == "invariant" and found[1] is None):  # pragma: no cover - models are pure
                 raise AssertionError("a violation found by a worker did not recur")
         checks.reached_at.update(reached)
-        return finish(model, checks, opts, stats, stopped_by, found, self.path, self.reducing)
+        result = finish(model, checks, opts, stats, stopped_by, found, self.path, self.reducing)
+        # the workers' transitions (not the replays), in the spec's order of message kinds as one process lists them
+        kinds = [m.name for m in getattr(getattr(model, "cs", None), "messages", [])]
+        result.stats.dropped = {k: dropped[k] for k in sorted(dropped, key=lambda k: kinds.index(k) if k in kinds else 0)}
+        return result
 
     @staticmethod
     def _reached(answers: list[Any], reached: dict[str, int]) -> None:
@@ -316,8 +324,10 @@ class _Worker:
             elif op == "parent":
                 lid = msg[1]
                 conn.send(("parent", self.parent[lid], self.step[lid]))
-            elif op == "peak":
-                conn.send(("peak", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024))
+            elif op == "end":
+                counts = getattr(self.model, "drop_counts", None)
+                conn.send(("end", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                           counts() if counts is not None else None))
 
     def _reached(self, before: dict[str, int]) -> dict[str, int]:
         return {k: v for k, v in self.checks.reached_at.items() if k not in before}

@@ -24,6 +24,7 @@ def summary(r: bfs.Result) -> tuple:
     """What must not depend on the number of processes."""
     v = r.violation
     return (r.stats.distinct, r.stats.transitions, r.stats.depth, r.complete, r.stopped_by,
+            list(r.stats.dropped.items()) if r.complete else None,
             None if v is None else (v.kind, v.name, len(v.trace), v.trace.failed_event is not None),
             {k: None if t is None else len(t) for k, t in r.reached.items()})
 
