@@ -331,6 +331,7 @@ SMALL: dict[str, list[dict[str, object]]] = {
     "spec/zab.pnyx": [{"N": 2, "TXNS": 1, "CRASHES": 1, "MAX_EPOCH": 2, "TIMEOUTS": 1},
                       {"N": 3, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1, "TIMEOUTS": 0}],
     "spec/zab_broadcast.pnyx": [{"TXNS": 1}],
+    "spec/fle.pnyx": [{"MAX_EPOCH": 0}, {"N": 2, "RESTARTS": 1}],
     "spec/examples/two_phase_commit.pnyx": [{}],
     "tests/golden/tla/relay.pnyx": [{"LOG": 1, "MAXV": 1}],
     "tests/golden/tla/flood.pnyx": [{}],
