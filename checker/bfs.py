@@ -53,6 +53,13 @@ class Stats:
     def states_per_second(self) -> float:
         return self.distinct / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def collision_probability(self) -> float:
+        """The chance that two of the distinct states share a 64-bit fingerprint, so that one of
+        them (and what only it leads to) went unexplored, were fingerprints random:
+        n(n-1)/2 pairs, each alike with probability 2^-64 (as TLC's "optimistic" estimate)."""
+        return self.distinct * (self.distinct - 1) / 2.0**65
+
 
 @dataclass
 class Violation:

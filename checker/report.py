@@ -72,6 +72,7 @@ def summary(result: Result) -> dict[str, Any]:
         "seconds": round(st.seconds, 3),
         "states_per_second": round(st.states_per_second, 1),
         "peak_memory_bytes": st.peak_rss_bytes,
+        "fingerprint_collision_probability": float(f"{st.collision_probability:.2g}") if result.shortest else None,
         "complete": result.complete,
         "stopped_by": result.stopped_by,
         "bounded_by": bounded_by(result),
@@ -163,6 +164,7 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         f"{st.distinct:,} distinct states, {st.transitions:,} transitions, diameter {st.depth}, "
         f"{st.seconds:.2f} s, {st.states_per_second:,.0f} states/s, peak memory {st.peak_rss_bytes / 2**20:.0f} MiB"
         + (", symmetry reduction on" if result.symmetry else "")
+        + (f", fingerprint collision probability {st.collision_probability:.1e}" if result.shortest else "")
     )
     if st.dropped:
         kinds = ", ".join(f"{name} {k:,}" for name, k in st.dropped.items())
