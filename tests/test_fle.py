@@ -67,3 +67,11 @@ def test_election_stalls_without_the_finalize_timer_fair() -> None:
     assert src != SPEC.read_text()
     res = check_liveness(compile_checked(typecheck(parse(src, "fle.pnyx"), {"MAX_EPOCH": 0})))
     assert [(v.name, v.holds) for v in res.verdicts] == [("Elected", False)]
+
+
+def test_a_joiner_may_rank_above_its_leader() -> None:
+    """Joining by `outofelection` is zab.pnyx's unranked late join: the joiner's history may be the more recent."""
+    goal = ("reachable JoinedAboveLeader: exists n in Node: n.role == FOLLOWING and not n.byVote\n"
+            "  and (n.myEpoch, n.myZxid) > (n.vote.epoch, n.vote.zxid)\n")
+    r = check(compile_checked(typecheck(parse(SPEC.read_text() + goal, "fle.pnyx"), {})))
+    assert r.violation is None and r.reached["JoinedAboveLeader"] is not None
