@@ -187,7 +187,7 @@ def mean_ci(xs: list[float]) -> tuple[float, float]:
 
 
 def fmt(m: float, h: float, digits: int) -> str:
-    return f"{m:.{digits}f}±{h:.{digits}f}"
+    return f"{m:.{digits}f}" + ("" if math.isnan(h) else f"±{h:.{digits}f}")
 
 
 def rumor_table(title: str, consts: dict[str, object], n: int, count: int, ks: list[int],
@@ -262,11 +262,12 @@ def plots(where: Path, rumor: dict[str, dict[int, list[Run]]], ae: dict[str, lis
     where.mkdir(parents=True, exist_ok=True)
     files = []
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
-    for name, table in rumor.items():
-        for k in (1, 3, 5):
+    styles = {1: ":", 3: "--", 5: "-"}
+    for c, (name, table) in enumerate(rumor.items()):
+        for k, style in styles.items():
             if k in table:
-                axes[0].plot(mean_curve(table[k]), label=f"{name}, k={k}")
-    axes[0].set_title("Rumor mongering (n = 1000)")
+                axes[0].plot(mean_curve(table[k])[:41], linestyle=style, color=f"C{c}", label=f"{name}, k={k}")
+    axes[0].set_title("Rumor mongering (n = 1000; k = 1 dotted, 3 dashed, 5 solid)")
     for name, rs in ae.items():
         axes[1].plot(mean_curve(rs), label=name)
     axes[1].set_title("Anti-entropy (n = 1000)")
