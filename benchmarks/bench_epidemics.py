@@ -36,6 +36,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pnyx.model.compiler import CompiledSpec, HandlerEntry
 
 ROOT = Path(__file__).resolve().parent.parent
 RUMOR = ROOT / "spec" / "gossip_rumor.pnyx"
@@ -64,10 +68,11 @@ def _many_nodes(n: int) -> Iterator[None]:
         typecheck.MAX_NODES = old
 
 
-def compile_spec(path: Path, consts: dict[str, object]):  # -> CompiledSpec
+def compile_spec(path: Path, consts: dict[str, object]) -> CompiledSpec:
     from pnyx.model.compiler import load
 
-    with _many_nodes(int(consts.get("N", 3))):  # type: ignore[arg-type]
+    n = consts.get("N", 3)
+    with _many_nodes(n if isinstance(n, int) else 3):
         return load(str(path), consts)
 
 
@@ -102,7 +107,7 @@ class Run:
 class Driver:
     """Round-based driver over a compiled spec's handler functions (no network model, no clock)."""
 
-    def __init__(self, cs, seed: int) -> None:  # cs: CompiledSpec
+    def __init__(self, cs: CompiledSpec, seed: int) -> None:
         from pnyx.model.runtime import RandomChooser
 
         self.cs = cs
@@ -117,7 +122,7 @@ class Driver:
         self.news = {m.id for m in cs.messages if m.name in ("Push", "Exchange", "Answer")}
         self.pushes = 0
 
-    def _call(self, h, node: int, args: tuple) -> list | None:
+    def _call(self, h: HandlerEntry, node: int, args: tuple) -> list | None:
         r = h.fn(node, self.states[node], *args, self.chooser)
         if r is None:
             return None
