@@ -390,7 +390,8 @@ def show(v: object, t: Type) -> str:
     if isinstance(t, OpaqueType):  # the checker's values 1..K as v1..vK; a runtime payload as itself
         return f"v{v}" if isinstance(v, int) and not isinstance(v, bool) else repr(v)
     if isinstance(t, RecordType):
-        return "{" + ", ".join(f"{f}: {show(x, ft)}" for (f, ft), x in zip(t.fields, v)) + "}"  # type: ignore[call-overload]
+        # as the spec writes a record: its constructor with named fields
+        return f"{t.name}(" + ", ".join(f"{f}: {show(x, ft)}" for (f, ft), x in zip(t.fields, v)) + ")"  # type: ignore[call-overload]
     if isinstance(t, TupleType):
         return "(" + ", ".join(show(x, it) for it, x in zip(t.items, v)) + ")"  # type: ignore[call-overload]
     if isinstance(t, SeqType):
