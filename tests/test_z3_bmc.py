@@ -195,7 +195,7 @@ state { volatile s: seq[0..MAX, MAX] = []
         volatile total: 0..10 = 0 }
 on request add(v: 0..MAX) when len(s) < MAX {
   s = append(s, v)
-  let top = max({k in 0..<len(s) where s[k] > 0} | {0})
+  let top = max({k in 0..<len(s) where s[k] > 0 and (forall i in 0..k - 1: s[i] <= s[k])} | {0})
   let upto = top
   upto = upto + 1
   for j in top..upto - 1 { total = total + 1 }
@@ -206,6 +206,7 @@ invariant Small: forall n in Node: n.total < 2
 
 def test_a_range_ending_at_a_let_local_has_static_bounds() -> None:
     # `top` is the max of a filtered range: bounded by the range's ends; `upto` widens with each
-    # assignment. Without those bounds z3 refused the loop; with them bmc agrees with BFS.
+    # assignment; `k` is bounded by its domain, so `0..k - 1` is too. Without those bounds z3
+    # refused the ranges; with them bmc agrees with BFS.
     cs = compiled(LET_RANGE)
     assert bfs_shortest(cs) == 2 and bmc_depth(cs, 3) == 2

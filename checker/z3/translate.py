@@ -932,6 +932,7 @@ class _Symbolic(ir.Visitor):
 
     def visit_SetFilter(self, e: ir.SetFilter) -> Any:
         ctx, items = self.ctx, []
+        self.bounds[e.var] = _element_bounds(e.domain, self.bounds)
         for v, k in self.iterate(e.domain, ctx, dedup=False):
             self.env[e.var] = v
             items.append((v, and_(k, self.ev(e.cond, and_(ctx, k)))))
@@ -940,6 +941,7 @@ class _Symbolic(ir.Visitor):
 
     def visit_SetMap(self, e: ir.SetMap) -> Any:
         ctx, items = self.ctx, []
+        self.bounds[e.var] = _element_bounds(e.domain, self.bounds)
         for v, k in self.iterate(e.domain, ctx, dedup=False):
             self.env[e.var] = v
             items.append((self.ev(e.expr, and_(ctx, k)), k))
@@ -953,6 +955,7 @@ class _Symbolic(ir.Visitor):
         if not names:
             return self.ev(e.body, ctx)
         parts = []
+        self.bounds[names[0]] = _element_bounds(e.domain, self.bounds)
         for v, k in self.iterate(e.domain, ctx, dedup=False):
             self.env[names[0]] = v
             body = self.quant(e, names[1:], and_(ctx, k))
@@ -1211,6 +1214,7 @@ class _Symbolic(ir.Visitor):
 
     def visit_For(self, s: ir.For) -> None:
         pc = self.ctx
+        self.bounds[s.var] = _element_bounds(s.domain, self.bounds)
         for v, k in self.iterate(s.domain, pc):
             if is_false(k):
                 continue
@@ -1240,6 +1244,7 @@ class _Symbolic(ir.Visitor):
 
     def visit_ChooseOne(self, s: ir.ChooseOne) -> None:
         pc, acc = self.ctx, self.acc
+        self.bounds[s.var] = _element_bounds(s.domain, self.bounds)
         assert acc is not None
         opts = self.iterate(s.domain, pc)
         some = or_(*(k for _, k in opts))
@@ -1281,7 +1286,8 @@ _BINARY: dict[str, Callable[[Any, Any], Any]] = {
 def static_bounds(e: ir.Expr, local: dict[str, tuple[int, int] | None] | None = None) -> tuple[int, int] | None:
     """Bounds of an integer expression known before solving (for ranges with variable ends).
 
-    `local` holds what is known of `let` locals; the largest or smallest element of a range,
+    `local` holds what is known of locals (a `let`'s value, a bound variable's domain); the
+    largest or smallest element of a range,
     a filtered range or a set literal lies within its elements' bounds.
     """
     if isinstance(e, ir.Literal | ir.ConstRef) and not isinstance(e.value, bool):
