@@ -306,3 +306,13 @@ invariant Ok: forall n in Node: n.x == 0
     assert res.kind == "error" and "last() of an empty sequence" in res.name and len(res.events) == 0
     explicit = bfs_check(failing).violation
     assert explicit is not None and explicit.kind == "error" and len(explicit.trace) == 0
+
+
+@pytest.mark.parametrize("command", [["bmc", "--depth", "2"], ["prove", "--invariant", "Validity", "--assume", "PushValid"]])
+def test_a_huge_constant_is_a_located_refusal_not_an_exhausted_machine(command: list[str],
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    # gossip's `written: set[WriteId]` with WriteId = 0..WRITES: a billion z3 terms per state before this check
+    code = main([command[0], str(GOSSIP), "-D", "WRITES=1000000000", *command[1:]])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "gossip.pnyx:31:3" in err and "more than 10,000 values" in err

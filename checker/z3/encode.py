@@ -34,6 +34,7 @@ from pnyx.model.types import (
     Type,
     default,
     domain,
+    domain_size,
     is_finite,
 )
 
@@ -43,6 +44,20 @@ FALSE = z3.BoolVal(False)
 
 class Unsupported(Exception):
     """A type or construct the translation cannot bound; the translator adds the position."""
+
+
+# A set's elements, a map's keys and a sequence's slots each get their own z3 term: beyond this
+# many per value, translating (let alone solving) runs out of memory before it answers.
+MAX_LISTED = 10_000
+
+
+def listed(t: Type, what: str) -> int:
+    """How many values of `t` a z3 value lists (counted, never enumerated); too many is Unsupported."""
+    n = domain_size(t, MAX_LISTED)
+    if n > MAX_LISTED:
+        raise Unsupported(f"{what} over more than {MAX_LISTED:,} values ({t}): z3 gives each its own term; "
+                          "lower the constants (-D) that bound it")
+    return n
 
 
 @dataclass(frozen=True)
@@ -279,6 +294,7 @@ def const(v: Any, t: Type) -> Any:
         return SeqV(z3.IntVal(len(v)), tuple(items))
     if isinstance(t, SetType):
         if finite(t.elem):
+            listed(t.elem, "a set")
             present = set(v)
             return SetV(tuple((const(d, t.elem), z3.BoolVal(d in present)) for d in domain(t.elem)))
         return SetV(tuple((const(x, t.elem), TRUE) for x in v))
@@ -305,18 +321,22 @@ def fresh(t: Type, name: str, out: list[z3.BoolRef]) -> Any:
     if isinstance(t, TupleType):
         return tuple(fresh(it, f"{name}.{i}", out) for i, it in enumerate(t.items))
     if isinstance(t, MapType):
-        return tuple(fresh(t.value, f"{name}[{i}]", out) for i in range(len(domain(t.key))))
+        return tuple(fresh(t.value, f"{name}[{i}]", out) for i in range(listed(t.key, "a map")))
     if isinstance(t, OptionType):
         return OptV(z3.Bool(f"{name}?"), fresh(t.elem, f"{name}!", out))
     if isinstance(t, SeqType):
         if t.bound is None:
             raise Unsupported(f"a sequence without a bound ({t})")
+        if t.bound > MAX_LISTED:
+            raise Unsupported(f"a sequence of up to {t.bound:,} elements ({t}): z3 gives each slot its own term; "
+                              f"at most {MAX_LISTED:,}; lower the constants (-D) that bound it")
         n = z3.Int(f"{name}#")
         out.append(z3.And(n >= 0, n <= t.bound))
         return SeqV(n, tuple(fresh(t.elem, f"{name}[{i}]", out) for i in range(t.bound)))
     if isinstance(t, SetType):
         if not finite(t.elem):
             raise Unsupported(f"a set over an unbounded element type ({t})")
+        listed(t.elem, "a set")
         return SetV(tuple((const(d, t.elem), z3.Bool(f"{name}{{{i}}}")) for i, d in enumerate(domain(t.elem))))
     raise Unsupported(f"values of type {t}")
 
