@@ -15,13 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
-import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from bench_speed import measured as child_cost  # the one child-process measurement (this folder is on sys.path)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -68,29 +66,14 @@ def child(mode: str, spec: str, consts: dict[str, int]) -> None:
 
 
 def measured(mode: str, spec: str, consts: dict[str, int], timeout: float) -> Run:
-    """One child process: its JSON line, CPU seconds and peak RSS (from wait4)."""
+    """One child process: its JSON line, CPU seconds and peak RSS (from wait4, as bench_speed measures)."""
     cmd = [sys.executable, __file__, "--child", mode, spec, json.dumps(consts)]
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.perf_counter() + timeout
-        while True:
-            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.perf_counter() > deadline:
-                proc.kill()
-                pid, status, ru = os.wait4(proc.pid, 0)
-                break
-            time.sleep(0.05)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        text = out.read().decode(errors="replace")
-    cpu, rss = ru.ru_utime + ru.ru_stime, ru.ru_maxrss * 1024
+    text, cost = child_cost(cmd, ROOT, timeout)
     lines = text.strip().splitlines()
-    if proc.returncode != 0 or not lines:
-        return Run(None, cpu, rss, {}, f"exit {proc.returncode}: {text.strip()[-300:]}")
+    if cost.exit_code != 0 or not lines:
+        return Run(None, cost.cpu, cost.peak_rss, {}, f"exit {cost.exit_code}: {text.strip()[-300:]}")
     data = json.loads(lines[-1])
-    return Run(data["distinct"], cpu, rss, data["verdicts"])
+    return Run(data["distinct"], cost.cpu, cost.peak_rss, data["verdicts"])
 
 
 def main() -> int:

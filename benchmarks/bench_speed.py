@@ -54,6 +54,7 @@ class Run:
     wall: float
     peak_rss: int  # bytes
     error: str | None = None
+    exit_code: int = 0
 
     @property
     def rate(self) -> float:
@@ -80,7 +81,7 @@ def measured(cmd: list[str], cwd: Path, timeout: float) -> tuple[str, Run]:
         wall = time.perf_counter() - t0
         out.seek(0)
         text = out.read().decode(errors="replace")
-    return text, Run(None, ru.ru_utime + ru.ru_stime, wall, ru.ru_maxrss * 1024)
+    return text, Run(None, ru.ru_utime + ru.ru_stime, wall, ru.ru_maxrss * 1024, exit_code=proc.returncode)
 
 
 def defines(constants: dict[str, object]) -> list[str]:

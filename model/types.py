@@ -144,17 +144,7 @@ def is_int(t: Type) -> bool:
 
 def contains_opaque(t: Type) -> bool:
     """Whether values of this type can hold opaque values (payloads the runtime cannot list)."""
-    if isinstance(t, OpaqueType):
-        return True
-    if isinstance(t, RecordType):
-        return any(contains_opaque(ft) for _, ft in t.fields)
-    if isinstance(t, TupleType):
-        return any(contains_opaque(x) for x in t.items)
-    if isinstance(t, (SeqType, SetType, OptionType)):
-        return contains_opaque(t.elem)
-    if isinstance(t, MapType):
-        return contains_opaque(t.key) or contains_opaque(t.value)
-    return False
+    return _contains(t, OpaqueType)
 
 
 def opaque_default(t: Type) -> OpaqueType | None:
@@ -295,16 +285,21 @@ def default(t: Type) -> object:
 
 def contains_node(t: Type) -> bool:
     """Whether values of this type can hold node ids (they move under symmetry)."""
-    if isinstance(t, NodeType):
+    return _contains(t, NodeType)
+
+
+def _contains(t: Type, kind: type[Type]) -> bool:
+    """Whether values of `t` can hold values of the type class `kind`, at any depth."""
+    if isinstance(t, kind):
         return True
     if isinstance(t, RecordType):
-        return any(contains_node(ft) for _, ft in t.fields)
+        return any(_contains(ft, kind) for _, ft in t.fields)
     if isinstance(t, TupleType):
-        return any(contains_node(x) for x in t.items)
+        return any(_contains(x, kind) for x in t.items)
     if isinstance(t, (SeqType, SetType, OptionType)):
-        return contains_node(t.elem)
+        return _contains(t.elem, kind)
     if isinstance(t, MapType):
-        return contains_node(t.key) or contains_node(t.value)
+        return _contains(t.key, kind) or _contains(t.value, kind)
     return False
 
 
