@@ -95,7 +95,7 @@ def result_json(cs: CompiledSpec, result: Result) -> dict[str, Any]:
         "spec": cs.name,
         "file": cs.filename,
         "constants": cs.checked.consts,
-        "ok": result.ok,
+        "ok": verdict(result) == "ok",  # true exactly when the exit status is 0: a bounded search is not ok
         "verdict": verdict(result),
         "complete": result.complete,
         "note": bound_note(result),
