@@ -6,10 +6,11 @@ the actors may not have the spec's file: each actor receives the spec's source t
 constants and compiles it itself (a model written in Python is sent as Ray pickles it; its
 class must then be importable on the workers). Between phases, what a worker sends the others
 is one Ray object per receiver (an actor method with several returns); the coordinator hands
-those references on to the receivers' next calls, so the bytes go from one worker's object
-store to another's without passing through the coordinator, which only gathers the small
-answers (counts, state numbers) of `expand` and `keep`. Ray runs one caller's calls to an
-actor in order, each once its arguments exist: `claim` and `give` need no barrier of their own.
+those references on to the receivers' next calls. Ray keeps an object of 100 KiB or more in the
+object store of the machine that made it, and the receiver's machine fetches it from there;
+smaller ones travel inside the calls, through the coordinator. The coordinator waits only for
+the answers (counts, state numbers) of `expand` and `keep`: Ray runs one caller's calls to an
+actor in order, each once its arguments exist, so `claim` and `give` need no barrier of their own.
 
 Ray is an optional extra (``pip install pnyx[ray]``); see docs/scale.md.
 """
