@@ -207,8 +207,8 @@ def fit_table(model: tuple[str, str, dict[str, object]], one: Run, smoke: bool, 
               f"{(work + b * one.transitions * (1 - 1 / n)) / n:.2f} expanding and exchanging, {one.levels} levels x "
               f"{latency * 1e3:.1f} ms), {one.distinct / wall:,.0f} states/s; network round trips not included")
         per_state = work / one.distinct + b * one.transitions / one.distinct * (1 - 1 / n)
-        print(f"  at {n} actors on a model of many more states (as many transitions per state, levels of "
-              f"{n} x 10,000 states or more): up to {n / per_state:,.0f} states/s, {1 / per_state:,.0f} per actor")
+        print(f"  at {n} actors on a model of many more states per level (as many transitions per state), "
+              f"barrier latency aside: up to {n / per_state:,.0f} states/s, {1 / per_state:,.0f} per actor")
     return failed
 
 
