@@ -36,7 +36,9 @@ class Options:
     symmetry: bool = True
     progress: Callable[[Stats], None] | None = None
     progress_every: float = 0.5
-    workers: int = 1  # processes searching (pnyx.checker.parallel); 1: this one
+    workers: int = 1  # processes searching (pnyx.checker.parallel); 1: this one. Ray: actors (0: one per CPU)
+    engine: str = "processes"  # or "ray": pnyx.checker.ray_engine, with `workers` actors
+    address: str | None = None  # the Ray cluster to join (ray.init's address); None: a local one
 
 
 @dataclass
@@ -99,6 +101,10 @@ def _peak_rss() -> int:
 
 def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     """Explore the spec's state graph breadth-first, checking every property."""
+    if options is not None and options.engine == "ray":
+        from .ray_engine import explore_ray  # it imports this module
+
+        return explore_ray(SpecModel(cs), options, options.workers, options.address)
     if options is not None and options.workers > 1:
         from .parallel import explore_parallel  # it imports this module
 

@@ -22,6 +22,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_speed.py": ["--smoke"],
     "bench_liveness.py": ["--smoke"],
     "bench_epidemics.py": ["--smoke"],
+    "bench_scale.py": ["--smoke"],
 }
 
 
@@ -108,3 +109,26 @@ def test_bench_epidemics_runs(tmp_path: Path) -> None:
     assert [r[0] for r in rows] == ["push", "pull", "push-pull"], out
     if plots:
         assert sorted(p.name for p in tmp_path.glob("*.png")) == ["gossip_infected.png", "gossip_traffic_residue.png"]
+
+
+def test_bench_scale_runs() -> None:
+    proc = _run("bench_scale.py", *SMOKE_ARGS["bench_scale.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["model", "engine", "workers"]
+    rows = [line.split("  ") for line in lines[1:]]
+    engines = ["one process", "processes"] + (["ray"] if importlib.util.find_spec("ray") is not None else [])
+    assert [[c.strip() for c in r if c.strip()][1] for r in rows] == engines, proc.stdout
+    assert all(line.endswith("yes") for line in lines[1:]), proc.stdout  # every engine counts the same states
+    assert all(float(line.split()[-4]) > 0 for line in lines[1:]), proc.stdout  # CPU seconds of the process trees
+
+
+def test_bench_scale_fit_recovers_a_known_model() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_scale import fit
+    finally:
+        sys.path.remove(str(BENCH))
+    k, u, b, t = 12.0, 0.8, 3e-6, 1_000_000
+    points = [(w, k + u * w + b * t * (1 - 1 / w)) for w in (1, 2, 4, 8)]
+    assert [round(x, 9) for x in fit(points, t)] == [k, u, b]
