@@ -37,6 +37,7 @@ class Options:
     progress: Callable[[Stats], None] | None = None
     progress_every: float = 0.5
     workers: int = 1  # processes searching (pnyx.checker.parallel); 1: this one
+    por: str = "none"  # partial-order reduction (pnyx.checker.por): none | sleep
 
 
 @dataclass
@@ -48,6 +49,7 @@ class Stats:
     seconds: float = 0.0
     peak_rss_bytes: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # transitions dropping an unhandled message, by kind
+    slept: int = 0  # transitions not taken because their event was asleep (partial-order reduction)
 
     @property
     def states_per_second(self) -> float:
@@ -82,6 +84,7 @@ class Result:
     symmetry: bool = False
     shortest: bool = True  # traces are shortest (BFS); random simulation's are not
     stop_limit: float | None = None  # the value of the bound named by stopped_by
+    por: str = "none"  # the partial-order reduction applied (pnyx.checker.por)
 
     @property
     def bounded(self) -> bool:
@@ -99,6 +102,11 @@ def _peak_rss() -> int:
 
 def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     """Explore the spec's state graph breadth-first, checking every property."""
+    if options is not None and options.por != "none":
+        from . import por  # it imports this module
+
+        por.validate(options.por, options.workers)
+        return por.explore_sleep(SpecModel(cs), options)
     if options is not None and options.workers > 1:
         from .parallel import explore_parallel  # it imports this module
 
