@@ -179,6 +179,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "full state graph (no symmetry reduction); see docs/liveness.md")
     c.add_argument("--workers", type=_workers, default=1, metavar="N",
                    help="search with N processes (default 1; 0: one per core); the same states and trace lengths")
+    c.add_argument("--por", default="none", metavar="MODE",
+                   help="partial-order reduction: none (default), sleep (sleep sets: every state, the same verdicts and "
+                        "trace lengths, fewer transitions), ample (fewer states, the same verdicts; traces not "
+                        "always shortest); see docs/por.md")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
     c.add_argument("--mermaid", metavar="FILE",
@@ -256,8 +260,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.liveness and args.max_depth is not None:
         raise ArgumentError("--max-depth does not apply to --liveness: liveness needs every reachable state "
                             "(bound it with --max-states or --max-seconds)")
+    from pnyx.checker.por import validate as validate_por
+
+    validate_por(args.por, args.workers)
+    if args.liveness and args.por != "none":
+        sys.stderr.write(f"note: --por {args.por} reduces the safety search only; --liveness explores the full state graph\n")
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
-                   symmetry=not args.no_symmetry, workers=args.workers)
+                   symmetry=not args.no_symmetry, workers=args.workers, por=args.por)
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     live_enabled = not args.quiet and err.is_terminal and not args.json
