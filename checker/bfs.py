@@ -49,7 +49,7 @@ class Stats:
     seconds: float = 0.0
     peak_rss_bytes: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # transitions dropping an unhandled message, by kind
-    slept: int = 0  # transitions not taken because their event was asleep (partial-order reduction)
+    pruned: int = 0  # transitions partial-order reduction did not take (asleep, or outside an ample set)
 
     @property
     def states_per_second(self) -> float:
@@ -105,8 +105,7 @@ def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     if options is not None and options.por != "none":
         from . import por  # it imports this module
 
-        por.validate(options.por, options.workers)
-        return por.explore_sleep(SpecModel(cs), options)
+        return por.explore_reduced(SpecModel(cs), options)
     if options is not None and options.workers > 1:
         from .parallel import explore_parallel  # it imports this module
 

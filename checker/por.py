@@ -22,18 +22,21 @@ set (its events are named by other node ids).
 
 from __future__ import annotations
 
+import functools
 import gc
 import time
 from array import array
 from collections.abc import Callable
 
+from pnyx.model import ir
 from pnyx.model.errors import ArgumentError
+from pnyx.model.system import CRASH, REQ, Footprints, sends_of
 
 from .bfs import Checks, Options, Result, Stats, _peak_rss, finish
 from .model import SpecModel, State, StepError
 from .protocol import Property
 
-MODES = ("none", "sleep")  # `pnyx check --por`
+MODES = ("none", "sleep", "ample")  # `pnyx check --por`
 
 Sleep = dict[tuple, tuple[int, int]]  # a sleep set: event key -> the event's (reads, writes) footprint
 _AWAKE: Sleep = {}  # the empty sleep set, shared (never mutated)
@@ -51,12 +54,13 @@ def validate(mode: str, workers: int = 1, model: object | None = None) -> None:
         raise ArgumentError(f"--por {mode} needs a model that says what its events read and write (a compiled spec)")
 
 
-def explore_sleep(model: SpecModel, options: Options | None = None) -> Result:
-    """Explore a spec's state graph breadth-first with sleep sets; the same states as `bfs.explore`."""
+def explore_reduced(model: SpecModel, options: Options) -> Result:
+    """Explore a spec's state graph breadth-first with the reduction `options.por` names."""
+    validate(options.por, options.workers, model)
     enabled = gc.isenabled()
     gc.disable()  # as in bfs.explore: the stored states are tuples, the collector would only walk them
     try:
-        return _explore_sleep(model, options or Options())
+        return _explore(model, options)
     finally:
         if enabled:
             gc.enable()
@@ -72,7 +76,10 @@ def arrival_sleep(sleep: Sleep, before: list[tuple[tuple, int, int]], reads: int
     return out
 
 
-def _explore_sleep(model: SpecModel, opts: Options) -> Result:
+def _explore(model: SpecModel, opts: Options) -> Result:
+    """Level by level as bfs._explore; with sleep sets, each state's sleep set rides beside it in
+    the frontier; with ample sets, each state takes the events of the set `AmpleSets` picks."""
+    sleeping = opts.por == "sleep"
     fps = model.footprints()
     footprint, event_key = fps.of, fps.key
     fingerprint = model.fingerprint
@@ -80,6 +87,7 @@ def _explore_sleep(model: SpecModel, opts: Options) -> Result:
     canon: Callable[[State], State] | None = model.representative() if reducing else None
     checks = Checks(model)
     check, changes = checks.check, checks.changed
+    ample = AmpleSets(model, checks.props, fps) if opts.por == "ample" else None
 
     visited: set[int] = set()
     parent = array("q")
@@ -108,7 +116,7 @@ def _explore_sleep(model: SpecModel, opts: Options) -> Result:
     stopped_by: str | None = None
     depth = 0
     base = 0
-    slept = 0
+    pruned = 0
     successors = model.successors
     while frontier and violation is None:
         if opts.max_depth is not None and depth >= opts.max_depth:
@@ -126,18 +134,27 @@ def _explore_sleep(model: SpecModel, opts: Options) -> Result:
             except StepError as err:
                 violation = ("error", None, sid, err)
                 break
+            keep: list[int] | None = None
+            if ample is not None:
+                keep = ample.choose(s, succ, functools.partial(_old, fingerprint, canon, visited, in_level))
+                if keep is not None:
+                    pruned += len(succ) - len(keep)
             listed: list[tuple[tuple, int, int]] = []  # (key, reads, writes) of the events listed so far
-            for ai, (ev, s2) in enumerate(succ):
-                key = event_key(ev)
-                reads, writes = footprint(key)
-                if key in asleep:
-                    slept += 1
-                    listed.append((key, reads, writes))
-                    continue
+            for ai in keep if keep is not None else range(len(succ)):
+                ev, s2 = succ[ai]
+                if sleeping:
+                    key = event_key(ev)
+                    reads, writes = footprint(key)
+                    if key in asleep:
+                        pruned += 1
+                        listed.append((key, reads, writes))
+                        continue
                 stats.transitions += 1
                 raw = fingerprint(s2)
                 fp = fingerprint(canon(s2)) if canon is not None else raw
                 if fp in visited:
+                    if not sleeping:
+                        continue
                     at = in_level.get(fp)
                     if at is not None:  # another arrival from the level above: intersect
                         k, kept = at
@@ -155,8 +172,11 @@ def _explore_sleep(model: SpecModel, opts: Options) -> Result:
                 step.append(ai)
                 in_level[fp] = (len(nxt), raw)
                 nxt.append(s2)
-                nxt_sleeps.append(arrival_sleep(asleep, listed, reads, writes) or _AWAKE)
-                listed.append((key, reads, writes))
+                if sleeping:
+                    nxt_sleeps.append(arrival_sleep(asleep, listed, reads, writes) or _AWAKE)
+                    listed.append((key, reads, writes))
+                else:
+                    nxt_sleeps.append(_AWAKE)
                 bad = check(s2, nid, changes(s, s2))
                 nid += 1
                 if bad is not None:
@@ -189,7 +209,7 @@ def _explore_sleep(model: SpecModel, opts: Options) -> Result:
     stats.queue = len(frontier) if stopped_by else 0
     stats.seconds = time.perf_counter() - start
     stats.peak_rss_bytes = _peak_rss()
-    stats.slept = slept
+    stats.pruned = pruned
 
     def path(sid: int) -> list[int]:
         steps = []
@@ -199,5 +219,106 @@ def _explore_sleep(model: SpecModel, opts: Options) -> Result:
         return steps[::-1]
 
     result = finish(model, checks, opts, stats, stopped_by, violation, path, reducing)
-    result.por = "sleep"
+    result.por = opts.por
     return result
+
+
+def _old(fingerprint: Callable[[State], int], canon: Callable[[State], State] | None, visited: set[int],
+         next_level: dict[int, object], s2: State) -> bool:
+    """Whether s2 was discovered before, other than in the level being built."""
+    fp = fingerprint(canon(s2) if canon is not None else s2)
+    return fp in visited and fp not in next_level
+
+
+class AmpleSets:
+    """Ample (persistent) sets for an actor model: the events of a set of nodes S, taken alone
+    when nothing the other nodes can do, now or later, interferes with them (docs/por.md has
+    the argument). Each test below stands for one condition of that argument:
+
+    - persistence: the network is fifo; every channel into S from outside S holds a message (so
+      a sender outside S can only append behind a head that S alone delivers); no crash is left
+      in the budget and no handler that can `disconnect` can still run (either would empty such a
+      channel); no event of S spends a budget (another node could spend it first) or disconnects;
+    - visibility: no event of S changes a variable a property reads (and no property reads the
+      network, which nearly every event changes);
+    - cycles: every state the set leads to is new or first found in the next level (so one
+      level deeper): a cycle cannot go deeper at every step, so each passes through a state
+      that took every event.
+
+    `choose` tries each node's closure S (add every outside node with an empty channel into S,
+    until none is left), smallest first, and returns the indices of the first set that passes,
+    or None: take every event."""
+
+    def __init__(self, model: SpecModel, props: list[Property], footprints: Footprints) -> None:
+        cs = model.cs
+        self.n = model.n
+        self.limits = model.limits
+        reads = [p.reads for p in props]
+        self.applies = model.fifo and all(r is not None for r in reads)
+        self.visible = tuple(sorted({slot for r in reads if r is not None for slot in r}))
+        self.budget_bits = sum(footprints.budget(k) for k in range(len(self.limits)))
+        self.footprint, self.key = footprints.of, footprints.key
+        entries = {h.index: h for h in cs.handlers}
+        # handlers that can `disconnect`, as (kind, budget slot that bounds them or -1)
+        self.disconnecting: list[tuple[str, int]] = []
+        for h in cs.checked.core.handlers:
+            if any(isinstance(x, ir.Disconnect) for x in ir.walk(h)):
+                e = entries[h.index]
+                self.disconnecting.append((e.kind, e.spends if e.kind == "timer" else REQ if e.kind == "request" else -1))
+
+    def quiet(self, budget: tuple) -> bool:
+        """No crash and no `disconnect` can happen from here on."""
+        if budget[CRASH] < self.limits[CRASH]:
+            return False
+        for kind, slot in self.disconnecting:
+            if kind == "recover":
+                continue  # no crash is left: nobody recovers
+            if slot < 0 or budget[slot] < self.limits[slot]:
+                return False
+        return True
+
+    def closure(self, i: int, net: tuple) -> list[bool]:
+        """The smallest S holding i such that every channel into S from outside S holds a message."""
+        n = self.n
+        inside = [False] * n
+        inside[i] = True
+        todo = [i]
+        while todo:
+            j = todo.pop()
+            for k in range(n):
+                if not inside[k] and not net[k * n + j]:
+                    inside[k] = True
+                    todo.append(k)
+        return inside
+
+    def choose(self, s: State, succ: list, old: Callable[[State], bool]) -> list[int] | None:
+        """The indices of the events to take in s (None: all); `old(s2)`: s2 was discovered at
+        the level of s or above (not new, nor first found in the next level)."""
+        if not self.applies or not succ or not self.quiet(s[3]):
+            return None
+        ns, net = s[0], s[2]
+        tried: set[tuple[bool, ...]] = set()
+        candidates: list[list[int]] = []
+        for i in sorted({ev[1] for ev, _ in succ}):
+            inside = self.closure(i, net)
+            if all(inside) or tuple(inside) in tried:
+                continue
+            tried.add(tuple(inside))
+            candidates.append([ai for ai, (ev, _) in enumerate(succ) if inside[ev[1]]])
+        visible, budget_bits = self.visible, self.budget_bits
+        for chosen in sorted(candidates, key=len):
+            ok = True
+            for ai in chosen:
+                ev, s2 = succ[ai]
+                _, writes = self.footprint(self.key(ev))
+                at = ev[1]
+                before, after = ns[at], s2[0][at]
+                if (writes & budget_bits or any(m is None for _, m in sends_of(ev))
+                        or (before is not after and any(before[k] != after[k] for k in visible))
+                        or old(s2)):
+                    ok = False
+                    break
+            if ok:
+                return chosen
+        return None
+

@@ -450,6 +450,16 @@ class UnorderedNetwork(Network):
 
 
 # ---- independence: what each event reads and writes --------------------------------------
+_SENDS_AT = {"deliver": 6, "timer": 4, "request": 5, "recover": 3}  # where an event that runs a handler keeps its sends
+
+
+def sends_of(ev: tuple) -> Sequence[tuple[int, tuple | None]]:
+    """The sends of an event, ((dst, message or None for `disconnect dst`), ...): none for
+    crashes, losses and duplications, which run no handler."""
+    at = _SENDS_AT.get(ev[0])
+    return ev[at] if at is not None else ()  # type: ignore[no-any-return]
+
+
 class Footprints:
     """What an event reads and writes of a global state, as two bitmasks over its parts (one
     node's variables, one node's up flag, one ordered channel, one budget counter), derived from
@@ -512,21 +522,17 @@ class Footprints:
         at = ev[1]
         reads = 0
         writes = 1 << at
-        sends: tuple = ()
         if kind == "deliver":
             reads |= self.up(at)
             writes |= self.chan(ev[2], at)
-            sends = ev[6]
         elif kind == "timer":
             reads |= self.up(at)
             slot = self.timer_spends[ev[2]]
             if slot >= 0:
                 writes |= self.budget(slot)
-            sends = ev[4]
         elif kind == "request":
             reads |= self.up(at)
             writes |= self.budget(REQ)
-            sends = ev[5]
         elif kind == "crash":
             writes |= self.up(at) | self.budget(CRASH)
             for src in range(self.n):
@@ -535,13 +541,12 @@ class Footprints:
                         writes |= self.chan(src, dst)
         elif kind == "recover":
             writes |= self.up(at)
-            sends = ev[3]
         elif kind in ("lose", "duplicate"):
             # the event happens in the network: it neither reads nor writes the receiver's variables
             writes = self.chan(ev[2], at) | self.budget(LOSS if kind == "lose" else DUP)
         else:
             raise ValueError(f"not an event of the catalogue: {ev!r}")
-        for dst, m in sends:
+        for dst, m in sends_of(ev):
             if m is None:
                 writes |= self.chan(at, dst) | self.chan(dst, at)
             else:
