@@ -5,6 +5,9 @@ verdicts, violated property and trace lengths as plain BFS, with and without sym
 bundled spec, every generated sample spec and every mutant; only transitions go. The
 independence they rest on (`Footprints`, model/system.py) is tested event kind by event kind,
 and a deliberately wrong independence is shown to lose states, so the equalities can fail.
+Ample sets must keep every verdict and find real counterexamples (replayed on the full model),
+with no more states than plain BFS; a model where they remove states pins how many, and an
+ample set blind to what the properties read is shown to miss a bug.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from test_zab import SLOW as SLOW_ZAB_MUTANTS
 
 from pnyx.checker import bfs
 from pnyx.checker.mutants import Mutant, compile_mutant, load_mutants
+from pnyx.checker.por import AmpleSets
 from pnyx.checker.trace import replay
 from pnyx.model.compiler import CompiledSpec, compile_checked
 from pnyx.model.errors import ArgumentError
@@ -31,6 +35,7 @@ from pnyx.model.system import Crash, Deliver, Footprints, Lose, Recover, Request
 from pnyx.model.typecheck import check as typecheck
 
 RUN_SLOW = os.environ.get("PNYX_SLOW_TESTS") == "1"
+AMPLE_INIT = AmpleSets.__init__
 # mutants whose search explores ten thousand states or more: with PNYX_SLOW_TESTS=1 only
 SLOW_MUTANTS = SLOW_ZAB_MUTANTS | {"accept_lower_epoch", "quorum_off_by_one", "recovered_keeps_volatile",
                                    "propose_from_any_leader"}
@@ -263,3 +268,107 @@ def test_liveness_is_checked_on_the_full_graph_with_a_note() -> None:
     assert proc.returncode == plain.returncode
     live = [ln for ln in proc.stdout.splitlines() if "liveness" in ln.lower() or "eventually" in ln.lower()]
     assert live == [ln for ln in plain.stdout.splitlines() if "liveness" in ln.lower() or "eventually" in ln.lower()]
+
+
+# ---- ample sets: fewer states, the same verdicts, real counterexamples -----------------------
+# Node 1 sends two jobs to each peer, then ticks a private counter; the peers take their jobs and
+# tick theirs. While jobs wait in both channels from node 1, the peers' events form an ample set
+# (nothing node 1 does can touch them, and no property reads what they change): node 1's ticks
+# wait, and the states where node 1 ticked while jobs were still in flight are never built.
+PIPE = """spec pipe
+const K = 2
+nodes 3
+network fifo
+message Job()
+state {
+  volatile sent: bool = false
+  volatile ticks: 0..K = 0
+  volatile jobs: 0..2 = 0
+}
+on timer start when self == node(1) and not sent {
+  sent = true
+  send Job() to {n in Node where n != self}
+  send Job() to {n in Node where n != self}
+}
+on timer tick when (sent or jobs > 0) and ticks < K { ticks = ticks + 1 }
+on Job() from q when jobs < 2 { jobs = jobs + 1 }
+invariant OnlyNode1Starts: forall n in Node: n.sent => n == node(1)
+reachable Started: exists n in Node: n.sent
+"""
+# A property that reads the ticks and the jobs: every event is visible, nothing is reduced, and the
+# state where node 1 ticked twice before any job arrived is found (an ample set that took the
+# peers' deliveries while node 1's ticks waited would never build it).
+PIPE_BUG = PIPE.replace("invariant OnlyNode1Starts: forall n in Node: n.sent => n == node(1)",
+                        "invariant NoEarlyTicks: forall n in Node: n.ticks < K or not n.sent or (exists m in Node: m.jobs > 0)")
+
+
+def verdicts(r: bfs.Result) -> dict[str, object]:
+    """What any sound reduction must keep: the violated property, and which goals were reached."""
+    v = r.violation
+    return {"violated": None if v is None else (v.kind, v.name), "complete": r.complete,
+            "reached": sorted(k for k, t in r.reached.items() if t is not None)}
+
+
+def assert_real(cs: CompiledSpec, r: bfs.Result) -> None:
+    """The counterexample is a run of the full model: each step is one of its state's successors,
+    replayed from the initial state, and its last state violates the property."""
+    assert r.violation is not None
+    model = bfs.SpecModel(cs)
+    trace = r.violation.trace
+    steps = [[ev for ev, _ in model.successors(s)].index(ev) for s, ev in zip(trace.states, trace.events)]
+    again = replay(model, steps)
+    assert again.states == trace.states
+    (prop,) = [p for p in model.properties() if p.name == r.violation.name]
+    assert not prop.holds(again.states[-1])
+
+
+def test_ample_sets_remove_states_and_keep_verdicts() -> None:
+    cs = compiled(PIPE)
+    plain, ample = run(cs, "none"), run(cs, "ample")
+    assert ample.por == "ample" and verdicts(ample) == verdicts(plain) and plain.ok
+    assert (plain.stats.distinct, ample.stats.distinct) == (148, 116)
+    assert ample.stats.pruned > 0
+
+
+def test_ample_sets_respect_visibility(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bug needs node 1's ticks before the jobs arrive: found with ample sets because the
+    property reads the ticks; an ample set blind to what properties read would miss it."""
+    cs = compiled(PIPE_BUG)
+    ample = run(cs, "ample")
+    assert ample.violation is not None and ample.violation.name == "NoEarlyTicks"
+    assert_real(cs, ample)
+    monkeypatch.setattr(AmpleSets, "__init__", _blind_init)
+    assert run(compiled(PIPE_BUG), "ample").violation is None
+
+
+def _blind_init(self: AmpleSets, model: bfs.SpecModel, props: list, footprints: Footprints) -> None:
+    AMPLE_INIT(self, model, props, footprints)
+    self.visible = ()
+
+
+@pytest.mark.parametrize(("path", "constants", "symmetry"), list(_bundled()))
+def test_ample_sets_keep_every_bundled_spec_s_verdicts(path: str, constants: dict[str, object], symmetry: bool) -> None:
+    def cs() -> CompiledSpec:
+        return compile_checked(typecheck(parse_file(ROOT / path), constants))
+
+    plain, ample = run(cs(), "none", symmetry), run(cs(), "ample", symmetry)
+    assert verdicts(ample) == verdicts(plain)
+    assert ample.stats.distinct <= plain.stats.distinct and ample.stats.transitions <= plain.stats.transitions
+
+
+@pytest.mark.parametrize(("spec", "mutant"), list(_mutants()))
+def test_ample_sets_catch_every_mutant_with_a_real_trace(spec: str, mutant: Mutant) -> None:
+    cs = compile_mutant(ROOT / "spec" / spec, mutant)
+    r = run(cs, "ample", symmetry=True)
+    v = r.violation
+    assert v is not None, f"{mutant.name}: not caught with --por ample"
+    assert (v.kind, v.name) == ("invariant", mutant.property)
+    assert len(v.trace.events) >= mutant.length  # no shorter than the shortest
+    assert_real(cs, r)
+
+
+def test_ample_sets_catch_the_order_bug_with_a_real_trace() -> None:
+    cs = compiled(ORDER_BUG)
+    r = run(cs, "ample")
+    assert r.violation is not None and r.violation.name == "FirstIsNode1"
+    assert_real(cs, r)
