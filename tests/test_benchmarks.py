@@ -22,6 +22,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_speed.py": ["--smoke"],
     "bench_liveness.py": ["--smoke"],
     "bench_epidemics.py": ["--smoke"],
+    "bench_por.py": ["--smoke"],
 }
 
 
@@ -108,3 +109,11 @@ def test_bench_epidemics_runs(tmp_path: Path) -> None:
     assert [r[0] for r in rows] == ["push", "pull", "push-pull"], out
     if plots:
         assert sorted(p.name for p in tmp_path.glob("*.png")) == ["gossip_infected.png", "gossip_traffic_residue.png"]
+
+
+def test_bench_por_runs() -> None:
+    proc = _run("bench_por.py", *SMOKE_ARGS["bench_por.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[1:]]
+    assert len(rows) == 12 and all(r[-1] == "same" for r in rows)  # 2 models x symmetry off/on x 3 modes
+    assert {r[-9] for r in rows} == {"none", "sleep", "ample"}
