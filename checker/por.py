@@ -117,6 +117,7 @@ def _explore(model: SpecModel, opts: Options) -> Result:
     depth = 0
     base = 0
     pruned = 0
+    described: dict[int, tuple[tuple, tuple, int, int]] = {}  # id(event) -> (event, key, reads, writes)
     successors = model.successors
     while frontier and violation is None:
         if opts.max_depth is not None and depth >= opts.max_depth:
@@ -143,9 +144,16 @@ def _explore(model: SpecModel, opts: Options) -> Result:
             for ai in keep if keep is not None else range(len(succ)):
                 ev, s2 = succ[ai]
                 if sleeping:
-                    key = event_key(ev)
-                    reads, writes = footprint(key)
-                    if key in asleep:
+                    # events are mostly the very objects of the model's memo tables: described once
+                    # by identity (the entry holds the event, so its id is not reused meanwhile)
+                    d = described.get(id(ev))
+                    if d is None or d[0] is not ev:
+                        if len(described) >= 1_000_000:
+                            described.clear()
+                        key = event_key(ev)
+                        d = described[id(ev)] = (ev, key, *footprint(key))
+                    _, key, reads, writes = d
+                    if asleep and key in asleep:
                         pruned += 1
                         listed.append((key, reads, writes))
                         continue
