@@ -90,6 +90,7 @@ def _explore(model: SpecModel, opts: Options) -> Result:
     ample = AmpleSets(model, checks.props, fps) if opts.por == "ample" else None
 
     visited: set[int] = set()
+    raw_seen: set[int] = set()  # with symmetry: fingerprints of generated states as they are, before canonicalization
     parent = array("q")
     step = array("l")
     stats = Stats()
@@ -126,6 +127,7 @@ def _explore(model: SpecModel, opts: Options) -> Result:
         nxt: list[State] = []
         nxt_sleeps: list[Sleep] = []
         in_level: dict[int, tuple[int, int]] = {}  # fingerprint -> (position in nxt, raw fingerprint of the state kept)
+        raw_in_level: dict[int, int] = {}  # with symmetry: raw fingerprint first generated in this level -> class's
         nid = base + len(frontier)
         for qi, s in enumerate(frontier):
             sid = base + qi
@@ -159,7 +161,20 @@ def _explore(model: SpecModel, opts: Options) -> Result:
                         continue
                 stats.transitions += 1
                 raw = fingerprint(s2)
-                fp = fingerprint(canon(s2)) if canon is not None else raw
+                if canon is None:
+                    fp = raw
+                elif raw in raw_seen:  # generated before as this very state: its class is known
+                    known = raw_in_level.get(raw)
+                    if known is None:
+                        if sleeping:
+                            listed.append((key, reads, writes))
+                        continue  # its class was discovered at an earlier level
+                    fp = known
+                else:
+                    # as in bfs._explore: most successors were generated before as this very
+                    # state, and skip the N!-bounded canonicalization
+                    raw_seen.add(raw)
+                    fp = raw_in_level[raw] = fingerprint(canon(s2))
                 if fp in visited:
                     if not sleeping:
                         continue
