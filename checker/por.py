@@ -1,4 +1,5 @@
-"""Partial-order reduction for breadth-first search: sleep sets (docs/por.md has the argument).
+"""Partial-order reduction for breadth-first search: sleep sets and ample sets (docs/por.md
+has the arguments).
 
 Events at different nodes often commute: delivering a message at n1 and firing a timer at n2
 reach one state in either order. Plain BFS computes both orders. With sleep sets, a state
@@ -18,6 +19,10 @@ transition that reaches it from the level above; later arrivals (from its own le
 are ignored, as plain BFS ignores them. With symmetry reduction, only arrivals that produce the
 very state kept for its class bring a sleep set; any other member of the class brings the empty
 set (its events are named by other node ids).
+
+Ample sets (`AmpleSets`) remove states too: where the events of some nodes cannot be
+interfered with by anything the others do, and change nothing a property reads, only they are
+taken. Verdicts stay; counterexamples are real runs but not always the shortest.
 """
 
 from __future__ import annotations
