@@ -23,6 +23,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_liveness.py": ["--smoke"],
     "bench_epidemics.py": ["--smoke"],
     "bench_scale.py": ["--smoke"],
+    "bench_por.py": ["--smoke"],
 }
 
 
@@ -132,3 +133,9 @@ def test_bench_scale_fit_recovers_a_known_model() -> None:
     k, u, b, t = 12.0, 0.8, 3e-6, 1_000_000
     points = [(w, k + u * w + b * t * (1 - 1 / w)) for w in (1, 2, 4, 8)]
     assert [round(x, 9) for x in fit(points, t)] == [k, u, b]
+def test_bench_por_runs() -> None:
+    proc = _run("bench_por.py", *SMOKE_ARGS["bench_por.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[1:]]
+    assert len(rows) == 12 and all(r[-1] == "same" for r in rows)  # 2 models x symmetry off/on x 3 modes
+    assert {r[-9] for r in rows} == {"none", "sleep", "ample"}
