@@ -37,7 +37,7 @@ from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, s
 from .client import ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
-from .zab_tree import PathError, Replica, check_path
+from .zab_tree import PathError, Replica, check_path, write_id
 
 log = logging.getLogger("pnyx.zab")
 
@@ -121,6 +121,10 @@ class ZabService(Service):
 
     async def start(self) -> None:
         self.node.start()
+        # a clock set back since the last run must not make this run look older than it
+        mine = [w[1] for w in map(write_id, (v for _, v in self.node.rt.state[self.slot["history"]]))
+                if w is not None and w[0] == self.host.node_id]
+        self.incarnation = max([self.incarnation, *(inc + 1 for inc in mine)])
         self._catch_up(self.node.rt.state)
         self.serving = self._established(self.node.rt.state)
 

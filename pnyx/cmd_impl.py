@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     t.add_argument("dir", metavar="DIR")
     t.set_defaults(handler=cmd_cluster_stop)
     t = csub.add_parser("status", help="each node's address and pid, and what it says of itself: "
-                                         "ZAB role, epoch and last zxid; gossip keys")
+                                         "ZAB role, epoch, last zxid, a leader's followers, "
+                                         "whether it serves reads; gossip keys")
     t.add_argument("dir", metavar="DIR")
     t.add_argument("--json", action="store_true", help="print the status as JSON")
     t.add_argument("--timeout", type=_seconds, default=2.0, metavar="S",
