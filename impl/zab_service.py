@@ -37,7 +37,7 @@ from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, s
 from .client import ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
-from .zab_tree import PathError, Replica, check_path, write_id
+from .zab_tree import PathError, Replica, check_path, fresh_incarnation
 
 log = logging.getLogger("pnyx.zab")
 
@@ -112,8 +112,8 @@ class ZabService(Service):
         self.last_zxid: tuple = (0, 0)
         self.serving = False  # synchronized with an established leader: reads are answered
         # This process's writes: (node, incarnation) names its session in every replica's table
-        # of applied writes; a restart is a new incarnation (a later start time).
-        self.incarnation = time.time_ns() // 1_000_000
+        # of applied writes; a restart is a new incarnation (a later start time, set in `start`).
+        self.incarnation = 0
         self.seqs = itertools.count(1)
         self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}  # seq -> the client waiting
         self.ops = {"create": self.op_create, "set": self.op_set, "delete": self.op_delete, "get": self.op_get,
@@ -121,10 +121,8 @@ class ZabService(Service):
 
     async def start(self) -> None:
         self.node.start()
-        # a clock set back since the last run must not make this run look older than it
-        mine = [w[1] for w in map(write_id, (v for _, v in self.node.rt.state[self.slot["history"]]))
-                if w is not None and w[0] == self.host.node_id]
-        self.incarnation = max([self.incarnation, *(inc + 1 for inc in mine)])
+        self.incarnation = fresh_incarnation(self.host.node_id, time.time_ns() // 1_000_000,
+                                             (v for _, v in self.node.rt.state[self.slot["history"]]))
         self._catch_up(self.node.rt.state)
         self.serving = self._established(self.node.rt.state)
 

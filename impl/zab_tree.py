@@ -125,6 +125,14 @@ def write_id(v: Any) -> WriteId | None:
     return None
 
 
+def fresh_incarnation(server: int, now_ms: int, logged: Any) -> int:
+    """A starting server's incarnation: its clock in milliseconds, kept above every incarnation
+    of its own among the `logged` values (should the clock have gone back since its last run,
+    replicas would otherwise take the new run for an older one and refuse its writes)."""
+    mine = [w[1] for w in map(write_id, logged) if w is not None and w[0] == server]
+    return max([now_ms, *(inc + 1 for inc in mine)])
+
+
 @dataclass
 class Session:
     """What replicas remember of one submitter (a server process): the outcome of each of its

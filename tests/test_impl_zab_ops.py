@@ -6,9 +6,12 @@ restarted follower that refuses reads ("syncing") until it has resynchronized.""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import ROOT, eventually, run_cli
@@ -19,8 +22,11 @@ from pnyx.impl.client import Client, ClientError, call
 from pnyx.impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
 from pnyx.impl.config import Config, TimerConfig, ZabConfig
 from pnyx.impl.meta import ClusterMeta
+from pnyx.impl.node import NodeRuntime
 from pnyx.impl.sim import Simulation
-from pnyx.impl.zab_tree import Replica
+from pnyx.impl.storage import MemoryStorage
+from pnyx.impl.zab_service import ZabService
+from pnyx.impl.zab_tree import Replica, fresh_incarnation
 from pnyx.model.compiler import load
 
 ZAB = str(ROOT / "spec" / "zab.pnyx")
@@ -228,3 +234,75 @@ def test_a_restarted_follower_answers_syncing_until_it_has_resynchronized(zab: t
         assert c.call("get", "/before")[0] == b"old"
     proc = run_cli("cluster", "status", str(d), "--json")
     assert all(n["info"]["serving"] for n in json.loads(proc.stdout)["nodes"])
+
+
+# ---- the serving rule, step by step (a stand-in host, no sockets) ------------------------------
+class _Timer:
+    def __init__(self, cfg: TimerConfig) -> None:
+        self.cfg = cfg
+
+    def reset(self) -> None: ...
+
+
+class _Host:
+    """What ZabService may use of a host: in-memory storage, a transport that keeps what was sent."""
+
+    def __init__(self, node_id: int) -> None:
+        self.cs = load(ZAB, RUNTIME)
+        self.cfg = Config()
+        self.node_id = node_id
+        self.storage = MemoryStorage()
+        self.rng = random.Random(1)
+        self.peers = self
+        self.sent: list[tuple[int, tuple]] = []
+
+    def send(self, src: int, dst: int, msg: tuple) -> None:
+        self.sent.append((dst, msg))
+
+    def group_commit(self, rt: NodeRuntime) -> None:
+        rt.save_pending()
+        rt.send_pending()
+
+    def timer(self, name: str, callback: Callable[[], Any], cfg: TimerConfig | None = None) -> _Timer:
+        return _Timer(cfg or self.cfg.timer(name))
+
+
+def test_a_follower_serves_reads_only_from_its_leaders_uptodate_on() -> None:
+    """Between NEWLEADER (phase BROADCAST, history logged) and UPTODATE its commit point may be
+    behind its leader's: the service still says `syncing`, and serves from UPTODATE on."""
+    host = _Host(0)
+    svc = ZabService(host)
+    cs = host.cs
+    msg = {m.name: m.id for m in cs.messages}
+
+    def get(path: str) -> Any:
+        return asyncio.run(svc.op_get(path))
+
+    asyncio.run(svc.start())
+    rt = svc.node.rt
+    assert not svc.serving
+    with pytest.raises(ClientError, match=r"^syncing: this server is looking in phase connect"):
+        get("/a")
+    rt.timer(rt.timer_handler("elect"))  # follows a peer
+    lead = next(dst for dst, m in host.sent if m[0] == msg["FollowerInfo"])
+    rt.deliver(lead, (msg["NewEpoch"], 1))
+    written = ((lead, 7, 1, 1), ("create", "/a", b"x"))
+    rt.deliver(lead, (msg["NewLeader"], 1, 0, (((1, 1), written),)))
+    assert (svc._name(rt.state, "role"), svc._name(rt.state, "phase")) == ("FOLLOWING", "BROADCAST")
+    assert not svc.serving and svc.applied == 0
+    with pytest.raises(ClientError, match=r"^syncing: this server is following in phase broadcast"):
+        get("/a")
+    rt.deliver(lead, (msg["UpToDate"], 1, 1))
+    assert svc.serving and get("/a")[:2] == (b"x", 0)
+    assert svc.info()["serving"] is True and svc.info()["followers"] == ()
+    rt.timer(rt.timer_handler("followerTimeout"))  # back to election: no longer serving
+    assert not svc.serving
+    with pytest.raises(ClientError, match=r"^syncing: "):
+        get("/a")
+
+
+def test_a_restarted_server_starts_a_session_above_its_logged_ones() -> None:
+    logged = [((0, 5_000, 1, 1), ("sync",)), ((1, 9_000, 1, 1), ("sync",)), "a checker value"]
+    assert fresh_incarnation(0, 10_000, logged) == 10_000  # the clock is ahead: it wins
+    assert fresh_incarnation(0, 4_000, logged) == 5_001  # set back: above its own last run
+    assert fresh_incarnation(2, 4_000, logged) == 4_000  # others' sessions do not matter
