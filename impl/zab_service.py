@@ -226,8 +226,20 @@ class ZabService(Service):
         n = self._read(path)
         return (n.data, n.version, n.czxid, n.mzxid)
 
-    async def op_ls(self, path: Any) -> Any:
-        return tuple(sorted(self._read(path).children))
+    async def op_ls(self, path: Any, recursive: Any = False) -> Any:
+        """The children's names; `recursive`: the path and every path below it, breadth first
+        (ZooKeeper's `ls -R`), read at once from this server's tree."""
+        if not isinstance(recursive, bool):
+            raise ClientError(f"recursive {recursive!r}: expected true or false")
+        names = tuple(sorted(self._read(path).children))
+        if not recursive:
+            return names
+        out, k = [path], 0
+        while k < len(out):
+            here = out[k]
+            out += [f"{here.rstrip('/')}/{c}" for c in sorted(self.tree.nodes[here].children)]
+            k += 1
+        return tuple(out)
 
     async def op_exists(self, path: Any) -> Any:
         try:

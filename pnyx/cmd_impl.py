@@ -92,6 +92,9 @@ def register(sub: Any) -> None:
                            ("sync", "catch this server up with the leader")):
         p = ksub.add_parser(name, help=helptext)
         p.add_argument("path", metavar="PATH", nargs="?" if name == "sync" else None, default="/")
+        if name == "ls":
+            p.add_argument("-R", "--recursive", action="store_true",
+                           help="the path and every path below it, breadth first, as ZooKeeper's ls -R")
     k.set_defaults(handler=cmd_kv)
 
     g = sub.add_parser("gossip", help="a client of the gossip key-value service")
@@ -275,8 +278,9 @@ def cmd_kv(args: argparse.Namespace) -> int:
         out, text = (({"path": args.path, "data": _text(r[0]), "version": r[1], "czxid": r[2], "mzxid": r[3]},
                       [_text(r[0]), f"version {r[1]}"]) if rc == 0 else (None, []))
     elif op == "ls":
-        rc, r = _call(args, "ls", args.path)
-        out, text = ({"path": args.path, "children": list(r)}, list(r)) if rc == 0 else (None, [])
+        rc, r = _call(args, "ls", args.path, args.recursive) if args.recursive else _call(args, "ls", args.path)
+        key = "paths" if args.recursive else "children"
+        out, text = ({"path": args.path, key: list(r)}, list(r)) if rc == 0 else (None, [])
     elif op == "exists":
         rc, r = _call(args, "exists", args.path)
         if rc == 0:

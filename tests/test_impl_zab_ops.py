@@ -126,6 +126,12 @@ def test_kv_speaks_zookeepers_cli(zab: tuple[Path, ClusterMeta, list[str]], kv: 
     assert rc == 0 and json.loads(out)["path"] == "/app/0000000003"
     assert kv(s[2], "sync")[0] == 0
     assert kv(s[2], "ls", "/app") == (0, "0000000003\njob-0000000000\njob-0000000002\nplain\n", "")
+    assert kv(s[2], "create", "/app/plain/leaf")[0] == 0
+    assert kv(s[2], "ls", "-R", "/app") == (0, "/app\n/app/0000000003\n/app/job-0000000000\n/app/job-0000000002\n"
+                                                "/app/plain\n/app/plain/leaf\n", "")
+    rc, out, _ = kv(s[2], "--json", "ls", "-R", "/")
+    assert rc == 0 and json.loads(out)["paths"][:3] == ["/", "/app", "/app/0000000003"]
+    assert kv(s[2], "delete", "/app/plain/leaf")[0] == 0
     # ZooKeeper's words for its four refusals, exit 1
     assert kv(s[0], "create", "/app") == (1, "", "error: Node already exists: /app\n")
     assert kv(s[1], "create", "/none/x") == (1, "", "error: Node does not exist: /none/x (no parent /none)\n")
