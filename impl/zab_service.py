@@ -34,7 +34,7 @@ from typing import Any
 
 from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, show
 
-from .client import ClientError
+from .client import SYNCING, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
 from .zab_tree import PathError, Replica, check_path, fresh_incarnation
@@ -214,7 +214,7 @@ class ZabService(Service):
         """The znode at `path` once this server serves reads; refused while it synchronizes."""
         if not self.serving:
             st = self.node.rt.state
-            raise ClientError(f"syncing: this server is {self._name(st, 'role').lower()} in phase "
+            raise ClientError(f"{SYNCING} this server is {self._name(st, 'role').lower()} in phase "
                               f"{self._name(st, 'phase').lower()}, not yet synchronized with a leader; "
                               "retry, or ask another server")
         n = self.tree.nodes.get(_path(path))
