@@ -22,6 +22,11 @@ class ClientError(PnyxError):
     """The server refused the request (bad arguments, version mismatch, no such key...)."""
 
 
+# How a ZAB server refuses a read before it is synchronized with a leader (a restarted
+# follower, an election): the same read may be sent again, or to another server.
+SYNCING = "syncing:"
+
+
 class Unavailable(Exception):
     """The server could not be reached or stopped answering."""
 
