@@ -111,10 +111,14 @@ def explore_ray(model: Model, options: Options | None = None, workers: int = 0, 
     started = False
     if not ray.is_initialized():
         quiet: dict[str, Any] = {"logging_level": logging.ERROR, "log_to_driver": False}
-        if address:
-            ray.init(address=address, **quiet)
-        else:
-            ray.init(num_cpus=max(workers, default_workers()), include_dashboard=False, **quiet)
+        try:
+            if address:
+                ray.init(address=address, **quiet)
+            else:
+                ray.init(num_cpus=max(workers, default_workers()), include_dashboard=False, **quiet)
+        except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
+            where = f"join the Ray cluster at {address}" if address else "start a local Ray"
+            raise RayEngineError(f"cannot {where}: {exc}") from None
         started = True
     try:
         cpus = int(ray.cluster_resources().get("CPU", 0))
