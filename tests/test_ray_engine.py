@@ -97,3 +97,10 @@ def test_without_ray_the_engine_is_a_clear_error(monkeypatch: pytest.MonkeyPatch
 def test_address_needs_the_ray_engine(capsys: pytest.CaptureFixture) -> None:
     assert main(["check", str(ROOT / "spec" / "gossip.pnyx"), "--address", "127.0.0.1:6379"]) == 2
     assert "--engine ray" in capsys.readouterr().err
+
+
+def test_a_bad_address_is_a_clear_error() -> None:
+    pytest.importorskip("ray")
+    r = run_cli("check", str(ROOT / "spec" / "gossip.pnyx"), "--engine", "ray", "--address", "no such:host:x")
+    assert r.returncode == 2 and "cannot join the Ray cluster at no such:host:x" in r.stderr
+    assert "Traceback" not in r.stderr
