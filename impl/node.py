@@ -22,8 +22,9 @@ from typing import Any, Protocol
 from pnyx.model.compiler import CompiledSpec, HandlerEntry
 from pnyx.model.errors import ModelError
 from pnyx.model.runtime import Chooser, RandomChooser
-from pnyx.model.types import OpaqueType
+from pnyx.model.types import OpaqueType, SeqType
 
+from .pseq import AppendSeq
 from .storage import Storage, StorageError
 from .wire import is_payload
 
@@ -82,6 +83,9 @@ class NodeRuntime:
         self.record = record
         self.keep_ghost = keep_ghost
         self.persistent = [v for v in cs.vars if v.storage == "persistent"]
+        # persistent sequences are held as AppendSeq (impl/pseq.py): a step that appends to one
+        # costs O(1) and its save logs just the new items, however long the sequence
+        self.seq_slots = [v.slot for v in self.persistent if isinstance(v.type, SeqType)]
         self.ghost_slots = [v.slot for v in cs.vars if v.storage == "ghost"]
         self.init = cs.init_node(node_id)
         self.state: tuple = self.init
@@ -91,6 +95,7 @@ class NodeRuntime:
         self._gen = -1  # generation of the snapshot on disk
         self._log_len = 0  # entries in the log after its generation header
         self._saved: tuple = ()  # the persistent values as last saved
+        self._snap_items = 0  # items in the sequences of the snapshot on disk
         # Group commit: with a `group_commit` callback, a step's save and sends wait in the node
         # until the host calls `save_pending` then `send_pending`, which save once for every step
         # since the last flush and only then release their messages (one fsync for a burst).
@@ -102,9 +107,13 @@ class NodeRuntime:
     # On disk a node is a snapshot of its persistent variables (generation g) plus a log whose
     # first entry is ("gen", g) and whose other entries are each one save's changes:
     # (var, "set", value) or (var, "append", items) when a variable grew by appending, as a
-    # ZAB history does. A save costs one append and one fsync, however long the history;
-    # every SNAPSHOT_EVERY entries the snapshot is rewritten (generation g + 1) and the log
-    # restarted. A log left from an older generation (a crash between the two) is ignored.
+    # ZAB history does. A save costs one append and one fsync, however long the history.
+    # Once the log holds SNAPSHOT_EVERY entries, and at least as many as the snapshot holds
+    # sequence items, the snapshot is rewritten (generation g + 1) and the log restarted: a
+    # snapshot of n items follows at least n saves, so its cost per save stays constant
+    # however long the history grows, and a restart replays at most about as many log
+    # entries as the snapshot has items. A log left from an older generation (a crash between
+    # the two) is ignored.
     SNAPSHOT_EVERY = 1000
 
     def start(self) -> Step | None:
@@ -114,11 +123,13 @@ class NodeRuntime:
         self._dirty = False
         self._outbox = []
         if saved is None:
-            self.state = self.init
+            self.state = self._as_appendable(self.init)
             self._gen = -1
             self._snapshot()  # from now on, a restart is a recovery
             return None
         values, self._gen = self._unpack(saved)
+        values = self._appendable_values(values)  # before the replay, so that appending costs O(appended)
+        self._snap_items = sum(len(x) for x in values if isinstance(x, AppendSeq))
         log = self.storage.load_log(self.record)
         self._log_len = 0
         if log and log[0] == ("gen", self._gen):
@@ -131,6 +142,7 @@ class NodeRuntime:
                 except (KeyError, TypeError, ValueError):
                     raise StorageError(f"record {self.record!r}: malformed log entry {entry!r}") from None
             self._log_len = len(log) - 1
+            values = self._appendable_values(values)  # a "set" entry put a plain tuple back
         st = list(self.init)
         for v, value in zip(self.persistent, values):
             st[v.slot] = value
@@ -171,21 +183,48 @@ class NodeRuntime:
         self.storage.reset_log(self.record, ("gen", self._gen))
         self._log_len = 0
         self._saved = values
+        self._snap_items = sum(len(x) for x in values if isinstance(x, AppendSeq))
+
+    def _appendable_values(self, values: list[Any]) -> list[Any]:
+        """Persistent values (in `self.persistent` order) with their plain-tuple sequences as AppendSeq."""
+        return [AppendSeq.of(x) if type(x) is tuple and v.slot in self.seq_slots else x
+                for v, x in zip(self.persistent, values)]
+
+    def _as_appendable(self, st: tuple) -> tuple:
+        """The state with each persistent sequence that a step replaced by a plain tuple as an AppendSeq."""
+        if not any(type(st[s]) is tuple for s in self.seq_slots):
+            return st
+        out = list(st)
+        for s in self.seq_slots:
+            if type(out[s]) is tuple:
+                out[s] = AppendSeq.of(out[s])
+        return tuple(out)
 
     def _save(self) -> None:
-        """Make the persistent variables durable: one log append with what changed since the last save."""
+        """Make the persistent variables durable: one log append with what changed since the last save.
+
+        A sequence that only grew is logged as its new items, found without comparing the
+        whole value when both values share one AppendSeq list (the usual append)."""
         delta = []
         for k, v in enumerate(self.persistent):
             new, old = self.state[v.slot], self._saved[k]
-            if new is old or new == old:
+            if new is old:
                 continue
-            if isinstance(new, tuple) and isinstance(old, tuple) and len(new) > len(old) > 0 and new[: len(old)] == old:
-                delta.append((v.name, "append", new[len(old) :]))
+            grown = new.appended_since(old) if isinstance(new, AppendSeq) else None
+            if grown is not None:
+                if grown:
+                    delta.append((v.name, "append", grown))
+                continue
+            if new == old:
+                continue
+            if (isinstance(new, (tuple, AppendSeq)) and isinstance(old, (tuple, AppendSeq))
+                    and len(new) > len(old) > 0 and new[: len(old)] == old):
+                delta.append((v.name, "append", tuple(new[len(old) :])))
             else:
                 delta.append((v.name, "set", new))
         if not delta:
             return
-        if self._log_len >= self.SNAPSHOT_EVERY:
+        if self._log_len >= max(self.SNAPSHOT_EVERY, self._snap_items):
             self._snapshot()
             return
         self.storage.append(self.record, tuple(delta))
@@ -259,6 +298,7 @@ class NodeRuntime:
             for s in self.ghost_slots:
                 st[s] = self.init[s]
             after = tuple(st)
+        after = self._as_appendable(after)
         self.state = after
         persisted = any(after[v.slot] is not before[v.slot] and after[v.slot] != before[v.slot] for v in self.persistent)
         if self.group_commit is None:

@@ -15,6 +15,8 @@ from typing import Any
 
 from pnyx.model.errors import PnyxError
 
+from .pseq import AppendSeq
+
 MAX_FRAME = 64 * 2**20  # a frame larger than this is a protocol error, not a message
 
 _FALSE, _TRUE, _INT, _TUPLE, _BYTES, _STR, _NONE, _TAGGED, _LIST = range(9)
@@ -102,6 +104,11 @@ def _encode(out: bytearray, v: Any) -> None:
         out.append(_STR)
         _varint(out, len(b))
         out += b
+    elif isinstance(v, AppendSeq):  # a runtime sequence (impl/pseq.py) goes as the tuple it stands for
+        out.append(_TUPLE)
+        _varint(out, len(v))
+        for x in v:
+            _encode(out, x)
     else:
         raise TypeError(f"cannot encode a {type(v).__name__} on the wire: {v!r}")
 
