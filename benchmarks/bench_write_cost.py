@@ -140,54 +140,56 @@ class _First:
 def measure_history(spec: str, lengths: list[int], writes: int, budget: float) -> dict[str, Any]:
     """CPU ms per write (3 nodes in-process) after the history was set to each length."""
     from pnyx.impl.cluster import resolve_spec
-    from pnyx.impl.node import NodeRuntime
-    from pnyx.impl.storage import FileStorage
 
     cs = resolve_spec(spec, 3, {}, "zab")[0]  # compiled as a cluster compiles it (unbounded TXNS...)
-    slot = {v.name: v.slot for v in cs.vars}
     out: dict[str, Any] = {}
     for length in lengths:
         with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
-            net = _Net()
-            net.nodes = [NodeRuntime(cs, i, FileStorage(Path(tmp) / f"n{i + 1}", fsync=False), net,
-                                     rng=random.Random(i), keep_ghost=False, chooser=_First()) for i in range(3)]
-            for rt in net.nodes:
-                rt.start()
-            for i in (1, 2):
-                net.nodes[i].timer(net.nodes[i].timer_handler("elect"))
-            net.settle()
-            leader = net.nodes[0]
-            if leader.get("role") != 2 or leader.get("phase") != 3:
-                raise RuntimeError(f"no leader in broadcast: role {leader.get('role')}, phase {leader.get('phase')}")
-            epoch = leader.get("acceptedEpoch")
-            history = tuple(((epoch, k + 1), (k, ("create", f"/h{k}", b"x" * 32))) for k in range(length))
-            for rt in net.nodes:
-                st = list(rt.state)
-                st[slot["history"]], st[slot["commit"]] = history, length
-                if rt is leader:
-                    st[slot["counter"]], st[slot["ackIdx"]] = length, (length,) * 3
-                rt.state = tuple(st)
-                rt._snapshot()  # as if the history had been logged: the next saves log what follows it
-            wid = length
-
-            def write() -> None:
-                nonlocal wid
-                wid += 1
-                if leader.request("write", ((wid, ("create", f"/w{wid}", b"x" * 32)),)) is None:
-                    raise RuntimeError("the leader refused a write")
-                net.settle()
-
-            for _ in range(3):
-                write()  # the first steps after the history was set may convert it once
-            c0, done = time.process_time(), 0
-            while done < writes and (done < 3 or time.process_time() - c0 < budget):
-                write()
-                done += 1
-            cpu = time.process_time() - c0
-            if leader.get("commit") != length + 3 + done:
-                raise RuntimeError(f"commit is {leader.get('commit')}, expected {length + 3 + done}")
-            out[str(length)] = {"writes": done, "cpu_ms": cpu / done * 1000}
+            out[str(length)] = history_cost(cs, Path(tmp), length, writes, budget)
     return out
+
+
+def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float) -> dict[str, Any]:
+    from pnyx.impl.node import NodeRuntime
+    from pnyx.impl.storage import FileStorage
+
+    slot = {v.name: v.slot for v in cs.vars}
+    net = _Net()
+    net.nodes = [NodeRuntime(cs, i, FileStorage(tmp / f"n{i + 1}", fsync=False), net,
+                             rng=random.Random(i), keep_ghost=False, chooser=_First()) for i in range(3)]
+    for rt in net.nodes:
+        rt.start()
+    for i in (1, 2):
+        net.nodes[i].timer(net.nodes[i].timer_handler("elect"))
+    net.settle()
+    leader = net.nodes[0]
+    if leader.get("role") != 2 or leader.get("phase") != 3:
+        raise RuntimeError(f"no leader in broadcast: role {leader.get('role')}, phase {leader.get('phase')}")
+    epoch = leader.get("acceptedEpoch")
+    history = tuple(((epoch, k + 1), (k, ("create", f"/h{k}", b"x" * 32))) for k in range(length))
+    for rt in net.nodes:
+        st = list(rt.state)
+        st[slot["history"]], st[slot["commit"]] = history, length
+        if rt is leader:
+            st[slot["counter"]], st[slot["ackIdx"]] = length, (length,) * 3
+        rt.state = tuple(st)
+        rt._snapshot()  # as if the history had been logged: the next saves log what follows it
+
+    def write(wid: int) -> None:
+        if leader.request("write", ((wid, ("create", f"/w{wid}", b"x" * 32)),)) is None:
+            raise RuntimeError("the leader refused a write")
+        net.settle()
+
+    for k in range(3):
+        write(length + k)  # the first steps after the history was set may convert it once
+    c0, done = time.process_time(), 0
+    while done < writes and (done < 3 or time.process_time() - c0 < budget):
+        write(length + 3 + done)
+        done += 1
+    cpu = time.process_time() - c0
+    if leader.get("commit") != length + 3 + done:
+        raise RuntimeError(f"commit is {leader.get('commit')}, expected {length + 3 + done}")
+    return {"writes": done, "cpu_ms": cpu / done * 1000}
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -266,12 +268,14 @@ def main() -> int:
     before = results.get("before")
     after = results["after"]
     if "cluster" in after:
-        print(f"ZAB cluster, 3 servers on loopback, fsync on, {args.seconds:g} s per row: CPU per write = the servers' CPU / writes")
+        print(f"ZAB cluster, 3 servers on loopback, fsync on, {args.seconds:g} s per row; "
+              "CPU per write = the servers' CPU / writes")
         print(f"{'workload':>16} {'tree':>7} {'writes':>7} {'ops/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/write':>13}")
         for w in after["cluster"]:
             for name, res in results.items():
                 r = res["cluster"][w]
-                print(f"{w:>16} {name:>7} {r['writes']:>7} {r['ops']:>7.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} {r['cpu_ms']:>13.2f}")
+                print(f"{w:>16} {name:>7} {r['writes']:>7} {r['ops']:>7.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+                      f"{r['cpu_ms']:>13.2f}")
             if before:
                 b, a = before["cluster"][w], after["cluster"][w]
                 print(f"{'':>16} {'ratio':>7} {'':>7} {a['ops'] / b['ops']:>6.2f}x {'':>7} {'':>7} "

@@ -69,7 +69,11 @@ class _Link:
                         self.owner.dropped += get.done() and not get.cancelled()
                         self._drop(None)
                         break
-                    writer.write(frame(get.result()))
+                    # everything queued meanwhile goes out in the same write: one system call per burst
+                    out = [frame(get.result())]
+                    while not self.queue.empty():
+                        out.append(frame(self.queue.get_nowait()))
+                    writer.write(b"".join(out))
             except (OSError, ConnectionError):
                 self._drop(None)
             finally:
