@@ -51,13 +51,17 @@ class Step:
     """What one atomic step did, for the host, the simulation and tests."""
 
     node: int
-    event: str
+    describe: Callable[[], str]  # the event in words, formatted only when asked: showing a message costs
     handler: HandlerEntry | None
     before: tuple
     after: tuple
     sends: list[tuple[int, tuple]] = field(default_factory=list)
     replies: list[Any] = field(default_factory=list)
     persisted: bool = False
+
+    @property
+    def event(self) -> str:
+        return self.describe()
 
 
 class NodeRuntime:
@@ -153,7 +157,7 @@ class NodeRuntime:
         self._saved = tuple(values)
         if self.cs.recover is None:
             return None
-        return self._run(self.cs.recover, (), "recover")
+        return self._run(self.cs.recover, (), lambda: "recover")
 
     def crash(self) -> None:
         """Lose everything but storage (and, for properties, the ghost variables)."""
@@ -246,13 +250,13 @@ class NodeRuntime:
         if len(handlers) > 1:
             handlers = tuple(self.rng.sample(list(handlers), len(handlers)))
         for h in handlers:
-            step = self._run(h, (src,) + msg[1:], f"receive {cs.show_message(msg)} from n{src + 1}")
+            step = self._run(h, (src,) + msg[1:], lambda: f"receive {cs.show_message(msg)} from n{src + 1}")
             if step is not None:
                 return step
         return None
 
     def timer(self, h: HandlerEntry) -> Step | None:
-        return self._run(h, (), f"timer {h.name}")
+        return self._run(h, (), lambda: f"timer {h.name}")
 
     def request(self, name: str, args: tuple, only: HandlerEntry | None = None) -> Step | None:
         """A client call; None when every handler of that name refuses it here and now.
@@ -265,7 +269,7 @@ class NodeRuntime:
         if len(handlers) > 1:
             handlers = self.rng.sample(handlers, len(handlers))
         for h in handlers:
-            step = self._run(h, args, f"request {name}")
+            step = self._run(h, args, lambda: f"request {name}")
             if step is not None:
                 return step
         return None
@@ -282,14 +286,14 @@ class NodeRuntime:
                 return h
         raise KeyError(f"spec {self.cs.name} has no timer {name!r}")
 
-    def _run(self, h: HandlerEntry, args: tuple, event: str) -> Step | None:
+    def _run(self, h: HandlerEntry, args: tuple, describe: Callable[[], str]) -> Step | None:
         if not self.up:
             return None
         before = self.state
         try:
             r = h.fn(self.id, before, *args, self.chooser)
         except Exception as exc:  # noqa: BLE001 - any failure of generated code is the spec's
-            raise HandlerError(self.cs.model_error(exc, f"handler at line {h.line}"), event) from None
+            raise HandlerError(self.cs.model_error(exc, f"handler at line {h.line}"), describe()) from None
         if r is None:
             return None
         after, sends, replies = r
@@ -309,7 +313,7 @@ class NodeRuntime:
             self._dirty = self._dirty or persisted
             self._outbox.extend(sends)
             self.group_commit(self)
-        step = Step(self.id, event, h, before, after, list(sends), list(replies), persisted)
+        step = Step(self.id, describe, h, before, after, list(sends), list(replies), persisted)
         for ob in self.observers:
             ob(step)
         return step
