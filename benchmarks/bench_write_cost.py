@@ -28,8 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
+import gc
 import json
 import os
+import pstats
 import random
 import shutil
 import subprocess
@@ -137,7 +140,7 @@ class _First:
         return tuple(options[:size])
 
 
-def measure_history(spec: str, lengths: list[int], writes: int, budget: float) -> dict[str, Any]:
+def measure_history(spec: str, lengths: list[int], writes: int, budget: float, profile: bool = False) -> dict[str, Any]:
     """CPU ms per write (3 nodes in-process) after the history was set to each length."""
     from pnyx.impl.cluster import resolve_spec
 
@@ -145,11 +148,11 @@ def measure_history(spec: str, lengths: list[int], writes: int, budget: float) -
     out: dict[str, Any] = {}
     for length in lengths:
         with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
-            out[str(length)] = history_cost(cs, Path(tmp), length, writes, budget)
+            out[str(length)] = history_cost(cs, Path(tmp), length, writes, budget, profile)
     return out
 
 
-def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float) -> dict[str, Any]:
+def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float, profile: bool) -> dict[str, Any]:
     from pnyx.impl.node import NodeRuntime
     from pnyx.impl.storage import FileStorage
 
@@ -182,6 +185,7 @@ def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float) ->
 
     for k in range(3):
         write(length + k)  # the first steps after the history was set may convert it once
+    gc.collect()  # the set-up's millions of objects would otherwise be traversed once inside the measured writes
     c0, done = time.process_time(), 0
     while done < writes and (done < 3 or time.process_time() - c0 < budget):
         write(length + 3 + done)
@@ -189,7 +193,46 @@ def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float) ->
     cpu = time.process_time() - c0
     if leader.get("commit") != length + 3 + done:
         raise RuntimeError(f"commit is {leader.get('commit')}, expected {length + 3 + done}")
-    return {"writes": done, "cpu_ms": cpu / done * 1000}
+    out: dict[str, Any] = {"writes": done, "cpu_ms": cpu / done * 1000}
+    # A snapshot rewrites the whole state; the runtime takes one every `interval` saves, so its
+    # share of a write is its CPU over that (before the interval grew with the state: 1,000).
+    c1 = time.process_time()
+    leader._snapshot()
+    snap = time.process_time() - c1
+    interval = max(leader.SNAPSHOT_EVERY, length) if hasattr(leader, "_snap_items") else leader.SNAPSHOT_EVERY
+    out["snapshot_ms"], out["snapshot_share_ms"] = snap * 1000, 3 * snap * 1000 / interval
+    if profile:  # as many writes again, under the profiler
+        prof = cProfile.Profile()
+        prof.enable()
+        for k in range(done):
+            write(length + 3 + done + k)
+        prof.disable()
+        out["parts"] = breakdown(prof, done)
+    return out
+
+
+# where a write's CPU goes, by the file of the function that spent it (first match wins)
+PARTS = (("compiled handlers", "<pnyx-generated>"), ("handler helpers", "model/runtime.py"),
+         ("runtime: step, save", "impl/node.py"), ("sequences", "impl/pseq.py"), ("encoding", "impl/wire.py"),
+         ("storage", "impl/storage.py"), ("benchmark driver", "bench_write_cost.py"))
+
+
+def breakdown(prof: cProfile.Profile, writes: int) -> dict[str, float]:
+    """CPU ms per write of the profiled run, by part (built-ins count where they are called from)."""
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    out = {name: 0.0 for name, _ in PARTS} | {"other": 0.0}
+
+    def part(file: str) -> str:
+        return next((name for name, key in PARTS if key in file), "other")
+
+    for (file, _, _), (_, _, tottime, _, callers) in stats.items():
+        if file == "~" and callers:  # a built-in (a system call, tuple concatenation...): its callers' part
+            total = sum(c[2] for c in callers.values()) or 1.0
+            for (cfile, _, _), c in callers.items():
+                out[part(cfile)] += tottime * c[2] / total * 1000 / writes
+        else:
+            out[part(file)] += tottime * 1000 / writes
+    return out
 
 
 def child_main(args: argparse.Namespace) -> None:
@@ -200,7 +243,8 @@ def child_main(args: argparse.Namespace) -> None:
     if args.only in (None, "cluster"):
         result["cluster"] = measure_cluster(spec, args.seconds)
     if args.only in (None, "history"):
-        result["history"] = measure_history(spec, [int(x) for x in args.lengths.split(",")], args.writes, args.budget)
+        result["history"] = measure_history(spec, [int(x) for x in args.lengths.split(",")], args.writes, args.budget,
+                                            args.profile)
     print("RESULT " + json.dumps(result))
 
 
@@ -222,6 +266,8 @@ def run_child(tree: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any]
     env["PYTHONPATH"] = str(path)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--tree", str(tree), "--seconds", str(args.seconds),
            "--lengths", args.lengths, "--writes", str(args.writes), "--budget", str(args.budget)]
+    if args.profile:
+        cmd.append("--profile")
     if args.only:
         cmd += ["--only", args.only]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=path)
@@ -246,6 +292,8 @@ def main() -> int:
     ap.add_argument("--lengths", default="0,10000,100000,1000000", help="history lengths")
     ap.add_argument("--writes", type=int, default=1500, help="writes measured per history length (at most)")
     ap.add_argument("--budget", type=float, default=20.0, help="CPU seconds per history length, at most")
+    ap.add_argument("--profile", action="store_true",
+                    help="history table: also where each write's CPU goes, by part (under cProfile, so slower)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: seconds")
     ap.add_argument("--json", action="store_true", help="the measurements as JSON")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -283,14 +331,25 @@ def main() -> int:
         print()
     if "history" in after:
         print("CPU per write as the history grows: 3 nodes' handlers and storage in one process (no fsync, no sockets)")
-        print(f"{'history':>9} " + " ".join(f"{name + ' ms':>10} {'writes':>6}" for name in results)
+        print("(ms per write; + snapshot: the share of the periodic snapshot rewrite, its CPU over the saves between two)")
+        print(f"{'history':>9} " + " ".join(f"{name + ' ms':>10} {'writes':>6} {'+ snapshot':>10}" for name in results)
               + (f" {'before/after':>12}" if before else ""))
         for length in after["history"]:
             cells = [results[name]["history"][length] for name in results]
-            row = f"{int(length):>9,} " + " ".join(f"{c['cpu_ms']:>10.3f} {c['writes']:>6}" for c in cells)
+            row = f"{int(length):>9,} " + " ".join(f"{c['cpu_ms']:>10.3f} {c['writes']:>6} {c['snapshot_share_ms']:>10.3f}"
+                                                   for c in cells)
             if before:
-                row += f" {ratio(cells[1]['cpu_ms'], cells[0]['cpu_ms']):>12}"
+                b, a = (c["cpu_ms"] + c["snapshot_share_ms"] for c in (cells[1], cells[0]))
+                row += f" {ratio(b, a):>12}"
             print(row)
+        if args.profile:
+            print("\nWhere it goes, ms per write under cProfile (its overhead inflates every part):")
+            parts = [name for name, _ in PARTS] + ["other"]
+            print(f"{'history':>9} {'tree':>7} " + " ".join(f"{p[:12]:>12}" for p in parts))
+            for length in after["history"]:
+                for name, res in results.items():
+                    got = res["history"][length]["parts"]
+                    print(f"{int(length):>9,} {name:>7} " + " ".join(f"{got[p]:>12.3f}" for p in parts))
     return 0
 
 

@@ -133,7 +133,7 @@ class NodeRuntime:
             return None
         values, self._gen = self._unpack(saved)
         values = self._appendable_values(values)  # before the replay, so that appending costs O(appended)
-        self._snap_items = sum(len(x) for x in values if isinstance(x, AppendSeq))
+        self._snap_items = self._items_in(values)
         log = self.storage.load_log(self.record)
         self._log_len = 0
         if log and log[0] == ("gen", self._gen):
@@ -187,7 +187,11 @@ class NodeRuntime:
         self.storage.reset_log(self.record, ("gen", self._gen))
         self._log_len = 0
         self._saved = values
-        self._snap_items = sum(len(x) for x in values if isinstance(x, AppendSeq))
+        self._snap_items = self._items_in(values)
+
+    def _items_in(self, values: Any) -> int:
+        """How many items the persistent sequences among `values` (in `self.persistent` order) hold."""
+        return sum(len(x) for v, x in zip(self.persistent, values) if v.slot in self.seq_slots)
 
     def _appendable_values(self, values: list[Any]) -> list[Any]:
         """Persistent values (in `self.persistent` order) with their plain-tuple sequences as AppendSeq."""
