@@ -52,8 +52,8 @@ class _Link:
         self.flush_scheduled = False
         self.task = asyncio.ensure_future(self.run())
 
-    def put(self, payload: Any) -> None:
-        self.pending.append(frame(payload))
+    def put(self, data: bytes) -> None:
+        self.pending.append(data)
         if self.writer is None:
             self.wanted.set()
         elif not self.flush_scheduled:
@@ -113,6 +113,16 @@ class TcpPeers:
         self.server: asyncio.base_events.Server | None = None
         self.dropped = 0
         self.sent = 0
+        self._last: tuple[Any, bytes] | None = None  # the last payload sent and its frame
+
+    def _frame(self, payload: Any) -> bytes:
+        """A payload's frame, encoded once when a step sends the same message to several peers."""
+        last = self._last
+        if last is not None and last[0] is payload:
+            return last[1]
+        data = frame(payload)
+        self._last = (payload, data)
+        return data
 
     async def start(self) -> None:
         host, port = self.addrs[self.self_id]
@@ -137,7 +147,7 @@ class TcpPeers:
         link = self.links.get(dst)
         if link is None:
             link = self.links[dst] = _Link(self, dst)
-        link.put(payload)
+        link.put(self._frame(payload))
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
