@@ -118,6 +118,11 @@ def _min(s: Sequence[Any]) -> Any:
 _NOTHING = object()  # the max or min of an empty part of a union (compiler: `extreme`)
 
 
+def _downto(lo: int, hi: int) -> range:
+    """hi, hi - 1, ..., lo: a range scanned from its top."""
+    return range(hi, lo - 1, -1)
+
+
 def _ext(f: Callable[[Any], Any], s: Sequence[Any]) -> Any:
     """max(s) or min(s), or _NOTHING for an empty s."""
     return f(s) if len(s) else _NOTHING

@@ -43,7 +43,7 @@ def run(cs, state: tuple, name: str, *args: object) -> tuple:
 
 def test_the_scan_is_emitted_only_where_the_filter_cannot_fail() -> None:
     src = compiled(SPEC).source
-    assert "range(len(S_s), 1 - 1, -1)" in src  # last: from the end
+    assert "_downto(1, len(S_s))" in src  # last: from the end
     assert "range(0, (len(S_s) - 1) + 1)" in src and "next(" in src  # first: from the start
     assert "_max(tuple(L_k for L_k in range(0, len(S_s) + 1)" in src  # bad: listed whole
     assert "_max(tuple(L_k for L_k in range(0, 3 + 1) if (_div(6" in src  # div: listed whole
