@@ -22,8 +22,9 @@ from typing import Any, Protocol
 from pnyx.model.compiler import CompiledSpec, HandlerEntry
 from pnyx.model.errors import ModelError
 from pnyx.model.runtime import Chooser, RandomChooser
-from pnyx.model.types import OpaqueType
+from pnyx.model.types import OpaqueType, SeqType
 
+from .pseq import AppendSeq
 from .storage import Storage, StorageError
 from .wire import is_payload
 
@@ -50,13 +51,17 @@ class Step:
     """What one atomic step did, for the host, the simulation and tests."""
 
     node: int
-    event: str
+    describe: Callable[[], str]  # the event in words, formatted only when asked: showing a message costs
     handler: HandlerEntry | None
     before: tuple
     after: tuple
     sends: list[tuple[int, tuple]] = field(default_factory=list)
     replies: list[Any] = field(default_factory=list)
     persisted: bool = False
+
+    @property
+    def event(self) -> str:
+        return self.describe()
 
 
 class NodeRuntime:
@@ -82,6 +87,9 @@ class NodeRuntime:
         self.record = record
         self.keep_ghost = keep_ghost
         self.persistent = [v for v in cs.vars if v.storage == "persistent"]
+        # persistent sequences are held as AppendSeq (impl/pseq.py): a step that appends to one
+        # costs O(1) and its save logs just the new items, however long the sequence
+        self.seq_slots = [v.slot for v in self.persistent if isinstance(v.type, SeqType)]
         self.ghost_slots = [v.slot for v in cs.vars if v.storage == "ghost"]
         self.init = cs.init_node(node_id)
         self.state: tuple = self.init
@@ -91,6 +99,7 @@ class NodeRuntime:
         self._gen = -1  # generation of the snapshot on disk
         self._log_len = 0  # entries in the log after its generation header
         self._saved: tuple = ()  # the persistent values as last saved
+        self._snap_items = 0  # items in the sequences of the snapshot on disk
         # Group commit: with a `group_commit` callback, a step's save and sends wait in the node
         # until the host calls `save_pending` then `send_pending`, which save once for every step
         # since the last flush and only then release their messages (one fsync for a burst).
@@ -102,9 +111,13 @@ class NodeRuntime:
     # On disk a node is a snapshot of its persistent variables (generation g) plus a log whose
     # first entry is ("gen", g) and whose other entries are each one save's changes:
     # (var, "set", value) or (var, "append", items) when a variable grew by appending, as a
-    # ZAB history does. A save costs one append and one fsync, however long the history;
-    # every SNAPSHOT_EVERY entries the snapshot is rewritten (generation g + 1) and the log
-    # restarted. A log left from an older generation (a crash between the two) is ignored.
+    # ZAB history does. A save costs one append and one fsync, however long the history.
+    # Once the log holds SNAPSHOT_EVERY entries, and at least as many as the snapshot holds
+    # sequence items, the snapshot is rewritten (generation g + 1) and the log restarted: a
+    # snapshot of n items follows at least n saves, so its cost per save stays constant
+    # however long the history grows, and a restart replays at most about as many log
+    # entries as the snapshot has items. A log left from an older generation (a crash between
+    # the two) is ignored.
     SNAPSHOT_EVERY = 1000
 
     def start(self) -> Step | None:
@@ -114,11 +127,13 @@ class NodeRuntime:
         self._dirty = False
         self._outbox = []
         if saved is None:
-            self.state = self.init
+            self.state = self._as_appendable(self.init)
             self._gen = -1
             self._snapshot()  # from now on, a restart is a recovery
             return None
         values, self._gen = self._unpack(saved)
+        values = self._appendable_values(values)  # before the replay, so that appending costs O(appended)
+        self._snap_items = self._items_in(values)
         log = self.storage.load_log(self.record)
         self._log_len = 0
         if log and log[0] == ("gen", self._gen):
@@ -131,6 +146,7 @@ class NodeRuntime:
                 except (KeyError, TypeError, ValueError):
                     raise StorageError(f"record {self.record!r}: malformed log entry {entry!r}") from None
             self._log_len = len(log) - 1
+            values = self._appendable_values(values)  # a "set" entry put a plain tuple back
         st = list(self.init)
         for v, value in zip(self.persistent, values):
             st[v.slot] = value
@@ -141,7 +157,7 @@ class NodeRuntime:
         self._saved = tuple(values)
         if self.cs.recover is None:
             return None
-        return self._run(self.cs.recover, (), "recover")
+        return self._run(self.cs.recover, (), lambda: "recover")
 
     def crash(self) -> None:
         """Lose everything but storage (and, for properties, the ghost variables)."""
@@ -171,21 +187,52 @@ class NodeRuntime:
         self.storage.reset_log(self.record, ("gen", self._gen))
         self._log_len = 0
         self._saved = values
+        self._snap_items = self._items_in(values)
+
+    def _items_in(self, values: Any) -> int:
+        """How many items the persistent sequences among `values` (in `self.persistent` order) hold."""
+        return sum(len(x) for v, x in zip(self.persistent, values) if v.slot in self.seq_slots)
+
+    def _appendable_values(self, values: list[Any]) -> list[Any]:
+        """Persistent values (in `self.persistent` order) with their plain-tuple sequences as AppendSeq."""
+        return [AppendSeq.of(x) if type(x) is tuple and v.slot in self.seq_slots else x
+                for v, x in zip(self.persistent, values)]
+
+    def _as_appendable(self, st: tuple) -> tuple:
+        """The state with each persistent sequence that a step replaced by a plain tuple as an AppendSeq."""
+        if not any(type(st[s]) is tuple for s in self.seq_slots):
+            return st
+        out = list(st)
+        for s in self.seq_slots:
+            if type(out[s]) is tuple:
+                out[s] = AppendSeq.of(out[s])
+        return tuple(out)
 
     def _save(self) -> None:
-        """Make the persistent variables durable: one log append with what changed since the last save."""
+        """Make the persistent variables durable: one log append with what changed since the last save.
+
+        A sequence that only grew is logged as its new items, found without comparing the
+        whole value when both values share one AppendSeq list (the usual append)."""
         delta = []
         for k, v in enumerate(self.persistent):
             new, old = self.state[v.slot], self._saved[k]
-            if new is old or new == old:
+            if new is old:
                 continue
-            if isinstance(new, tuple) and isinstance(old, tuple) and len(new) > len(old) > 0 and new[: len(old)] == old:
-                delta.append((v.name, "append", new[len(old) :]))
+            grown = new.appended_since(old) if isinstance(new, AppendSeq) else None
+            if grown is not None:
+                if grown:
+                    delta.append((v.name, "append", grown))
+                continue
+            if new == old:
+                continue
+            if (isinstance(new, (tuple, AppendSeq)) and isinstance(old, (tuple, AppendSeq))
+                    and len(new) > len(old) > 0 and new[: len(old)] == old):
+                delta.append((v.name, "append", tuple(new[len(old) :])))
             else:
                 delta.append((v.name, "set", new))
         if not delta:
             return
-        if self._log_len >= self.SNAPSHOT_EVERY:
+        if self._log_len >= max(self.SNAPSHOT_EVERY, self._snap_items):
             self._snapshot()
             return
         self.storage.append(self.record, tuple(delta))
@@ -207,13 +254,13 @@ class NodeRuntime:
         if len(handlers) > 1:
             handlers = tuple(self.rng.sample(list(handlers), len(handlers)))
         for h in handlers:
-            step = self._run(h, (src,) + msg[1:], f"receive {cs.show_message(msg)} from n{src + 1}")
+            step = self._run(h, (src,) + msg[1:], lambda: f"receive {cs.show_message(msg)} from n{src + 1}")
             if step is not None:
                 return step
         return None
 
     def timer(self, h: HandlerEntry) -> Step | None:
-        return self._run(h, (), f"timer {h.name}")
+        return self._run(h, (), lambda: f"timer {h.name}")
 
     def request(self, name: str, args: tuple, only: HandlerEntry | None = None) -> Step | None:
         """A client call; None when every handler of that name refuses it here and now.
@@ -226,7 +273,7 @@ class NodeRuntime:
         if len(handlers) > 1:
             handlers = self.rng.sample(handlers, len(handlers))
         for h in handlers:
-            step = self._run(h, args, f"request {name}")
+            step = self._run(h, args, lambda: f"request {name}")
             if step is not None:
                 return step
         return None
@@ -243,14 +290,14 @@ class NodeRuntime:
                 return h
         raise KeyError(f"spec {self.cs.name} has no timer {name!r}")
 
-    def _run(self, h: HandlerEntry, args: tuple, event: str) -> Step | None:
+    def _run(self, h: HandlerEntry, args: tuple, describe: Callable[[], str]) -> Step | None:
         if not self.up:
             return None
         before = self.state
         try:
             r = h.fn(self.id, before, *args, self.chooser)
         except Exception as exc:  # noqa: BLE001 - any failure of generated code is the spec's
-            raise HandlerError(self.cs.model_error(exc, f"handler at line {h.line}"), event) from None
+            raise HandlerError(self.cs.model_error(exc, f"handler at line {h.line}"), describe()) from None
         if r is None:
             return None
         after, sends, replies = r
@@ -259,6 +306,7 @@ class NodeRuntime:
             for s in self.ghost_slots:
                 st[s] = self.init[s]
             after = tuple(st)
+        after = self._as_appendable(after)
         self.state = after
         persisted = any(after[v.slot] is not before[v.slot] and after[v.slot] != before[v.slot] for v in self.persistent)
         if self.group_commit is None:
@@ -269,7 +317,7 @@ class NodeRuntime:
             self._dirty = self._dirty or persisted
             self._outbox.extend(sends)
             self.group_commit(self)
-        step = Step(self.id, event, h, before, after, list(sends), list(replies), persisted)
+        step = Step(self.id, describe, h, before, after, list(sends), list(replies), persisted)
         for ob in self.observers:
             ob(step)
         return step

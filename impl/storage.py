@@ -60,6 +60,7 @@ class FileStorage:
         self.fsync = fsync
         self.writes = 0
         self.torn_tails: list[str] = []  # logs whose incomplete last record was dropped on load
+        self._log_fds: dict[str, int] = {}  # open for appending: a save costs a write and an fsync, no open/close
 
     def _replace(self, final: Path, data: bytes) -> None:
         """Write `data` to a temporary file, fsync it, rename it over `final`, fsync the directory."""
@@ -116,18 +117,30 @@ class FileStorage:
         return _LOGREC.pack(len(body), zlib.crc32(body)) + body
 
     def append(self, name: str, value: Any) -> None:
-        p = self.log_path(name)
-        fd = os.open(p, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        fd = self._log_fds.get(name)
+        if fd is None:
+            fd = self._log_fds[name] = os.open(self.log_path(name), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
         try:
             os.write(fd, self._frame(value))
             if self.fsync:
                 os.fsync(fd)
-        finally:
-            os.close(fd)
+        except OSError:
+            self._close_log(name)
+            raise
         self.writes += 1
+
+    def _close_log(self, name: str) -> None:
+        fd = self._log_fds.pop(name, None)
+        if fd is not None:
+            os.close(fd)
+
+    def __del__(self) -> None:
+        for name in list(getattr(self, "_log_fds", ())):
+            self._close_log(name)
 
     def reset_log(self, name: str, first: Any) -> None:
         """Replace the log by one holding only `first` (atomically, fsync'd)."""
+        self._close_log(name)  # the open descriptor is the old file's
         self._replace(self.log_path(name), self._frame(first))
 
     def load_log(self, name: str) -> list[Any]:

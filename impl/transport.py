@@ -19,7 +19,7 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from .wire import WireError, decode, encode, frame, frame_length
+from .wire import WireError, decode, encode, frame, frame_length, split_frames
 
 log = logging.getLogger("pnyx.transport")
 
@@ -35,54 +35,70 @@ async def read_frame(reader: asyncio.StreamReader) -> Any:
 
 
 class _Link:
-    """The outgoing TCP connection to one peer and its send queue."""
+    """The outgoing TCP connection to one peer and the frames waiting for it.
+
+    `put` appends a frame; every frame put during one turn of the event loop goes out in one
+    write (one system call per burst, no task switch per message). While there is no
+    connection, frames wait and the link task connects; when the connection ends (the peer
+    never writes on it, so end of stream means it died) whatever is still waiting is dropped,
+    as the model empties a crashed node's channel, and the next frame opens a new connection."""
 
     def __init__(self, owner: TcpPeers, dst: int) -> None:
         self.owner = owner
         self.dst = dst
-        self.queue: asyncio.Queue[Any] = asyncio.Queue()
+        self.pending: list[bytes] = []
+        self.writer: asyncio.StreamWriter | None = None
+        self.wanted = asyncio.Event()  # frames wait and there is no connection
+        self.flush_scheduled = False
         self.task = asyncio.ensure_future(self.run())
+
+    def put(self, data: bytes) -> None:
+        self.pending.append(data)
+        if self.writer is None:
+            self.wanted.set()
+        elif not self.flush_scheduled:
+            self.flush_scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        self.flush_scheduled = False
+        if self.writer is not None and self.pending:
+            data = b"".join(self.pending)
+            self.pending.clear()
+            self.writer.write(data)
 
     async def run(self) -> None:
         host, port = self.owner.addrs[self.dst]
         while True:
-            first = await self.queue.get()
+            await self.wanted.wait()
+            self.wanted.clear()
+            if not self.pending:
+                continue
             try:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1.0)
             except (TimeoutError, OSError):
-                self._drop(first)
+                self._drop()
                 continue
-            # The peer never writes on this connection: end of stream means it died. Watching
-            # for it stops us from writing into a dead socket, which would lose messages while
-            # later ones (on a new connection) arrive: a gap the FIFO model does not allow.
-            eof = asyncio.ensure_future(reader.read(1))
             try:
                 writer.write(frame(("hello", self.owner.self_id)))
-                writer.write(frame(first))
-                while True:
-                    if self.queue.empty():
-                        await writer.drain()
-                    get = asyncio.ensure_future(self.queue.get())
-                    await asyncio.wait((get, eof), return_when=asyncio.FIRST_COMPLETED)
-                    if eof.done():
-                        get.cancel()
-                        self.owner.dropped += get.done() and not get.cancelled()
-                        self._drop(None)
-                        break
-                    writer.write(frame(get.result()))
+                self.writer = writer
+                self.flush()
+                # The peer never writes on this connection: end of stream means it died. Noticing
+                # it stops us from writing into a dead socket, which would lose messages while
+                # later ones (on a new connection) arrive: a gap the FIFO model does not allow.
+                await reader.read(1)
             except (OSError, ConnectionError):
-                self._drop(None)
+                pass
             finally:
-                eof.cancel()
+                self.writer = None
+                self._drop()
                 writer.transport.abort()  # never flush leftovers of a broken or closed session
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
 
-    def _drop(self, first: Any) -> None:
-        n = (first is not None) + self.queue.qsize()
-        while not self.queue.empty():
-            self.queue.get_nowait()
-        self.owner.dropped += n
+    def _drop(self) -> None:
+        self.owner.dropped += len(self.pending)
+        self.pending.clear()
 
 
 class TcpPeers:
@@ -97,6 +113,16 @@ class TcpPeers:
         self.server: asyncio.base_events.Server | None = None
         self.dropped = 0
         self.sent = 0
+        self._last: tuple[Any, bytes] | None = None  # the last payload sent and its frame
+
+    def _frame(self, payload: Any) -> bytes:
+        """A payload's frame, encoded once when a step sends the same message to several peers."""
+        last = self._last
+        if last is not None and last[0] is payload:
+            return last[1]
+        data = frame(payload)
+        self._last = (payload, data)
+        return data
 
     async def start(self) -> None:
         host, port = self.addrs[self.self_id]
@@ -107,7 +133,8 @@ class TcpPeers:
         flight either way arrives later (the spec's channel is emptied); later sends open new ones."""
         link = self.links.pop(dst, None)
         if link is not None:
-            self.dropped += link.queue.qsize()
+            self.dropped += len(link.pending)
+            link.pending.clear()
             link.task.cancel()
         for w in self.inbound.pop(dst, set()):
             w.transport.abort()  # discards what was received and not yet handled
@@ -124,7 +151,7 @@ class TcpPeers:
         link = self.links.get(dst)
         if link is None:
             link = self.links[dst] = _Link(self, dst)
-        link.queue.put_nowait(payload)
+        link.put(self._frame(payload))
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -134,11 +161,16 @@ class TcpPeers:
                 return
             src = hello[1]
             self.inbound.setdefault(src, set()).add(writer)
-            while True:
-                msg = await read_frame(reader)
-                if writer.transport.is_closing():
-                    break  # disconnected: frames still buffered belong to the closed session
-                self.deliver(src, msg)
+            buf = bytearray()
+            while not writer.transport.is_closing():
+                data = await reader.read(1 << 16)  # every frame that has arrived, at once
+                if not data:
+                    break
+                buf += data
+                for msg in split_frames(buf):
+                    if writer.transport.is_closing():
+                        break  # disconnected: frames still buffered belong to the closed session
+                    self.deliver(src, msg)
         except (asyncio.IncompleteReadError, OSError, ConnectionError, asyncio.CancelledError):
             pass
         except WireError as exc:

@@ -15,6 +15,8 @@ from typing import Any
 
 from pnyx.model.errors import PnyxError
 
+from .pseq import AppendSeq
+
 MAX_FRAME = 64 * 2**20  # a frame larger than this is a protocol error, not a message
 
 _FALSE, _TRUE, _INT, _TUPLE, _BYTES, _STR, _NONE, _TAGGED, _LIST = range(9)
@@ -70,6 +72,21 @@ def _varint(out: bytearray, n: int) -> None:
 
 
 def _encode(out: bytearray, v: Any) -> None:
+    t = type(v)  # the common exact types first, by identity (encoding is on every message's path)
+    if t is int:
+        if 0 <= v < 64:
+            out.append(_INT)
+            out.append(v << 1)
+        else:
+            out.append(_INT)
+            _varint(out, _zig(v))
+        return
+    if t is tuple:
+        out.append(_TUPLE)
+        _varint(out, len(v))
+        for x in v:
+            _encode(out, x)
+        return
     if v is True:
         out.append(_TRUE)
     elif v is False:
@@ -102,6 +119,11 @@ def _encode(out: bytearray, v: Any) -> None:
         out.append(_STR)
         _varint(out, len(b))
         out += b
+    elif isinstance(v, AppendSeq):  # a runtime sequence (impl/pseq.py) goes as the tuple it stands for
+        out.append(_TUPLE)
+        _varint(out, len(v))
+        for x in v:
+            _encode(out, x)
     else:
         raise TypeError(f"cannot encode a {type(v).__name__} on the wire: {v!r}")
 
@@ -121,75 +143,76 @@ def encode(v: Any) -> bytes:
     return bytes(out)
 
 
-class _Reader:
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-        self.pos = 0
-
-    def byte(self) -> int:
-        if self.pos >= len(self.data):
+def _varint_at(data: bytes, pos: int) -> tuple[int, int]:
+    """The varint at data[pos:] and the position after it."""
+    n = shift = 0
+    while True:
+        if pos >= len(data):
             raise WireError("truncated value: the data ends inside it")
-        b = self.data[self.pos]
-        self.pos += 1
-        return b
+        b = data[pos]
+        pos += 1
+        n |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return n, pos
+        shift += 7
+        if shift > 7 * 4096:
+            raise WireError("integer too long")
 
-    def varint(self) -> int:
-        n = shift = 0
-        while True:
-            b = self.byte()
-            n |= (b & 0x7F) << shift
-            if not b & 0x80:
-                return n
-            shift += 7
-            if shift > 7 * 4096:
-                raise WireError("integer too long")
 
-    def take(self, k: int) -> bytes:
-        if self.pos + k > len(self.data):
-            raise WireError("truncated value: the data ends inside a string")
-        b = self.data[self.pos : self.pos + k]
-        self.pos += k
-        return b
-
-    def value(self, depth: int = 0) -> Any:
-        if depth > 200:
-            raise WireError("value nested too deeply")
-        tag = self.byte()
-        if tag == _FALSE:
-            return False
-        if tag == _TRUE:
-            return True
-        if tag == _NONE:
-            return None
+def _value_at(data: bytes, pos: int, depth: int = 0) -> tuple[Any, int]:
+    """The value encoded at data[pos:] and the position after it (one function, no per-byte calls:
+    decoding is on every message's path)."""
+    if depth > 200:
+        raise WireError("value nested too deeply")
+    if pos >= len(data):
+        raise WireError("truncated value: the data ends inside it")
+    tag = data[pos]
+    pos += 1
+    if tag == _INT or tag == _TAGGED:
+        if pos < len(data) and data[pos] < 0x80:
+            z = data[pos]
+            pos += 1
+        else:
+            z, pos = _varint_at(data, pos)
+        n = z >> 1 if not z & 1 else -((z + 1) >> 1)
         if tag == _INT:
-            return _unzig(self.varint())
-        if tag == _TAGGED:
-            n = _unzig(self.varint())
-            return Tagged(n, self.value(depth + 1))
-        if tag in (_TUPLE, _LIST):
-            k = self.varint()
-            if k > len(self.data) - self.pos:
-                raise WireError(f"a sequence of {k} items cannot fit in the remaining data")
-            items = [self.value(depth + 1) for _ in range(k)]
-            return tuple(items) if tag == _TUPLE else items
+            return n, pos
+        payload, pos = _value_at(data, pos, depth + 1)
+        return Tagged(n, payload), pos
+    if tag == _TUPLE or tag == _LIST:
+        k, pos = _varint_at(data, pos)
+        if k > len(data) - pos:
+            raise WireError(f"a sequence of {k} items cannot fit in the remaining data")
+        items = []
+        for _ in range(k):
+            x, pos = _value_at(data, pos, depth + 1)
+            items.append(x)
+        return (tuple(items) if tag == _TUPLE else items), pos
+    if tag == _TRUE:
+        return True, pos
+    if tag == _FALSE:
+        return False, pos
+    if tag == _NONE:
+        return None, pos
+    if tag == _BYTES or tag == _STR:
+        k, pos = _varint_at(data, pos)
+        if pos + k > len(data):
+            raise WireError("truncated value: the data ends inside a string")
+        b = bytes(data[pos : pos + k])
         if tag == _BYTES:
-            return self.take(self.varint())
-        if tag == _STR:
-            try:
-                return self.take(self.varint()).decode()
-            except UnicodeDecodeError as exc:
-                raise WireError(f"invalid UTF-8 in a string: {exc}") from None
-        raise WireError(f"unknown value tag {tag}")
+            return b, pos + k
+        try:
+            return b.decode(), pos + k
+        except UnicodeDecodeError as exc:
+            raise WireError(f"invalid UTF-8 in a string: {exc}") from None
+    raise WireError(f"unknown value tag {tag}")
 
 
 def decode(data: bytes) -> Any:
     """The value encoded in `data`; WireError unless `data` is exactly one well-formed value."""
-    r = _Reader(data)
-    v = r.value()
-    if r.pos != len(data):
-        raise WireError(f"{len(data) - r.pos} unexpected bytes after the value")
+    v, pos = _value_at(data, 0)
+    if pos != len(data):
+        raise WireError(f"{len(data) - pos} unexpected bytes after the value")
     return v
 
 

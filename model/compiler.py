@@ -340,7 +340,9 @@ class _Compiler(ir.Visitor):
         if f == "tail":
             return f"{args[0]}[1:]"
         if f in ("max", "min"):
-            return f"_{f}({args[0]})" if len(args) == 1 else f"{f}({args[0]}, {args[1]})"
+            if len(args) == 1:
+                return self.extreme(f, e.args[0]) or f"_{f}({args[0]})"
+            return f"{f}({args[0]}, {args[1]})"
         if f == "is_prefix":
             if all(_SIMPLE.fullmatch(a) for a in args):
                 return f"({args[1]}[:len({args[0]})] == {args[0]})"
@@ -352,6 +354,85 @@ class _Compiler(ir.Visitor):
         if f == "node":
             return f"_node({args[0]}, {self.program.n_nodes})"
         raise self.unsupported(e)  # pragma: no cover - the checker knows no other builtin
+
+    # ---- max/min of a filtered range, scanned from the end that wins ----------------
+    def extreme(self, f: str, arg: ir.Expr) -> str | None:
+        """`max({k in lo..hi where P})` (or a union of such sets and others) without listing the set.
+
+        The range is scanned from its top (bottom for min) and the scan stops at the first k
+        that satisfies P: `loggedThrough(h, z)` costs the distance from the end of h to z, not
+        len(h). Only when P cannot fail for any k (`total`): the full evaluation would have
+        evaluated P on every k, so skipping some must not hide an error. None: no such set here."""
+        parts = self.union_parts(arg)
+        scans = [self.scan(f, p) for p in parts]
+        if all(s is None for s in scans):
+            return None
+        cands = [s if s is not None else f"_ext({f}, {self.x(p)})" for p, s in zip(parts, scans, strict=True)]
+        if len(cands) == 1 and scans[0] is not None:
+            return f"_pick({f!r}, ({cands[0]},))"
+        return f"_pick({f!r}, ({''.join(c + ', ' for c in cands)}))"
+
+    def union_parts(self, e: ir.Expr) -> list[ir.Expr]:
+        if isinstance(e, ir.Binary) and e.op == "|" and isinstance(e.type, SetType):
+            return self.union_parts(e.left) + self.union_parts(e.right)
+        return [e]
+
+    def scan(self, f: str, e: ir.Expr) -> str | None:
+        """The winning element of a filtered range (or `_NOTHING`), scanned from the winning end."""
+        if not (isinstance(e, ir.SetFilter) and isinstance(e.domain, ir.Range) and self.total(e.cond, e.var, e.domain)):
+            return None
+        v, lo, hi = f"L_{e.var}", self.x(e.domain.lo), self.x(e.domain.hi)
+        rng = f"_downto({lo}, {hi})" if f == "max" else f"range({lo}, {hi} + 1)"  # lo, then hi, as before
+        return f"next(({v} for {v} in {rng} if {self.x(e.cond)}), _NOTHING)"
+
+    _TOTAL_OPS = frozenset(("and", "or", "=>", "==", "!=", "<", "<=", ">", ">=", "in", "not in", "++", "+", "-", "*",
+                            "|", "&"))
+
+    def total(self, e: ir.Expr, var: str, rng: ir.Range) -> bool:
+        """Whether evaluating e can never fail, for any value of `var` in `rng` (conservative)."""
+        def ok(x: ir.Expr) -> bool:
+            return self.total(x, var, rng)
+        if isinstance(e, (ir.Literal, ir.NoneLit, ir.ConstRef, ir.EnumMember, ir.SelfId, ir.StateVar, ir.Local,
+                          ir.RoleNodes, ir.TypeValues)):
+            return True
+        if isinstance(e, (ir.TupleLit, ir.SeqLit, ir.SetLit)):
+            return all(map(ok, e.items))
+        if isinstance(e, ir.RecordLit):
+            return all(ok(x) for _, x in e.fields)
+        if isinstance(e, (ir.RecordField, ir.TupleItem)):
+            return ok(e.obj)
+        if isinstance(e, ir.Slice):
+            return ok(e.obj) and (e.lo is None or ok(e.lo)) and (e.hi is None or ok(e.hi))
+        if isinstance(e, ir.Unary):
+            return ok(e.operand)
+        if isinstance(e, ir.Binary):
+            return e.op in self._TOTAL_OPS and ok(e.left) and ok(e.right)
+        if isinstance(e, ir.Cond):
+            return ok(e.cond) and ok(e.then) and ok(e.other)
+        if isinstance(e, ir.BuiltinCall):
+            return e.func in ("len", "is_prefix", "some") and all(map(ok, e.args))
+        if isinstance(e, ir.SetFilter):  # an inner variable of the same name hides the scanned one
+            return e.var != var and ok(e.domain) and ok(e.cond)
+        if isinstance(e, ir.Quant):
+            return var not in e.vars and ok(e.domain) and ok(e.body)
+        if isinstance(e, ir.Range):
+            return ok(e.lo) and ok(e.hi)
+        if isinstance(e, ir.MapGet):
+            return (isinstance(e.obj.type, MapType) and isinstance(e.obj.type.key, (NodeType, EnumType, BoolType))
+                    and ok(e.obj) and ok(e.key))
+        if isinstance(e, ir.SeqIndex):
+            return ok(e.obj) and self.in_bounds(e, var, rng)
+        return False
+
+    def in_bounds(self, e: ir.SeqIndex, var: str, rng: ir.Range) -> bool:
+        """`s[k + c]` with k in `lo..len(s) + d`, where lo + c >= 0 and d + c <= -1: always a valid index."""
+        c = _offset(e.index, lambda x: isinstance(x, ir.Local) and x.name == var)
+        obj = self.x(e.obj)
+        if c is None or re.search(rf"\bL_{re.escape(var)}\b", obj):
+            return False
+        lo = rng.lo.value if isinstance(rng.lo, (ir.Literal, ir.ConstRef)) and not isinstance(rng.lo.value, bool) else None
+        d = _offset(rng.hi, lambda x: isinstance(x, ir.BuiltinCall) and x.func == "len" and self.x(x.args[0]) == obj)
+        return lo is not None and d is not None and lo + c >= 0 and d + c <= -1
 
     # ---- validation of assigned values -------------------------------------
     def needs_check(self, t: Type) -> bool:
@@ -714,7 +795,8 @@ class _Compiler(ir.Visitor):
         header = [
             f"# Generated by pnyx from {prog.filename!r} (spec {prog.name}); do not edit.",
             "from pnyx.model.runtime import (_at, _bound, _diff, _div, _head, _inflight, _inter, _is_prefix, _kidx, _last,",
-            "                           _max, _min, _mod, _node, _set, _seti, _union, _value, _fail)",
+            "                           _max, _min, _mod, _node, _set, _seti, _union, _value, _fail,",
+            "                           _NOTHING, _downto, _ext, _pick)",
             "",
         ] + self.prelude + [""]
         shift = sum(x.count("\n") + 1 for x in header)
@@ -723,6 +805,16 @@ class _Compiler(ir.Visitor):
         names["handlers"] = hnames
         names["props"] = pnames
         return src, names
+
+
+def _offset(e: ir.Expr, base: Callable[[ir.Expr], bool]) -> int | None:
+    """c when e is `b`, `b + c` or `b - c` with `base(b)` and c an integer literal; else None."""
+    if base(e):
+        return 0
+    if (isinstance(e, ir.Binary) and e.op in ("+", "-") and isinstance(e.right, ir.Literal)
+            and not isinstance(e.right.value, bool) and base(e.left)):
+        return e.right.value if e.op == "+" else -e.right.value
+    return None
 
 
 def compile_checked(ct: Checked) -> CompiledSpec:

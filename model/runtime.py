@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .errors import ModelError
@@ -113,6 +113,27 @@ def _min(s: Sequence[Any]) -> Any:
     if len(s):
         return min(s)
     raise ModelError("min() of an empty collection")
+
+
+_NOTHING = object()  # the max or min of an empty part of a union (compiler: `extreme`)
+
+
+def _downto(lo: int, hi: int) -> range:
+    """hi, hi - 1, ..., lo: a range scanned from its top."""
+    return range(hi, lo - 1, -1)
+
+
+def _ext(f: Callable[[Any], Any], s: Sequence[Any]) -> Any:
+    """max(s) or min(s), or _NOTHING for an empty s."""
+    return f(s) if len(s) else _NOTHING
+
+
+def _pick(what: str, cands: tuple) -> Any:
+    """The max or min of the candidates that are not _NOTHING (each the extreme of one part of a union)."""
+    found = [c for c in cands if c is not _NOTHING]
+    if not found:
+        raise ModelError(f"{what}() of an empty collection")
+    return found[0] if len(found) == 1 else max(found) if what == "max" else min(found)
 
 
 def _fail(what: str) -> None:

@@ -24,6 +24,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_epidemics.py": ["--smoke"],
     "bench_scale.py": ["--smoke"],
     "bench_por.py": ["--smoke"],
+    "bench_write_cost.py": ["--smoke"],
 }
 
 
@@ -52,6 +53,27 @@ def test_bench_impl_runs() -> None:
     out = proc.stdout
     assert "ZAB key-value service" in out and "Gossip, one write" in out
     assert "processes" in out and "simulation" in out
+
+
+@pytest.mark.slow
+def test_bench_write_cost_runs(tmp_path: Path) -> None:
+    """Before/after in one run: the same tree as its own baseline; a baseline without the spec is refused."""
+    proc = _run("bench_write_cost.py", *SMOKE_ARGS["bench_write_cost.py"], "--baseline", str(ROOT), "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = __import__("json").loads(proc.stdout)
+    for tree in ("after", "before"):
+        assert set(res[tree]["cluster"]) == {"sequential", "16 outstanding"}
+        assert all(r["writes"] > 0 and r["cpu_ms"] > 0 for r in res[tree]["cluster"].values())
+        assert set(res[tree]["history"]) == {"0", "200"} and all(r["cpu_ms"] > 0 for r in res[tree]["history"].values())
+    bad = _run("bench_write_cost.py", "--smoke", "--baseline", str(tmp_path))
+    assert bad.returncode == 2 and "no spec/zab.pnyx there" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_bench_write_cost_history_table_runs() -> None:
+    proc = _run("bench_write_cost.py", "--only", "history", "--lengths", "0,300", "--writes", "10")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.strip()[:1].isdigit()]
+    assert [r[0] for r in rows] == ["0", "300"] and all(float(r[1]) > 0 and r[2] == "10" for r in rows)
 
 
 def test_zab_mutants_runs() -> None:

@@ -131,7 +131,35 @@ def test_a_log_of_appends_and_rewrites_reloads_exactly(tmp_path: Path, snapshot_
     logged = FileStorage(tmp_path / "data").load_log("node")
     assert logged[0][0] == "gen" and len(logged) <= snapshot_every + 1
     if snapshot_every == 1000:
-        assert logged[1] == (("log", "set", (0,)),) and logged[2] == (("log", "append", (1,)),)
+        # each add logs just its item (the first one too: appended to the empty log); the cut
+        # logs the whole new value, the add after it just its item again
+        assert logged[1] == (("log", "append", (0,)),) and logged[2] == (("log", "append", (1,)),)
+        assert logged[11] == (("log", "set", (0, 1, 2, 3)), ("mark", "set", 4)) and logged[12] == (("log", "append", (99,)),)
+
+
+def test_snapshots_come_less_often_as_the_state_grows(tmp_path: Path) -> None:
+    """A snapshot of n items follows at least max(SNAPSHOT_EVERY, n) saves, so rewriting it costs a
+    constant share of each save however long the sequence; a restart still reloads it exactly."""
+    cs = compile_text(tmp_path, SEQ)
+    storage = MemoryStorage()
+    rt = NodeRuntime(cs, 0, storage, Recorder(MemoryStorage()))
+    rt.SNAPSHOT_EVERY = 4
+    rt.start()
+    taken = []  # the number of saves before each snapshot after the first
+    for k in range(300):
+        gen = rt._gen
+        rt.request("add", (k,))
+        if rt._gen != gen:
+            taken.append(k + 1)
+            items = len(rt.get("log"))
+            assert len(storage.load_log("node")) == 1 and storage.load("node")[2][0] == ("log", tuple(range(items)))
+    assert len(taken) >= 3
+    for before, after in zip(taken, taken[1:], strict=False):
+        assert after - before > max(4, before)  # the snapshot at `before` held `before` items
+    assert len(taken) <= 7  # 300 saves: about log2(300 / 4) snapshots, not 300 / 4
+    again = NodeRuntime(cs, 0, storage, Recorder(MemoryStorage()))
+    again.start()
+    assert again.get("log") == tuple(range(300))
 
 
 def test_a_torn_log_tail_is_dropped_and_reported_a_corrupt_record_refused(tmp_path: Path) -> None:

@@ -1,0 +1,357 @@
+"""What one ZAB write costs: CPU per write across the three servers, and how it grows with the history.
+
+    .venv/bin/python benchmarks/bench_write_cost.py                      # both tables (a few minutes)
+    .venv/bin/python benchmarks/bench_write_cost.py --baseline /tmp/old  # also an older tree: before/after in one run
+    .venv/bin/python benchmarks/bench_write_cost.py --lengths 0,10000,100000,1000000 --only history
+    .venv/bin/python benchmarks/bench_write_cost.py --smoke              # tiny, seconds (the test suite runs it)
+
+(`--baseline DIR`: a tree of the repository's files, e.g. `git archive 704d856 | tar -x -C DIR`.)
+
+Cluster table: a 3-server cluster of real processes on loopback (spec/zab.pnyx, fsync on),
+sequential creates from one client, then 16 outstanding creates (16 connections, round-robin
+over the servers). CPU per write is the three server processes' CPU-seconds (user + system,
+from /proc) over the writes acknowledged in the window; ops/s and latency percentiles are
+wall-clock, so they depend on the machine's load, CPU per write much less.
+
+History table: per-write CPU as the history grows, without processes, sockets or fsync: the
+three nodes' compiled handlers and storage (files, no fsync) run in one process, delivering
+every message at once. The history is first set to L committed transactions on every node
+(and saved as their snapshot), then W writes are made one after another, each to the leader
+and delivered until the cluster is quiet; CPU per write is this process's CPU-seconds / W.
+Writes enough to include the periodic snapshot rewrites in the average (`--writes`).
+
+Each implementation runs in its own child process (importing Pnyx from that tree), one after
+the other, so the "before" and "after" columns come from the same machine in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import gc
+import json
+import os
+import pstats
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+SPEC = "spec/zab.pnyx"
+
+
+# ---- the measurements, run inside a child that imports the tree being measured -------------
+def proc_cpu(pids: list[int]) -> float:
+    """CPU-seconds (user + system) the processes have used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def pct(xs: list[float], p: float) -> float:
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] if xs else float("nan")
+
+
+def measure_cluster(spec: str, seconds: float) -> dict[str, Any]:
+    """Sequential and 16-outstanding creates on a 3-server cluster: writes, ops/s, p50/p99 ms, CPU ms per write."""
+    from pnyx.impl.client import AsyncClient, ClientError, Unavailable, call
+    from pnyx.impl.cluster import start_cluster, stop_cluster
+    from pnyx.impl.config import Config
+
+    async def load(meta: Any, clients: int, tag: str) -> tuple[int, list[float]]:
+        conns = [await AsyncClient(*meta.clients[i % len(meta.clients)]).connect() for i in range(clients)]
+        lat: list[float] = []
+        stop_at = time.perf_counter() + seconds
+
+        async def worker(k: int, c: Any) -> None:
+            n = 0
+            while time.perf_counter() < stop_at:
+                t0 = time.perf_counter()
+                try:
+                    await c.call("create", f"/{tag}-{k}-{n}", b"x" * 32, timeout=30)
+                    lat.append(time.perf_counter() - t0)
+                except (ClientError, Unavailable):
+                    pass
+                n += 1
+
+        await asyncio.gather(*(worker(k, c) for k, c in enumerate(conns)))
+        for c in conns:
+            await c.close()
+        return len(lat), lat
+
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
+        d = Path(tmp) / "zab"
+        meta = start_cluster(spec, 3, d, config=Config(fsync=True), timeout=60)
+        try:
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                infos = [dict(call(c, "info", timeout=5)) for c in meta.clients]
+                if all(x["phase"] == "BROADCAST" for x in infos) and sum(x["role"] == "LEADING" for x in infos) == 1:
+                    break
+                time.sleep(0.1)
+            pids = [int((d / f"n{i + 1}" / "ready").read_text()) for i in range(3)]
+            asyncio.run(load(meta, 1, "warm"))
+            for name, clients in (("sequential", 1), ("16 outstanding", 16)):
+                c0, t0 = proc_cpu(pids), time.perf_counter()
+                n, lat = asyncio.run(load(meta, clients, name[:3]))
+                cpu, wall = proc_cpu(pids) - c0, time.perf_counter() - t0
+                out[name] = {"writes": n, "ops": n / wall, "p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000,
+                             "cpu_ms": cpu / n * 1000 if n else float("nan")}
+        finally:
+            stop_cluster(d)
+    return out
+
+
+class _Net:
+    """Every message of every node, delivered in order, at once (no sockets)."""
+
+    def __init__(self) -> None:
+        self.queue: list[tuple[int, int, tuple]] = []
+        self.nodes: list[Any] = []
+
+    def send(self, src: int, dst: int, msg: tuple) -> None:
+        self.queue.append((src, dst, msg))
+
+    def settle(self) -> None:
+        while self.queue:
+            batch, self.queue = self.queue, []
+            for src, dst, msg in batch:
+                self.nodes[dst].deliver(src, msg)
+
+
+class _First:
+    """A chooser that always takes the first option: every follower elects node 1."""
+
+    def pick(self, options: Any, site: int = 0) -> Any:
+        return options[0]
+
+    def subset(self, options: Any, size: int, site: int = 0) -> tuple:
+        return tuple(options[:size])
+
+
+def measure_history(spec: str, lengths: list[int], writes: int, budget: float, profile: bool = False) -> dict[str, Any]:
+    """CPU ms per write (3 nodes in-process) after the history was set to each length."""
+    from pnyx.impl.cluster import resolve_spec
+
+    cs = resolve_spec(spec, 3, {}, "zab")[0]  # compiled as a cluster compiles it (unbounded TXNS...)
+    out: dict[str, Any] = {}
+    for length in lengths:
+        with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
+            out[str(length)] = history_cost(cs, Path(tmp), length, writes, budget, profile)
+    return out
+
+
+def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float, profile: bool) -> dict[str, Any]:
+    from pnyx.impl.node import NodeRuntime
+    from pnyx.impl.storage import FileStorage
+
+    slot = {v.name: v.slot for v in cs.vars}
+    net = _Net()
+    net.nodes = [NodeRuntime(cs, i, FileStorage(tmp / f"n{i + 1}", fsync=False), net,
+                             rng=random.Random(i), keep_ghost=False, chooser=_First()) for i in range(3)]
+    for rt in net.nodes:
+        rt.start()
+    for i in (1, 2):
+        net.nodes[i].timer(net.nodes[i].timer_handler("elect"))
+    net.settle()
+    leader = net.nodes[0]
+    if leader.get("role") != 2 or leader.get("phase") != 3:
+        raise RuntimeError(f"no leader in broadcast: role {leader.get('role')}, phase {leader.get('phase')}")
+    epoch = leader.get("acceptedEpoch")
+    history = tuple(((epoch, k + 1), (k, ("create", f"/h{k}", b"x" * 32))) for k in range(length))
+    for rt in net.nodes:
+        st = list(rt.state)
+        st[slot["history"]], st[slot["commit"]] = history, length
+        if rt is leader:
+            st[slot["counter"]], st[slot["ackIdx"]] = length, (length,) * 3
+        rt.state = tuple(st)
+        rt._snapshot()  # as if the history had been logged: the next saves log what follows it
+
+    def write(wid: int) -> None:
+        if leader.request("write", ((wid, ("create", f"/w{wid}", b"x" * 32)),)) is None:
+            raise RuntimeError("the leader refused a write")
+        net.settle()
+
+    for k in range(3):
+        write(length + k)  # the first steps after the history was set may convert it once
+    gc.collect()  # the set-up's millions of objects would otherwise be traversed once inside the measured writes
+    c0, done = time.process_time(), 0
+    while done < writes and (done < 3 or time.process_time() - c0 < budget):
+        write(length + 3 + done)
+        done += 1
+    cpu = time.process_time() - c0
+    if leader.get("commit") != length + 3 + done:
+        raise RuntimeError(f"commit is {leader.get('commit')}, expected {length + 3 + done}")
+    out: dict[str, Any] = {"writes": done, "cpu_ms": cpu / done * 1000}
+    # A snapshot rewrites the whole state; the runtime takes one every `interval` saves, so its
+    # share of a write is its CPU over that (before the interval grew with the state: 1,000).
+    c1 = time.process_time()
+    leader._snapshot()
+    snap = time.process_time() - c1
+    interval = max(leader.SNAPSHOT_EVERY, length) if hasattr(leader, "_snap_items") else leader.SNAPSHOT_EVERY
+    out["snapshot_ms"], out["snapshot_share_ms"] = snap * 1000, 3 * snap * 1000 / interval
+    if profile:  # as many writes again, under the profiler
+        prof = cProfile.Profile()
+        prof.enable()
+        for k in range(done):
+            write(length + 3 + done + k)
+        prof.disable()
+        out["parts"] = breakdown(prof, done)
+    return out
+
+
+# where a write's CPU goes, by the file of the function that spent it (first match wins)
+PARTS = (("compiled handlers", "<pnyx-generated>"), ("handler helpers", "model/runtime.py"),
+         ("runtime: step, save", "impl/node.py"), ("sequences", "impl/pseq.py"), ("encoding", "impl/wire.py"),
+         ("storage", "impl/storage.py"), ("benchmark driver", "bench_write_cost.py"))
+
+
+def breakdown(prof: cProfile.Profile, writes: int) -> dict[str, float]:
+    """CPU ms per write of the profiled run, by part (built-ins count where they are called from)."""
+    stats = pstats.Stats(prof).stats  # type: ignore[attr-defined]
+    out = {name: 0.0 for name, _ in PARTS} | {"other": 0.0}
+
+    def part(file: str) -> str:
+        return next((name for name, key in PARTS if key in file), "other")
+
+    for (file, _, _), (_, _, tottime, _, callers) in stats.items():
+        if file == "~" and callers:  # a built-in (a system call, tuple concatenation...): its callers' part
+            total = sum(c[2] for c in callers.values()) or 1.0
+            for (cfile, _, _), c in callers.items():
+                out[part(cfile)] += tottime * c[2] / total * 1000 / writes
+        else:
+            out[part(file)] += tottime * 1000 / writes
+    return out
+
+
+def child_main(args: argparse.Namespace) -> None:
+    import pnyx.impl.node as node
+
+    result: dict[str, Any] = {"impl": str(Path(node.__file__).resolve().parent)}
+    spec = str(Path(args.tree) / SPEC)
+    if args.only in (None, "cluster"):
+        result["cluster"] = measure_cluster(spec, args.seconds)
+    if args.only in (None, "history"):
+        result["history"] = measure_history(spec, [int(x) for x in args.lengths.split(",")], args.writes, args.budget,
+                                            args.profile)
+    print("RESULT " + json.dumps(result))
+
+
+# ---- the parent: one child per tree, then the tables ------------------------------------------
+def importable_copy(tree: Path, into: Path) -> Path:
+    """A folder to put first on PYTHONPATH so that `pnyx` (and the node processes a cluster starts)
+    import from `tree`: a copy of its pnyx/ with model/, checker/ and impl/ copied inside it (copies,
+    not links, so the cluster module finds the copy as its own root)."""
+    pkg = into / "pnyx"
+    shutil.copytree(tree / "pnyx", pkg)
+    for sub in ("model", "checker", "impl"):
+        shutil.copytree(tree / sub, pkg / sub)
+    return into
+
+
+def run_child(tree: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    env = dict(os.environ)
+    path = importable_copy(tree, tmp / f"py-{len(list(tmp.iterdir()))}")
+    env["PYTHONPATH"] = str(path)
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--tree", str(tree), "--seconds", str(args.seconds),
+           "--lengths", args.lengths, "--writes", str(args.writes), "--budget", str(args.budget)]
+    if args.profile:
+        cmd.append("--profile")
+    if args.only:
+        cmd += ["--only", args.only]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=path)
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            res = json.loads(line[7:])
+            if not res["impl"].startswith(str(path)):
+                raise SystemExit(f"the child measured {res['impl']}, not the copy of {tree}")
+            return res
+    raise SystemExit(f"measuring {tree} failed (exit {proc.returncode}):\n{proc.stderr[-2000:]}")
+
+
+def ratio(before: float | None, after: float) -> str:
+    return f"{before / after:.1f}x" if before and after else "-"
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--baseline", type=Path, metavar="DIR", help="also measure the tree in DIR (the 'before' column)")
+    ap.add_argument("--only", choices=("cluster", "history"))
+    ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per cluster row")
+    ap.add_argument("--lengths", default="0,10000,100000,1000000", help="history lengths")
+    ap.add_argument("--writes", type=int, default=1500, help="writes measured per history length (at most)")
+    ap.add_argument("--budget", type=float, default=20.0, help="CPU seconds per history length, at most")
+    ap.add_argument("--profile", action="store_true",
+                    help="history table: also where each write's CPU goes, by part (under cProfile, so slower)")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes: seconds")
+    ap.add_argument("--json", action="store_true", help="the measurements as JSON")
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--tree", default=str(ROOT), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        child_main(args)
+        return 0
+    if args.smoke:
+        args.seconds, args.lengths, args.writes, args.budget = 1.0, "0,200", 20, 5.0
+    if args.baseline is not None and not (args.baseline / SPEC).is_file():
+        print(f"--baseline {args.baseline}: no {SPEC} there (expected a tree of the repository's files)", file=sys.stderr)
+        return 2
+    trees = [("after", ROOT)] + ([("before", args.baseline.resolve())] if args.baseline is not None else [])
+    with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
+        results = {name: run_child(tree, args, Path(tmp)) for name, tree in trees}
+    if args.json:
+        print(json.dumps(results, indent=1))
+        return 0
+    before = results.get("before")
+    after = results["after"]
+    if "cluster" in after:
+        print(f"ZAB cluster, 3 servers on loopback, fsync on, {args.seconds:g} s per row; "
+              "CPU per write = the servers' CPU / writes")
+        print(f"{'workload':>16} {'tree':>7} {'writes':>7} {'ops/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/write':>13}")
+        for w in after["cluster"]:
+            for name, res in results.items():
+                r = res["cluster"][w]
+                print(f"{w:>16} {name:>7} {r['writes']:>7} {r['ops']:>7.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+                      f"{r['cpu_ms']:>13.2f}")
+            if before:
+                b, a = before["cluster"][w], after["cluster"][w]
+                print(f"{'':>16} {'ratio':>7} {'':>7} {a['ops'] / b['ops']:>6.2f}x {'':>7} {'':>7} "
+                      f"{ratio(b['cpu_ms'], a['cpu_ms']):>13}  (before/after CPU)")
+        print()
+    if "history" in after:
+        print("CPU per write as the history grows: 3 nodes' handlers and storage in one process (no fsync, no sockets)")
+        print("(ms per write; + snapshot: the share of the periodic snapshot rewrite, its CPU over the saves between two)")
+        print(f"{'history':>9} " + " ".join(f"{name + ' ms':>10} {'writes':>6} {'+ snapshot':>10}" for name in results)
+              + (f" {'before/after':>12}" if before else ""))
+        for length in after["history"]:
+            cells = [results[name]["history"][length] for name in results]
+            row = f"{int(length):>9,} " + " ".join(f"{c['cpu_ms']:>10.3f} {c['writes']:>6} {c['snapshot_share_ms']:>10.3f}"
+                                                   for c in cells)
+            if before:
+                b, a = (c["cpu_ms"] + c["snapshot_share_ms"] for c in (cells[1], cells[0]))
+                row += f" {ratio(b, a):>12}"
+            print(row)
+        if args.profile:
+            print("\nWhere it goes, ms per write under cProfile (its overhead inflates every part):")
+            parts = [name for name, _ in PARTS] + ["other"]
+            print(f"{'history':>9} {'tree':>7} " + " ".join(f"{p[:12]:>12}" for p in parts))
+            for length in after["history"]:
+                for name, res in results.items():
+                    got = res["history"][length]["parts"]
+                    print(f"{int(length):>9,} {name:>7} " + " ".join(f"{got[p]:>12.3f}" for p in parts))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
