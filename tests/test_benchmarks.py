@@ -22,6 +22,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_speed.py": ["--smoke"],
     "bench_liveness.py": ["--smoke"],
     "bench_epidemics.py": ["--smoke"],
+    "bench_members.py": ["--smoke"],  # run by tests/test_members.py
 }
 
 
