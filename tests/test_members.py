@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, run_cli
 
-from pnyx.checker.bfs import check
+from pnyx.checker.bfs import Options, check
 from pnyx.checker.liveness import check as check_liveness
 from pnyx.checker.mutants import Mutant, load_mutants, run_mutant
 from pnyx.impl.config import ConfigError, MembersConfig, parse_config
@@ -60,6 +60,17 @@ def test_default_check_holds_and_refutes() -> None:
     r = check(load(str(SPEC), {}))
     assert r.complete and r.violation is None
     assert all(t is not None for t in r.reached.values()), r.reached
+
+
+@pytest.mark.skipif(not RUN_SLOW, reason="29,000 states: set PNYX_SLOW_TESTS=1")
+def test_three_members_use_ping_req_within_nine_steps() -> None:
+    """Three members are beyond an exhaustive search (docs/members.md); nine steps of them hold
+    every invariant and already relay an ack through a helper."""
+    goal = "reachable RelayedAck: exists a in Ack: a.origin != a.dst\n"
+    cs = compile_checked(typecheck(parse(SPEC.read_text() + goal, "members.pnyx"), {"N": 3}))
+    r = check(cs, Options(max_depth=9))
+    assert r.violation is None and not r.complete
+    assert r.reached["RelayedAck"] is not None and len(r.reached["RelayedAck"].events) <= 9
 
 
 @pytest.mark.parametrize("m", MUTANTS, ids=lambda m: m.name)
