@@ -1,7 +1,8 @@
 """The members service: spec/members.pnyx's view of the group, shown to clients and counted.
 
-The protocol (probes, ping-reqs, suspicion, refutation, piggybacked views) is the spec's;
-this service runs it exactly as the raw service does and adds what an operator or a
+The protocol (probes, ping-reqs, suspicion, refutation, piggybacked views) is the spec's:
+one `SpecNode` runs its compiled handlers on the host's peers and timers, as the raw service
+does. The spec has no client requests; what this service adds is what an operator or a
 benchmark reads of it:
 - `members`: this node's view, one (member, incarnation, status, changed) row per member,
   `changed` being the wall-clock time in microseconds (time.time_ns() // 1000; the wire
@@ -20,8 +21,7 @@ from typing import Any
 from pnyx.model.types import EnumType, IntType, MapType, NodeType, RecordType, Type
 
 from .node import Step
-from .raw_service import RawService
-from .service import Kind, NodeHost, Requirements, info_cell
+from .service import Kind, NodeHost, Requirements, Service, SpecNode, info_cell
 
 
 def _is_view(t: Type) -> bool:
@@ -37,8 +37,8 @@ VIEW = Kind("a map from nodes to records with an integer inc and a status enum o
 PHASE = Kind("an enum with Idle", lambda t: isinstance(t, EnumType) and "Idle" in t.members)
 
 
-class MembersService(RawService):
-    """The raw service plus the membership view and counts of the failure detector's work."""
+class MembersService(Service):
+    """The membership view and counts of the failure detector's work, over the spec's own handlers."""
 
     name = "members"
     # view: each member's entry; phase: Idle -> Direct is a probe starting (counted)
@@ -64,8 +64,14 @@ class MembersService(RawService):
         self.idle = phase.type.members.index("Idle")
         self.changed = [time.time_ns() // 1000] * cs.n_nodes
         self.counts = {"probes": 0, "suspected": 0, "declared_dead": 0, "refuted": 0}
-        self.node.rt.observers.append(self._observe)
-        self.ops.update({"members": self.op_members})
+        self.node = SpecNode(host, host.peers, on_step=self._observe)
+        self.ops = {"members": self.op_members}
+
+    async def start(self) -> None:
+        self.node.start()
+
+    def on_peer(self, src: int, payload: Any) -> None:
+        self.node.deliver(src, payload)
 
     def _observe(self, step: Step) -> None:
         before, after = step.before[self.view_slot], step.after[self.view_slot]
