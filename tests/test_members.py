@@ -10,9 +10,12 @@ Sizes where exploration takes more than a few seconds run with PNYX_SLOW_TESTS=1
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from conftest import ROOT, run_cli
@@ -20,8 +23,9 @@ from conftest import ROOT, run_cli
 from pnyx.checker.bfs import Options, check
 from pnyx.checker.liveness import check as check_liveness
 from pnyx.checker.mutants import Mutant, load_mutants, run_mutant
-from pnyx.impl.config import ConfigError, MembersConfig, parse_config
+from pnyx.impl.config import ConfigError, MembersConfig, parse_config, to_toml
 from pnyx.impl.sim import Simulation
+from pnyx.impl.transport import UdpPeers
 from pnyx.model.compiler import CompiledSpec, compile_checked, load
 from pnyx.model.parser import parse
 from pnyx.model.typecheck import check as typecheck
@@ -164,6 +168,25 @@ def test_loss_is_a_fraction_below_one() -> None:
     for bad in (1, 1.5, -0.1, "x", True):
         with pytest.raises(ConfigError, match="loss"):
             parse_config({"loss": bad})
+
+
+def test_loss_and_the_members_table_survive_the_cluster_s_config_file() -> None:
+    cfg = parse_config({"loss": 0.2, "members": {"constants": {"SUSPICION": 7}}})
+    back = parse_config(tomllib.loads(to_toml(cfg)))
+    assert back.loss == 0.2 and back.members.constants["SUSPICION"] == 7 and back.members.constants["K"] == 3
+    assert back.constants("members")["SUSPICION"] == 7
+
+
+def test_udp_loss_drops_that_fraction_at_the_sender() -> None:
+    sent: list[object] = []
+    peers = UdpPeers(0, [("127.0.0.1", 1), ("127.0.0.1", 2)], lambda src, payload: None, loss=0.25, rng=random.Random(7))
+    peers.transport = SimpleNamespace(sendto=lambda data, addr: sent.append(addr))  # type: ignore[assignment]
+    for _ in range(4000):
+        peers.send(0, 1, (0, 1))
+    assert peers.sent == 4000 and peers.dropped + len(sent) == 4000
+    assert 900 < peers.dropped < 1100  # 1000 expected; the binomial's sd is 27
+    with pytest.raises(ValueError):
+        UdpPeers(0, [], lambda src, payload: None, loss=1.0)
 
 
 def test_cluster_refuses_loss_on_a_fifo_spec(tmp_path: Path) -> None:
