@@ -147,6 +147,9 @@ def start_cluster(spec: str, nodes: int | None, directory: str | Path, defines: 
         raise PnyxError(f"{d}: already holds a cluster (stop it with `pnyx cluster stop {d}` and use a new directory)")
     cfg = config if isinstance(config, Config) else load_config(config)
     cs, merged, chosen = resolve_spec(spec, nodes, dict(defines or {}), service, cfg)
+    if cfg.loss and cs.network == "fifo":
+        raise PnyxError(f"loss = {cfg.loss} in the config: only an unordered spec's UDP network drops datagrams; "
+                        f"{cs.name} runs on TCP (network fifo)")
     cfg = replace(cfg, host=host, service=chosen)
     n = cs.n_nodes
     ports = free_ports(2 * n, host)

@@ -12,6 +12,7 @@ line does not.
 
 ```toml
 fsync = true                # fsync persistent state before a step's messages leave
+loss = 0.0                  # fraction of UDP datagrams each node drops as it sends them (unordered specs)
 service = "zab"             # zab, gossip or raw (default: the one named like the spec, else raw)
 
 [timers.default]
@@ -26,6 +27,9 @@ reset_on = ["Heartbeat"]
 fanout = 6                  # peers per push round (the spec's FANOUT)
 period = 1.0                # seconds between push rounds
 anti_entropy = 0.5          # seconds between anti-entropy rounds (0: off)
+
+[members.constants]        # spec/members.pnyx's bounds raised for a running group
+SUSPICION = 20              # probe ticks a suspicion waits before it is confirmed
 
 [zab]
 write_timeout = 10.0        # seconds a client's write may wait to be committed here
@@ -60,6 +64,8 @@ _FROM_LEADER = ("NewEpoch", "NewLeader", "UpToDate", "Propose", "Commit")
 _FROM_FOLLOWERS = ("FollowerInfo", "AckEpoch", "AckLeader", "Ack", "Write")
 BUILTIN_TIMERS: dict[str, TimerConfig] = {
     "gossip": TimerConfig(period=0.05),
+    # SWIM (spec/members.pnyx): a probe takes one to three ticks (ping, ping-req, suspect)
+    "probe": TimerConfig(period=0.1, jitter=0.1),
     # ZAB (spec/zab.pnyx). Its election is abstract: a LOOKING server follows a random peer,
     # which leads only if it is LOOKING too. Widely spread `elect` delays keep servers LOOKING
     # long enough to meet (tuned in the simulation: median 1 s to a new leader after a crash,
@@ -98,6 +104,19 @@ class ZabConfig:
 
 
 @dataclass
+class MembersConfig:
+    """The members service's constants (impl/members_service.py): the checker's tiny bounds
+    raised to what a running group needs. docs/members.md explains each."""
+
+    constants: dict[str, int] = field(default_factory=lambda: {
+        "K": 3,  # members asked to ping a target indirectly, as in the SWIM paper's experiments
+        "SUSPICION": 20,  # probe ticks (2 s at 0.1 s) a suspicion waits: time for the refutation to spread
+        "MAX_INC": 2**30,  # refutations a member can make
+        "WINDOW": 2**30,  # unanswered pings per peer: the checker's bound, never reached by a running group
+    })
+
+
+@dataclass
 class RawConfig:
     """The raw service has no knobs; constants it should raise can still be given."""
 
@@ -109,10 +128,12 @@ class Config:
     timers: dict[str, TimerConfig] = field(default_factory=lambda: dict(BUILTIN_TIMERS))
     default_timer: TimerConfig = field(default_factory=TimerConfig)
     fsync: bool = True
+    loss: float = 0.0  # fraction of UDP datagrams dropped at the sender: a lossy network on loopback
     host: str = "127.0.0.1"
     service: str | None = None  # None: `cluster start` infers it from the spec
     gossip: GossipConfig = field(default_factory=GossipConfig)
     zab: ZabConfig = field(default_factory=ZabConfig)
+    members: MembersConfig = field(default_factory=MembersConfig)
     raw: RawConfig = field(default_factory=RawConfig)
 
     def timer(self, name: str) -> TimerConfig:
@@ -127,9 +148,9 @@ class Config:
             return {"FANOUT": section.fanout, **section.constants}
         return dict(section.constants)
 
-    def sections(self) -> dict[str, GossipConfig | ZabConfig | RawConfig]:
+    def sections(self) -> dict[str, GossipConfig | ZabConfig | MembersConfig | RawConfig]:
         """Each service's table, by service name."""
-        return {"gossip": self.gossip, "zab": self.zab, "raw": self.raw}
+        return {"gossip": self.gossip, "zab": self.zab, "members": self.members, "raw": self.raw}
 
 
 def _number(where: str, v: Any, lo: float = 0.0, allow_zero: bool = False) -> float:
@@ -194,6 +215,10 @@ def parse_config(raw: dict[str, Any], where: str = "config") -> Config:
             if not isinstance(v, bool):
                 raise ConfigError(f"{where}: fsync: expected true or false, got {v!r}")
             cfg.fsync = v
+        elif k == "loss":
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v < 1:
+                raise ConfigError(f"{where}: loss: expected a fraction of datagrams from 0 up to (not including) 1, got {v!r}")
+            cfg.loss = float(v)
         elif k == "service":
             if not isinstance(v, str) or not v:
                 raise ConfigError(f"{where}: service: expected a service name such as \"zab\", \"gossip\" or \"raw\"")
@@ -214,7 +239,7 @@ def parse_config(raw: dict[str, Any], where: str = "config") -> Config:
                     cfg.timers[name] = _timer(f"{where}: timers.{name}", t, cfg.timers.get(name, cfg.default_timer))
         else:
             hint = " (the gossip service's anti_entropy now sits in [gossip])" if k == "anti_entropy" else ""
-            known = ", ".join(["fsync", "host", "service", "timers", *cfg.sections()])
+            known = ", ".join(["fsync", "loss", "host", "service", "timers", *cfg.sections()])
             raise ConfigError(f"{where}: unknown setting {k!r} (known: {known}){hint}")
     return cfg
 
@@ -237,7 +262,7 @@ def load_config(path: str | Path | None) -> Config:
 
 def to_toml(cfg: Config) -> str:
     """The configuration as TOML (written into a cluster's directory for its nodes)."""
-    lines = [f"fsync = {'true' if cfg.fsync else 'false'}", f'host = "{cfg.host}"']
+    lines = [f"fsync = {'true' if cfg.fsync else 'false'}", f"loss = {cfg.loss}", f'host = "{cfg.host}"']
     if cfg.service is not None:
         lines.append(f'service = "{cfg.service}"')
     items = [("default", cfg.default_timer)] + sorted(cfg.timers.items())

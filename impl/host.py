@@ -88,7 +88,7 @@ class Host:
         if self.cs.network == "fifo":
             self.peers = TcpPeers(node_id, self.meta.peers, self._on_peer)
         else:
-            self.peers = UdpPeers(node_id, self.meta.peers, self._on_peer)
+            self.peers = UdpPeers(node_id, self.meta.peers, self._on_peer, loss=self.cfg.loss, rng=self.rng)
         self.service = make_service(self)  # last: a service may use everything above
         self.timers: list[Timer] = []
         self.stopped = asyncio.Event()

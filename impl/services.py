@@ -2,7 +2,7 @@
 
 The registry is the one module that knows every service; the host and the services
 themselves know none of it. A cluster's service is chosen by `--service` or by `service`
-in its config.toml; without either, a spec named like a service (zab, gossip) gets it
+in its config.toml; without either, a spec named like a service (zab, gossip, members) gets it
 and any other spec gets `raw`. Whichever way it was chosen, the spec must fit it.
 """
 
@@ -11,11 +11,12 @@ from __future__ import annotations
 from pnyx.model.compiler import CompiledSpec
 
 from .gossip_service import GossipService
+from .members_service import MembersService
 from .raw_service import RawService
 from .service import Service, ServiceError
 from .zab_service import ZabService
 
-SERVICES: dict[str, type[Service]] = {s.name: s for s in (ZabService, GossipService, RawService)}
+SERVICES: dict[str, type[Service]] = {s.name: s for s in (ZabService, GossipService, MembersService, RawService)}
 
 
 def service_class(name: str) -> type[Service]:

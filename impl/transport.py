@@ -8,7 +8,7 @@ frames on one connection arrive in order (the spec's `fifo` channel). When a con
 breaks (the peer crashed), whatever was queued for it is dropped, as the model empties a
 crashed node's channels; the next send opens a new connection.
 UDP: one datagram per message, `(src, payload)`; the network may lose or reorder them,
-exactly what an `unordered` spec assumes.
+exactly what an `unordered` spec assumes; `loss` makes it lose a given fraction on purpose.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -204,14 +205,22 @@ class _Datagrams(asyncio.DatagramProtocol):
 
 
 class UdpPeers:
-    """Unordered, lossy messages between node processes over UDP."""
+    """Unordered, lossy messages between node processes over UDP.
+
+    `loss` drops that fraction of datagrams at the sender, chosen by `rng` (counted in
+    `dropped`): loopback itself never loses, and experiments on failure detectors need it to."""
 
     MAX_DATAGRAM = 60_000
 
-    def __init__(self, self_id: int, addrs: list[Addr], deliver: Deliver) -> None:
+    def __init__(self, self_id: int, addrs: list[Addr], deliver: Deliver, loss: float = 0.0,
+                 rng: random.Random | None = None) -> None:
+        if not 0 <= loss < 1:
+            raise ValueError(f"loss must be a fraction below 1, got {loss!r}")
         self.self_id = self_id
         self.addrs = addrs
         self.deliver = deliver
+        self.loss = loss
+        self.rng = rng or random.Random()
         self.transport: asyncio.DatagramTransport | None = None
         self.dropped = 0
         self.sent = 0
@@ -225,6 +234,9 @@ class UdpPeers:
         if len(data) > self.MAX_DATAGRAM:
             raise ValueError(f"a {len(data)}-byte message does not fit in one datagram")
         self.sent += 1
+        if self.loss and self.rng.random() < self.loss:
+            self.dropped += 1
+            return
         assert self.transport is not None
         self.transport.sendto(data, self.addrs[dst])
 

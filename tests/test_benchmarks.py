@@ -25,6 +25,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_scale.py": ["--smoke"],
     "bench_por.py": ["--smoke"],
     "bench_write_cost.py": ["--smoke"],
+    "bench_members.py": ["--smoke"],  # run by tests/test_members.py
 }
 
 

@@ -94,7 +94,7 @@ def test_impl_import_graph_has_no_cycle_and_the_host_knows_no_service() -> None:
     assert find_cycle(graph) is None
     services = {m for m in MODULES if m.endswith("_service")} | {"services", "server"}
     assert not reachable(graph, "host") & services
-    for s in ("zab_service", "gossip_service", "raw_service"):
+    for s in ("zab_service", "gossip_service", "members_service", "raw_service"):
         assert not reachable(graph, s) & ({"host", "server", "services", "cluster"} | services - {s}), s
 
 
@@ -110,14 +110,15 @@ def test_the_default_service_is_the_one_a_spec_is_named_after() -> None:
     assert infer_service(load(str(GOSSIP))) == "gossip"
     assert infer_service(load(str(ZAB))) == "zab"
     assert infer_service(load(str(ROOT / "spec" / "zab_broadcast.pnyx"))) == "raw"
-    assert set(SERVICES) == {"zab", "gossip", "raw"}
+    assert infer_service(load(str(ROOT / "spec" / "members.pnyx"))) == "members"
+    assert set(SERVICES) == {"zab", "gossip", "members", "raw"}
 
 
 def test_an_unknown_service_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     d = tmp_path / "c"
     assert main(["cluster", "start", str(GOSSIP), "--dir", str(d), "--service", "paxos"]) == 2
     err = capsys.readouterr().err
-    assert "unknown service 'paxos'" in err and "zab, gossip, raw" in err and "Traceback" not in err
+    assert "unknown service 'paxos'" in err and "zab, gossip, members, raw" in err and "Traceback" not in err
     (tmp_path / "c.toml").write_text('service = "paxos"\n')
     assert main(["cluster", "start", str(GOSSIP), "--dir", str(d), "--config", str(tmp_path / "c.toml")]) == 2
     assert "unknown service 'paxos'" in capsys.readouterr().err

@@ -35,6 +35,7 @@ BUNDLED: list[tuple[str, dict[str, object]]] = [
     ("spec/examples/two_phase_commit.pnyx", {}),
     ("spec/zab.pnyx", {"TXNS": 1, "CRASHES": 0}),
     ("spec/fle.pnyx", {"MAX_EPOCH": 0}),
+    ("spec/members.pnyx", {"MAX_INC": 0}),
     ("tests/golden/tla/relay.pnyx", {"LOG": 1, "MAXV": 1}),
     ("tests/golden/tla/flood.pnyx", {}),
 ]

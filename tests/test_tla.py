@@ -335,6 +335,7 @@ SMALL: dict[str, list[dict[str, object]]] = {
     "spec/gossip_rumor.pnyx": [{}, {"FEEDBACK": False, "COIN": True, "K": 2}],
     "spec/gossip_antientropy.pnyx": [{"N": 2, "WRITES": 2}, {"N": 2, "MODE": 2}],
     "spec/examples/two_phase_commit.pnyx": [{}],
+    "spec/members.pnyx": [{"MAX_INC": 0, "CRASHES": 0}],
     "tests/golden/tla/relay.pnyx": [{"LOG": 1, "MAXV": 1}],
     "tests/golden/tla/flood.pnyx": [{}],
 }
