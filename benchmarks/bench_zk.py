@@ -18,15 +18,16 @@ Each round runs ZooKeeper's workloads, then Pnyx's:
 - kill: a writer creates znodes one after another (retrying through failures); the leader is
   killed with SIGKILL; from that moment a probe client creates fresh znodes until one is
   acknowledged: recovery is the time from the kill to that acknowledgement. The killed server
-  is restarted and rejoins before the next kill. After the round every server syncs and lists
-  the writers' directory: each acknowledged write must be there on every server (lost: counted
-  and printed; any lost write makes the exit status 1).
+  is restarted and rejoins before the next kill (the last one: before the next round). After
+  the kills every live server syncs and lists the writers' directory: each acknowledged write
+  must be there on every one (lost: counted and printed; any lost write makes the exit status 1).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -88,6 +89,7 @@ class Cluster:
 
     name = "?"
     addrs: list[Addr]
+    down: int | None = None  # a server killed and not restarted yet
 
     def start(self) -> None: ...
     def stop(self) -> None: ...
@@ -107,7 +109,11 @@ class Cluster:
             if modes.count("leader") == 1 and modes.count("follower") == 2:
                 return modes.index("leader"), modes.index("follower")
             time.sleep(0.05)
-        raise RuntimeError(f"{self.name}: no leader with two followers within {timeout:g} s")
+        raise RuntimeError(f"{self.name}: no leader with two followers within {timeout:g} s: {self.describe()}")
+
+    def describe(self) -> str:
+        """Each server's state, for a report of a cluster that did not recover."""
+        return ", ".join(f"server {i + 1}: {self.mode(i) or 'not serving'}" for i in range(3))
 
     # the client side, the same workloads on both
     def seq_creates(self, server: int, parent: str, n: int) -> list[float]: ...
@@ -293,6 +299,17 @@ class Pnyx(Cluster):
     def pid(self, i: int) -> int | None:
         return node_pid(self.dir, i)
 
+    def describe(self) -> str:
+        out = []
+        for i in range(3):
+            try:
+                x = dict(call(self.addrs[i], "info", timeout=2.0))
+                out.append(f"n{i + 1}: {x.get('role')} {x.get('phase')} leader {x.get('leader')} epoch {x.get('epoch')} "
+                           f"accepted {x.get('accepted_epoch')} last zxid {x.get('last_zxid')}")
+            except (Unavailable, ClientError) as exc:
+                out.append(f"n{i + 1}: {exc}")
+        return "; ".join(out)
+
     def mode(self, i: int) -> str | None:
         try:
             x = dict(call(self.addrs[i], "info", timeout=2.0))
@@ -389,6 +406,9 @@ def _ensure(c: Client | RetryingClient, path: str) -> None:
 # ---- the workloads ----------------------------------------------------------------------
 def run_round(cl: Cluster, r: int, sizes: dict[str, int], kills: int) -> dict[str, Any]:
     """One round of the four workloads on one cluster; numbers and raw samples."""
+    if cl.down is not None:
+        cl.restart(cl.down)
+        cl.down = None
     leader, follower = cl.wait_quorum()
     out: dict[str, Any] = {}
     cl.seq_creates(follower, f"/warm{r}", sizes["warm"])
@@ -435,23 +455,29 @@ def leader_kills(cl: Cluster, r: int, kills: int) -> dict[str, Any]:
     th = threading.Thread(target=load, daemon=True)
     th.start()
     recoveries: list[float] = []
+    stalls: list[str] = []  # kills after which no write succeeded within the writer's total retry time
     try:
         for k in range(kills):
             leader, _ = cl.wait_quorum()
             time.sleep(0.3)  # the writer's load runs
             t_kill = time.perf_counter()
             cl.kill(leader)
-            probe(f"{parent}/probe{k}")
-            recoveries.append(time.perf_counter() - t_kill)
+            try:
+                probe(f"{parent}/probe{k}")
+                recoveries.append(time.perf_counter() - t_kill)
+            except Exception as exc:  # noqa: BLE001 - a cluster that never recovers is a result, reported
+                stalls.append(f"kill {k + 1}: {type(exc).__name__}: {exc}")
             time.sleep(0.2)
-            cl.restart(leader)
+            if k + 1 < kills:
+                cl.restart(leader)
+            else:
+                cl.down = leader  # restarted when the next round begins: the check below runs on the live two
     finally:
         stop.set()
         th.join(60)
         cl.close_writers()
-    cl.wait_quorum()
-    missing = {i: len(set(acked) - cl.listing(i, parent)) for i in range(3)}
-    return {"recoveries": recoveries, "acked": len(acked), "lost": sum(missing.values()),
+    missing = {i: len(set(acked) - cl.listing(i, parent)) for i in range(3) if i != cl.down}
+    return {"recoveries": recoveries, "stalls": stalls, "acked": len(acked), "lost": sum(missing.values()),
             "missing_per_server": missing, "load_failures": failures[:5], "load_failure_count": len(failures)}
 
 
@@ -472,6 +498,7 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "recovery_median_ms": med(rec) * 1000 if rec else None,
         "recovery_max_ms": max(rec) * 1000 if rec else None,
         "recoveries_ms": [round(x * 1000, 1) for x in rec],
+        "stalls": [x for rd in rounds for x in rd["kill"]["stalls"]],
         "kill_acked_writes": sum(rd["kill"]["acked"] for rd in rounds),
         "kill_load_failures": sum(rd["kill"]["load_failure_count"] for rd in rounds),
         "lost": sum(rd["kill"]["lost"] for rd in rounds),
@@ -484,7 +511,7 @@ ROWS = (("sequential creates, ops/s", "seq_ops", "{:.0f}"), ("  p50 ms", "seq_p5
         ("  CPU ms per write (3 servers)", "async16_cpu_ms_per_write", "{:.2f}"),
         ("gets at a follower, ops/s", "gets_ops", "{:.0f}"),
         ("leader kill: recovery median ms", "recovery_median_ms", "{:.0f}"),
-        ("  recovery max ms", "recovery_max_ms", "{:.0f}"), ("  kills", "kills", "{}"),
+        ("  recovery max ms", "recovery_max_ms", "{:.0f}"), ("  kills recovered", "kills", "{}"),
         ("  acknowledged writes under kills", "kill_acked_writes", "{}"), ("  lost", "lost", "{}"))
 
 
@@ -496,6 +523,9 @@ def print_table(res: dict[str, Any]) -> None:
         p = fmt.format(px[key]) if px.get(key) is not None else "-"
         ratio = res["ratios"].get(key)
         print(f"{label:34} {z:>10} {p:>10} {'' if ratio is None else f'{ratio:.2f}x':>8}")
+    for side in (zk, px):
+        for stall in (side or {}).get("stalls", []):
+            print(f"no write succeeded after a leader kill ({stall})")
     if res["zookeeper_skipped"]:
         print(f"ZooKeeper skipped: {res['zookeeper_skipped']}. Install: {INSTALL_HINT}")
 
@@ -510,6 +540,7 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="one round, one kill, tiny counts")
     p.add_argument("--no-zookeeper", action="store_true", help="measure Pnyx only")
     p.add_argument("--json", action="store_true", help="the results as JSON on stdout instead of the table")
+    p.add_argument("--dir", help="keep the servers' directories (logs, data) here instead of a temporary directory")
     a = p.parse_args()
     if a.smoke:
         a.rounds, a.kills, a.seq, a.async_, a.gets = 1, 1, 20, 40, 40
@@ -522,7 +553,10 @@ def main() -> int:
     if skipped:
         say(f"ZooKeeper side skipped: {skipped}. Install: {INSTALL_HINT}")
     results: dict[str, list[dict[str, Any]]] = {"zookeeper": [], "pnyx": []}
-    with tempfile.TemporaryDirectory(prefix="bench_zk") as tmp:
+    if a.dir and Path(a.dir).exists() and any(Path(a.dir).iterdir()):
+        print(f"bench_zk: --dir {a.dir}: not empty", file=sys.stderr)
+        return 2
+    with contextlib.nullcontext(a.dir) if a.dir else tempfile.TemporaryDirectory(prefix="bench_zk") as tmp:
         clusters: dict[str, Cluster] = {"pnyx": Pnyx(Path(tmp))}
         if not skipped:
             clusters = {"zookeeper": ZooKeeper(Path(tmp)), **clusters}

@@ -19,6 +19,10 @@ if TYPE_CHECKING:  # asyncio is imported where AsyncClient needs it: `pnyx kv` s
     import asyncio
 
 
+# How a server says that a write found no leader to commit it in time: worth sending again.
+NOT_COMMITTED = "not committed within"
+
+
 class ClientError(PnyxError):
     """The server refused the request (bad arguments, version mismatch, no such key...)."""
 
@@ -101,9 +105,10 @@ class RetryingClient:
     """A blocking client over a cluster's servers that retries through a leader change.
 
     As kazoo's retry policy does for ZooKeeper: a request whose server cannot be reached or
-    stops answering is sent again (to the next server, after a short backoff that doubles up
-    to `max_delay`) until `total` seconds have passed since it was first sent; then Unavailable.
-    A refusal by a server (ClientError) is the answer and is not retried. A write sent again
+    stops answering, or whose write found no leader in time (NOT_COMMITTED), is sent again (to
+    the next server, after a short backoff that doubles up to `max_delay`) until `total` seconds
+    have passed since it was first sent; then Unavailable. Any other refusal by a server
+    (ClientError) is the answer and is not retried. A write sent again
     after its server vanished may have taken effect already: a create then answers that the
     path exists, as with ZooKeeper after a connection loss."""
 
@@ -137,7 +142,9 @@ class RetryingClient:
                     timeout = max(0.05, min(self.attempt_timeout, deadline - time.monotonic()))
                     self.conn = Client(*self.servers[self.current], timeout=timeout)
                 return self.conn.call(op, *args)
-            except Unavailable as exc:
+            except (Unavailable, ClientError) as exc:
+                if isinstance(exc, ClientError) and NOT_COMMITTED not in str(exc):
+                    raise
                 self.close()
                 self.current = (self.current + 1) % len(self.servers)
                 if time.monotonic() + delay > deadline:

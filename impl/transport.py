@@ -6,7 +6,9 @@ step hands its messages over synchronously, the event loop writes them out.
 TCP: one outgoing connection per peer, opened on first use, greeted with the sender's id;
 frames on one connection arrive in order (the spec's `fifo` channel). When a connection
 breaks (the peer crashed), whatever was queued for it is dropped, as the model empties a
-crashed node's channels; the next send opens a new connection.
+crashed node's channels; the next send opens a new connection. Whoever listens in `lost`
+hears of every connection with a peer that broke or could not be opened (a failure detector
+that watches that peer need not wait for its timeout); a `disconnect` of our own is not news.
 UDP: one datagram per message, `(src, payload)`; the network may lose or reorder them,
 exactly what an `unordered` spec assumes.
 """
@@ -51,6 +53,7 @@ class _Link:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1.0)
             except (TimeoutError, OSError):
                 self._drop(first)
+                self.owner.peer_lost(self.dst)
                 continue
             # The peer never writes on this connection: end of stream means it died. Watching
             # for it stops us from writing into a dead socket, which would lose messages while
@@ -68,10 +71,12 @@ class _Link:
                         get.cancel()
                         self.owner.dropped += get.done() and not get.cancelled()
                         self._drop(None)
+                        self.owner.peer_lost(self.dst)
                         break
                     writer.write(frame(get.result()))
             except (OSError, ConnectionError):
                 self._drop(None)
+                self.owner.peer_lost(self.dst)
             finally:
                 eof.cancel()
                 writer.transport.abort()  # never flush leftovers of a broken or closed session
@@ -97,6 +102,11 @@ class TcpPeers:
         self.server: asyncio.base_events.Server | None = None
         self.dropped = 0
         self.sent = 0
+        self.lost: list[Callable[[int], None]] = []  # called with a peer's id when a connection with it breaks
+
+    def peer_lost(self, peer: int) -> None:
+        for listener in self.lost:
+            listener(peer)
 
     async def start(self) -> None:
         host, port = self.addrs[self.self_id]
@@ -123,6 +133,7 @@ class TcpPeers:
         link.queue.put_nowait(payload)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        src: int | None = None
         try:
             hello = await read_frame(reader)
             if not (isinstance(hello, tuple) and len(hello) == 2 and hello[0] == "hello" and isinstance(hello[1], int)
@@ -135,7 +146,10 @@ class TcpPeers:
                 if writer.transport.is_closing():
                     break  # disconnected: frames still buffered belong to the closed session
                 self.deliver(src, msg)
-        except (asyncio.IncompleteReadError, OSError, ConnectionError, asyncio.CancelledError):
+        except (asyncio.IncompleteReadError, OSError, ConnectionError):
+            if src is not None and writer in self.inbound.get(src, ()):  # not our own disconnect
+                self.peer_lost(src)
+        except asyncio.CancelledError:
             pass
         except WireError as exc:
             log.warning("dropping a peer connection that sent a malformed frame: %s", exc)

@@ -31,7 +31,7 @@ from typing import Any
 
 from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, show
 
-from .client import ClientError
+from .client import NOT_COMMITTED, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
 
@@ -178,6 +178,8 @@ class ZabService(Service):
         self.seen: dict[Any, tuple[bool, Any]] = {}  # write id -> outcome, for idempotent re-submission
         self.last_zxid: tuple = (0, 0)
         self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
+        self.payloads: dict[int, tuple] = {}  # write id -> operation, of the writes waiting in `pending`
+        self.view: tuple = ()  # (role, phase, leader) after the last step
         # ids unique across servers and restarts: time-seeded counter, node id in the low digits
         self.ids = itertools.count(int(time.time() * 1000) * 1000)
         self.ops = {"create": self.op_create, "set": self.op_set, "delete": self.op_delete, "get": self.op_get,
@@ -193,6 +195,19 @@ class ZabService(Service):
     # ---- applying committed transactions -------------------------------------------
     def _on_step(self, step: Step) -> None:
         self._catch_up(step.after)
+        st, slot = step.after, self.slot
+        view = (st[slot["role"]], st[slot["phase"]], st[slot["leader"]])
+        if view != self.view:
+            self.view = view
+            if self.payloads:
+                asyncio.get_running_loop().call_soon(self._resubmit)
+
+    def _resubmit(self) -> None:
+        """This server's leader changed: submit every uncommitted write again at once rather than
+        after `resubmit` seconds (one forwarded to a dead leader died with it). Idempotent by id."""
+        for wid, op in list(self.payloads.items()):
+            if self.node.rt.request("write", ((wid, op),)) is None:
+                return  # not in broadcast yet: the writers retry every `retry` seconds meanwhile
 
     def _catch_up(self, st: tuple) -> None:
         history, commit = st[self.slot["history"]], st[self.slot["commit"]]
@@ -224,11 +239,12 @@ class ZabService(Service):
         wid = next(self.ids) * self.cs.n_nodes + self.host.node_id + 1
         fut: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
         self.pending[wid] = fut
+        self.payloads[wid] = op
         deadline = time.monotonic() + timeout
         try:
             while not fut.done():
                 if time.monotonic() > deadline:
-                    raise ClientError(f"{op[0]}: not committed within {timeout:.0f} s (no leader?); it may still take effect")
+                    raise ClientError(f"{op[0]}: {NOT_COMMITTED} {timeout:.0f} s (no leader?); it may still take effect")
                 if rt.request("write", ((wid, op),)) is None:  # no leader in broadcast right now
                     await asyncio.sleep(self.cfg.retry)
                     continue
@@ -237,6 +253,7 @@ class ZabService(Service):
             ok, result = fut.result()
         finally:
             self.pending.pop(wid, None)
+            self.payloads.pop(wid, None)
         if not ok:
             raise ClientError(str(result))
         return result
