@@ -49,7 +49,7 @@ from bench_impl import ZAB, pct, wait_leader
 
 from pnyx.impl.client import AsyncClient, Client, ClientError, RetryingClient, Unavailable, call
 from pnyx.impl.cluster import free_ports, kill_node, node_pid, start_cluster, start_node, stop_cluster, wait_ready
-from pnyx.impl.config import Config
+from pnyx.impl.config import Config, ConfigError, load_config
 
 ZK_JARS = ("/usr/share/java/zookeeper.jar", "/usr/share/zookeeper/zookeeper.jar")
 ZK_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
@@ -282,13 +282,14 @@ class ZooKeeper(Cluster):
 class Pnyx(Cluster):
     name = "Pnyx"
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, config: Config) -> None:
         self.dir = root / "pnyx"
+        self.config = config
         self.addrs = []
         self.clients: list[RetryingClient] = []
 
     def start(self) -> None:
-        meta = start_cluster(ZAB, 3, self.dir, config=Config(fsync=True), timeout=60)
+        meta = start_cluster(ZAB, 3, self.dir, config=self.config, timeout=60)
         self.addrs = meta.clients
         wait_leader(meta)
 
@@ -534,18 +535,27 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--kills", type=int, default=4, help="leader kills per round and system")
-    p.add_argument("--seq", type=int, default=2000, help="sequential creates per round")
-    p.add_argument("--async", dest="async_", type=int, default=4000, help="creates with 16 outstanding per round")
-    p.add_argument("--gets", type=int, default=4000, help="gets per round")
+    p.add_argument("--seq", type=int, default=1000, help="sequential creates per round")
+    p.add_argument("--async", dest="async_", type=int, default=2000, help="creates with 16 outstanding per round")
+    p.add_argument("--gets", type=int, default=2000, help="gets per round")
     p.add_argument("--smoke", action="store_true", help="one round, one kill, tiny counts")
     p.add_argument("--no-zookeeper", action="store_true", help="measure Pnyx only")
     p.add_argument("--json", action="store_true", help="the results as JSON on stdout instead of the table")
+    p.add_argument("--pnyx-config", metavar="TOML", help="the Pnyx nodes' configuration (timers; docs/impl.md)")
     p.add_argument("--dir", help="keep the servers' directories (logs, data) here instead of a temporary directory")
     a = p.parse_args()
     if a.smoke:
         a.rounds, a.kills, a.seq, a.async_, a.gets = 1, 1, 20, 40, 40
     if min(a.rounds, a.kills, a.seq, a.async_, a.gets) < 1:
         print("bench_zk: --rounds, --kills, --seq, --async and --gets must be at least 1", file=sys.stderr)
+        return 2
+    try:
+        config = load_config(a.pnyx_config)
+    except ConfigError as exc:
+        print(f"bench_zk: {exc}", file=sys.stderr)
+        return 2
+    if not config.fsync:
+        print("bench_zk: the comparison is with fsync on: --pnyx-config must not turn it off", file=sys.stderr)
         return 2
     sizes = {"warm": min(200, a.seq), "seq": a.seq, "async": a.async_, "gets": a.gets}
     skipped = "--no-zookeeper" if a.no_zookeeper else zookeeper_missing()
@@ -557,7 +567,7 @@ def main() -> int:
         print(f"bench_zk: --dir {a.dir}: not empty", file=sys.stderr)
         return 2
     with contextlib.nullcontext(a.dir) if a.dir else tempfile.TemporaryDirectory(prefix="bench_zk") as tmp:
-        clusters: dict[str, Cluster] = {"pnyx": Pnyx(Path(tmp))}
+        clusters: dict[str, Cluster] = {"pnyx": Pnyx(Path(tmp), config)}
         if not skipped:
             clusters = {"zookeeper": ZooKeeper(Path(tmp)), **clusters}
         try:
