@@ -26,7 +26,7 @@ jitter = 0.2                # each period is scaled by a random factor in [1 - j
 [timers.election]
 period = 0.8
 reset_on = ["Heartbeat"]
-watch = "leader"            # a variable holding a node (or an option of one)
+watch = "leader"            # a variable holding a node (or an option of one); "": none
 
 [gossip]
 fanout = 6                  # peers per push round (the spec's FANOUT)
@@ -164,9 +164,9 @@ def _timer(where: str, raw: Any, base: TimerConfig) -> TimerConfig:
                 raise ConfigError(f"{where}.reset_on: expected a list of message names")
             t = replace(t, reset_on=tuple(v))
         elif k == "watch":
-            if not isinstance(v, str) or not v:
-                raise ConfigError(f"{where}.watch: expected the name of a variable holding a node, as \"leader\"")
-            t = replace(t, watch=v)
+            if not isinstance(v, str):
+                raise ConfigError(f"{where}.watch: expected the name of a variable holding a node, as \"leader\" (\"\": none)")
+            t = replace(t, watch=v or None)
         else:
             raise ConfigError(f"{where}: unknown setting {k!r} (known: period, jitter, reset_on, watch)")
     return t

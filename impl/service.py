@@ -183,7 +183,8 @@ class SpecNode:
                 slot = next((v.slot for v in self.host.cs.vars if v.name == t.cfg.watch), None)
                 if slot is None:
                     raise ServiceError(f"timer {h.name} watches variable {t.cfg.watch!r}, which spec {self.host.cs.name} "
-                                       f"does not have (it has {', '.join(v.name for v in self.host.cs.vars)})")
+                                       f"does not have (it has {', '.join(v.name for v in self.host.cs.vars)}); "
+                                       f"set watch = \"\" in [timers.{h.name}] to watch none")
                 self.watchers.append((slot, t))
             for mname in t.cfg.reset_on:
                 for m in self.host.cs.messages:

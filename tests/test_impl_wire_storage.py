@@ -117,6 +117,7 @@ def test_config_defaults_overrides_and_round_trip(tmp_path) -> None:
     assert not cfg.fsync and cfg.timer("anything").period == 0.3
     assert cfg.timer("election").period == 1.5 and cfg.timer("election").reset_on == ("Ping",)
     assert cfg.timer("election").watch == "leader" and cfg.timer("anything").watch is None
+    assert parse_config({"timers": {"followerTimeout": {"watch": ""}}}).timer("followerTimeout").watch is None
     assert cfg.timer("gossip").period == 0.05  # built-in default kept
     p.write_text(to_toml(cfg))
     again = load_config(p)
