@@ -84,6 +84,10 @@ def zookeeper_missing() -> str | None:
     return None
 
 
+class NoQuorum(Exception):
+    """A cluster that did not get back to one leader and two followers: a result, reported."""
+
+
 class Cluster:
     """Three servers on loopback: start, find the leader and a follower, kill and restart one, CPU."""
 
@@ -109,7 +113,7 @@ class Cluster:
             if modes.count("leader") == 1 and modes.count("follower") == 2:
                 return modes.index("leader"), modes.index("follower")
             time.sleep(0.05)
-        raise RuntimeError(f"{self.name}: no leader with two followers within {timeout:g} s: {self.describe()}")
+        raise NoQuorum(f"{self.name}: no leader with two followers within {timeout:g} s: {self.describe()}")
 
     def describe(self) -> str:
         """Each server's state, for a report of a cluster that did not recover."""
@@ -544,6 +548,7 @@ def main() -> int:
     p.add_argument("--pnyx-config", metavar="TOML", help="the Pnyx nodes' configuration (timers; docs/impl.md)")
     p.add_argument("--dir", help="keep the servers' directories (logs, data) here instead of a temporary directory")
     a = p.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     if a.smoke:
         a.rounds, a.kills, a.seq, a.async_, a.gets = 1, 1, 20, 40, 40
     if min(a.rounds, a.kills, a.seq, a.async_, a.gets) < 1:
@@ -577,6 +582,9 @@ def main() -> int:
                 for key, cl in clusters.items():
                     say(f"round {r + 1}/{a.rounds}: {cl.name}")
                     results[key].append(run_round(cl, r, sizes, a.kills))
+        except NoQuorum as exc:
+            print(f"bench_zk: {exc}", file=sys.stderr)
+            return 1
         finally:
             for cl in clusters.values():
                 cl.stop()

@@ -71,10 +71,13 @@ BUILTIN_TIMERS: dict[str, TimerConfig] = {
     # which leads only if it is LOOKING too. Widely spread `elect` delays keep servers LOOKING
     # long enough to meet (tuned in the simulation: median 1 s to a new leader after a crash,
     # 3.5 s at worst over 40 seeds). Timeouts restart on traffic, so an idle leader stays.
+    # A crashed leader is noticed by its closed connection (`watch`), so the timeouts only
+    # catch hung peers and unanswered suggestions: a second, not half of one, which a node
+    # decoding a long history in synchronization (0.4 s for 10,000 transactions) would exceed.
     "elect": TimerConfig(period=0.5, jitter=0.9),
     "heartbeat": TimerConfig(period=0.1),
-    "followerTimeout": TimerConfig(period=0.5, jitter=0.3, reset_on=_FROM_LEADER, watch="leader"),
-    "leaderTimeout": TimerConfig(period=0.5, jitter=0.3, reset_on=_FROM_FOLLOWERS),
+    "followerTimeout": TimerConfig(period=1.0, jitter=0.3, reset_on=_FROM_LEADER, watch="leader"),
+    "leaderTimeout": TimerConfig(period=1.0, jitter=0.3, reset_on=_FROM_FOLLOWERS),
 }
 
 
