@@ -127,6 +127,10 @@ class Cluster:
     def close_writers(self) -> None: ...
     def listing(self, server: int, parent: str) -> set[str]: ...  # after a sync at that server
 
+    def log_length(self) -> int | None:
+        """Transactions in the longest server log, where the system says (Pnyx keeps its whole log)."""
+        return None
+
 
 class ZooKeeper(Cluster):
     name = "ZooKeeper"
@@ -391,6 +395,13 @@ class Pnyx(Cluster):
             c.close()
         self.clients.clear()
 
+    def log_length(self) -> int | None:
+        logs = []
+        for addr in self.addrs:
+            with contextlib.suppress(Unavailable, ClientError):
+                logs.append(int(dict(call(addr, "info", timeout=5.0))["log"]))
+        return max(logs, default=None)
+
     def listing(self, server: int, parent: str) -> set[str]:
         with Client(*self.addrs[server], timeout=30) as c:
             c.call("sync")
@@ -433,6 +444,7 @@ def run_round(cl: Cluster, r: int, sizes: dict[str, int], kills: int) -> dict[st
     out["gets"] = {"ops": sizes["gets"] / (time.perf_counter() - t0)}
 
     out["kill"] = leader_kills(cl, r, kills)
+    out["log"] = cl.log_length()
     return out
 
 
@@ -507,6 +519,9 @@ def summarize(rounds: list[dict[str, Any]]) -> dict[str, Any]:
         "kill_acked_writes": sum(rd["kill"]["acked"] for rd in rounds),
         "kill_load_failures": sum(rd["kill"]["load_failure_count"] for rd in rounds),
         "lost": sum(rd["kill"]["lost"] for rd in rounds),
+        "recovery_median_ms_per_round": [round(med(rd["kill"]["recoveries"]) * 1000) if rd["kill"]["recoveries"] else None
+                                         for rd in rounds],
+        "log_per_round": [rd["log"] for rd in rounds],  # Pnyx: its log's length after each round (recovery grows with it)
     }
 
 
@@ -528,6 +543,10 @@ def print_table(res: dict[str, Any]) -> None:
         p = fmt.format(px[key]) if px.get(key) is not None else "-"
         ratio = res["ratios"].get(key)
         print(f"{label:34} {z:>10} {p:>10} {'' if ratio is None else f'{ratio:.2f}x':>8}")
+    for name, side in (("ZooKeeper", zk), ("Pnyx", px)):
+        if side:
+            print(f"{name}: recovery median ms by round {side['recovery_median_ms_per_round']}"
+                  + (f", log length after each round {side['log_per_round']}" if side["log_per_round"][0] is not None else ""))
     for side in (zk, px):
         for stall in (side or {}).get("stalls", []):
             print(f"no write succeeded after a leader kill ({stall})")
@@ -539,9 +558,9 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--kills", type=int, default=4, help="leader kills per round and system")
-    p.add_argument("--seq", type=int, default=1000, help="sequential creates per round")
-    p.add_argument("--async", dest="async_", type=int, default=2000, help="creates with 16 outstanding per round")
-    p.add_argument("--gets", type=int, default=2000, help="gets per round")
+    p.add_argument("--seq", type=int, default=300, help="sequential creates per round")
+    p.add_argument("--async", dest="async_", type=int, default=600, help="creates with 16 outstanding per round")
+    p.add_argument("--gets", type=int, default=1000, help="gets per round")
     p.add_argument("--smoke", action="store_true", help="one round, one kill, tiny counts")
     p.add_argument("--no-zookeeper", action="store_true", help="measure Pnyx only")
     p.add_argument("--json", action="store_true", help="the results as JSON on stdout instead of the table")
