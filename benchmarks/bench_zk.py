@@ -324,7 +324,7 @@ class Pnyx(Cluster):
             x = dict(call(self.addrs[i], "info", timeout=2.0))
         except (Unavailable, ClientError):
             return None
-        if x.get("phase") != "BROADCAST":
+        if x.get("phase") != "BROADCAST" or not x.get("serving", True):  # serving: synchronized, answers reads
             return None
         return {"LEADING": "leader", "FOLLOWING": "follower"}.get(str(x.get("role")))
 

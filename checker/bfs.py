@@ -36,7 +36,10 @@ class Options:
     symmetry: bool = True
     progress: Callable[[Stats], None] | None = None
     progress_every: float = 0.5
-    workers: int = 1  # processes searching (pnyx.checker.parallel); 1: this one
+    workers: int = 1  # processes searching (pnyx.checker.parallel); 1: this one. Ray: actors (0: one per CPU)
+    engine: str = "processes"  # or "ray": pnyx.checker.ray_engine, with `workers` actors
+    address: str | None = None  # the Ray cluster to join (ray.init's address); None: a local one
+    por: str = "none"  # partial-order reduction (pnyx.checker.por): none | sleep | ample
 
 
 @dataclass
@@ -48,6 +51,7 @@ class Stats:
     seconds: float = 0.0
     peak_rss_bytes: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # transitions dropping an unhandled message, by kind
+    pruned: int = 0  # transitions partial-order reduction did not take (asleep, or outside an ample set)
 
     @property
     def states_per_second(self) -> float:
@@ -82,6 +86,7 @@ class Result:
     symmetry: bool = False
     shortest: bool = True  # traces are shortest (BFS); random simulation's are not
     stop_limit: float | None = None  # the value of the bound named by stopped_by
+    por: str = "none"  # the partial-order reduction applied (pnyx.checker.por)
 
     @property
     def bounded(self) -> bool:
@@ -99,6 +104,14 @@ def _peak_rss() -> int:
 
 def check(cs: CompiledSpec, options: Options | None = None) -> Result:
     """Explore the spec's state graph breadth-first, checking every property."""
+    if options is not None and options.engine == "ray":
+        from .ray_engine import explore_ray  # it imports this module
+
+        return explore_ray(SpecModel(cs), options, options.workers, options.address)
+    if options is not None and options.por != "none":
+        from . import por  # it imports this module
+
+        return por.explore_reduced(SpecModel(cs), options)
     if options is not None and options.workers > 1:
         from .parallel import explore_parallel  # it imports this module
 

@@ -31,6 +31,7 @@ from pnyx.model.system import (
     Deliver,
     Duplicate,
     Event,
+    Footprints,
     Lose,
     Network,
     Recover,
@@ -191,6 +192,13 @@ class SpecModel:
             if a is not b:
                 out.update([k for k, x, y in zip(slots, a, b) if x is not y and x != y])
         return out
+
+    def footprints(self) -> Footprints:
+        """What each event reads and writes (partial-order reduction's independence, checker/por.py)."""
+        spends = [-1] * len(self.cs.handlers)
+        for h in self.cs.handlers:
+            spends[h.index] = h.spends
+        return Footprints(self.n, self.fifo, spends)
 
     def in_flight(self, state: State) -> list[tuple[int, int, tuple]]:
         """Every message in the network as (src, dst, message), in a fixed order."""

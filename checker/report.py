@@ -77,6 +77,8 @@ def summary(result: Result) -> dict[str, Any]:
         "stopped_by": result.stopped_by,
         "bounded_by": bounded_by(result),
         "symmetry_reduction": result.symmetry,
+        "partial_order_reduction": result.por,
+        "transitions_pruned": st.pruned,
         "dropped_unhandled": st.dropped,
     }
 
@@ -95,7 +97,7 @@ def result_json(cs: CompiledSpec, result: Result) -> dict[str, Any]:
         "spec": cs.name,
         "file": cs.filename,
         "constants": cs.checked.consts,
-        "ok": result.ok,
+        "ok": verdict(result) == "ok",  # true exactly when the exit status is 0: a bounded search is not ok
         "verdict": verdict(result),
         "complete": result.complete,
         "note": bound_note(result),
@@ -164,6 +166,7 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         f"{st.distinct:,} distinct states, {st.transitions:,} transitions, diameter {st.depth}, "
         f"{st.seconds:.2f} s, {st.states_per_second:,.0f} states/s, peak memory {st.peak_rss_bytes / 2**20:.0f} MiB"
         + (", symmetry reduction on" if result.symmetry else "")
+        + (f", partial-order reduction {result.por} ({st.pruned:,} transitions not taken)" if result.por != "none" else "")
         + (f", fingerprint collision probability {st.collision_probability:.1e}" if result.shortest else "")
     )
     if st.dropped:

@@ -27,6 +27,11 @@ class ClientError(PnyxError):
     """The server refused the request (bad arguments, version mismatch, no such key...)."""
 
 
+# How a ZAB server refuses a read before it is synchronized with a leader (a restarted
+# follower, an election): the same read may be sent again, or to another server.
+SYNCING = "syncing:"
+
+
 class Unavailable(Exception):
     """The server could not be reached or stopped answering."""
 
@@ -105,12 +110,13 @@ class RetryingClient:
     """A blocking client over a cluster's servers that retries through a leader change.
 
     As kazoo's retry policy does for ZooKeeper: a request whose server cannot be reached or
-    stops answering, or whose write found no leader in time (NOT_COMMITTED), is sent again (to
-    the next server, after a short backoff that doubles up to `max_delay`) until `total` seconds
-    have passed since it was first sent; then Unavailable. Any other refusal by a server
-    (ClientError) is the answer and is not retried. A write sent again
-    after its server vanished may have taken effect already: a create then answers that the
-    path exists, as with ZooKeeper after a connection loss."""
+    stops answering, or answers that the write found no leader in time (NOT_COMMITTED) or that
+    it is not synchronized with a leader yet (SYNCING), is sent again, to the next server, after
+    a short backoff that doubles up to `max_delay`, until `total` seconds have passed since it
+    was first sent; then Unavailable. Any other refusal by a server (ClientError) is the answer
+    and is not retried. A write sent again after its server vanished may have taken effect
+    already: a create then answers that the path exists, as with ZooKeeper after a connection
+    loss."""
 
     def __init__(self, servers: list[tuple[str, int]], total: float = 30.0, attempt_timeout: float = 15.0,
                  delay: float = 0.01, max_delay: float = 0.2) -> None:
@@ -143,7 +149,7 @@ class RetryingClient:
                     self.conn = Client(*self.servers[self.current], timeout=timeout)
                 return self.conn.call(op, *args)
             except (Unavailable, ClientError) as exc:
-                if isinstance(exc, ClientError) and NOT_COMMITTED not in str(exc):
+                if isinstance(exc, ClientError) and NOT_COMMITTED not in str(exc) and not str(exc).startswith(SYNCING):
                     raise
                 self.close()
                 self.current = (self.current + 1) % len(self.servers)

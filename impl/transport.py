@@ -122,6 +122,10 @@ class TcpPeers:
         for w in self.inbound.pop(dst, set()):
             w.transport.abort()  # discards what was received and not yet handled
 
+    def connected_peers(self) -> set[int]:
+        """The peers with an open connection to this node (a dead peer's closes with its process)."""
+        return {src for src, ws in self.inbound.items() if any(not w.transport.is_closing() for w in ws)}
+
     def send(self, src: int, dst: int, payload: Any) -> None:
         self.sent += 1
         if dst == self.self_id:

@@ -8,12 +8,16 @@ and broadcast are its compiled handlers. The service is glue around them:
   (message Write); the leader proposes it. When the spec is in no state to take writes
   (an election is going on) the service retries until the client's deadline.
 - The client is answered only once the transaction is committed *at the server it asked*:
-  after every step the service applies `history[applied:commit]` to its tree, in order,
-  and resolves the waiting request. Each operation's checks (does the parent exist, does the
-  expected version match) are made when it is applied, identically on every server, so all
-  replicas compute the same tree and the same answers.
-- Reads (get, ls, exists) are served from the local tree; `sync` is an empty write whose
-  commit at this server guarantees every earlier write is visible here.
+  after every step the service applies `history[applied:commit]` to its replica
+  (impl/zab_tree.py), in order, and resolves the waiting request. Each operation's checks
+  (does the parent exist, does the expected version match, which suffix a sequential node
+  gets) are made when it is applied, identically on every server, so all replicas compute
+  the same tree and the same answers; the write id makes a re-submitted write apply once.
+- Reads (get, ls, exists) are served from the local tree, once this server is synchronized
+  with an established leader (its leader's UPTODATE arrived, or it leads); before that they
+  are refused with a `syncing:` error a client may retry, so a restarted follower never
+  answers from an empty or stale tree. `sync` is an empty write whose commit at this
+  server guarantees every earlier write is visible here.
 The committed prefix of the history never changes (the spec's CommittedPrefixesAgree and
 NoCommittedTxnLost), so `applied` only grows; a restarted server re-applies from its log as
 its leader tells it what is committed.
@@ -26,14 +30,14 @@ import contextlib
 import itertools
 import logging
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, show
 
-from .client import NOT_COMMITTED, ClientError
+from .client import NOT_COMMITTED, SYNCING, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
+from .zab_tree import PathError, Replica, check_path, fresh_incarnation
 
 log = logging.getLogger("pnyx.zab")
 
@@ -63,14 +67,6 @@ HISTORY = Kind("a sequence of (zxid, opaque value) pairs", _is_history)
 OPAQUE = Kind("an opaque value", lambda t: isinstance(t, OpaqueType))
 
 
-def _write_of(v: Any) -> tuple[Any, Any]:
-    """A history value as (write id, operation): the service's own payloads are such pairs; any
-    other value (one a checker trace replayed) is its own id with no operation."""
-    if isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], int) and not isinstance(v[0], bool):
-        return v[0], v[1]
-    return v, None
-
-
 def _zxid(z: Any) -> str:
     return f"({z[0]}, {z[1]})" if isinstance(z, (tuple, list)) and len(z) == 2 else "?"
 
@@ -81,91 +77,26 @@ def _leader(text: Any) -> str:
     return t[5:-1] if t.startswith("some(") and t.endswith(")") else "-" if t == "none" else t
 
 
-@dataclass
-class Znode:
-    data: bytes
-    version: int = 0
-    czxid: tuple = (0, 0)
-    mzxid: tuple = (0, 0)
-    children: set[str] = field(default_factory=set)
-
-
-def _parent(path: str) -> str:
-    return path.rsplit("/", 1)[0] or "/"
-
-
-def check_path(path: Any) -> str:
-    """A ZooKeeper-style absolute path: '/', or '/a/b' without empty or dot components."""
-    if not isinstance(path, str) or not path.startswith("/"):
-        raise ClientError(f"path {path!r}: a path starts with '/', for example /app/config")
-    if path != "/" and (path.endswith("/") or any(p in ("", ".", "..") for p in path[1:].split("/"))):
-        raise ClientError(f"path {path!r}: no empty, '.' or '..' components and no trailing '/'")
-    if len(path) > 1024:
-        raise ClientError(f"path of {len(path)} characters: at most 1024")
-    return path
-
-
-class Tree:
-    """The replicated state machine: operations applied in commit order."""
-
-    def __init__(self) -> None:
-        self.nodes: dict[str, Znode] = {"/": Znode(b"")}
-
-    def apply(self, op: Any, zxid: tuple) -> tuple[bool, Any]:
-        """(ok, result or error message); deterministic, so every replica agrees."""
-        if not isinstance(op, tuple) or not op:
-            return False, "malformed operation"
-        kind = op[0]
-        if kind == "sync":
-            return True, zxid
-        if kind == "create" and len(op) == 3:
-            _, path, data = op
-            if path in self.nodes:
-                return False, f"{path} already exists"
-            parent = self.nodes.get(_parent(path))
-            if parent is None:
-                return False, f"parent {_parent(path)} does not exist"
-            self.nodes[path] = Znode(data, 0, zxid, zxid)
-            parent.children.add(path.rsplit("/", 1)[1])
-            return True, (path, zxid)
-        if kind == "set" and len(op) == 4:
-            _, path, data, version = op
-            n = self.nodes.get(path)
-            if n is None:
-                return False, f"{path} does not exist"
-            if version != -1 and version != n.version:
-                return False, f"version mismatch on {path}: expected {version}, it is {n.version}"
-            n.data, n.version, n.mzxid = data, n.version + 1, zxid
-            return True, (n.version, zxid)
-        if kind == "delete" and len(op) == 3:
-            _, path, version = op
-            n = self.nodes.get(path)
-            if n is None or path == "/":
-                return False, f"{path} does not exist" if n is None else "the root cannot be deleted"
-            if version != -1 and version != n.version:
-                return False, f"version mismatch on {path}: expected {version}, it is {n.version}"
-            if n.children:
-                return False, f"{path} has children"
-            del self.nodes[path]
-            self.nodes[_parent(path)].children.discard(path.rsplit("/", 1)[1])
-            return True, (path, zxid)
-        return False, f"unknown operation {kind!r}"
-
-
 class ZabService(Service):
     """create/set/delete/sync through the spec's `write`, reads from the tree its commits built."""
 
     name = "zab"
     # history: (zxid, value) pairs; commit: how many of them are committed; role, phase,
-    # leader: for `info`. currentEpoch and acceptedEpoch are shown when the spec has them.
+    # leader: for `info` and for knowing when reads may be served. UpToDate: the leader's
+    # word that a follower is synchronized. currentEpoch, acceptedEpoch and synced (the
+    # leader's synchronized followers) are shown when the spec has them.
     needs = Requirements(variables=(("history", HISTORY), ("commit", INT), ("role", ANY), ("phase", ANY), ("leader", ANY)),
+                         messages=(("UpToDate", (ANY, ANY)),),
                          requests=(("write", (OPAQUE,)),))
-    # As ZooKeeper's `srvr`: who leads, at which epoch and zxid.
+    # As ZooKeeper's `srvr`: who leads, at which epoch and zxid, with which followers.
     status_columns = (("role", lambda x: str(x.get("role", "?")).lower()), ("epoch", info_cell("epoch")),
                       ("last zxid", lambda x: _zxid(x.get("last_zxid"))),
                       ("committed", lambda x: _zxid(x.get("committed_zxid"))),
                       ("phase", lambda x: str(x.get("phase", "?")).lower()),
-                      ("leader", lambda x: _leader(x.get("leader", "?"))), ("znodes", info_cell("znodes")))
+                      ("leader", lambda x: _leader(x.get("leader", "?"))),
+                      ("followers", lambda x: ",".join(x.get("followers") or ()) or "-"),
+                      ("serving", lambda x: "yes" if x.get("serving") else "syncing"),
+                      ("znodes", info_cell("znodes")))
 
     def __init__(self, host: NodeHost) -> None:
         super().__init__(host)
@@ -173,30 +104,44 @@ class ZabService(Service):
         self.cfg = host.cfg.zab
         self.node = SpecNode(host, host.peers, on_step=self._on_step)
         self.slot = {v.name: v.slot for v in cs.vars}
-        self.tree = Tree()
+        self.var = {v.name: v for v in cs.vars}
+        self.up_to_date = next(m.id for m in cs.messages if m.name == "UpToDate")
+        self.replica = Replica()
+        self.tree = self.replica.tree
         self.applied = 0
-        self.seen: dict[Any, tuple[bool, Any]] = {}  # write id -> outcome, for idempotent re-submission
         self.last_zxid: tuple = (0, 0)
-        self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}
-        self.payloads: dict[int, tuple] = {}  # write id -> operation, of the writes waiting in `pending`
+        self.serving = False  # synchronized with an established leader: reads are answered
+        # This process's writes: (node, incarnation) names its session in every replica's table
+        # of applied writes; a restart is a new incarnation (a later start time, set in `start`).
+        self.incarnation = 0
+        self.seqs = itertools.count(1)
+        self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}  # seq -> the client waiting
+        self.payloads: dict[int, tuple] = {}  # seq -> the payload submitted, of the writes waiting in `pending`
         self.view: tuple = ()  # (role, phase, leader) after the last step
-        # ids unique across servers and restarts: time-seeded counter, node id in the low digits
-        self.ids = itertools.count(int(time.time() * 1000) * 1000)
         self.ops = {"create": self.op_create, "set": self.op_set, "delete": self.op_delete, "get": self.op_get,
                     "ls": self.op_ls, "exists": self.op_exists, "sync": self.op_sync}
 
     async def start(self) -> None:
         self.node.start()
+        self.incarnation = fresh_incarnation(self.host.node_id, time.time_ns() // 1_000_000,
+                                             (v for _, v in self.node.rt.state[self.slot["history"]]))
         self._catch_up(self.node.rt.state)
+        self.serving = self._established(self.node.rt.state)
 
     def on_peer(self, src: int, payload: Any) -> None:
         self.node.deliver(src, payload)
 
     # ---- applying committed transactions -------------------------------------------
     def _on_step(self, step: Step) -> None:
-        self._catch_up(step.after)
-        st, slot = step.after, self.slot
-        view = (st[slot["role"]], st[slot["phase"]], st[slot["leader"]])
+        st = step.after
+        role, phase = self._name(st, "role"), self._name(st, "phase")
+        if phase != "BROADCAST" or role not in ("LEADING", "FOLLOWING"):
+            self.serving = False
+        elif role == "LEADING" or (step.handler is not None and step.handler.kind == "message"
+                                   and step.handler.message_id == self.up_to_date):
+            self.serving = True  # an established leader committed its whole history; a follower got UPTODATE
+        self._catch_up(st)
+        view = (st[self.slot["role"]], st[self.slot["phase"]], st[self.slot["leader"]])
         if view != self.view:
             self.view = view
             if self.payloads:
@@ -205,9 +150,16 @@ class ZabService(Service):
     def _resubmit(self) -> None:
         """This server's leader changed: submit every uncommitted write again at once rather than
         after `resubmit` seconds (one forwarded to a dead leader died with it). Idempotent by id."""
-        for wid, op in list(self.payloads.items()):
-            if self.node.rt.request("write", ((wid, op),)) is None:
+        for payload in list(self.payloads.values()):
+            if self.node.rt.request("write", (payload,)) is None:
                 return  # not in broadcast yet: the writers retry every `retry` seconds meanwhile
+
+    def _established(self, st: tuple) -> bool:
+        return self._name(st, "phase") == "BROADCAST" and self._name(st, "role") == "LEADING"
+
+    def _name(self, st: tuple, var: str) -> str:
+        """An enum or option variable as the spec writes its value (LEADING, some(n2))."""
+        return show(st[self.slot[var]], self.var[var].type)
 
     def _catch_up(self, st: tuple) -> None:
         history, commit = st[self.slot["history"]], st[self.slot["commit"]]
@@ -215,98 +167,142 @@ class ZabService(Service):
             log.error("committed history changed under the service at %d: %r", self.applied, history[self.applied - 1])
         while self.applied < commit:
             zxid, v = history[self.applied]
-            wid, op = _write_of(v)
-            if wid in self.seen:
-                ok, result = self.seen[wid]  # a re-submitted write: applied once already
-            else:
-                ok, result = self.tree.apply(op, zxid) if op is not None else (False, "no operation")
-                self.seen[wid] = (ok, result)
+            wid, outcome = self.replica.apply(v, zxid)
             self.applied += 1
             self.last_zxid = zxid
-            fut = self.pending.pop(wid, None)
-            if fut is not None and not fut.done():
-                fut.set_result((ok, result))
+            if wid is not None and wid[0] == self.host.node_id and wid[1] == self.incarnation:
+                fut = self.pending.get(wid[2])
+                if fut is not None and not fut.done():
+                    fut.set_result(outcome)
 
     # ---- writes ------------------------------------------------------------------------
     async def _write(self, op: tuple) -> Any:
         """Submit `op` through the spec and wait until this server has applied it.
 
         A forwarded write dies with the leader it was sent to, so an uncommitted write is
-        submitted again every `resubmit` seconds; the transaction id makes re-submissions
-        idempotent (a replica applies each id once)."""
+        submitted again every `resubmit` seconds; its id makes re-submissions idempotent
+        (impl/zab_tree.py's AppliedWrites: a replica applies each id once)."""
         rt = self.node.rt
         timeout, resubmit = self.cfg.write_timeout, self.cfg.resubmit
-        wid = next(self.ids) * self.cs.n_nodes + self.host.node_id + 1
+        seq = next(self.seqs)
         fut: asyncio.Future[tuple[bool, Any]] = asyncio.get_running_loop().create_future()
-        self.pending[wid] = fut
-        self.payloads[wid] = op
+        self.pending[seq] = fut
+        # every write of this server below the lowest still waiting is finished: replicas may forget it
+        payload = ((self.host.node_id, self.incarnation, seq, min(self.pending)), op)
+        self.payloads[seq] = payload
         deadline = time.monotonic() + timeout
         try:
             while not fut.done():
                 if time.monotonic() > deadline:
                     raise ClientError(f"{op[0]}: {NOT_COMMITTED} {timeout:.0f} s (no leader?); it may still take effect")
-                if rt.request("write", ((wid, op),)) is None:  # no leader in broadcast right now
+                if rt.request("write", (payload,)) is None:  # no leader in broadcast right now
                     await asyncio.sleep(self.cfg.retry)
                     continue
                 with contextlib.suppress(asyncio.TimeoutError):
                     await asyncio.wait_for(asyncio.shield(fut), min(resubmit, max(0.01, deadline - time.monotonic())))
             ok, result = fut.result()
         finally:
-            self.pending.pop(wid, None)
-            self.payloads.pop(wid, None)
+            del self.pending[seq]
+            self.payloads.pop(seq, None)
         if not ok:
             raise ClientError(str(result))
         return result
 
-    async def op_create(self, path: Any, data: Any = b"") -> Any:
-        path = check_path(path)
-        if path == "/":
-            raise ClientError("/ already exists")
-        return await self._write(("create", path, _data(data)))
+    async def op_create(self, path: Any, data: Any = b"", sequential: Any = False) -> Any:
+        if not isinstance(sequential, bool):
+            raise ClientError(f"sequential {sequential!r}: expected true or false")
+        path = _path(path, sequential)
+        if path == "/" and not sequential:
+            raise ClientError("Node already exists: /")
+        return await self._write(("create", path, _data(data), True) if sequential else ("create", path, _data(data)))
 
     async def op_set(self, path: Any, data: Any, version: Any = -1) -> Any:
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise ClientError(f"version {version!r}: expected an integer (-1: any)")
-        return await self._write(("set", check_path(path), _data(data), version))
+        return await self._write(("set", _path(path), _data(data), _version(version)))
 
     async def op_delete(self, path: Any, version: Any = -1) -> Any:
-        if not isinstance(version, int) or isinstance(version, bool):
-            raise ClientError(f"version {version!r}: expected an integer (-1: any)")
-        return await self._write(("delete", check_path(path), version))
+        return await self._write(("delete", _path(path), _version(version)))
 
     async def op_sync(self, path: Any = "/") -> Any:
         return await self._write(("sync",))
 
     # ---- reads (local) ---------------------------------------------------------------------
-    async def op_get(self, path: Any) -> Any:
-        n = self.tree.nodes.get(check_path(path))
+    def _read(self, path: Any) -> Any:
+        """The znode at `path` once this server serves reads; refused while it synchronizes."""
+        if not self.serving:
+            st = self.node.rt.state
+            raise ClientError(f"{SYNCING} this server is {self._name(st, 'role').lower()} in phase "
+                              f"{self._name(st, 'phase').lower()}, not yet synchronized with a leader; "
+                              "retry, or ask another server")
+        n = self.tree.nodes.get(_path(path))
         if n is None:
-            raise ClientError(f"{path} does not exist")
+            raise ClientError(f"Node does not exist: {path}")
+        return n
+
+    async def op_get(self, path: Any) -> Any:
+        n = self._read(path)
         return (n.data, n.version, n.czxid, n.mzxid)
 
-    async def op_ls(self, path: Any) -> Any:
-        n = self.tree.nodes.get(check_path(path))
-        if n is None:
-            raise ClientError(f"{path} does not exist")
-        return tuple(sorted(n.children))
+    async def op_ls(self, path: Any, recursive: Any = False) -> Any:
+        """The children's names; `recursive`: the path and every path below it, breadth first
+        (ZooKeeper's `ls -R`), read at once from this server's tree."""
+        if not isinstance(recursive, bool):
+            raise ClientError(f"recursive {recursive!r}: expected true or false")
+        names = tuple(sorted(self._read(path).children))
+        if not recursive:
+            return names
+        out, k = [path], 0
+        while k < len(out):
+            here = out[k]
+            out += [f"{here.rstrip('/')}/{c}" for c in sorted(self.tree.nodes[here].children)]
+            k += 1
+        return tuple(out)
 
     async def op_exists(self, path: Any) -> Any:
-        return check_path(path) in self.tree.nodes
+        try:
+            self._read(path)
+        except ClientError as exc:
+            if str(exc).startswith("Node does not exist"):
+                return False
+            raise
+        return True
+
+    def followers(self) -> list[str]:
+        """A leader's synchronized followers that are still connected to it (ZooKeeper's
+        synced followers): the spec's `synced` set, less those whose connection broke."""
+        st = self.node.rt.state
+        if not self._established(st) or "synced" not in self.slot:
+            return []
+        connected = getattr(self.host.peers, "connected_peers", None)
+        live = connected() if connected is not None else None
+        return [f"n{f + 1}" for f in sorted(st[self.slot["synced"]]) if live is None or f in live]
 
     def info(self) -> dict[str, Any]:
         """What `pnyx cluster status` shows, as ZooKeeper's `srvr`: role, epoch, last zxid, and more."""
         st = self.node.rt.state
-        var = {v.name: v for v in self.cs.vars}
         history, commit = st[self.slot["history"]], st[self.slot["commit"]]
-        out = {"role": show(st[self.slot["role"]], var["role"].type), "phase": show(st[self.slot["phase"]], var["phase"].type),
-               "leader": show(st[self.slot["leader"]], var["leader"].type), "commit": commit,
-               "applied": self.applied, "log": len(history), "znodes": len(self.tree.nodes),
+        out = {"role": self._name(st, "role"), "phase": self._name(st, "phase"), "leader": self._name(st, "leader"),
+               "commit": commit, "applied": self.applied, "log": len(history), "znodes": len(self.tree.nodes),
                "last_zxid": tuple(history[-1][0]) if history else (0, 0),
-               "committed_zxid": tuple(history[commit - 1][0]) if commit else (0, 0)}
+               "committed_zxid": tuple(history[commit - 1][0]) if commit else (0, 0),
+               "serving": self.serving, "followers": tuple(self.followers()),
+               "write_ids": len(self.replica.writes), "sessions": len(self.replica.writes.sessions)}
         for key, name in (("epoch", "currentEpoch"), ("accepted_epoch", "acceptedEpoch")):
             if name in self.slot:
                 out[key] = int(st[self.slot[name]])
         return out
+
+
+def _path(path: Any, sequential: bool = False) -> str:
+    try:
+        return check_path(path, sequential)
+    except PathError as exc:
+        raise ClientError(str(exc)) from None
+
+
+def _version(version: Any) -> int:
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise ClientError(f"version {version!r}: expected an integer (-1: any)")
+    return version
 
 
 def _data(data: Any) -> bytes:

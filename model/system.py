@@ -447,3 +447,115 @@ class UnorderedNetwork(Network):
         """For each node, the (dst, src) pairs whose messages its crash loses."""
         n = self.n
         return [frozenset((d, s) for d in range(n) for s in range(n) if breaks_on_crash(False, s, d, node)) for node in range(n)]
+
+
+# ---- independence: what each event reads and writes --------------------------------------
+_SENDS_AT = {"deliver": 6, "timer": 4, "request": 5, "recover": 3}  # where an event that runs a handler keeps its sends
+
+
+def sends_of(ev: tuple) -> Sequence[tuple[int, tuple | None]]:
+    """The sends of an event, ((dst, message or None for `disconnect dst`), ...): none for
+    crashes, losses and duplications, which run no handler."""
+    at = _SENDS_AT.get(ev[0])
+    return ev[at] if at is not None else ()  # type: ignore[no-any-return]
+
+
+class Footprints:
+    """What an event reads and writes of a global state, as two bitmasks over its parts (one
+    node's variables, one node's up flag, one ordered channel, one budget counter), derived from
+    the catalogue above: the basis of partial-order reduction (checker/por.py, docs/por.md).
+
+    Two events are independent when neither writes what the other reads (`writes` is always
+    within `reads`). Then, in any state where one is enabled, the other's step leaves everything
+    it reads alone: it stays enabled with the very same outcome (handler, choices, sends), and
+    the two orders end in one state. The parts, by kind:
+    - every event at a node writes that node's variables (same node: dependent);
+    - a delivery reads its receiver's up flag and writes its channel;
+    - a timer or request reads its node's up flag; crash and recover write it;
+    - a send to `dst` reads dst's up flag (a send to a down node is dropped) and writes the
+      channel it appends to (a bounded channel's capacity is judged on it); `disconnect dst`
+      writes both channels between the two nodes;
+    - a crash writes the channels it breaks (`breaks_on_crash`);
+    - loss and duplication write the message's channel;
+    - an event that spends a budget (`SPENDS`, a timer's `spends`) reads and writes its counter:
+      a budget shared by all nodes makes their budgeted events dependent.
+    """
+
+    def __init__(self, n: int, fifo: bool, timer_spends: Sequence[int]) -> None:
+        self.n = n
+        self.fifo = fifo
+        self.timer_spends = tuple(timer_spends)  # by handler index: the budget slot a timer spends, or -1
+        self._chan0 = 2 * n
+        self._budget0 = 2 * n + n * n
+        self._cache: dict[tuple, tuple[int, int]] = {}
+
+    def chan(self, src: int, dst: int) -> int:
+        return 1 << (self._chan0 + src * self.n + dst)
+
+    def up(self, node: int) -> int:
+        return 1 << (self.n + node)
+
+    def budget(self, slot: int) -> int:
+        return 1 << (self._budget0 + slot)
+
+    def key(self, ev: tuple) -> tuple:
+        """What names an event across states (hashable: a handler's sends may be a list). A lost
+        message's slot in an unordered network is its position in the sorted multiset, which
+        other nodes' sends shift: it is left out there (equal in-flight messages are one choice
+        anyway). In a fifo channel the slot stays: an event that would shift it writes the same
+        channel, so it is never independent of the loss."""
+        if ev[0] == "lose":
+            return ev[:4] if not self.fifo else tuple(ev)
+        return tuple(tuple(x) if type(x) is list else x for x in ev)
+
+    def of(self, key: tuple) -> tuple[int, int]:
+        """(reads, writes) of the event named by `key`; remembered, as events recur across states."""
+        hit = self._cache.get(key)
+        if hit is None:
+            if len(self._cache) >= 1_000_000:
+                self._cache.clear()
+            hit = self._cache[key] = self._compute(key)
+        return hit
+
+    def _compute(self, ev: tuple) -> tuple[int, int]:
+        kind = ev[0]
+        at = ev[1]
+        reads = 0
+        writes = 1 << at
+        if kind == "deliver":
+            reads |= self.up(at)
+            writes |= self.chan(ev[2], at)
+        elif kind == "timer":
+            reads |= self.up(at)
+            slot = self.timer_spends[ev[2]]
+            if slot >= 0:
+                writes |= self.budget(slot)
+        elif kind == "request":
+            reads |= self.up(at)
+            writes |= self.budget(REQ)
+        elif kind == "crash":
+            writes |= self.up(at) | self.budget(CRASH)
+            for src in range(self.n):
+                for dst in range(self.n):
+                    if breaks_on_crash(self.fifo, src, dst, at):
+                        writes |= self.chan(src, dst)
+        elif kind == "recover":
+            writes |= self.up(at)
+        elif kind in ("lose", "duplicate"):
+            # the event happens in the network: it neither reads nor writes the receiver's variables
+            writes = self.chan(ev[2], at) | self.budget(LOSS if kind == "lose" else DUP)
+        else:
+            raise ValueError(f"not an event of the catalogue: {ev!r}")
+        for dst, m in sends_of(ev):
+            if m is None:
+                writes |= self.chan(at, dst) | self.chan(dst, at)
+            else:
+                reads |= self.up(dst)
+                writes |= self.chan(at, dst)
+        return reads | writes, writes
+
+    def independent(self, a: tuple, b: tuple) -> bool:
+        """Whether the two events commute and neither enables or disables the other."""
+        ra, wa = self.of(self.key(a))
+        rb, wb = self.of(self.key(b))
+        return not (wa & rb or wb & ra)

@@ -50,16 +50,17 @@ def load_source(text: str, filename: str = "<spec>", **constants: object) -> Spe
 
 
 def check(spec: Spec, *, symmetry: bool = True, max_depth: int | None = None, max_states: int | None = None,
-          max_seconds: float | None = None) -> Result:
+          max_seconds: float | None = None, por: str = "none") -> Result:
     """Breadth-first exploration of every reachable state: invariants, `reachable` goals, shortest traces.
 
     `result.ok` is true when every invariant held and every goal was reached; `result.bounded`
-    says a bound cut the search short (then `ok` is no proof).
+    says a bound cut the search short (then `ok` is no proof). `por` picks a partial-order
+    reduction (docs/por.md): "sleep" keeps every state, "ample" explores fewer.
     """
     from pnyx.checker import bfs
 
     return bfs.check(spec, bfs.Options(max_depth=max_depth, max_states=max_states, max_seconds=max_seconds,
-                                       symmetry=symmetry))
+                                       symmetry=symmetry, por=por))
 
 
 def check_liveness(spec: Spec, *, max_states: int | None = None, max_seconds: float | None = None) -> LivenessResult:

@@ -177,8 +177,18 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--liveness", action="store_true",
                    help="also check the eventually / infinitely / leadsto properties under the spec's fairness, on the "
                         "full state graph (no symmetry reduction); see docs/liveness.md")
-    c.add_argument("--workers", type=_workers, default=1, metavar="N",
-                   help="search with N processes (default 1; 0: one per core); the same states and trace lengths")
+    c.add_argument("--workers", type=_workers, metavar="N",
+                   help="search with N processes (default 1; 0: one per core), or N Ray actors with --engine ray "
+                        "(default: one per CPU of the cluster); the same states and trace lengths")
+    c.add_argument("--engine", choices=("processes", "ray"), default="processes",
+                   help="where the workers run: forked processes on this machine (default), or Ray actors on the "
+                        "machines of a Ray cluster (pip install 'pnyx[ray]'); see docs/scale.md")
+    c.add_argument("--address", metavar="ADDR",
+                   help="with --engine ray: the Ray cluster to join (as `ray start` prints it; default: start a local one)")
+    c.add_argument("--por", default="none", metavar="MODE",
+                   help="partial-order reduction: none (default), sleep (sleep sets: every state, the same verdicts and "
+                        "trace lengths, fewer transitions), ample (fewer states, the same verdicts; traces not "
+                        "always shortest); see docs/por.md")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
     c.add_argument("--mermaid", metavar="FILE",
@@ -256,8 +266,23 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.liveness and args.max_depth is not None:
         raise ArgumentError("--max-depth does not apply to --liveness: liveness needs every reachable state "
                             "(bound it with --max-states or --max-seconds)")
+    if args.address is not None and args.engine != "ray":
+        raise ArgumentError("--address names a Ray cluster: it applies to --engine ray")
+    if args.engine == "ray":
+        from pnyx.checker.ray_engine import INSTALL_HINT, available
+
+        if not available():
+            raise ArgumentError(INSTALL_HINT)
+    workers = args.workers if args.workers is not None else 1 if args.engine == "processes" else 0
+    from pnyx.checker.por import validate as validate_por
+
+    if args.por != "none" and args.engine == "ray":
+        raise ArgumentError(f"--por {args.por} runs in one process: it does not apply to --engine ray")
+    validate_por(args.por, workers)
+    if args.liveness and args.por != "none":
+        sys.stderr.write(f"note: --por {args.por} reduces the safety search only; --liveness explores the full state graph\n")
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
-                   symmetry=not args.no_symmetry, workers=args.workers)
+                   symmetry=not args.no_symmetry, workers=workers, engine=args.engine, address=args.address, por=args.por)
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     live_enabled = not args.quiet and err.is_terminal and not args.json

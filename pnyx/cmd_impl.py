@@ -51,7 +51,8 @@ def register(sub: Any) -> None:
     t.add_argument("dir", metavar="DIR")
     t.set_defaults(handler=cmd_cluster_stop)
     t = csub.add_parser("status", help="each node's address and pid, and what it says of itself: "
-                                         "ZAB role, epoch and last zxid; gossip keys")
+                                         "ZAB role, epoch, last zxid, a leader's followers, "
+                                         "whether it serves reads; gossip keys")
     t.add_argument("dir", metavar="DIR")
     t.add_argument("--json", action="store_true", help="print the status as JSON")
     t.add_argument("--timeout", type=_seconds, default=2.0, metavar="S",
@@ -66,26 +67,34 @@ def register(sub: Any) -> None:
     t.add_argument("node", type=_positive, metavar="K", help="node number, 1..N")
     t.set_defaults(handler=cmd_cluster_restart)
 
-    k = sub.add_parser("kv", help="a client of the ZAB key-value service")
+    k = sub.add_parser("kv", help="a client of the ZAB key-value service (ZooKeeper's CLI without stat and watch)")
     k.add_argument("--server", required=True, metavar="HOST:PORT", help="any server of the cluster")
     k.add_argument("--timeout", type=_seconds, default=10.0, metavar="S", help="seconds to wait for an answer (default 10)")
+    k.add_argument("--json", action="store_true", help="print the answer (or the error) as JSON")
     ksub = k.add_subparsers(dest="kv_command", metavar="OP")
     ksub.required = True
-    for name, helptext in (("create", "create a node with data"), ("set", "replace a node's data")):
-        p = ksub.add_parser(name, help=helptext)
-        p.add_argument("path", metavar="PATH")
-        p.add_argument("data", metavar="DATA")
-        if name == "set":
-            p.add_argument("--version", type=_version, default=-1, metavar="V",
-                           help="only if the node's version is V (default -1: any version)")
+    p = ksub.add_parser("create", help="create a node with data (-s: sequential, named PATH0000000007)")
+    p.add_argument("-s", "--sequential", action="store_true",
+                   help="append the parent's next 10-digit sequence number to the name, as ZooKeeper does")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("data", metavar="DATA", nargs="?", default="", help="the node's data (default: empty)")
+    p = ksub.add_parser("set", help="replace a node's data")
+    p.add_argument("path", metavar="PATH")
+    p.add_argument("data", metavar="DATA")
+    p.add_argument("-v", "--version", type=_version, default=-1, metavar="V",
+                   help="only if the node's version is V (default -1: any version)")
     p = ksub.add_parser("delete", help="delete a node (it must have no children)")
     p.add_argument("path", metavar="PATH")
-    p.add_argument("--version", type=_version, default=-1, metavar="V",
+    p.add_argument("-v", "--version", type=_version, default=-1, metavar="V",
                    help="only if the node's version is V (default -1: any version)")
     for name, helptext in (("get", "a node's data and version (read locally)"), ("ls", "a node's children"),
-                           ("exists", "whether a node exists"), ("sync", "catch this server up with the leader")):
+                           ("exists", "whether a node exists (exit 1 if not)"),
+                           ("sync", "catch this server up with the leader")):
         p = ksub.add_parser(name, help=helptext)
         p.add_argument("path", metavar="PATH", nargs="?" if name == "sync" else None, default="/")
+        if name == "ls":
+            p.add_argument("-R", "--recursive", action="store_true",
+                           help="the path and every path below it, breadth first, as ZooKeeper's ls -R")
     k.set_defaults(handler=cmd_kv)
 
     g = sub.add_parser("gossip", help="a client of the gossip key-value service")
@@ -216,17 +225,26 @@ def cmd_cluster_restart(args: argparse.Namespace) -> int:
 
 # ---- clients ---------------------------------------------------------------------
 def _call(args: argparse.Namespace, op: str, *xs: Any) -> tuple[int, Any]:
+    """(0, result), or (1, None) after saying why on stderr (as JSON on stdout with --json)."""
     from pnyx.impl.client import ClientError, Unavailable, call, parse_addr
 
     addr = parse_addr(args.server)
     try:
         return 0, call(addr, op, *xs, timeout=args.timeout)
-    except Unavailable as exc:
-        sys.stderr.write(f"error: server unavailable: {exc}\n")
+    except (Unavailable, ClientError) as exc:
+        message = f"server unavailable: {exc}" if isinstance(exc, Unavailable) else str(exc)
+        if getattr(args, "json", False):
+            _print_json({"error": message})
+        else:
+            sys.stderr.write(f"error: {message}\n")
         return 1, None
-    except ClientError as exc:
-        sys.stderr.write(f"error: {exc}\n")
-        return 1, None
+
+
+def _print_json(data: dict[str, Any]) -> None:
+    import json
+
+    json.dump(data, sys.stdout, default=list)
+    sys.stdout.write("\n")
 
 
 def _text(v: Any) -> str:
@@ -235,40 +253,50 @@ def _text(v: Any) -> str:
     return str(v)
 
 
+def _zxid(z: Any) -> str:
+    return f"({z[0]}, {z[1]})"
+
+
 def cmd_kv(args: argparse.Namespace) -> int:
+    """One ZooKeeper-style operation; the answer as zkCli prints it, or as JSON."""
     op = args.kv_command
-    if op in ("create", "set", "delete", "get", "ls", "exists") and not args.path.startswith("/"):
+    if op != "sync" and not args.path.startswith("/"):
         raise PnyxError(f"path {args.path!r}: a path starts with '/', for example /app/config")
     if op == "create":
-        rc, r = _call(args, "create", args.path, args.data.encode())
-        if rc == 0:
-            print(f"created {r[0]} (zxid {r[1]})")
+        rc, r = _call(args, "create", args.path, args.data.encode(), args.sequential)
+        out, text = (({"path": r[0], "zxid": r[1]}, [f"Created {r[0]}"]) if rc == 0 else (None, []))
     elif op == "set":
         rc, r = _call(args, "set", args.path, args.data.encode(), args.version)
-        if rc == 0:
-            print(f"set {args.path} version {r[0]} (zxid {r[1]})")
+        out, text = (({"path": args.path, "version": r[0], "zxid": r[1]},
+                      [f"set {args.path} version {r[0]} (zxid {_zxid(r[1])})"]) if rc == 0 else (None, []))
     elif op == "delete":
         rc, r = _call(args, "delete", args.path, args.version)
-        if rc == 0:
-            print(f"deleted {args.path} (zxid {r[1]})")
+        out, text = (({"path": args.path, "zxid": r[1]}, [f"deleted {args.path} (zxid {_zxid(r[1])})"])
+                     if rc == 0 else (None, []))
     elif op == "get":
         rc, r = _call(args, "get", args.path)
-        if rc == 0:
-            print(f"{_text(r[0])}\nversion {r[1]}")
+        out, text = (({"path": args.path, "data": _text(r[0]), "version": r[1], "czxid": r[2], "mzxid": r[3]},
+                      [_text(r[0]), f"version {r[1]}"]) if rc == 0 else (None, []))
     elif op == "ls":
-        rc, r = _call(args, "ls", args.path)
-        if rc == 0:
-            for name in r:
-                print(name)
+        rc, r = _call(args, "ls", args.path, args.recursive) if args.recursive else _call(args, "ls", args.path)
+        key = "paths" if args.recursive else "children"
+        out, text = ({"path": args.path, key: list(r)}, list(r)) if rc == 0 else (None, [])
     elif op == "exists":
         rc, r = _call(args, "exists", args.path)
         if rc == 0:
-            print("yes" if r else "no")
-            return 0 if r else 1
+            out, text = {"path": args.path, "exists": bool(r)}, ["yes" if r else "no"]
+            rc = 0 if r else 1
+        else:
+            out, text = None, []
     else:  # sync
         rc, r = _call(args, "sync")
-        if rc == 0:
-            print(f"synced to zxid {r}")
+        out, text = ({"zxid": r}, [f"synced to zxid {_zxid(r)}"]) if rc == 0 else (None, [])
+    if out is not None:
+        if args.json:
+            _print_json(out)
+        else:
+            for line in text:
+                print(line)
     return rc
 
 

@@ -24,6 +24,8 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_liveness.py": ["--smoke"],
     "bench_epidemics.py": ["--smoke"],
     "bench_zk.py": ["--smoke", "--json"],
+    "bench_scale.py": ["--smoke"],
+    "bench_por.py": ["--smoke"],
 }
 
 
@@ -132,3 +134,34 @@ def test_bench_zk_runs() -> None:
         zk = res["zookeeper"]
         assert zk["kills"] == 1 and zk["lost"] == 0 and zk["kill_acked_writes"] > 0
         assert res["ratios"]["seq_ops"] == pytest.approx(px["seq_ops"] / zk["seq_ops"])
+
+
+def test_bench_scale_runs() -> None:
+    proc = _run("bench_scale.py", *SMOKE_ARGS["bench_scale.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["model", "engine", "workers"]
+    rows = [line.split("  ") for line in lines[1:]]
+    engines = ["one process", "processes"] + (["ray"] if importlib.util.find_spec("ray") is not None else [])
+    assert [[c.strip() for c in r if c.strip()][1] for r in rows] == engines, proc.stdout
+    assert all(line.endswith("yes") for line in lines[1:]), proc.stdout  # every engine counts the same states
+    assert all(float(line.split()[-4]) > 0 for line in lines[1:]), proc.stdout  # CPU seconds of the process trees
+
+
+def test_bench_scale_fit_recovers_a_known_model() -> None:
+    sys.path.insert(0, str(BENCH))
+    try:
+        from bench_scale import fit
+    finally:
+        sys.path.remove(str(BENCH))
+    k, u, b, t = 12.0, 0.8, 3e-6, 1_000_000
+    points = [(w, k + u * w + b * t * (1 - 1 / w)) for w in (1, 2, 4, 8)]
+    assert [round(x, 9) for x in fit(points, t)] == [k, u, b]
+
+
+def test_bench_por_runs() -> None:
+    proc = _run("bench_por.py", *SMOKE_ARGS["bench_por.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[1:]]
+    assert len(rows) == 12 and all(r[-1] == "same" for r in rows)  # 2 models x symmetry off/on x 3 modes
+    assert {r[-9] for r in rows} == {"none", "sleep", "ample"}

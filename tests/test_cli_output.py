@@ -68,7 +68,7 @@ def test_a_bounded_search_says_so_and_exits_3(counter: Path, flag: str, value: s
     proc = run_cli("check", str(counter), "--json", flag, value)
     assert proc.returncode == 3
     data = json.loads(proc.stdout)
-    assert data["verdict"] == "bounded" and data["complete"] is False
+    assert data["verdict"] == "bounded" and data["complete"] is False and data["ok"] is False
     assert data["summary"]["bounded_by"] == bound and data["summary"]["complete"] is False
     assert "not a proof" in data["note"]
 
@@ -85,7 +85,7 @@ def test_a_complete_search_is_not_bounded(counter: Path) -> None:
     proc = run_cli("check", str(counter), "--json")
     assert proc.returncode == 0
     data = json.loads(proc.stdout)
-    assert data["verdict"] == "ok" and data["complete"] is True and data["note"] is None
+    assert data["verdict"] == "ok" and data["complete"] is True and data["note"] is None and data["ok"] is True
     assert data["summary"]["bounded_by"] is None
     proc = run_cli("check", str(counter), "--quiet", "--max-depth", "100")  # a bound never met
     assert proc.returncode == 0 and "Bounded" not in proc.stdout

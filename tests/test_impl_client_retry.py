@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from pnyx.impl.client import NOT_COMMITTED, ClientError, RetryingClient, Unavailable
+from pnyx.impl.client import NOT_COMMITTED, SYNCING, ClientError, RetryingClient, Unavailable
 from pnyx.impl.wire import decode, frame, frame_length
 
 
@@ -72,6 +72,13 @@ def test_no_leader_in_time_is_sent_again(servers: list[Scripted]) -> None:
     addr = serve(servers, [(False, f"create: {NOT_COMMITTED} 10 s (no leader?)"), (True, "created")])
     with RetryingClient([addr], total=5) as c:
         assert c.call("create", "/a", b"") == "created"
+    assert len(servers[0].requests) == 2
+
+
+def test_a_server_not_synchronized_yet_is_asked_again(servers: list[Scripted]) -> None:
+    addr = serve(servers, [(False, f"{SYNCING} this server is looking in phase connect"), (True, b"data")])
+    with RetryingClient([addr], total=5) as c:
+        assert c.call("get", "/a") == b"data"
     assert len(servers[0].requests) == 2
 
 

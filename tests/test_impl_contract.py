@@ -129,7 +129,8 @@ def test_a_spec_lacking_what_its_service_reads_is_refused(tmp_path: Path, capsys
     assert main(["cluster", "start", str(GOSSIP), "--nodes", "2", "--dir", str(d), "--service", "zab"]) == 2
     err = capsys.readouterr().err
     assert ("error: spec gossip cannot run the zab service: it lacks variable history, variable commit, "
-            "variable role, variable phase, variable leader, request write(an opaque value) "
+            "variable role, variable phase, variable leader, message UpToDate(any type, any type), "
+            "request write(an opaque value) "
             "(the spec's is write(v: 1..2)).") in err
     assert "The spec has variables value, " in err and "; messages Push; requests write(v). Choose another" in err
     assert not d.exists()

@@ -115,11 +115,11 @@ def test_kv_cli_and_zookeeper_semantics(zab: tuple[Path, ClusterMeta], capsys: p
     assert main(["kv", "--server", s[0], "create", "/app", "v0"]) == 0
     assert main(["kv", "--server", s[1], "create", "/app/cfg", "x"]) == 0
     assert main(["kv", "--server", s[2], "create", "/app", "again"]) == 1
-    assert "already exists" in capsys.readouterr().err
+    assert "Node already exists: /app" in capsys.readouterr().err
     assert main(["kv", "--server", s[2], "create", "/no/parent", "x"]) == 1
     assert main(["kv", "--server", s[1], "set", "/app", "v1", "--version", "0"]) == 0
     assert main(["kv", "--server", s[0], "set", "/app", "v2", "--version", "0"]) == 1
-    assert "version mismatch" in capsys.readouterr().err
+    assert "Bad version: /app is at version 1, not 0" in capsys.readouterr().err
     assert main(["kv", "--server", s[2], "sync"]) == 0
     capsys.readouterr()
     assert main(["kv", "--server", s[2], "get", "/app"]) == 0
@@ -127,7 +127,7 @@ def test_kv_cli_and_zookeeper_semantics(zab: tuple[Path, ClusterMeta], capsys: p
     assert main(["kv", "--server", s[0], "ls", "/app"]) == 0
     assert capsys.readouterr().out.split() == ["cfg"]
     assert main(["kv", "--server", s[0], "delete", "/app"]) == 1
-    assert "has children" in capsys.readouterr().err
+    assert "Node not empty: /app" in capsys.readouterr().err
     assert main(["kv", "--server", s[0], "delete", "/app/cfg"]) == 0
     assert main(["kv", "--server", s[0], "sync"]) == 0
     assert main(["kv", "--server", s[0], "exists", "/app/cfg"]) == 1

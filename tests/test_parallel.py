@@ -4,6 +4,7 @@ same distinct states, transitions and diameter, traces of the same length, the s
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -29,23 +30,34 @@ def summary(r: bfs.Result) -> tuple:
             {k: None if t is None else len(t) for k, t in r.reached.items()})
 
 
-def both(cs: object, workers: int = 2, **options: object) -> tuple[bfs.Result, bfs.Result]:
+Engine = Callable[[SpecModel, bfs.Options, int], bfs.Result]  # a search on several workers
+
+
+def both(cs: object, workers: int = 2, many: Engine = explore_parallel, **options: object) -> tuple[bfs.Result, bfs.Result]:
+    """One process's search and `many`'s with `workers` workers."""
     one = bfs.explore(SpecModel(cs), bfs.Options(**options))  # type: ignore[arg-type]
-    many = explore_parallel(SpecModel(cs), bfs.Options(**options), workers)  # type: ignore[arg-type]
-    return one, many
+    return one, many(SpecModel(cs), bfs.Options(**options), workers)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("spec", "constants", "symmetry", "workers"), [
+# (spec, constants, symmetry, workers): the comparisons made on every engine
+SPECS = [
     ("spec/gossip.pnyx", {}, False, 2),
     ("spec/gossip.pnyx", {}, True, 3),
     ("spec/gossip.pnyx", {"N": 4, "WRITES": 1, "CRASHES": 1}, True, 2),
     ("spec/examples/two_phase_commit.pnyx", {}, False, 2),
     ("spec/zab.pnyx", {"N": 2, "TXNS": 2, "MAX_EPOCH": 2, "CRASHES": 1}, False, 2),
     ("spec/zab_broadcast.pnyx", {}, True, 2),
-])
+]
+
+
+@pytest.mark.parametrize(("spec", "constants", "symmetry", "workers"), SPECS)
 def test_bundled_specs_count_the_same(spec: str, constants: dict, symmetry: bool, workers: int) -> None:
-    one, many = both(load(str(ROOT / spec), constants), workers, symmetry=symmetry)
-    assert one.complete and summary(many) == summary(one)
+    assert_counts_the_same(spec, constants, symmetry, workers, explore_parallel)
+
+
+def assert_counts_the_same(spec: str, constants: dict, symmetry: bool, workers: int, many: Engine) -> None:
+    one, several = both(load(str(ROOT / spec), constants), workers, many, symmetry=symmetry)
+    assert one.complete and summary(several) == summary(one)
 
 
 MUTANTS = ["log_zxid_before_increment", "leader_ignores_own_epoch", "equal_epoch_counted", "recovered_keeps_volatile"]
@@ -53,8 +65,12 @@ MUTANTS = ["log_zxid_before_increment", "leader_ignores_own_epoch", "equal_epoch
 
 @pytest.mark.parametrize("name", MUTANTS)
 def test_mutants_are_caught_with_traces_as_short(name: str) -> None:
+    assert_mutant_caught(name, explore_parallel)
+
+
+def assert_mutant_caught(name: str, engine: Engine) -> None:
     (m,) = [m for m in load_mutants(ROOT / "spec" / "zab_mutants") if m.name == name]
-    one, many = both(compile_mutant(ROOT / "spec" / "zab.pnyx", m, dict(m.constants)), symmetry=True)
+    one, many = both(compile_mutant(ROOT / "spec" / "zab.pnyx", m, dict(m.constants)), 2, engine, symmetry=True)
     v = many.violation
     assert v is not None and v.kind == "invariant" and v.name == m.property
     assert summary(many)[2:] == summary(one)[2:]  # counts stop mid-level in one process, at the level's end here
@@ -72,17 +88,25 @@ on timer inc when x < 3 { x = x + 1 }
 
 
 def test_a_broken_model_is_caught() -> None:
+    assert_broken_model_caught(explore_parallel)
+
+
+def assert_broken_model_caught(engine: Engine) -> None:
     cs = compiled(COUNTER + "invariant Low: forall n in Node: n.x < 2\nreachable Full: forall n in Node: n.x == 3\n")
-    one, many = both(cs, 2, symmetry=False)
+    one, many = both(cs, 2, engine, symmetry=False)
     assert many.violation is not None and many.violation.name == "Low" and len(many.violation.trace) == 2
     assert summary(many)[2:] == summary(one)[2:]
-    ok = both(compiled(COUNTER + "reachable Full: forall n in Node: n.x == 3\n"), 2, symmetry=False)
+    ok = both(compiled(COUNTER + "reachable Full: forall n in Node: n.x == 3\n"), 2, engine, symmetry=False)
     assert summary(ok[1]) == summary(ok[0]) and len(ok[1].reached["Full"]) == 9
 
 
 def test_a_failing_handler_is_reported_with_its_trace() -> None:
+    assert_failing_handler_reported(explore_parallel)
+
+
+def assert_failing_handler_reported(engine: Engine) -> None:
     cs = compiled(COUNTER.replace("when x < 3 ", ""))  # x leaves 0..3 on a node's fourth firing
-    one, many = both(cs, 2, symmetry=False)
+    one, many = both(cs, 2, engine, symmetry=False)
     v = many.violation
     assert v is not None and v.kind == "error" and v.trace.failed_event is not None
     assert len(v.trace) == len(one.violation.trace) == 3 and v.message == one.violation.message

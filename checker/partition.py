@@ -1,0 +1,362 @@
+"""The partitioned, level-synchronous BFS, apart from how its workers talk.
+
+Each worker owns the fingerprints congruent to its number modulo the number of workers: it
+alone keeps the visited set of those. A level runs in phases, each ended by a barrier in the
+coordinator:
+
+- expand: every worker lists the successors of the states it holds; a new one whose
+  fingerprint it owns it keeps at once (checking its properties, as the one-process search
+  does); the fingerprints of the others it sends to their owners;
+- claim: every owner marks which of the fingerprints sent to it are new, senders in order,
+  and records them as visited;
+- keep: each worker holds the successors its owners marked new, with their parent pointers,
+  and checks them; only fingerprints and marks have travelled, no states;
+- give: the coordinator evens out the next level by moving states from the workers holding
+  most to the others (pickled, but only the imbalance); a moved state keeps its number.
+
+Every state is therefore discovered at its BFS depth, whoever finds it: the distinct states,
+transitions and diameter are those of `pnyx.checker.bfs.explore`, and a counterexample is as
+short (the search stops at the end of the first level with a violation; an error while
+expanding level d is preferred to an invariant violated at level d+1, its trace being shorter).
+A state's global number is ``local number * workers + holder``, so a trace is rebuilt by asking
+each holder along the path for its parent pointer; the coordinator then replays it and finds
+the violation again. Bounds (`max_states`, `max_seconds`) are checked between levels and, for
+time, during expansion, so a bounded search may count a few states more than one process would.
+
+This module is the algorithm once: `Partition` is a worker's part (bytes in, bytes out) and
+`search` the coordinator's. A transport carries the phases: `parallel` over forked processes
+(files and pipes), `ray_engine` over Ray actors (object references).
+"""
+
+from __future__ import annotations
+
+import itertools
+import pickle
+import resource
+import time
+from array import array
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from .bfs import Checks, Options, Result, Stats, finish
+from .model import State, StepError
+from .protocol import Model
+from .trace import replay
+
+# The commands a transport carries to every worker, and the answers it returns, in worker order:
+#   ("seed", [[(state, fingerprint), ...] per worker])  -> ("seeded", states kept, violating state, reached)
+#   ("expand", level, plan, seconds left or None)       -> ("expanded", transitions, failing state, timed out,
+#                                                           violating state, reached)
+#   ("claim", level)                                    -> ("claimed",)
+#   ("keep", level)                                     -> ("kept", states of the next level held, violating state, reached)
+#   ("give", level, plan)                               -> ("given",)
+#   ("end",)                                            -> ("end", peak RSS, unhandled messages dropped by kind or None)
+# Between them the transport moves each worker's output of one phase to the workers that read it
+# in the next: fingerprints (expand -> claim), marks (claim -> keep), states (give -> expand).
+
+
+class Transport(Protocol):
+    n: int
+
+    def ask(self, msg: tuple) -> list[Any]:
+        """Run one command on every worker; their answers in worker order (a worker's failure raised)."""
+        ...
+
+    def parent(self, worker: int, local: int) -> tuple[int, int]:
+        """The parent's global number and the step index of the state `local` held by `worker`."""
+        ...
+
+
+class Partition:
+    """One worker's share of the search: the visited fingerprints it owns and the states it holds.
+
+    Every method takes what other workers sent it and returns what it sends them, as bytes
+    indexed by worker (b"" to itself), so that any transport can carry them."""
+
+    def __init__(self, model: Model, symmetry: bool, w: int, n: int) -> None:
+        self.model, self.w, self.n = model, w, n
+        self.fingerprint = model.fingerprint
+        self.canon: Callable[[State], State] | None = model.representative() if symmetry and model.symmetric else None
+        self.raw_seen: set[int] = set()
+        self.visited: set[int] = set()  # the fingerprints this worker owns that were discovered
+        self.parent = array("q")  # of each state this worker holds: its parent's global number
+        self.step = array("l")
+        self.frontier: list[State] = []  # held states of the level, numbered from `base`
+        self.base = 0
+        self.guests: list[tuple[State, int]] = []  # states of the level held by another worker, with their numbers
+        self.next: list[State] = []  # held states of the next level, numbered from `base_next`
+        self.base_next = 0
+        self.outbox: list[list[tuple]] = []
+        self.checks = Checks(model)
+        self.bad: int | None = None  # the first state found violating a property, by global number
+
+    def _reached(self, before: dict[str, int]) -> dict[str, int]:
+        return {k: v for k, v in self.checks.reached_at.items() if k not in before}
+
+    def add(self, s: State, parent: int, step: int, changed: set | None) -> None:
+        """Hold a new state of the next level (its fingerprint just marked visited by its owner), checking it."""
+        lid = len(self.parent)
+        self.parent.append(parent)
+        self.step.append(step)
+        self.next.append(s)
+        if self.bad is None:
+            gid = lid * self.n + self.w
+            if self.checks.check(s, gid, changed) is not None:
+                self.bad = gid
+
+    def _advance(self) -> None:
+        self.frontier, self.base, self.next = self.next, self.base_next, []
+        self.base_next = len(self.parent)
+
+    def seed(self, states: list[tuple[State, int]]) -> tuple:
+        """Hold the initial states this worker owns (fingerprinted by the coordinator, checked here:
+        a model whose fingerprints differ between processes would split its states at random)."""
+        before = dict(self.checks.reached_at)
+        for s, fp in states:
+            if self.fingerprint(self.canon(s) if self.canon is not None else s) != fp:
+                raise RuntimeError("this model's fingerprints differ between processes: it cannot be partitioned")
+            if fp not in self.visited:
+                self.visited.add(fp)
+                self.add(s, -1, -1, None)
+        self._advance()
+        return ("seeded", len(self.frontier), self.bad, self._reached(before))
+
+    def take(self, gifts: list[bytes]) -> None:
+        """Hold states of the level that other workers gave (`give`)."""
+        for data in gifts:
+            if data:
+                self.guests += pickle.loads(data)
+
+    def expand(self, seconds: float | None) -> tuple[tuple, list[bytes]]:
+        """List the successors of the level's states: keep the new ones this worker owns; the
+        fingerprints of the others go to their owners, who say which are new (`claim`)."""
+        deadline = None if seconds is None else time.perf_counter() + seconds
+        before = dict(self.checks.reached_at)
+        n, w = self.n, self.w
+        fingerprint, canon, raw_seen = self.fingerprint, self.canon, self.raw_seen
+        successors, changes = self.model.successors, self.checks.changed
+        visited = self.visited
+        seen, see, add = visited.__contains__, visited.add, self.add
+        outbox: list[list[tuple]] = [[] for _ in range(n)]  # (state, successor, parent number, step index)
+        fps = [array("q") for _ in range(n)]
+        transitions = 0
+        error: int | None = None
+        timed_out = False
+        start = self.base * n + w
+        held = zip(self.frontier, range(start, start + len(self.frontier) * n, n))
+        for qi, (s, gid) in enumerate(itertools.chain(held, self.guests)):
+            try:
+                succ = successors(s)
+            except StepError:
+                error = gid
+                break
+            transitions += len(succ)
+            for ai, (_, s2) in enumerate(succ):
+                if canon is not None:
+                    raw = fingerprint(s2)
+                    if raw in raw_seen:
+                        continue
+                    raw_seen.add(raw)
+                    fp = fingerprint(canon(s2))
+                else:
+                    fp = fingerprint(s2)
+                owner = fp % n
+                if owner == w:
+                    if not seen(fp):
+                        see(fp)
+                        add(s2, gid, ai, changes(s, s2))
+                else:
+                    fps[owner].append(fp)
+                    outbox[owner].append((s, s2, gid, ai))
+            if self.bad is not None:
+                break
+            if (qi & 63) == 0 and deadline is not None and time.perf_counter() >= deadline:
+                timed_out = True
+                break
+        self.frontier, self.guests, self.outbox = [], [], outbox
+        sent = [b"" if owner == w else batch.tobytes() for owner, batch in enumerate(fps)]
+        return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), sent
+
+    def claim(self, received: list[bytes]) -> list[bytes]:
+        """Mark which of the fingerprints the others sent are new (now visited): the marks, per sender."""
+        visited = self.visited
+        marks = []
+        for data in received:
+            fps = array("q")
+            fps.frombytes(data)
+            ok = bytearray(len(fps))
+            for i, fp in enumerate(fps):
+                if fp not in visited:
+                    visited.add(fp)
+                    ok[i] = 1
+            marks.append(bytes(ok))
+        return marks
+
+    def keep(self, marks: list[bytes]) -> tuple:
+        """Hold the successors that their owners marked new: the states stay where they were
+        found (only fingerprints travel), and `give` evens out the workers' shares."""
+        before = dict(self.checks.reached_at)
+        changes, add = self.checks.changed, self.add
+        for box, ok in zip(self.outbox, marks):
+            for (s, s2, gid, ai), k in zip(box, ok):
+                if k:
+                    add(s2, gid, ai, changes(s, s2))
+        self.outbox = []
+        return ("kept", len(self.next), self.bad, self._reached(before))
+
+    def give(self, plan: list[tuple[int, int, int]]) -> list[bytes]:
+        """Move states of the next level as planned ((giver, taker, count), ...), then begin it:
+        the states given, per taker. A moved state keeps its number: its parent pointer stays here."""
+        gifts = [b""] * self.n
+        for giver, taker, count in plan:
+            if giver == self.w:
+                cut = len(self.next) - count
+                numbers = range((self.base_next + cut) * self.n + self.w,
+                                (self.base_next + len(self.next)) * self.n + self.w, self.n)
+                gifts[taker] = pickle.dumps(list(zip(self.next[cut:], numbers)), protocol=pickle.HIGHEST_PROTOCOL)
+                del self.next[cut:]
+        self._advance()
+        return gifts
+
+    def parent_of(self, local: int) -> tuple[int, int]:
+        return self.parent[local], self.step[local]
+
+    def end(self) -> tuple:
+        counts = getattr(self.model, "drop_counts", None)
+        return ("end", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, counts() if counts is not None else None)
+
+
+def balance(sizes: list[int]) -> list[tuple[int, int, int]]:
+    """Moves ((giver, taker, count), ...) that even out the workers' shares of the next level,
+    unless they are already within 2% of even."""
+    total, n = sum(sizes), len(sizes)
+    want = [total // n + (1 if w < total % n else 0) for w in range(n)]
+    if max(abs(a - b) for a, b in zip(sizes, want)) <= max(16, total // 50):
+        return []
+    givers = [[w, sizes[w] - want[w]] for w in range(n) if sizes[w] > want[w]]
+    takers = [[w, want[w] - sizes[w]] for w in range(n) if sizes[w] < want[w]]
+    plan = []
+    while givers and takers:
+        g, t = givers[-1], takers[-1]
+        k = min(g[1], t[1])
+        plan.append((g[0], t[0], k))
+        g[1] -= k
+        t[1] -= k
+        if not g[1]:
+            givers.pop()
+        if not t[1]:
+            takers.pop()
+    return plan
+
+
+def search(model: Model, opts: Options, transport: Transport, start: float) -> Result:
+    """The coordinator's part: seed the workers, run the levels, gather the counts and rebuild a
+    counterexample. `start` is when the search began (perf_counter)."""
+    n = transport.n
+    reducing = opts.symmetry and model.symmetric
+    deadline = start + opts.max_seconds if opts.max_seconds is not None else None
+    fingerprint = model.fingerprint
+    canon = model.representative() if reducing else None
+    seeds: list[list[tuple[State, int]]] = [[] for _ in range(n)]
+    for s in model.init_states():
+        fp = fingerprint(canon(s) if canon is not None else s)
+        seeds[fp % n].append((s, fp))
+    seeded = transport.ask(("seed", seeds))
+    stats = Stats()
+    frontier = stats.distinct = sum(a[1] for a in seeded)
+    reached: dict[str, int] = {}
+    _reached(seeded, reached)
+    bad = [a[2] for a in seeded if a[2] is not None]
+    violation = ("invariant", min(bad)) if bad else None
+    stopped_by: str | None = None
+    depth = 0
+    level = 0
+    plan: list[tuple[int, int, int]] = []
+    next_report = start + opts.progress_every
+    while frontier and violation is None:
+        if opts.max_depth is not None and depth >= opts.max_depth:
+            stopped_by = "depth"
+            break
+        left = None if deadline is None else max(0.0, deadline - time.perf_counter())
+        expanded = transport.ask(("expand", level, plan, left))
+        transport.ask(("claim", level))
+        kept = transport.ask(("keep", level))
+        sizes = [a[1] for a in kept]
+        plan = balance(sizes)
+        transport.ask(("give", level, plan))
+        level += 1
+        stats.transitions += sum(a[1] for a in expanded)
+        frontier = sum(sizes)
+        stats.distinct += frontier
+        _reached(expanded + kept, reached)
+        errors = [a[2] for a in expanded if a[2] is not None]
+        bad = [a[4] for a in expanded if a[4] is not None] + [a[2] for a in kept if a[2] is not None]
+        if errors:  # a failing step from level d: a shorter trace than a violation at level d+1
+            violation = ("error", min(errors))
+        elif bad:
+            violation = ("invariant", min(bad))
+        if violation is not None:
+            break
+        now = time.perf_counter()
+        if any(a[3] for a in expanded) or (deadline is not None and now >= deadline):
+            stopped_by = "time"
+            break
+        if opts.max_states is not None and stats.distinct >= opts.max_states:
+            stopped_by = "states"
+            break
+        if frontier:
+            depth += 1
+        if opts.progress is not None and now >= next_report:
+            next_report = now + opts.progress_every
+            stats.depth, stats.queue, stats.seconds = depth, frontier, now - start
+            opts.progress(stats)
+    stats.depth = depth
+    stats.queue = frontier if stopped_by else 0
+    stats.seconds = time.perf_counter() - start
+    ends = transport.ask(("end",))
+    stats.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + sum(a[1] for a in ends)
+    dropped: dict[str, int] = {}
+    for a in ends:
+        for kind, k in (a[2] or {}).items():
+            dropped[kind] = dropped.get(kind, 0) + k
+
+    def path(gid: int) -> list[int]:
+        """The step indices from an initial state to the state numbered `gid`, asking each holder in turn."""
+        steps = []
+        while True:
+            parent, step = transport.parent(gid % n, gid // n)
+            if parent == -1:
+                return steps[::-1]
+            steps.append(step)
+            gid = parent
+
+    checks = Checks(model)  # the violation is found again here, in the trace's last state
+    found: tuple[str, Any, int, StepError | None] | None = None
+    if violation is not None:
+        kind, gid = violation
+        state = replay(model, path(gid)).states[-1]
+        if kind == "error":
+            try:
+                model.successors(state)
+            except StepError as err:
+                found = ("error", None, gid, err)
+        else:
+            found = ("invariant", checks.violated(state), gid, None)
+        if found is None or (kind == "invariant" and found[1] is None):  # pragma: no cover - models are pure
+            raise AssertionError("a violation found by a worker did not recur")
+    checks.reached_at.update(reached)
+    result = finish(model, checks, opts, stats, stopped_by, found, path, reducing)
+    # the workers' transitions (not the replays), in the spec's order of message kinds as one process lists them
+    kinds = [m.name for m in getattr(getattr(model, "cs", None), "messages", [])]
+    result.stats.dropped = {k: dropped[k] for k in sorted(dropped, key=lambda k: kinds.index(k) if k in kinds else 0)}
+    return result
+
+
+def _reached(answers: list[Any], reached: dict[str, int]) -> None:
+    """Record the reachable properties first met at this level (the least state number among workers)."""
+    level: dict[str, int] = {}
+    for a in answers:
+        for name, gid in a[-1].items():
+            level[name] = min(level.get(name, gid), gid)
+    for name, gid in level.items():
+        reached.setdefault(name, gid)
