@@ -383,7 +383,7 @@ class Pnyx(Cluster):
             try:
                 c.call("create", path, DATA)
             except ClientError as exc:
-                if f"parent {parent} does not exist" in str(exc):
+                if "does not exist" in str(exc):  # its parent does not (the first write of a directory)
                     _ensure(c, parent)
                     create(path)
                 elif "already exists" not in str(exc):  # else: an earlier attempt took effect
