@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import itertools
 import socket
+import time
 from typing import TYPE_CHECKING, Any
 
 from pnyx.model.errors import PnyxError
@@ -16,6 +17,10 @@ from .wire import WireError, decode, frame, frame_length
 
 if TYPE_CHECKING:  # asyncio is imported where AsyncClient needs it: `pnyx kv` starts without it
     import asyncio
+
+
+# How a server says that a write found no leader to commit it in time: worth sending again.
+NOT_COMMITTED = "not committed within"
 
 
 class ClientError(PnyxError):
@@ -99,6 +104,59 @@ def call(addr: tuple[str, int], op: str, *args: Any, timeout: float = 10.0) -> A
     """One request on a fresh connection."""
     with Client(addr[0], addr[1], timeout) as c:
         return c.call(op, *args)
+
+
+class RetryingClient:
+    """A blocking client over a cluster's servers that retries through a leader change.
+
+    As kazoo's retry policy does for ZooKeeper: a request whose server cannot be reached or
+    stops answering, or answers that the write found no leader in time (NOT_COMMITTED) or that
+    it is not synchronized with a leader yet (SYNCING), is sent again, to the next server, after
+    a short backoff that doubles up to `max_delay`, until `total` seconds have passed since it
+    was first sent; then Unavailable. Any other refusal by a server (ClientError) is the answer
+    and is not retried. A write sent again after its server vanished may have taken effect
+    already: a create then answers that the path exists, as with ZooKeeper after a connection
+    loss."""
+
+    def __init__(self, servers: list[tuple[str, int]], total: float = 30.0, attempt_timeout: float = 15.0,
+                 delay: float = 0.01, max_delay: float = 0.2) -> None:
+        if not servers:
+            raise PnyxError("a retrying client needs at least one server address")
+        self.servers = list(servers)
+        self.total, self.attempt_timeout, self.delay, self.max_delay = total, attempt_timeout, delay, max_delay
+        self.current = 0
+        self.conn: Client | None = None
+
+    def __enter__(self) -> RetryingClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+    def call(self, op: str, *args: Any) -> Any:
+        """Send one request, retrying on unreachable servers for up to `total` seconds."""
+        deadline = time.monotonic() + self.total
+        delay = self.delay
+        while True:
+            try:
+                if self.conn is None:
+                    timeout = max(0.05, min(self.attempt_timeout, deadline - time.monotonic()))
+                    self.conn = Client(*self.servers[self.current], timeout=timeout)
+                return self.conn.call(op, *args)
+            except (Unavailable, ClientError) as exc:
+                if isinstance(exc, ClientError) and NOT_COMMITTED not in str(exc) and not str(exc).startswith(SYNCING):
+                    raise
+                self.close()
+                self.current = (self.current + 1) % len(self.servers)
+                if time.monotonic() + delay > deadline:
+                    raise Unavailable(f"{op}: no server answered within {self.total:g} s (last: {exc})") from None
+            time.sleep(delay)
+            delay = min(2 * delay, self.max_delay)
 
 
 class AsyncClient:

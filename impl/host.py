@@ -60,13 +60,17 @@ class Timer:
             if delay > 0:
                 await asyncio.sleep(delay)
                 continue
-            self.reset()
-            try:
-                self.callback()
-            except HandlerError as exc:
-                log.error("timer %s: %s", self.name, exc)
-            except Exception:
-                log.exception("timer %s failed", self.name)
+            self.fire()
+
+    def fire(self) -> None:
+        """Fire now (a failure detector that learned its peer is gone); the next firing is a period away."""
+        self.reset()
+        try:
+            self.callback()
+        except HandlerError as exc:
+            log.error("timer %s: %s", self.name, exc)
+        except Exception:
+            log.exception("timer %s failed", self.name)
 
 
 class Host:
@@ -131,6 +135,11 @@ class Host:
         self.timers.append(t)
         t.start()
         return t
+
+    def on_peer_lost(self, listener: Callable[[int], None]) -> None:
+        """Call `listener(peer)` whenever a connection with a peer breaks (TCP; UDP has no connections)."""
+        if isinstance(self.peers, TcpPeers):
+            self.peers.lost.append(listener)
 
     def _on_peer(self, src: int, payload: Any) -> None:
         try:

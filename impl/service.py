@@ -41,6 +41,8 @@ class TimerHandle(Protocol):
 
     def reset(self) -> None: ...
 
+    def fire(self) -> None: ...
+
 
 class NodeHost(Protocol):
     """What a service may use of the process that runs it."""
@@ -66,6 +68,8 @@ class NodeHost(Protocol):
     def group_commit(self, rt: NodeRuntime) -> None: ...
 
     def timer(self, name: str, callback: Callable[[], Any], cfg: TimerConfig | None = None) -> TimerHandle: ...
+
+    def on_peer_lost(self, listener: Callable[[int], None]) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -164,7 +168,9 @@ class SpecNode:
         if on_step is not None:
             self.rt.observers.append(on_step)
         self.timers: dict[int, TimerHandle] = {}
-        self.resets: dict[int, list[TimerHandle]] = {}
+        # message id -> (timer, slot of the variable naming the peer it watches, or None) it postpones
+        self.resets: dict[int, list[tuple[TimerHandle, int | None]]] = {}
+        self.watchers: list[tuple[int, TimerHandle]] = []  # (slot of the variable naming the watched peer, timer)
 
     def start(self, timers: bool = True) -> None:
         """Boot (or recover) the runtime; with `timers`, fire the spec's timers from the host's clock."""
@@ -172,16 +178,45 @@ class SpecNode:
         for h in self.host.cs.timers if timers else ():
             t = self.host.timer(h.name, lambda h=h: self.rt.timer(h))
             self.timers[h.index] = t
+            slot = None
+            if t.cfg.watch is not None:
+                slot = next((v.slot for v in self.host.cs.vars if v.name == t.cfg.watch), None)
+                if slot is None:
+                    raise ServiceError(f"timer {h.name} watches variable {t.cfg.watch!r}, which spec {self.host.cs.name} "
+                                       f"does not have (it has {', '.join(v.name for v in self.host.cs.vars)}); "
+                                       f"set watch = \"\" in [timers.{h.name}] to watch none")
+                self.watchers.append((slot, t))
             for mname in t.cfg.reset_on:
                 for m in self.host.cs.messages:
                     if m.name == mname:
-                        self.resets.setdefault(m.id, []).append(t)
+                        self.resets.setdefault(m.id, []).append((t, slot))
+        if self.watchers:
+            self.host.on_peer_lost(self._peer_lost)
+            self.rt.observers.append(self._watch_changed)
+
+    def _watch_changed(self, step: Step) -> None:
+        """A watching timer's period starts over when its variable names another peer (a new leader)."""
+        for slot, t in self.watchers:
+            if step.before[slot] != step.after[slot]:
+                t.reset()
+
+    def _names(self, slot: int, peer: int) -> bool:
+        """Whether the variable at `slot` holds `peer` (as a node or as some(node))."""
+        v = self.rt.state[slot]
+        return v == (peer,) or (isinstance(v, int) and not isinstance(v, bool) and v == peer)
+
+    def _peer_lost(self, peer: int) -> None:
+        """A connection with `peer` broke: fire each timer watching a variable that names it now."""
+        for slot, t in self.watchers:
+            if self._names(slot, peer):
+                t.fire()
 
     def deliver(self, src: int, msg: Any) -> Step | None:
         if not isinstance(msg, tuple) or not msg or not isinstance(msg[0], int):
             return None
-        for t in self.resets.get(msg[0], ()):
-            t.reset()
+        for t, watch in self.resets.get(msg[0], ()):
+            if watch is None or self._names(watch, src):  # a watching timer hears only its peer
+                t.reset()
         try:
             return self.rt.deliver(src, msg)
         except HandlerError as exc:

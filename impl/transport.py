@@ -6,7 +6,9 @@ step hands its messages over synchronously, the event loop writes them out.
 TCP: one outgoing connection per peer, opened on first use, greeted with the sender's id;
 frames on one connection arrive in order (the spec's `fifo` channel). When a connection
 breaks (the peer crashed), whatever was queued for it is dropped, as the model empties a
-crashed node's channels; the next send opens a new connection.
+crashed node's channels; the next send opens a new connection. Whoever listens in `lost`
+hears of every connection with a peer that broke or could not be opened (a failure detector
+that watches that peer need not wait for its timeout); a `disconnect` of our own is not news.
 UDP: one datagram per message, `(src, payload)`; the network may lose or reorder them,
 exactly what an `unordered` spec assumes; `loss` makes it lose a given fraction on purpose.
 """
@@ -79,6 +81,7 @@ class _Link:
                 reader, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout=1.0)
             except (TimeoutError, OSError):
                 self._drop()
+                self.owner.peer_lost(self.dst)
                 continue
             try:
                 writer.write(frame(("hello", self.owner.self_id)))
@@ -96,6 +99,7 @@ class _Link:
                 writer.transport.abort()  # never flush leftovers of a broken or closed session
                 with contextlib.suppress(Exception):
                     await writer.wait_closed()
+            self.owner.peer_lost(self.dst)  # the connection broke (a disconnect of our own cancels this task instead)
 
     def _drop(self) -> None:
         self.owner.dropped += len(self.pending)
@@ -115,6 +119,7 @@ class TcpPeers:
         self.dropped = 0
         self.sent = 0
         self._last: tuple[Any, bytes] | None = None  # the last payload sent and its frame
+        self.lost: list[Callable[[int], None]] = []  # called with a peer's id when a connection with it breaks
 
     def _frame(self, payload: Any) -> bytes:
         """A payload's frame, encoded once when a step sends the same message to several peers."""
@@ -124,6 +129,15 @@ class TcpPeers:
         data = frame(payload)
         self._last = (payload, data)
         return data
+
+    def peer_lost(self, peer: int) -> None:
+        for listener in self.lost:
+            listener(peer)
+
+    def _inbound_lost(self, src: int | None, writer: asyncio.StreamWriter) -> None:
+        """An incoming connection ended: news of its peer, unless we disconnected it ourselves."""
+        if src is not None and writer in self.inbound.get(src, ()):
+            self.peer_lost(src)
 
     async def start(self) -> None:
         host, port = self.addrs[self.self_id]
@@ -155,6 +169,7 @@ class TcpPeers:
         link.put(self._frame(payload))
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        src: int | None = None
         try:
             hello = await read_frame(reader)
             if not (isinstance(hello, tuple) and len(hello) == 2 and hello[0] == "hello" and isinstance(hello[1], int)
@@ -166,13 +181,16 @@ class TcpPeers:
             while not writer.transport.is_closing():
                 data = await reader.read(1 << 16)  # every frame that has arrived, at once
                 if not data:
+                    self._inbound_lost(src, writer)
                     break
                 buf += data
                 for msg in split_frames(buf):
                     if writer.transport.is_closing():
                         break  # disconnected: frames still buffered belong to the closed session
                     self.deliver(src, msg)
-        except (asyncio.IncompleteReadError, OSError, ConnectionError, asyncio.CancelledError):
+        except (OSError, ConnectionError):
+            self._inbound_lost(src, writer)
+        except (asyncio.IncompleteReadError, asyncio.CancelledError):
             pass
         except WireError as exc:
             log.warning("dropping a peer connection that sent a malformed frame: %s", exc)

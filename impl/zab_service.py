@@ -34,7 +34,7 @@ from typing import Any
 
 from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, show
 
-from .client import SYNCING, ClientError
+from .client import NOT_COMMITTED, SYNCING, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
 from .zab_tree import PathError, Replica, check_path, fresh_incarnation
@@ -116,6 +116,8 @@ class ZabService(Service):
         self.incarnation = 0
         self.seqs = itertools.count(1)
         self.pending: dict[int, asyncio.Future[tuple[bool, Any]]] = {}  # seq -> the client waiting
+        self.payloads: dict[int, tuple] = {}  # seq -> the payload submitted, of the writes waiting in `pending`
+        self.view: tuple = ()  # (role, phase, leader) after the last step
         self.ops = {"create": self.op_create, "set": self.op_set, "delete": self.op_delete, "get": self.op_get,
                     "ls": self.op_ls, "exists": self.op_exists, "sync": self.op_sync}
 
@@ -139,6 +141,18 @@ class ZabService(Service):
                                    and step.handler.message_id == self.up_to_date):
             self.serving = True  # an established leader committed its whole history; a follower got UPTODATE
         self._catch_up(st)
+        view = (st[self.slot["role"]], st[self.slot["phase"]], st[self.slot["leader"]])
+        if view != self.view:
+            self.view = view
+            if self.payloads:
+                asyncio.get_running_loop().call_soon(self._resubmit)
+
+    def _resubmit(self) -> None:
+        """This server's leader changed: submit every uncommitted write again at once rather than
+        after `resubmit` seconds (one forwarded to a dead leader died with it). Idempotent by id."""
+        for payload in list(self.payloads.values()):
+            if self.node.rt.request("write", (payload,)) is None:
+                return  # not in broadcast yet: the writers retry every `retry` seconds meanwhile
 
     def _established(self, st: tuple) -> bool:
         return self._name(st, "phase") == "BROADCAST" and self._name(st, "role") == "LEADING"
@@ -175,11 +189,12 @@ class ZabService(Service):
         self.pending[seq] = fut
         # every write of this server below the lowest still waiting is finished: replicas may forget it
         payload = ((self.host.node_id, self.incarnation, seq, min(self.pending)), op)
+        self.payloads[seq] = payload
         deadline = time.monotonic() + timeout
         try:
             while not fut.done():
                 if time.monotonic() > deadline:
-                    raise ClientError(f"{op[0]}: not committed within {timeout:.0f} s (no leader?); it may still take effect")
+                    raise ClientError(f"{op[0]}: {NOT_COMMITTED} {timeout:.0f} s (no leader?); it may still take effect")
                 if rt.request("write", (payload,)) is None:  # no leader in broadcast right now
                     await asyncio.sleep(self.cfg.retry)
                     continue
@@ -188,6 +203,7 @@ class ZabService(Service):
             ok, result = fut.result()
         finally:
             del self.pending[seq]
+            self.payloads.pop(seq, None)
         if not ok:
             raise ClientError(str(result))
         return result

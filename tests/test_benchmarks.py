@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -22,6 +23,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_speed.py": ["--smoke"],
     "bench_liveness.py": ["--smoke"],
     "bench_epidemics.py": ["--smoke"],
+    "bench_zk.py": ["--smoke", "--json"],
     "bench_scale.py": ["--smoke"],
     "bench_por.py": ["--smoke"],
     "bench_write_cost.py": ["--smoke"],
@@ -135,6 +137,28 @@ def test_bench_epidemics_runs(tmp_path: Path) -> None:
         assert sorted(p.name for p in tmp_path.glob("*.png")) == ["gossip_infected.png", "gossip_traffic_residue.png"]
 
 
+@pytest.mark.slow
+def test_bench_zk_runs() -> None:
+    """Both systems when ZooKeeper and kazoo are installed, Pnyx alone (saying why) otherwise."""
+    proc = _run("bench_zk.py", *SMOKE_ARGS["bench_zk.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stderr
+    res = json.loads(proc.stdout)
+    px = res["pnyx"]
+    assert px["kills"] == 1 and px["lost"] == 0 and px["kill_acked_writes"] > 0 and px["seq_ops"] > 0
+    spec = importlib.util.spec_from_file_location("bench_zk", BENCH / "bench_zk.py")
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    missing = bench.zookeeper_missing()
+    if missing:
+        assert res["zookeeper"] is None and res["zookeeper_skipped"] == missing and missing in proc.stderr
+    else:
+        zk = res["zookeeper"]
+        assert zk["kills"] == 1 and zk["lost"] == 0 and zk["kill_acked_writes"] > 0
+        assert res["ratios"]["seq_ops"] == pytest.approx(px["seq_ops"] / zk["seq_ops"])
+
+
 def test_bench_scale_runs() -> None:
     proc = _run("bench_scale.py", *SMOKE_ARGS["bench_scale.py"])
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -156,6 +180,8 @@ def test_bench_scale_fit_recovers_a_known_model() -> None:
     k, u, b, t = 12.0, 0.8, 3e-6, 1_000_000
     points = [(w, k + u * w + b * t * (1 - 1 / w)) for w in (1, 2, 4, 8)]
     assert [round(x, 9) for x in fit(points, t)] == [k, u, b]
+
+
 def test_bench_por_runs() -> None:
     proc = _run("bench_por.py", *SMOKE_ARGS["bench_por.py"])
     assert proc.returncode == 0, proc.stdout + proc.stderr

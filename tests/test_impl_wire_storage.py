@@ -111,10 +111,13 @@ def test_fsync_happens_before_rename(tmp_path, monkeypatch) -> None:
 
 def test_config_defaults_overrides_and_round_trip(tmp_path) -> None:
     p = tmp_path / "c.toml"
-    p.write_text('fsync = false\n[timers.default]\nperiod = 0.3\n[timers.election]\nperiod = 1.5\nreset_on = ["Ping"]\n')
+    p.write_text('fsync = false\n[timers.default]\nperiod = 0.3\n[timers.election]\nperiod = 1.5\nreset_on = ["Ping"]\n'
+                 'watch = "leader"\n')
     cfg = load_config(p)
     assert not cfg.fsync and cfg.timer("anything").period == 0.3
     assert cfg.timer("election").period == 1.5 and cfg.timer("election").reset_on == ("Ping",)
+    assert cfg.timer("election").watch == "leader" and cfg.timer("anything").watch is None
+    assert parse_config({"timers": {"followerTimeout": {"watch": ""}}}).timer("followerTimeout").watch is None
     assert cfg.timer("gossip").period == 0.05  # built-in default kept
     p.write_text(to_toml(cfg))
     again = load_config(p)
@@ -124,6 +127,7 @@ def test_config_defaults_overrides_and_round_trip(tmp_path) -> None:
 @pytest.mark.parametrize(("raw", "message"), [
     ({"fsync": "yes"}, "fsync"), ({"timers": {"x": {"period": -1}}}, "period"), ({"colour": 1}, "unknown setting"),
     ({"timers": {"x": {"jitter": 1.5}}}, "jitter"), ({"timers": {"x": {"reset_on": "Ping"}}}, "reset_on"),
+    ({"timers": {"x": {"watch": 3}}}, "watch"),
 ])
 def test_bad_config_values_are_named(raw: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):

@@ -249,6 +249,8 @@ class _Timer:
 
     def reset(self) -> None: ...
 
+    def fire(self) -> None: ...
+
 
 class _Host:
     """What ZabService may use of a host: in-memory storage, a transport that keeps what was sent."""
@@ -271,6 +273,8 @@ class _Host:
 
     def timer(self, name: str, callback: Callable[[], Any], cfg: TimerConfig | None = None) -> _Timer:
         return _Timer(cfg or self.cfg.timer(name))
+
+    def on_peer_lost(self, listener: Callable[[int], None]) -> None: ...
 
 
 def test_a_follower_serves_reads_only_from_its_leaders_uptodate_on() -> None:
