@@ -94,4 +94,6 @@ def _print_row(row: dict[str, Any], first: bool) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from entry import run
+
+    run(main)

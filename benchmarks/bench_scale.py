@@ -213,4 +213,6 @@ def fit_table(model: tuple[str, str, dict[str, object]], one: Run, smoke: bool, 
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from entry import run
+
+    run(main)

@@ -36,8 +36,30 @@ def _run(script: str, *args: str) -> subprocess.CompletedProcess[str]:
                           cwd=ROOT, timeout=180)
 
 
+SCRIPTS = sorted(p.name for p in BENCH.glob("*.py") if 'if __name__ == "__main__":' in p.read_text())
+
+
 def test_every_benchmark_script_has_a_smoke_test() -> None:
-    assert sorted(p.name for p in BENCH.glob("*.py")) == sorted(SMOKE_ARGS)
+    assert SCRIPTS == sorted(SMOKE_ARGS)
+
+
+def _into_closed_pipe(code: str) -> tuple[int, str]:
+    """Run `code` with its stdout a pipe whose reader is already gone; its status and stderr."""
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=BENCH)
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    return proc.wait(timeout=60), err
+
+
+def test_a_closed_pipe_ends_a_script_quietly() -> None:
+    """`bench_x.py | head -1`: every script starts through entry.run, which ends quietly with SIGPIPE's status."""
+    assert [s for s in SCRIPTS if "from entry import run" not in (BENCH / s).read_text()] == []
+    writes = "def main():\n    for _ in range(1000):\n        print('row ' * 20, flush=True)\n"
+    status, err = _into_closed_pipe(writes + "from entry import run\nrun(main)\n")
+    assert status == -13 and err == "", (status, err)
+    status, err = _into_closed_pipe(writes + "main()\n")  # the control: without it, a traceback
+    assert "BrokenPipeError" in err, (status, err)
 
 
 def test_bench_checker_runs() -> None:
