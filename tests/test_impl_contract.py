@@ -187,10 +187,11 @@ def test_service_constants_come_from_the_config_and_d_overrides(tmp_path: Path) 
 
 def test_service_sections_parse_round_trip_and_refuse_bad_values(tmp_path: Path) -> None:
     cfg = parse_config({"service": "zab", "zab": {"write_timeout": 3, "resubmit": 0.5},
-                        "gossip": {"anti_entropy": 0, "digest_chunk": 100, "constants": {"WRITES": 99}}})
+                        "gossip": {"anti_entropy": 0, "exchange_timeout": 3, "constants": {"WRITES": 99}}})
     assert (cfg.service, cfg.zab.write_timeout, cfg.zab.resubmit, cfg.zab.retry) == ("zab", 3.0, 0.5, 0.02)
-    assert cfg.gossip.anti_entropy == 0 and cfg.gossip.digest_chunk == 100
-    assert cfg.constants("gossip") == {"WRITES": 99, "FANOUT": 6}  # the classic fanout, a [gossip] knob
+    assert cfg.gossip.anti_entropy == 0 and cfg.gossip.exchange_timeout == 3.0
+    # the classic fanout, a [gossip] knob; anti-entropy off turns the spec's off
+    assert cfg.constants("gossip") == {"WRITES": 99, "TIMEOUTS": 2**30, "FANOUT": 6, "ANTI_ENTROPY": False}
     assert (cfg.gossip.fanout, cfg.gossip.period) == (6, 1.0)
     assert parse_config({"gossip": {"fanout": 2, "constants": {"FANOUT": 3}}}).constants("gossip")["FANOUT"] == 3
     assert cfg.constants("zab")["TXNS"] == 2**40
@@ -201,7 +202,7 @@ def test_service_sections_parse_round_trip_and_refuse_bad_values(tmp_path: Path)
     assert load_config(None) == Config()
     for raw, message in [({"zab": {"write_timeout": 0}}, r"zab.write_timeout: expected a number above 0"),
                          ({"zab": {"colour": 1}}, r"zab: unknown setting 'colour' \(known: write_timeout, resubmit"),
-                         ({"gossip": {"digest_chunk": 1.5}}, "digest_chunk: expected a positive integer"),
+                         ({"gossip": {"fanout": 1.5}}, "fanout: expected a positive integer"),
                          ({"gossip": {"anti_entropy_jitter": 1}}, "expected a fraction below 1"),
                          ({"zab": {"constants": {"TXNS": "many"}}}, "table of integer constants"),
                          ({"zab": 3}, "zab: expected a table"), ({"service": 3}, "service: expected a service name"),

@@ -315,4 +315,4 @@ def test_a_huge_constant_is_a_located_refusal_not_an_exhausted_machine(command: 
     code = main([command[0], str(GOSSIP), "-D", "WRITES=1000000000", *command[1:]])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    assert "gossip.pnyx:31:3" in err and "more than 10,000 values" in err
+    assert "gossip.pnyx:44:3" in err and "more than 10,000 values" in err
