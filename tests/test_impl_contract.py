@@ -131,14 +131,14 @@ def test_a_spec_lacking_what_its_service_reads_is_refused(tmp_path: Path, capsys
     assert ("error: spec gossip cannot run the zab service: it lacks variable history, variable commit, "
             "variable role, variable phase, variable leader, request write(an opaque value) "
             "(the spec's is write(v: 1..2)).") in err
-    assert "The spec has variables value, " in err and "; messages Push; requests write(v). Choose another" in err
+    assert "The spec has variables value, " in err and "; messages Push, Digest, Answer; requests write(v). Choose another" in err
     assert not d.exists()
-    # gossip without its Push message: the service inferred from the name refuses it too
+    # gossip without its register `value`: the service inferred from the name refuses it too
     spec = tmp_path / "gossip.pnyx"
-    spec.write_text(GOSSIP.read_text().replace("Push", "Shove"))
+    spec.write_text(GOSSIP.read_text().replace("value", "held"))
     assert main(["cluster", "start", str(spec), "--nodes", "2", "--dir", str(d)]) == 2
     err = capsys.readouterr().err
-    assert "cannot run the gossip service: it lacks message Push(an integer)." in err and "messages Shove" in err
+    assert "cannot run the gossip service: it lacks variable value." in err and "variables held" in err
     assert not d.exists()
 
 

@@ -101,7 +101,7 @@ def test_cli_workers() -> None:
     for r in runs:
         assert r.returncode == 0, r.stderr
     one, two = (json.loads(r.stdout)["summary"] for r in runs)
-    assert two["distinct_states"] == one["distinct_states"] == 5093
+    assert two["distinct_states"] == one["distinct_states"] == 5679
     bad = run_cli("check", str(ROOT / "spec" / "gossip.pnyx"), "--workers", "-1")
     assert bad.returncode == 2 and "number of processes" in bad.stderr
 
