@@ -32,7 +32,7 @@ watch = "leader"            # a variable holding a node (or an option of one); "
 [gossip]
 fanout = 6                  # peers per push round (the spec's FANOUT)
 period = 1.0                # seconds between push rounds
-anti_entropy = 0.5          # seconds between anti-entropy rounds (0: off)
+anti_entropy = 0.5          # seconds between anti-entropy rounds (0: off; the spec's ANTI_ENTROPY)
 
 [members.constants]        # spec/members.pnyx's bounds raised for a running group
 SUSPICION = 20              # probe ticks a suspicion waits before it is confirmed
@@ -96,9 +96,10 @@ class GossipConfig:
     period: float = 1.0  # seconds between push rounds: the period of the spec's `gossip` timer in the service
     anti_entropy: float = 0.5  # seconds between anti-entropy rounds; 0 turns them off
     anti_entropy_jitter: float = 0.3  # each round's period is scaled by a factor in [1 - j, 1 + j]
-    digest_chunk: int = 400  # keys per anti-entropy datagram, so one digest fits a UDP packet
+    exchange_timeout: float = 2.0  # seconds before an unanswered anti-entropy exchange is given up (the spec's exchangeTimeout)
     # Write ids are Lamport clocks times N: the checker's WRITES=2 would stop the third put.
-    constants: dict[str, int] = field(default_factory=lambda: {"WRITES": 2**62})
+    # The checker bounds the exchanges given up (TIMEOUTS); a node gives up as often as it must.
+    constants: dict[str, int] = field(default_factory=lambda: {"WRITES": 2**62, "TIMEOUTS": 2**30})
 
 
 @dataclass
@@ -155,7 +156,7 @@ class Config:
         if section is None:
             return {}
         if isinstance(section, GossipConfig):
-            return {"FANOUT": section.fanout, **section.constants}
+            return {"FANOUT": section.fanout, "ANTI_ENTROPY": section.anti_entropy > 0, **section.constants}
         return dict(section.constants)
 
     def sections(self) -> dict[str, GossipConfig | ZabConfig | MembersConfig | RawConfig]:

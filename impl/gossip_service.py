@@ -8,11 +8,11 @@ decide what a node holds and whom it pushes to. The service only glues clients t
 - Push rounds run every `[gossip] period` seconds to `fanout` peers (the spec's FANOUT),
   1 s and 6 by default, the classic choice.
 - get(key) reads the local register (reads are local; replicas converge eventually).
-- Anti-entropy, a backstop outside the spec: every `anti_entropy` seconds a node sends a
-  digest of its write ids to a random peer, which answers with a `Push` of every register
-  it holds newer. Those pushes go through the spec's own `Push` handler at the receiver, so
-  no state changes outside compiled code; a node that was down or behind a lost packet
-  converges once the network lets digests through.
+- Anti-entropy is the spec's too (its `antientropy` and `exchangeTimeout` timers, `Digest`
+  and `Answer`): every `anti_entropy` seconds each register exchanges its write id with a
+  peer and the newer one wins on both sides, so a node that was down, or behind a lost
+  packet, converges. The service sets the periods and turns the spec's ANTI_ENTROPY on
+  (off with `anti_entropy = 0`).
 """
 
 from __future__ import annotations
@@ -48,16 +48,14 @@ class GossipService(Service):
     """put/get of many keys, each key one instance of the spec's register."""
 
     name = "gossip"
-    # value: the newest write id a register holds; Push: what anti-entropy sends through
-    # the spec's own handler; write: how a put enters the spec.
-    needs = Requirements(variables=(("value", INT),), messages=(("Push", (INT,)),), requests=(("write", (INT,)),))
+    # value: the newest write id a register holds; write: how a put enters the spec.
+    needs = Requirements(variables=(("value", INT),), requests=(("write", (INT,)),))
     status_columns = (("keys", info_cell("keys")), ("clock", info_cell("clock")))
 
     def __init__(self, host: NodeHost) -> None:
         super().__init__(host)
         cs = self.cs
         self.cfg = host.cfg.gossip
-        self.push_id = next(m.id for m in cs.messages if m.name == "Push")
         self.value_slot = next(v.slot for v in cs.vars if v.name == "value")
         self.n = cs.n_nodes
         self.regs: dict[str, SpecNode] = {}
@@ -91,13 +89,23 @@ class GossipService(Service):
         for key in self.host.storage.load("keys") or ():
             self.reg(key)
         for h in self.cs.timers:
-            cfg = self.host.cfg.timer(h.name)
-            if h.name == "gossip":  # the push round: its period is a knob of the service
-                cfg = replace(cfg, period=self.cfg.period)
-            self.host.timer(h.name, lambda h=h: self._fire(h), cfg)
-        if self.cfg.anti_entropy > 0:
-            self.host.timer("anti_entropy", self._anti_entropy,
-                            TimerConfig(period=self.cfg.anti_entropy, jitter=self.cfg.anti_entropy_jitter))
+            cfg = self._timer_config(h.name)
+            if cfg is not None:
+                self.host.timer(h.name, lambda h=h: self._fire(h), cfg)
+
+    def _timer_config(self, name: str) -> TimerConfig | None:
+        """The period of one of the spec's timers: the push round's and anti-entropy's are knobs of
+        the service (None: anti-entropy is off, its timers never fire)."""
+        cfg = self.host.cfg.timer(name)
+        if name == "gossip":
+            return replace(cfg, period=self.cfg.period)
+        if name in ("antientropy", "exchangeTimeout") and self.cfg.anti_entropy <= 0:
+            return None
+        if name == "antientropy":
+            return TimerConfig(period=self.cfg.anti_entropy, jitter=self.cfg.anti_entropy_jitter)
+        if name == "exchangeTimeout":
+            return replace(cfg, period=self.cfg.exchange_timeout)
+        return cfg
 
     def _fire(self, h: Any) -> None:
         for r in list(self.regs.values()):
@@ -109,39 +117,6 @@ class GossipService(Service):
             return
         if payload[0] == "k" and len(payload) == 3 and isinstance(payload[1], str) and len(payload[1]) <= MAX_KEY:
             self.reg(payload[1]).deliver(src, payload[2])
-        elif payload[0] == "ae" and len(payload) == 3 and isinstance(payload[1], tuple):
-            self._digest_received(src, payload[1], bool(payload[2]))
-
-    def digest(self) -> list[tuple[str, int]]:
-        return [(k, int(r.rt.state[self.value_slot])) for k, r in sorted(self.regs.items())]
-
-    def _send_digest(self, dst: int, want_reply: bool) -> None:
-        d = self.digest()
-        chunk = self.cfg.digest_chunk
-        for i in range(0, max(len(d), 1), chunk):
-            self.host.peers.send(self.host.node_id, dst, ("ae", tuple(d[i : i + chunk]), want_reply))
-
-    def _anti_entropy(self) -> None:
-        peers = [i for i in range(self.n) if i != self.host.node_id]
-        if peers:
-            self._send_digest(self.host.rng.choice(peers), True)
-
-    def _digest_received(self, src: int, digest: tuple, want_reply: bool) -> None:
-        theirs: dict[str, int] = {}
-        for item in digest:
-            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str) and isinstance(item[1], int):
-                theirs[item[0]] = item[1]
-        behind = False
-        for key, r in list(self.regs.items()):
-            mine = r.rt.state[self.value_slot]
-            if mine > theirs.get(key, 0):
-                self.host.peers.send(self.host.node_id, src, ("k", key, (self.push_id, mine)))
-        for key, v in theirs.items():
-            r = self.regs.get(key)
-            if v > (r.rt.state[self.value_slot] if r is not None else 0):
-                behind = True
-        if behind and want_reply:
-            self._send_digest(src, False)
 
     # ---- clients ----------------------------------------------------------------
     @staticmethod

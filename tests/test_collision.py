@@ -24,7 +24,7 @@ def test_check_reports_it_and_simulate_does_not() -> None:
     summary = json.loads(checked.stdout)["summary"]
     n = summary["distinct_states"]
     assert summary["fingerprint_collision_probability"] == float(f"{n * (n - 1) / 2**65:.2g}") > 0
-    assert "fingerprint collision probability 7.0e-13" in run_cli("check", spec, "--quiet").stdout  # 5,093 states
+    assert "fingerprint collision probability 8.7e-13" in run_cli("check", spec, "--quiet").stdout  # 5,679 states
     walks = json.loads(run_cli("simulate", spec, "--json").stdout)["summary"]
     assert walks["fingerprint_collision_probability"] is None  # random walks keep no fingerprint set
     assert "collision" not in run_cli("simulate", spec).stdout

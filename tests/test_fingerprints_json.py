@@ -51,7 +51,8 @@ def test_json_summary_of_a_passing_check() -> None:
     assert out["constants"]["N"] == 2
     s = out["summary"]
     assert s["complete"] is True and s["distinct_states"] > 0 and s["transitions"] >= s["distinct_states"] - 1
-    assert set(out["invariants"]) == {"Validity", "PushValid", "NeverTwice"} and all(out["invariants"].values())
+    assert set(out["invariants"]) == {"Validity", "PushValid", "DigestValid", "AnswerValid", "NeverTwice", "NeverBack"}
+    assert all(out["invariants"].values())
     assert out["reachable"] == {"AllHoldLatest": True}
 
 

@@ -133,14 +133,14 @@ def test_a_spec_lacking_what_its_service_reads_is_refused(tmp_path: Path, capsys
             "variable role, variable phase, variable leader, message UpToDate(any type, any type), "
             "request write(an opaque value) "
             "(the spec's is write(v: 1..2)).") in err
-    assert "The spec has variables value, " in err and "; messages Push; requests write(v). Choose another" in err
+    assert "The spec has variables value, " in err and "; messages Push, Digest, Answer; requests write(v). Choose another" in err
     assert not d.exists()
-    # gossip without its Push message: the service inferred from the name refuses it too
+    # gossip without its register `value`: the service inferred from the name refuses it too
     spec = tmp_path / "gossip.pnyx"
-    spec.write_text(GOSSIP.read_text().replace("Push", "Shove"))
+    spec.write_text(GOSSIP.read_text().replace("value", "held"))
     assert main(["cluster", "start", str(spec), "--nodes", "2", "--dir", str(d)]) == 2
     err = capsys.readouterr().err
-    assert "cannot run the gossip service: it lacks message Push(an integer)." in err and "messages Shove" in err
+    assert "cannot run the gossip service: it lacks variable value." in err and "variables held" in err
     assert not d.exists()
 
 
@@ -189,10 +189,11 @@ def test_service_constants_come_from_the_config_and_d_overrides(tmp_path: Path) 
 
 def test_service_sections_parse_round_trip_and_refuse_bad_values(tmp_path: Path) -> None:
     cfg = parse_config({"service": "zab", "zab": {"write_timeout": 3, "resubmit": 0.5},
-                        "gossip": {"anti_entropy": 0, "digest_chunk": 100, "constants": {"WRITES": 99}}})
+                        "gossip": {"anti_entropy": 0, "exchange_timeout": 3, "constants": {"WRITES": 99}}})
     assert (cfg.service, cfg.zab.write_timeout, cfg.zab.resubmit, cfg.zab.retry) == ("zab", 3.0, 0.5, 0.02)
-    assert cfg.gossip.anti_entropy == 0 and cfg.gossip.digest_chunk == 100
-    assert cfg.constants("gossip") == {"WRITES": 99, "FANOUT": 6}  # the classic fanout, a [gossip] knob
+    assert cfg.gossip.anti_entropy == 0 and cfg.gossip.exchange_timeout == 3.0
+    # the classic fanout, a [gossip] knob; anti-entropy off turns the spec's off
+    assert cfg.constants("gossip") == {"WRITES": 99, "TIMEOUTS": 2**30, "FANOUT": 6, "ANTI_ENTROPY": False}
     assert (cfg.gossip.fanout, cfg.gossip.period) == (6, 1.0)
     assert parse_config({"gossip": {"fanout": 2, "constants": {"FANOUT": 3}}}).constants("gossip")["FANOUT"] == 3
     assert cfg.constants("zab")["TXNS"] == 2**40
@@ -203,7 +204,7 @@ def test_service_sections_parse_round_trip_and_refuse_bad_values(tmp_path: Path)
     assert load_config(None) == Config()
     for raw, message in [({"zab": {"write_timeout": 0}}, r"zab.write_timeout: expected a number above 0"),
                          ({"zab": {"colour": 1}}, r"zab: unknown setting 'colour' \(known: write_timeout, resubmit"),
-                         ({"gossip": {"digest_chunk": 1.5}}, "digest_chunk: expected a positive integer"),
+                         ({"gossip": {"fanout": 1.5}}, "fanout: expected a positive integer"),
                          ({"gossip": {"anti_entropy_jitter": 1}}, "expected a fraction below 1"),
                          ({"zab": {"constants": {"TXNS": "many"}}}, "table of integer constants"),
                          ({"zab": 3}, "zab: expected a table"), ({"service": 3}, "service: expected a service name"),

@@ -300,6 +300,22 @@ def test_partition_blocks_then_heals() -> None:
     assert sim.run(5.0, stop=gossip_converged(5))
 
 
+@pytest.mark.parametrize("anti_entropy", [True, False])
+def test_a_node_that_missed_the_pushes_converges_by_anti_entropy(anti_entropy: bool) -> None:
+    """n5 is down while a write spreads: the pushes to it are lost and gossip stops (every peer
+    was told). Back up, n5 learns the write only from the spec's anti-entropy; without it, never."""
+    cs = load(GOSSIP, {"N": 5, "WRITES": 1000, "FANOUT": 2, "ANTI_ENTROPY": anti_entropy})
+    sim = Simulation(cs, seed=3)
+    sim.crash(4)
+    sim.request(0, "write", (7,))
+    assert sim.run(10.0, stop=lambda s: all(s.var(i, "value") == 7 and len(s.var(i, "sent")) == 4 for i in range(4)))
+    pushes = sim.stats.by_message["Push"]
+    sim.restart(4)
+    assert sim.run(sim.now + 20.0, stop=gossip_converged(7)) is anti_entropy
+    assert sim.stats.by_message["Push"] == pushes  # no push round reached n5
+    assert (sim.stats.by_message.get("Digest", 0) > 0) is anti_entropy
+
+
 def test_gossip_under_random_fault_schedules() -> None:
     machine = fault_machine(load(GOSSIP, {"N": 3, "WRITES": 2}), max_crashes=2)
     run_state_machine_as_test(machine, settings=settings(max_examples=40, stateful_step_count=30, deadline=None,

@@ -49,7 +49,7 @@ def test_define_values_are_plain_decimal_integers(capsys: pytest.CaptureFixture[
 def test_node_count_within_bounds(capsys: pytest.CaptureFixture[str], n: str) -> None:
     code, err = run(capsys, "check", GOSSIP, "-D", f"N={n}", "--max-states", "10", "--quiet")
     assert code == 2
-    assert f"gossip.pnyx:15:7: the number of nodes must be from 1 to 100, got {n}" in err
+    assert f"gossip.pnyx:23:7: the number of nodes must be from 1 to 100, got {n}" in err
     assert f"hint: with -D N={n}" in err
 
 
@@ -61,20 +61,20 @@ def test_fifty_nodes_are_explored(capsys: pytest.CaptureFixture[str]) -> None:
 def test_negative_subset_size(capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run(capsys, "check", GOSSIP, "-D", "FANOUT=-1", "--quiet")
     assert code == 2
-    assert "gossip.pnyx:55:77: a subset size is a count, at least 0; got -1" in err and "-D FANOUT=-1" in err
+    assert "gossip.pnyx:76:77: a subset size is a count, at least 0; got -1" in err and "-D FANOUT=-1" in err
 
 
 def test_negative_budget_and_empty_range_name_the_override(capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run(capsys, "check", GOSSIP, "-D", "LOSSES=-3", "--quiet")
     assert code == 2 and "a budget is a count, at least 0; got -3" in err and "with -D LOSSES=-3" in err
     code, err = run(capsys, "check", GOSSIP, "-D", "WRITES=-1", "--quiet")
-    assert code == 2 and "gossip.pnyx:24:16: empty range 0..-1" in err and "with -D WRITES=-1" in err
+    assert code == 2 and "gossip.pnyx:33:16: empty range 0..-1" in err and "with -D WRITES=-1" in err
 
 
 def test_request_arguments_too_many_for_the_checker(capsys: pytest.CaptureFixture[str]) -> None:
     code, err = run(capsys, "check", GOSSIP, "-D", "WRITES=99999999999", "--quiet")
     assert code == 2
-    assert "gossip.pnyx:36:18: the checker tries every argument of request write(v: 1..99999999999)" in err
+    assert "gossip.pnyx:51:18: the checker tries every argument of request write(v: 1..99999999999)" in err
     cs = compiled(Path(GOSSIP).read_text(), WRITES=2**62)  # a cluster's instance compiles: it never enumerates
     assert cs.requests[0].arg_error is not None
 

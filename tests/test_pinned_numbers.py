@@ -31,6 +31,7 @@ GOLDEN = TESTS / "golden" / "pinned.json"
 # (spec, constants): every bundled spec, sized so that all of them take seconds
 BUNDLED: list[tuple[str, dict[str, object]]] = [
     ("spec/gossip.pnyx", {}),
+    ("spec/gossip.pnyx", {"ANTI_ENTROPY": True, "N": 2}),
     ("spec/zab_broadcast.pnyx", {}),
     ("spec/examples/two_phase_commit.pnyx", {}),
     ("spec/zab.pnyx", {"TXNS": 1, "CRASHES": 0}),

@@ -70,7 +70,7 @@ def test_gossip_validity_alone_is_not_inductive_and_its_cti_really_breaks_it() -
 
 def test_gossip_validity_with_its_helper_is_inductive() -> None:
     cs = load(str(GOSSIP))
-    res = prove(cs, ["Validity", "PushValid"])
+    res = prove(cs, ["Validity", "PushValid", "DigestValid", "AnswerValid"])
     assert res.ok, res.cti
     assert res.branches > 0 and res.queries > res.branches
 
@@ -238,7 +238,7 @@ def test_bmc_of_correct_models_finds_nothing() -> None:
 
 # ---- command line --------------------------------------------------------------
 def test_cli_prove_and_bmc(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    assert main(["prove", str(GOSSIP), "--invariant", "Validity", "--assume", "PushValid"]) == 0
+    assert main(["prove", str(GOSSIP), "--invariant", "Validity", "--assume", "PushValid,DigestValid,AnswerValid"]) == 0
     assert "Proved" in capsys.readouterr().out
     assert main(["prove", str(GOSSIP), "-D", "WRITES=1", "--invariant", "Validity", "--json"]) == 1
     out = json.loads(capsys.readouterr().out)
@@ -315,4 +315,4 @@ def test_a_huge_constant_is_a_located_refusal_not_an_exhausted_machine(command: 
     code = main([command[0], str(GOSSIP), "-D", "WRITES=1000000000", *command[1:]])
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err
-    assert "gossip.pnyx:31:3" in err and "more than 10,000 values" in err
+    assert "gossip.pnyx:44:3" in err and "more than 10,000 values" in err
