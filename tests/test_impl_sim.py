@@ -326,7 +326,9 @@ def test_random_fault_schedules_find_a_broken_gossip(tmp_path: Path) -> None:
     text = Path(GOSSIP).read_text().replace("{p in Node where p != self and p not in sent}", "{p in Node where p != self}")
     broken = compile_text(tmp_path, text, "broken.pnyx", N=3)
     machine = fault_machine(broken)
-    with pytest.raises(InvariantViolation, match="NeverTwice"):
+    # Without the guard a round may push to a peer already told (NeverTwice) or to the node the
+    # news came from (NeverBack): whichever a schedule shows first is a catch.
+    with pytest.raises(InvariantViolation, match="NeverTwice|NeverBack"):
         run_state_machine_as_test(machine, settings=settings(max_examples=200, stateful_step_count=30, deadline=None,
                                                              suppress_health_check=list(HealthCheck), database=None,
                                                              phases=[Phase.generate]))
