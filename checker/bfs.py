@@ -12,7 +12,6 @@ so any state's path is replayed from the initial state.
 from __future__ import annotations
 
 import gc
-from bisect import bisect_right
 import resource
 import shutil
 import tempfile
@@ -201,9 +200,6 @@ def explore(model: Model, options: Options | None = None) -> Result:
             gc.enable()
 
 
-BATCH = 1 << 14  # successors gathered before the fingerprint set filters them in one call
-
-
 def _explore(model: Model, options: Options | None = None) -> Result:
     opts = options or Options()
     spill = tempfile.mkdtemp(prefix="pnyx-bfs-") if opts.fpset == "disk" else None
@@ -239,6 +235,8 @@ def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: Fing
     next_report = start + opts.progress_every
     violation: tuple[str, Property | None, int, StepError | None] | None = None
     add_parent, add_step = pointers.parent.append, pointers.step.append
+    batch = visited.batch
+    known = (raw_seen if raw_seen is not None else visited).known  # seen for sure (False: ask add_new)
     max_states = opts.max_states
     drop_counts = getattr(model, "drop_counts", None)
     dropped: dict[str, int] | None = None  # as counted up to where a search stopped inside a batch
@@ -276,37 +274,43 @@ def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: Fing
         for part in frontier.slices():
             i = 0
             while i < len(part) and violation is None and stopped_by is None:
-                # gather the successors of part[i:j], flat: the k-th is pairs[k], its source part[src[k]]
-                pairs: list[tuple[object, State]] = []
+                # gather the successors of part[i:j] not known to be seen: the k-th is states[k], reached from
+                # part[sources[k]] by its successor number steps[k]
+                sources: list[int] = []
+                steps: list[int] = []
+                states: list[State] = []
                 fps: list[int] = []
-                starts: list[int] = []  # where each source's successors begin in `pairs`
+                after: list[int] = []  # transitions counted after each source
                 transitions = stats.transitions
                 failed: StepError | None = None
                 drops_before = drop_counts() if drop_counts is not None else None
                 j = i
-                while j < len(part) and len(pairs) < BATCH:
+                while j < len(part) and len(fps) < batch:
                     try:
                         succ = successors(part[j])
                     except StepError as err:
                         failed = err
                         break
-                    starts.append(len(pairs))
-                    pairs += succ
-                    fps += [fingerprint(s2) for _, s2 in succ]
+                    transitions += len(succ)
+                    after.append(transitions)
+                    for ai, (_, s2) in enumerate(succ):
+                        fp = fingerprint(s2)
+                        if not known(fp):
+                            sources.append(j)
+                            steps.append(ai)
+                            states.append(s2)
+                            fps.append(fp)
                     j += 1
-                after = [transitions + k for k in starts[1:]] + [transitions + len(pairs)]  # counted after each source
                 if canon is not None:  # raw fingerprints: the new ones canonicalized
                     assert raw_seen is not None
                     firsts = raw_seen.add_new(fps)
-                    fresh = [firsts[k] for k in visited.add_new([fingerprint(canon(pairs[p][1])) for p in firsts])]
+                    fresh = [firsts[k] for k in visited.add_new([fingerprint(canon(states[k])) for k in firsts])]
                 else:
                     fresh = visited.add_new(fps)
-                stats.transitions = after[-1] if after else transitions
+                stats.transitions = transitions
                 full_at = i if max_states is not None and len(pointers) >= max_states else -1  # source where the bound was met
-                for p in fresh:
-                    src = i + bisect_right(starts, p) - 1
-                    ai = p - starts[src - i]
-                    s2 = pairs[p][1]
+                for k in fresh:
+                    src, ai, s2 = sources[k], steps[k], states[k]
                     if full_at >= 0 and src != full_at:
                         break
                     sid = base + done + src
@@ -347,6 +351,9 @@ def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: Fing
                 break
             done += len(part)
         base += len(frontier)
+        visited.next_level()
+        if raw_seen is not None:
+            raw_seen.next_level()
         frontier = nxt
         if stopped_by or violation is not None:
             break

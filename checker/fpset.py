@@ -35,6 +35,11 @@ class FingerprintSet(Protocol):
     # the positions of the keys not seen before (of the first, when a key repeats), in order; they are now added
     def add_new(self, keys: Sequence[int]) -> list[int]: ...
 
+    batch: int  # keys worth gathering for one add_new: more amortize its cost, fewer keep states in cache
+    known: Callable[[int], bool]  # True: the key was added before (False may still be a key seen: add_new decides)
+
+    def next_level(self) -> None: ...  # the search moves on to the next level
+
     def __len__(self) -> int: ...
 
     @property
@@ -54,18 +59,27 @@ def make_fingerprint_set(kind: str, budget: int = DEFAULT_BUDGET, folder: str | 
     raise ValueError(f"unknown fingerprint set {kind!r} (one of {', '.join(KINDS)})")
 
 
-def _fresh_positions(np: Any, keys: Sequence[int], insert: Callable[[np.ndarray], np.ndarray]) -> list[int]:
+def _fresh_positions(np: Any, keys: Sequence[int], insert: Callable[[np.ndarray], np.ndarray],
+                     recent: RecentLevels) -> list[int]:
     """add_new by a vectorized `insert` of distinct keys: the first position of each key, those new, in order."""
     arr = np.fromiter(keys, dtype=np.int64, count=len(keys))
     unique, first = np.unique(arr, return_index=True)
-    return np.sort(first[insert(unique)]).tolist()
+    mask = insert(unique)
+    recent.add(unique[mask].tolist())
+    return np.sort(first[mask]).tolist()
 
 
 class PythonSet:
     """Python's set: a filter in one comprehension, the set's own methods bound once."""
 
+    batch = 64
+
     def __init__(self) -> None:
         self.seen: set[int] = set()
+        self.known = self.seen.__contains__
+
+    def next_level(self) -> None:
+        pass
 
     def add_new(self, keys: Sequence[int]) -> list[int]:
         seen = self.seen
@@ -83,11 +97,50 @@ class PythonSet:
         self.seen = set()
 
 
+class RecentLevels:
+    """The keys added during the last few levels, in a Python set: in a breadth-first search most
+    successors are states of the level being expanded or of the one before or after it, and this
+    answers them one at a time at a set's speed, so that only the others wait for a batch. It holds
+    at most `limit` keys (older levels are forgotten first, then the set is emptied)."""
+
+    LEVELS = 3
+
+    def __init__(self, limit: int = 1 << 20) -> None:
+        self.keys: set[int] = set()
+        self.known = self.keys.__contains__
+        self.levels: list[list[int]] = [[]]
+        self.limit = limit
+
+    def add(self, fresh: list[int]) -> None:
+        self.keys.update(fresh)
+        self.levels[-1] += fresh
+        if len(self.keys) > self.limit:
+            self.forget()
+
+    def next_level(self) -> None:
+        self.levels.append([])
+        if len(self.levels) > self.LEVELS:
+            self.keys.difference_update(self.levels.pop(0))
+
+    def forget(self) -> None:
+        while len(self.keys) > self.limit // 2 and len(self.levels) > 1:
+            self.keys.difference_update(self.levels.pop(0))
+        if len(self.keys) > self.limit // 2:
+            self.keys.clear()
+            self.levels = [[]]
+
+    @property
+    def nbytes(self) -> int:
+        return self.keys.__sizeof__() + 32 * len(self.keys) + sum(8 * len(x) for x in self.levels)
+
+
 _MIX = 0x9E3779B97F4A7C15  # Fibonacci hashing: the slot is the top bits of key * 2**64 / golden ratio
 
 
 class HashTable:
     """Open addressing over one int64 numpy array (0: empty), linear probing, grown by doubling."""
+
+    batch = 512
 
     def __init__(self, capacity: int = 1 << 16, max_load: float = 0.5) -> None:
         import numpy as np
@@ -97,6 +150,8 @@ class HashTable:
         self.has_zero = False
         self.count = 0
         self._allocate(capacity)
+        self.recent = RecentLevels()
+        self.known = self.recent.known
 
     def _allocate(self, capacity: int) -> None:
         np = self.np
@@ -111,7 +166,10 @@ class HashTable:
             return ((keys.view(np.uint64) * np.uint64(_MIX)) >> self.shift).astype(np.int64)
 
     def add_new(self, keys: Sequence[int]) -> list[int]:
-        return _fresh_positions(self.np, keys, self.insert)
+        return _fresh_positions(self.np, keys, self.insert, self.recent)
+
+    def next_level(self) -> None:
+        self.recent.next_level()
 
     def insert(self, keys: np.ndarray) -> np.ndarray:
         """Add the distinct int64 keys; a mask of those that were not there before."""
@@ -190,6 +248,8 @@ class SpillingSet:
     the file (a new file, written in slices; the old one is then deleted).
     """
 
+    batch = 2048
+
     def __init__(self, budget: int = DEFAULT_BUDGET, folder: str | None = None) -> None:
         import numpy as np
 
@@ -202,9 +262,14 @@ class SpillingSet:
         self.path: str | None = None
         self.generation = 0
         self.count = 0
+        self.recent = RecentLevels(min(1 << 20, max(1 << 10, budget // 256)))
+        self.known = self.recent.known
+
+    def next_level(self) -> None:
+        self.recent.next_level()
 
     def add_new(self, keys: Sequence[int]) -> list[int]:
-        found = _fresh_positions(self.np, keys, self.insert)
+        found = _fresh_positions(self.np, keys, self.insert, self.recent)
         self.count += len(found)
         return found
 
