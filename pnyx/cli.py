@@ -179,6 +179,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                         "full state graph (no symmetry reduction); see docs/liveness.md")
     c.add_argument("--workers", type=_workers, default=1, metavar="N",
                    help="search with N processes (default 1; 0: one per core); the same states and trace lengths")
+    c.add_argument("--fpset", choices=("memory", "compact", "disk"), default="memory",
+                   help="where the visited states' fingerprints are kept: memory (a Python set, the fastest), compact "
+                        "(a numpy table, about 16-32 bytes per state) or disk (that table up to --fpset-memory, then a "
+                        "sorted file; the waiting states and the trace pointers go to files too); see docs/fpset.md")
+    c.add_argument("--fpset-memory", type=_positive, default=256, metavar="MB",
+                   help="with --fpset disk: memory for the fingerprint table before it spills to disk (default 256)")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
     c.add_argument("--mermaid", metavar="FILE",
@@ -256,8 +262,11 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.liveness and args.max_depth is not None:
         raise ArgumentError("--max-depth does not apply to --liveness: liveness needs every reachable state "
                             "(bound it with --max-states or --max-seconds)")
+    if args.fpset != "memory" and args.workers > 1:
+        raise ArgumentError(f"--fpset {args.fpset} applies to the one-process search: use it with --workers 1")
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
-                   symmetry=not args.no_symmetry, workers=args.workers)
+                   symmetry=not args.no_symmetry, workers=args.workers, fpset=args.fpset,
+                   fpset_budget=args.fpset_memory * 2**20)
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     live_enabled = not args.quiet and err.is_terminal and not args.json
