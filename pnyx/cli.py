@@ -187,6 +187,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="with --fpset disk: memory for the fingerprint table before it spills to disk (default 256)")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
+    c.add_argument("--progress-every", type=_seconds, default=10.0, metavar="S",
+                   help="when stderr is not a terminal: a progress line every S seconds (default 10)")
     c.add_argument("--mermaid", metavar="FILE",
                    help="also write the counterexample as a Mermaid sequence diagram (Markdown with a ```mermaid block; "
                         "the bare diagram if FILE ends in .mmd)")
@@ -276,7 +278,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             result = bfs_check(cs, opts)
     else:
         if not args.quiet and not args.json:
-            opts.progress_every = 10.0
+            opts.progress_every = args.progress_every
             opts.progress = lambda st: err.print(
                 f"progress: {st.distinct:,} states, {st.states_per_second:,.0f} states/s, queue {st.queue:,}, depth {st.depth}")
         result = bfs_check(cs, opts)
