@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speed import MODELS, ROOT, SMOKE, Run, run_pnyx, run_tlc  # noqa: E402 - beside this script
+from bench_speed import MODELS, ROOT, SMOKE, Run, run_pnyx, run_tlc
 
 KINDS = ("memory", "compact", "disk")
 

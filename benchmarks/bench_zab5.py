@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speed import ROOT, baseline_path, defines  # noqa: E402 - beside this script
+from bench_speed import ROOT, baseline_path, defines
 
 CONSTANTS: dict[str, object] = {"N": 5, "TXNS": 1, "MAX_EPOCH": 2, "CRASHES": 1, "TIMEOUTS": 1}
 PROGRESS = re.compile(r"progress: ([\d,]+) states, [\d,]+ states/s, queue ([\d,]+), depth (\d+)")
@@ -159,7 +159,8 @@ def main(argv: list[str] | None = None) -> int:
             before = budgeted(command(constants, [], spec if spec.is_file() else ROOT / "spec" / "zab.pnyx"), path, budget)
         print(row("before", before), flush=True)
         if before.rate:
-            print(f"states per CPU-second: x{now.rate / before.rate:.2f}; states reached: x{now.states / max(before.states, 1):.2f}")
+            print(f"states per CPU-second: x{now.rate / before.rate:.2f}; "
+                  f"states reached: x{now.states / max(before.states, 1):.2f}")
         failed |= before.states == 0
     return 1 if failed else 0
 

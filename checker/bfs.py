@@ -203,11 +203,12 @@ def explore(model: Model, options: Options | None = None) -> Result:
 def _explore(model: Model, options: Options | None = None) -> Result:
     opts = options or Options()
     spill = tempfile.mkdtemp(prefix="pnyx-bfs-") if opts.fpset == "disk" else None
-    visited = make_fingerprint_set(opts.fpset, opts.fpset_budget, spill)  # fingerprints of the (canonical) states discovered
     reducing = opts.symmetry and model.symmetric
+    budget = opts.fpset_budget // 2 if reducing else opts.fpset_budget  # shared by the two sets below
+    visited = make_fingerprint_set(opts.fpset, budget, spill)  # fingerprints of the (canonical) states discovered
     # fingerprints of generated states as they are, before canonicalization: most successors were
     # generated before as this very state, and then need no N!-bounded canonicalization
-    raw_seen = make_fingerprint_set(opts.fpset, opts.fpset_budget, spill) if reducing else None
+    raw_seen = make_fingerprint_set(opts.fpset, budget, spill) if reducing else None
     pointers = Pointers(spill)  # a state's number is its order of discovery
     try:
         return _search(model, opts, visited, raw_seen, pointers, spill, reducing)

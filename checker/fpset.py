@@ -255,14 +255,14 @@ class SpillingSet:
 
         self.np = np
         self.folder = tempfile.mkdtemp(prefix="pnyx-fpset-", dir=folder)
-        self.capacity = max(1 << 10, 1 << (max(budget // 8, 1).bit_length() - 1))  # slots: a power of 2 within budget
+        self.capacity = max(1 << 6, 1 << (max(budget // 8, 1).bit_length() - 1))  # slots: a power of 2 within budget
         self.table = HashTable(min(self.capacity, 1 << 16))  # it grows up to `capacity`, never past it
         self.limit = int(self.table.max_load * self.capacity)
         self.disk: np.ndarray = np.zeros(0, dtype=np.int64)
         self.path: str | None = None
         self.generation = 0
         self.count = 0
-        self.recent = RecentLevels(min(1 << 20, max(1 << 10, budget // 256)))
+        self.recent = RecentLevels(min(1 << 20, max(1 << 10, budget // 1024)))  # ~70 bytes a key: 7% of the budget
         self.known = self.recent.known
 
     def next_level(self) -> None:
