@@ -8,7 +8,7 @@ process (bench_speed's `measured`: CPU seconds and peak RSS from wait4). The sam
 
 is what the search itself holds per state: fingerprints, parent pointers, the waiting states, the
 model's memo tables. "set B/state" is the fingerprint set's own data (the JSON summary's
-fingerprint_set_bytes; for `memory` the set's table and its int objects, 32 bytes each). TLC's
+fingerprint_set_bytes; for `memory` the set's table and its int objects). TLC's
 column is its peak RSS over its distinct states, JVM heap included (it reserves its heap up front),
 for scale only. Counts must agree across kinds and with TLC, or the exit status is 1.
 
@@ -30,12 +30,11 @@ from bench_speed import MODELS, ROOT, SMOKE, Run, run_pnyx, run_tlc
 KINDS = ("memory", "compact", "disk")
 
 
-def set_bytes(run: Run, kind: str) -> float:
-    """The fingerprint set's own bytes per state (a Python set's int objects counted for `memory`)."""
+def set_bytes(run: Run) -> float:
+    """The fingerprint set's own bytes per state."""
     if run.summary is None or not run.distinct:
         return 0.0
-    own = run.summary.get("fingerprint_set_bytes", 0)
-    return own / run.distinct + (32 if kind == "memory" else 0)
+    return run.summary.get("fingerprint_set_bytes", 0) / run.distinct
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
             per = (run.peak_rss - start.peak_rss) / run.distinct if run.distinct else 0.0
             print(line([label, f"pnyx {kind}", f"{run.distinct or 0:,}", f"{run.cpu:.1f}", f"{run.rate:,.0f}",
                         f"{run.peak_rss / 2**20:,.0f}", f"{start.peak_rss / 2**20:,.0f}", f"{per:,.0f}",
-                        f"{set_bytes(run, kind):.1f}", run.error or ""]), flush=True)
+                        f"{set_bytes(run):.1f}", run.error or ""]), flush=True)
         if use_tlc:
             t = run_tlc(spec, constants, jar, args.timeout)
             agree = "yes" if t.error is None and counts == {t.distinct} else "NO"

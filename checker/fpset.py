@@ -89,9 +89,11 @@ class PythonSet:
     def __len__(self) -> int:
         return len(self.seen)
 
+    INT_BYTES = 48  # a fingerprint's int object: 36 bytes for 61 to 64 bits of magnitude, 48 as pymalloc allocates it
+
     @property
     def nbytes(self) -> int:
-        return self.seen.__sizeof__()
+        return self.seen.__sizeof__() + self.INT_BYTES * len(self.seen)
 
     def close(self) -> None:
         self.seen = set()
