@@ -1,8 +1,9 @@
 """How far a 5-server ZAB check gets in a budget of CPU seconds, now and (with --baseline) before.
 
 `pnyx check spec/zab.pnyx -D N=5 ...` runs as a child process (symmetry on, as a user runs it),
-its stderr a pipe so that it prints a progress line every few seconds. Its CPU time (user +
-system, from /proc) is polled; when it has spent the budget it is stopped (SIGTERM). The row is
+its stderr a pipe so that it prints a progress line every few seconds (every 10 for a baseline
+from before --progress-every). Its CPU time (user + system, from /proc) is polled; when it has
+spent the budget it is stopped with SIGINT, as Ctrl-C, so that it removes its files. The row is
 its last progress line (states reached, depth, queue) with the CPU time at which it was read, so
 
     states per CPU-second = states of the last progress line / CPU seconds then
@@ -93,7 +94,7 @@ def budgeted(cmd: list[str], cwd: Path, budget: float, env: dict[str, str] | Non
             if pid:
                 break
             if not stopped and cpu_seconds(proc.pid) >= budget:
-                proc.send_signal(signal.SIGTERM)
+                proc.send_signal(signal.SIGINT)  # as Ctrl-C: the search cleans up its files
                 stopped = True
             time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
