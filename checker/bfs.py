@@ -11,6 +11,7 @@ so any state's path is replayed from the initial state.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import resource
 import shutil
@@ -202,23 +203,22 @@ def explore(model: Model, options: Options | None = None) -> Result:
 
 def _explore(model: Model, options: Options | None = None) -> Result:
     opts = options or Options()
-    spill = tempfile.mkdtemp(prefix="pnyx-bfs-") if opts.fpset == "disk" else None
     reducing = opts.symmetry and model.symmetric
     budget = opts.fpset_budget // 2 if reducing else opts.fpset_budget  # shared by the two sets below
-    visited = make_fingerprint_set(opts.fpset, budget, spill)  # fingerprints of the (canonical) states discovered
-    # fingerprints of generated states as they are, before canonicalization: most successors were
-    # generated before as this very state, and then need no N!-bounded canonicalization
-    raw_seen = make_fingerprint_set(opts.fpset, budget, spill) if reducing else None
-    pointers = Pointers(spill)  # a state's number is its order of discovery
-    try:
-        return _search(model, opts, visited, raw_seen, pointers, spill, reducing)
-    finally:
-        visited.close()
-        if raw_seen is not None:
-            raw_seen.close()
-        pointers.close()
+    with contextlib.ExitStack() as cleanup:  # files removed however the search ends (SIGTERM: see pnyx.cli)
+        spill = tempfile.mkdtemp(prefix="pnyx-bfs-") if opts.fpset == "disk" else None
         if spill is not None:
-            shutil.rmtree(spill, ignore_errors=True)
+            cleanup.callback(shutil.rmtree, spill, ignore_errors=True)
+        visited = make_fingerprint_set(opts.fpset, budget, spill)  # fingerprints of the (canonical) states discovered
+        cleanup.callback(visited.close)
+        # fingerprints of generated states as they are, before canonicalization: most successors were
+        # generated before as this very state, and then need no N!-bounded canonicalization
+        raw_seen = make_fingerprint_set(opts.fpset, budget, spill) if reducing else None
+        if raw_seen is not None:
+            cleanup.callback(raw_seen.close)
+        pointers = Pointers(spill)  # a state's number is its order of discovery
+        cleanup.callback(pointers.close)
+        return _search(model, opts, visited, raw_seen, pointers, spill, reducing)
 
 
 def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: FingerprintSet | None,

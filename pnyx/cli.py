@@ -266,6 +266,10 @@ def cmd_check(args: argparse.Namespace) -> int:
                             "(bound it with --max-states or --max-seconds)")
     if args.fpset != "memory" and args.workers > 1:
         raise ArgumentError(f"--fpset {args.fpset} applies to the one-process search: use it with --workers 1")
+    if args.fpset == "disk":  # stopped by SIGTERM, the search still removes its files (on its way out by SystemExit)
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
                    symmetry=not args.no_symmetry, workers=args.workers, fpset=args.fpset,
                    fpset_budget=args.fpset_memory * 2**20)

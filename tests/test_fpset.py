@@ -5,6 +5,7 @@ order, the same traces, the same verdicts; the disk kind while spilling everythi
 from __future__ import annotations
 
 import json
+import os
 import random
 from pathlib import Path
 
@@ -104,6 +105,25 @@ def test_a_broken_model_is_caught() -> None:
     rs = results(compiled(COUNTER.replace("when x < 3 ", "")), symmetry=False)  # x leaves 0..3: a failing handler
     assert_alike(rs)
     assert all(r.violation is not None and r.violation.kind == "error" and len(r.violation.trace) == 3 for r in rs)
+
+
+def test_a_stopped_disk_search_removes_its_files(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "pnyx", "check", str(ROOT / "spec" / "zab.pnyx"), "-D", "N=5",
+                             "--fpset", "disk", "--quiet"], cwd=ROOT, env={**os.environ, "TMPDIR": str(tmp_path)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not any(tmp_path.glob("pnyx-bfs-*")) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    assert any(tmp_path.glob("pnyx-bfs-*")), "the search made no folder for its files"
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 128 + signal.SIGTERM and "Traceback" not in err
+    assert not any(tmp_path.glob("pnyx-*")), list(tmp_path.iterdir())
 
 
 def test_cli_fpset() -> None:
