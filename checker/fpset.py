@@ -144,6 +144,7 @@ class HashTable:
     """Open addressing over one int64 numpy array (0: empty), linear probing, grown by doubling."""
 
     batch = 512
+    REHASH = 1 << 16  # keys moved to the grown table per insert (each takes ~10 temporary arrays of its size)
 
     def __init__(self, capacity: int = 1 << 16, max_load: float = 0.5) -> None:
         import numpy as np
@@ -219,8 +220,8 @@ class HashTable:
         old = self.table[self.table != 0]
         self._allocate(capacity)
         zero, count = self.has_zero, self.count
-        self.count = 0
-        self.insert(old)
+        for start in range(0, len(old), self.REHASH):  # a slice at a time: insert's temporaries stay small
+            self.insert(old[start:start + self.REHASH])
         self.has_zero, self.count = zero, count
 
     def keys(self) -> np.ndarray:
