@@ -55,6 +55,7 @@ class Run:
     peak_rss: int  # bytes
     error: str | None = None
     exit_code: int = 0
+    summary: dict | None = None  # Pnyx's JSON summary
 
     @property
     def rate(self) -> float:
@@ -99,7 +100,8 @@ def baseline_path(checkout: Path, into: Path) -> Path:
     return into
 
 
-def run_pnyx(spec: str, constants: dict[str, object], workers: int, timeout: float, path: Path | None = None) -> Run:
+def run_pnyx(spec: str, constants: dict[str, object], workers: int, timeout: float, path: Path | None = None,
+             extra: tuple[str, ...] = ()) -> Run:
     """`pnyx check --no-symmetry --json` in a child process (importing pnyx from `path` if given:
     the child runs there, and the current folder comes first on sys.path; the spec is then the
     older copy's own, if it has one, since the language may have changed since)."""
@@ -107,14 +109,15 @@ def run_pnyx(spec: str, constants: dict[str, object], workers: int, timeout: flo
     cmd = [sys.executable, "-m", "pnyx", "check", str(file), "--no-symmetry", "--json", *defines(constants)]
     if workers != 1:
         cmd += ["--workers", str(workers)]
-    text, run = measured(cmd, path or ROOT, timeout)
+    text, run = measured([*cmd, *extra], path or ROOT, timeout)
     try:
         summary = json.loads(text[text.index("{"):])["summary"]
     except (ValueError, KeyError):
         run.error = (text.strip().splitlines() or ["no output"])[-1][:80]
         return run
     run.distinct = summary["distinct_states"]
-    if not summary["complete"]:
+    run.summary = summary
+    if not summary["complete"] and "--max-states" not in extra:
         run.error = "incomplete"
     return run
 

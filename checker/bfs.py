@@ -11,18 +11,22 @@ so any state's path is replayed from the initial state.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import resource
+import shutil
+import tempfile
 import time
-from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import ModelError
 
+from .fpset import DEFAULT_BUDGET, FingerprintSet, make_fingerprint_set
 from .model import SpecModel, State, StepError, stable_fingerprint
 from .protocol import Model, Property
+from .spill import Frontier, Pointers
 from .trace import Trace, replay
 
 __all__ = ["Options", "Stats", "Violation", "Result", "check", "explore", "stable_fingerprint"]
@@ -40,6 +44,8 @@ class Options:
     engine: str = "processes"  # or "ray": pnyx.checker.ray_engine, with `workers` actors
     address: str | None = None  # the Ray cluster to join (ray.init's address); None: a local one
     por: str = "none"  # partial-order reduction (pnyx.checker.por): none | sleep | ample
+    fpset: str = "memory"  # where fingerprints, the frontier and parent pointers are kept (checker/fpset.py)
+    fpset_budget: int = DEFAULT_BUDGET  # bytes of fingerprint table in memory, for fpset "disk"
 
 
 @dataclass
@@ -50,6 +56,7 @@ class Stats:
     queue: int = 0
     seconds: float = 0.0
     peak_rss_bytes: int = 0
+    fingerprint_bytes: int = 0  # memory the fingerprint set's own data took at the end (one process)
     dropped: dict[str, int] = field(default_factory=dict)  # transitions dropping an unhandled message, by kind
     pruned: int = 0  # transitions partial-order reduction did not take (asleep, or outside an ample set)
 
@@ -209,31 +216,58 @@ def explore(model: Model, options: Options | None = None) -> Result:
 
 def _explore(model: Model, options: Options | None = None) -> Result:
     opts = options or Options()
-    fingerprint = model.fingerprint
     reducing = opts.symmetry and model.symmetric
+    budget = opts.fpset_budget // 2 if reducing else opts.fpset_budget  # shared by the two sets below
+    with contextlib.ExitStack() as cleanup:  # files removed however the search ends (SIGTERM: see pnyx.cli)
+        spill = tempfile.mkdtemp(prefix="pnyx-bfs-") if opts.fpset == "disk" else None
+        if spill is not None:
+            cleanup.callback(shutil.rmtree, spill, ignore_errors=True)
+        visited = make_fingerprint_set(opts.fpset, budget, spill)  # fingerprints of the (canonical) states discovered
+        cleanup.callback(visited.close)
+        # fingerprints of generated states as they are, before canonicalization: most successors were
+        # generated before as this very state, and then need no N!-bounded canonicalization
+        raw_seen = make_fingerprint_set(opts.fpset, budget, spill) if reducing else None
+        if raw_seen is not None:
+            cleanup.callback(raw_seen.close)
+        pointers = Pointers(spill)  # a state's number is its order of discovery
+        cleanup.callback(pointers.close)
+        return _search(model, opts, visited, raw_seen, pointers, spill, reducing)
+
+
+def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: FingerprintSet | None,
+            pointers: Pointers, spill: str | None, reducing: bool) -> Result:
+    """Level by level; a level's states are expanded a batch at a time: the batch's successors are
+    gathered (the first of equal fingerprints kept), the fingerprint set keeps the new ones, and
+    those are numbered and checked in the order they were generated, so the states, their numbers
+    and the first violation are those of a search that looked each successor up on its own."""
+    fingerprint = model.fingerprint
     canon = model.representative() if reducing else None
-    raw_seen: set[int] = set()  # fingerprints of generated states as they are, before canonicalization
     checks = Checks(model)
     check, changes = checks.check, checks.changed
-
-    visited: set[int] = set()  # fingerprints of the (canonical) states discovered; a state's number is its order
-    parent = array("q")
-    step = array("l")
     stats = Stats()
     start = time.perf_counter()
     next_report = start + opts.progress_every
     violation: tuple[str, Property | None, int, StepError | None] | None = None
+    add_parent, add_step = pointers.parent.append, pointers.step.append
+    batch = visited.batch
+    known = (raw_seen if raw_seen is not None else visited).known  # seen for sure (False: ask add_new)
+    max_states = opts.max_states
+    drop_counts = getattr(model, "drop_counts", None)
+    dropped: dict[str, int] | None = None  # as counted up to where a search stopped inside a batch
 
-    frontier: list[State] = []  # one level; its states' numbers are consecutive, from `base`
+    frontier = Frontier(spill)  # one level; its states' numbers are consecutive, from `base`
+    firsts: dict[int, State] = {}  # fingerprint -> the first initial state with it
+    raws: list[int] = []
     for s in model.init_states():
-        raw_seen.add(fingerprint(s))
-        fp = fingerprint(canon(s) if canon is not None else s)
-        if fp in visited:
-            continue
-        sid = len(parent)
-        visited.add(fp)
-        parent.append(-1)
-        step.append(-1)
+        raws.append(fingerprint(s))
+        firsts.setdefault(fingerprint(canon(s)) if canon is not None else raws[-1], s)
+    if raw_seen is not None:
+        raw_seen.add_new(list(dict.fromkeys(raws)))
+    visited.add_new(list(firsts))
+    for s in firsts.values():
+        sid = len(pointers)
+        add_parent(-1)
+        add_step(-1)
         frontier.append(s)
         bad = check(s, sid, None)
         if bad is not None and violation is None:
@@ -242,92 +276,143 @@ def _explore(model: Model, options: Options | None = None) -> Result:
     stopped_by: str | None = None
     depth = 0
     base = 0
-    seen = visited.__contains__
-    see = visited.add
-    add_parent, add_step = parent.append, step.append
     successors = model.successors
-    while frontier and violation is None:
+    while len(frontier) and violation is None:
         if opts.max_depth is not None and depth >= opts.max_depth:
             stopped_by = "depth"
             break
-        nxt: list[State] = []
+        nxt = Frontier(spill)
         add_next = nxt.append
         nid = base + len(frontier)
-        for qi, s in enumerate(frontier):
-            sid = base + qi
-            try:
-                succ = successors(s)
-            except StepError as err:
-                violation = ("error", None, sid, err)
-                break
-            stats.transitions += len(succ)
-            for ai, (_, s2) in enumerate(succ):
-                if canon is not None:
-                    # Most successors were generated before as this very state: skip the
-                    # N!-bounded canonicalization for them.
-                    raw = fingerprint(s2)
-                    if raw in raw_seen:
-                        continue
-                    raw_seen.add(raw)
-                    fp = fingerprint(canon(s2))
+        done = 0  # states of this level expanded in earlier slices
+        for part in frontier.slices():
+            i = 0
+            while i < len(part) and violation is None and stopped_by is None:
+                # gather the successors of part[i:j] not known to be seen: the k-th is states[k], reached from
+                # part[sources[k]] by its successor number steps[k]
+                sources: list[int] = []
+                steps: list[int] = []
+                states: list[State] = []
+                fps: list[int] = []
+                after: list[int] = []  # transitions counted after each source
+                transitions = stats.transitions
+                failed: StepError | None = None
+                drops_before = drop_counts() if drop_counts is not None else None
+                j = i
+                while j < len(part) and len(fps) < batch:
+                    try:
+                        succ = successors(part[j])
+                    except StepError as err:
+                        failed = err
+                        break
+                    transitions += len(succ)
+                    after.append(transitions)
+                    for ai, (_, s2) in enumerate(succ):
+                        fp = fingerprint(s2)
+                        if not known(fp):
+                            sources.append(j)
+                            steps.append(ai)
+                            states.append(s2)
+                            fps.append(fp)
+                    j += 1
+                if canon is not None:  # raw fingerprints: the new ones canonicalized
+                    assert raw_seen is not None
+                    firsts = raw_seen.add_new(fps)
+                    fresh = [firsts[k] for k in visited.add_new([fingerprint(canon(states[k])) for k in firsts])]
                 else:
-                    fp = fingerprint(s2)
-                if seen(fp):
-                    continue
-                see(fp)
-                add_parent(sid)
-                add_step(ai)
-                add_next(s2)
-                bad = check(s2, nid, changes(s, s2))
-                nid += 1
-                if bad is not None:
-                    violation = ("invariant", bad, nid - 1, None)
+                    fresh = visited.add_new(fps)
+                stats.transitions = transitions
+                full_at = i if max_states is not None and len(pointers) >= max_states else -1  # source where the bound was met
+                for k in fresh:
+                    src, ai, s2 = sources[k], steps[k], states[k]
+                    if full_at >= 0 and src != full_at:
+                        break
+                    sid = base + done + src
+                    add_parent(sid)
+                    add_step(ai)
+                    add_next(s2)
+                    bad = check(s2, nid, changes(part[src], s2))
+                    nid += 1
+                    if bad is not None:
+                        violation = ("invariant", bad, nid - 1, None)
+                        full_at = src
+                        break
+                    if full_at < 0 and max_states is not None and nid >= max_states:
+                        full_at = src
+                if full_at >= 0 and full_at < j:  # stopped after source full_at: later sources' successors are not counted
+                    stats.transitions = after[full_at - i]
+                    if violation is None:
+                        stopped_by = "states"
+                    if drop_counts is not None and full_at < j - 1:
+                        dropped = _dropped_until(drop_counts, drops_before or {}, successors, part[i:full_at + 1])
                     break
-            if violation is not None:
-                break
-            if opts.max_states is not None and len(parent) >= opts.max_states:
-                stopped_by = "states"
-                break
-            if (qi & 63) == 0:
+                if failed is not None:
+                    violation = ("error", None, base + done + j, failed)
+                    break
+                i = j
+                nxt.spill()
+                pointers.spill()
                 now = time.perf_counter()
                 if opts.max_seconds is not None and now - start >= opts.max_seconds:
                     stopped_by = "time"
                     break
                 if opts.progress is not None and now >= next_report:
                     next_report = now + opts.progress_every
-                    stats.distinct, stats.depth, stats.seconds = len(parent), depth + 1, now - start
-                    stats.queue = len(frontier) - qi + len(nxt)
+                    stats.distinct, stats.depth, stats.seconds = len(pointers), depth + 1, now - start
+                    stats.queue = len(frontier) - done - i + len(nxt)
                     opts.progress(stats)
+            if violation is not None or stopped_by is not None:
+                break
+            done += len(part)
         base += len(frontier)
-        if stopped_by or violation is not None:
-            frontier = nxt
-            break
+        visited.next_level()
+        if raw_seen is not None:
+            raw_seen.next_level()
         frontier = nxt
-        if frontier:
+        if stopped_by or violation is not None:
+            break
+        if len(frontier):
             depth += 1
 
-    stats.distinct = len(parent)
+    stats.distinct = len(pointers)
     stats.depth = depth
     stats.queue = len(frontier) if stopped_by else 0
     stats.seconds = time.perf_counter() - start
     stats.peak_rss_bytes = _peak_rss()
+    stats.fingerprint_bytes = visited.nbytes + (raw_seen.nbytes if raw_seen is not None else 0)
 
     def path(sid: int) -> list[int]:
         steps = []
-        while parent[sid] != -1:
-            steps.append(step[sid])
-            sid = parent[sid]
-        return steps[::-1]
+        while True:
+            up, ai = pointers.get(sid)
+            if up == -1:
+                return steps[::-1]
+            steps.append(ai)
+            sid = up
 
-    return finish(model, checks, opts, stats, stopped_by, violation, path, reducing)
+    return finish(model, checks, opts, stats, stopped_by, violation, path, reducing, dropped)
+
+
+def _dropped_until(drop_counts: Callable[[], dict[str, int]], before: dict[str, int],
+                   successors: Callable[[State], object], sources: list[State]) -> dict[str, int]:
+    """The unhandled messages dropped up to the end of `sources`, when the batch expanded more:
+    the counts before the batch, plus what expanding `sources` again adds."""
+    mid = drop_counts()
+    for s in sources:
+        successors(s)
+    end = drop_counts()
+    counts = {k: before.get(k, 0) + end[k] - mid.get(k, 0) for k in end}
+    return {k: n for k, n in counts.items() if n}
 
 
 def finish(model: Model, checks: Checks, opts: Options, stats: Stats, stopped_by: str | None,
            violation: tuple[str, Property | None, int, StepError | None] | None,
-           path: Callable[[int], list[int]], reducing: bool) -> Result:
+           path: Callable[[int], list[int]], reducing: bool, dropped: dict[str, int] | None = None) -> Result:
     """The result of a search: the traces to the violation and to each reachable property, replayed."""
     counts = getattr(model, "drop_counts", None)
-    if counts is not None:  # before the replays below step the model again
+    if dropped is not None:
+        stats.dropped = dropped
+    elif counts is not None:  # before the replays below step the model again
         stats.dropped = counts()
     result = Result(
         spec=model.name, stats=stats, complete=stopped_by is None and violation is None,

@@ -72,6 +72,7 @@ def summary(result: Result) -> dict[str, Any]:
         "seconds": round(st.seconds, 3),
         "states_per_second": round(st.states_per_second, 1),
         "peak_memory_bytes": st.peak_rss_bytes,
+        "fingerprint_set_bytes": st.fingerprint_bytes,
         "fingerprint_collision_probability": float(f"{st.collision_probability:.2g}") if result.shortest else None,
         "complete": result.complete,
         "stopped_by": result.stopped_by,

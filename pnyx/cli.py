@@ -189,8 +189,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                    help="partial-order reduction: none (default), sleep (sleep sets: every state, the same verdicts and "
                         "trace lengths, fewer transitions), ample (fewer states, the same verdicts; traces not "
                         "always shortest); see docs/por.md")
+    c.add_argument("--fpset", choices=("memory", "compact", "disk"), default="memory",
+                   help="where the visited states' fingerprints are kept: memory (a Python set, the fastest), compact "
+                        "(a numpy table, about 16-32 bytes per state) or disk (that table up to --fpset-memory, then a "
+                        "sorted file; the waiting states and the trace pointers go to files too); see docs/fpset.md")
+    c.add_argument("--fpset-memory", type=_positive, default=256, metavar="MB",
+                   help="with --fpset disk: memory for the fingerprint table before it spills to disk (default 256)")
     c.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
     c.add_argument("--quiet", action="store_true", help="no live progress display")
+    c.add_argument("--progress-every", type=_seconds, default=10.0, metavar="S",
+                   help="when stderr is not a terminal: a progress line every S seconds (default 10)")
     c.add_argument("--mermaid", metavar="FILE",
                    help="also write the counterexample as a Mermaid sequence diagram (Markdown with a ```mermaid block; "
                         "the bare diagram if FILE ends in .mmd)")
@@ -281,8 +289,16 @@ def cmd_check(args: argparse.Namespace) -> int:
     validate_por(args.por, workers)
     if args.liveness and args.por != "none":
         sys.stderr.write(f"note: --por {args.por} reduces the safety search only; --liveness explores the full state graph\n")
+    if args.fpset != "memory" and (workers != 1 or args.engine == "ray" or args.por != "none"):
+        raise ArgumentError(f"--fpset {args.fpset} applies to the one-process search without --por: "
+                            "use it with --workers 1, --engine processes and --por none")
+    if args.fpset == "disk":  # stopped by SIGTERM, the search still removes its files (on its way out by SystemExit)
+        import signal
+
+        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
-                   symmetry=not args.no_symmetry, workers=workers, engine=args.engine, address=args.address, por=args.por)
+                   symmetry=not args.no_symmetry, workers=workers, engine=args.engine, address=args.address, por=args.por,
+                   fpset=args.fpset, fpset_budget=args.fpset_memory * 2**20)
     err = Console(stderr=True, highlight=False)
     out = Console(highlight=False, soft_wrap=True)
     live_enabled = not args.quiet and err.is_terminal and not args.json
@@ -292,7 +308,7 @@ def cmd_check(args: argparse.Namespace) -> int:
             result = bfs_check(cs, opts)
     else:
         if not args.quiet and not args.json:
-            opts.progress_every = 10.0
+            opts.progress_every = args.progress_every
             opts.progress = lambda st: err.print(
                 f"progress: {st.distinct:,} states, {st.states_per_second:,.0f} states/s, queue {st.queue:,}, depth {st.depth}")
         result = bfs_check(cs, opts)

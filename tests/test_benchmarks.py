@@ -21,6 +21,8 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_tla.py": ["--smoke"],
     "bench_bmc.py": ["--smoke"],  # run by tests/test_bench_bmc.py
     "bench_speed.py": ["--smoke"],
+    "bench_memory.py": ["--smoke", "--no-tlc"],
+    "bench_zab5.py": ["--smoke"],
     "bench_liveness.py": ["--smoke"],
     "bench_epidemics.py": ["--smoke"],
     "bench_zk.py": ["--smoke", "--json"],
@@ -133,6 +135,27 @@ def test_bench_speed_runs() -> None:
     rows = [line.split() for line in lines[1:]]
     assert [r[0] for r in rows] == ["gossip", "zab"], proc.stdout
     assert all(r[-1] == "yes" for r in rows), proc.stdout  # both tools count the same distinct states
+
+
+def test_bench_memory_runs() -> None:
+    proc = _run("bench_memory.py", *SMOKE_ARGS["bench_memory.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].split()[:3] == ["model", "tool", "distinct"]
+    rows = [line.split() for line in lines[1:]]
+    assert [(r[0], r[2]) for r in rows] == [("gossip", k) for k in ("memory", "compact", "disk")] + [
+        ("zab", k) for k in ("memory", "compact", "disk")], proc.stdout
+    assert len({r[3] for r in rows[:3]}) == 1 and len({r[3] for r in rows[3:]}) == 1  # each kind counts the same states
+
+
+def test_bench_zab5_runs() -> None:
+    proc = _run("bench_zab5.py", *SMOKE_ARGS["bench_zab5.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith("spec/zab.pnyx N=5") and lines[1].split()[:2] == ["code", "states"]
+    (row,) = [line for line in lines if line.startswith("this")]
+    states, depth = row.split()[3:5]
+    assert int(states.replace(",", "")) > 0 and int(depth) > 0  # a progress line was read within the budget
 
 
 def test_bench_liveness_runs() -> None:
