@@ -133,7 +133,7 @@ def test_cli_fpset() -> None:
     for k, r in runs.items():
         assert r.returncode == 0, r.stderr
         docs[k] = json.loads(r.stdout)["summary"]
-    assert {d["distinct_states"] for d in docs.values()} == {5093}
+    assert {d["distinct_states"] for d in docs.values()} == {5679}
     assert 0 < docs["compact"]["fingerprint_set_bytes"] < docs["memory"]["fingerprint_set_bytes"]
     bad = run_cli("check", gossip, "--fpset", "compact", "--workers", "2")
     assert bad.returncode == 2 and "--workers 1" in bad.stderr and "Traceback" not in bad.stderr

@@ -83,7 +83,7 @@ def test_cli_joins_a_cluster(cluster: str) -> None:
     spec = str(ROOT / "spec" / "gossip.pnyx")
     r = run_cli("check", spec, "--json", "--engine", "ray", "--workers", "2", "--address", cluster)
     assert r.returncode == 0, r.stderr
-    assert json.loads(r.stdout)["summary"]["distinct_states"] == 5093
+    assert json.loads(r.stdout)["summary"]["distinct_states"] == 5679
     bad = run_cli("check", spec, "--engine", "ray", "--workers", "3", "--address", cluster)
     assert bad.returncode == 2 and "fewer than the 3 workers" in bad.stderr and "Traceback" not in bad.stderr
 
