@@ -1,11 +1,13 @@
 """The partitioned, level-synchronous BFS, apart from how its workers talk.
 
-Each worker owns the fingerprints congruent to its number modulo the number of workers: it
-alone keeps the visited set of those. A level runs in phases, each ended by a barrier in the
-coordinator:
+Each worker owns the states whose owner key (`owner_key`) hashes to its number modulo the number
+of workers: it alone keeps the visited set of those. The key is a part of the (canonical) state
+that most steps leave unchanged when the model names one (a spec: node 0's variables), so that
+most successors stay with the worker that found them; otherwise the whole state's fingerprint.
+A level runs in phases, each ended by a barrier in the coordinator:
 
-- expand: every worker lists the successors of the states it holds; a new one whose
-  fingerprint it owns it keeps at once (checking its properties, as the one-process search
+- expand: every worker lists the successors of the states it holds; a new one that it owns it
+  keeps at once (checking its properties, as the one-process search
   does); the fingerprints of the others it sends to their owners;
 - claim: every owner marks which of the fingerprints sent to it are new, senders in order,
   and records them as visited;
@@ -77,6 +79,7 @@ class Partition:
         self.model, self.w, self.n = model, w, n
         self.fingerprint = model.fingerprint
         self.canon: Callable[[State], State] | None = model.representative() if symmetry and model.symmetric else None
+        self.part = owner_key(model, n)
         self.raw_seen: set[int] = set()
         self.visited: set[int] = set()  # the fingerprints this worker owns that were discovered
         self.parent = array("q")  # of each state this worker holds: its parent's global number
@@ -86,7 +89,7 @@ class Partition:
         self.guests: list[tuple[State, int]] = []  # states of the level held by another worker, with their numbers
         self.next: list[State] = []  # held states of the next level, numbered from `base_next`
         self.base_next = 0
-        self.outbox: list[list[tuple]] = []
+        self.claimed: list[tuple] = []  # the successors sent to this worker that were new, to hold (`keep`)
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
 
@@ -113,7 +116,8 @@ class Partition:
         a model whose fingerprints differ between processes would split its states at random)."""
         before = dict(self.checks.reached_at)
         for s, fp in states:
-            if self.fingerprint(self.canon(s) if self.canon is not None else s) != fp:
+            c = self.canon(s) if self.canon is not None else s
+            if self.fingerprint(c) != fp or owner(self.part, self.fingerprint, c, fp, self.n) != self.w:
                 raise RuntimeError("this model's fingerprints differ between processes: it cannot be partitioned")
             if fp not in self.visited:
                 self.visited.add(fp)
@@ -129,16 +133,16 @@ class Partition:
 
     def expand(self, seconds: float | None) -> tuple[tuple, list[bytes]]:
         """List the successors of the level's states: keep the new ones this worker owns; the
-        fingerprints of the others go to their owners, who say which are new (`claim`)."""
+        others go to their owners (pickled, each once per level), who keep those that are new."""
         deadline = None if seconds is None else time.perf_counter() + seconds
         before = dict(self.checks.reached_at)
         n, w = self.n, self.w
-        fingerprint, canon, raw_seen = self.fingerprint, self.canon, self.raw_seen
+        fingerprint, canon, raw_seen, part = self.fingerprint, self.canon, self.raw_seen, self.part
         successors, changes = self.model.successors, self.checks.changed
         visited = self.visited
         seen, see, add = visited.__contains__, visited.add, self.add
-        outbox: list[list[tuple]] = [[] for _ in range(n)]  # (state, successor, parent number, step index)
-        fps = [array("q") for _ in range(n)]
+        outbox: list[list[tuple]] = [[] for _ in range(n)]  # (successor, fingerprint, parent number, step index, changed)
+        sent: set[int] = set()  # fingerprints sent this level: a successor found twice goes once
         transitions = 0
         error: int | None = None
         timed_out = False
@@ -157,51 +161,48 @@ class Partition:
                     if raw in raw_seen:
                         continue
                     raw_seen.add(raw)
-                    fp = fingerprint(canon(s2))
+                    c = canon(s2)
+                    fp = fingerprint(c)
                 else:
+                    c = s2
                     fp = fingerprint(s2)
-                owner = fp % n
-                if owner == w:
+                holder = fp % n if part is None else fingerprint(part(c)) % n
+                if holder == w:
                     if not seen(fp):
                         see(fp)
                         add(s2, gid, ai, changes(s, s2))
-                else:
-                    fps[owner].append(fp)
-                    outbox[owner].append((s, s2, gid, ai))
+                elif fp not in sent:
+                    sent.add(fp)
+                    outbox[holder].append((s2, fp, gid, ai, changes(s, s2)))
             if self.bad is not None:
                 break
             if (qi & 63) == 0 and deadline is not None and time.perf_counter() >= deadline:
                 timed_out = True
                 break
-        self.frontier, self.guests, self.outbox = [], [], outbox
-        sent = [b"" if owner == w else batch.tobytes() for owner, batch in enumerate(fps)]
-        return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), sent
+        self.frontier, self.guests = [], []
+        batches = [b"" if to == w or not box else pickle.dumps(box, protocol=pickle.HIGHEST_PROTOCOL)
+                   for to, box in enumerate(outbox)]
+        return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), batches
 
     def claim(self, received: list[bytes]) -> list[bytes]:
-        """Mark which of the fingerprints the others sent are new (now visited): the marks, per sender."""
-        visited = self.visited
-        marks = []
+        """Mark which of the successors the others sent are new (now visited), to hold them in
+        `keep`. Nothing goes back: the marks, per sender, are empty."""
+        visited, claimed = self.visited, self.claimed
         for data in received:
-            fps = array("q")
-            fps.frombytes(data)
-            ok = bytearray(len(fps))
-            for i, fp in enumerate(fps):
-                if fp not in visited:
-                    visited.add(fp)
-                    ok[i] = 1
-            marks.append(bytes(ok))
-        return marks
+            if data:
+                for item in pickle.loads(data):
+                    if item[1] not in visited:
+                        visited.add(item[1])
+                        claimed.append(item)
+        return [b""] * self.n
 
     def keep(self, marks: list[bytes]) -> tuple:
-        """Hold the successors that their owners marked new: the states stay where they were
-        found (only fingerprints travel), and `give` evens out the workers' shares."""
+        """Hold the successors claimed as new, checking them; `give` then evens out the workers' shares."""
         before = dict(self.checks.reached_at)
-        changes, add = self.checks.changed, self.add
-        for box, ok in zip(self.outbox, marks):
-            for (s, s2, gid, ai), k in zip(box, ok):
-                if k:
-                    add(s2, gid, ai, changes(s, s2))
-        self.outbox = []
+        add = self.add
+        for s2, _, gid, ai, changed in self.claimed:
+            add(s2, gid, ai, changed)
+        self.claimed = []
         return ("kept", len(self.next), self.bad, self._reached(before))
 
     def give(self, plan: list[tuple[int, int, int]]) -> list[bytes]:
@@ -224,6 +225,25 @@ class Partition:
     def end(self) -> tuple:
         counts = getattr(self.model, "drop_counts", None)
         return ("end", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, counts() if counts is not None else None)
+
+
+LOCAL_OWNERS_MAX = 4  # beyond this many workers, a model's owner key has too few values to share out
+
+
+def owner_key(model: Model, n: int) -> Callable[[State], Any] | None:
+    """The part of a (canonical) state whose fingerprint decides its owner, or None for the whole
+    state's. A step changes one node's variables and the network, so owning states by one node's
+    variables (the model's `owner_key`) keeps most successors with the worker that found them:
+    no fingerprint sent, marked and answered. Such a part takes few values (gossip's node 0 has
+    165 over 372 k states), so it is used for at most `LOCAL_OWNERS_MAX` workers; beyond, the
+    owners would get very uneven shares of the visited set."""
+    key = getattr(model, "owner_key", None)
+    return key if key is not None and n <= LOCAL_OWNERS_MAX else None
+
+
+def owner(part: Callable[[State], Any] | None, fingerprint: Callable[[State], int], state: State, fp: int, n: int) -> int:
+    """The worker owning the (canonical) `state` of fingerprint `fp`, `part` being `owner_key`'s answer."""
+    return fp % n if part is None else fingerprint(part(state)) % n
 
 
 def balance(sizes: list[int]) -> list[tuple[int, int, int]]:
@@ -257,10 +277,12 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
     deadline = start + opts.max_seconds if opts.max_seconds is not None else None
     fingerprint = model.fingerprint
     canon = model.representative() if reducing else None
+    part = owner_key(model, n)
     seeds: list[list[tuple[State, int]]] = [[] for _ in range(n)]
     for s in model.init_states():
-        fp = fingerprint(canon(s) if canon is not None else s)
-        seeds[fp % n].append((s, fp))
+        c = canon(s) if canon is not None else s
+        fp = fingerprint(c)
+        seeds[owner(part, fingerprint, c, fp, n)].append((s, fp))
     seeded = transport.ask(("seed", seeds))
     stats = Stats()
     frontier = stats.distinct = sum(a[1] for a in seeded)
