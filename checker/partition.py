@@ -3,7 +3,7 @@
 Each worker owns the states whose owner key (`owner_key`) hashes to its number modulo the number
 of workers: it alone keeps the visited set of those. The key is a part of the (canonical) state
 that most steps leave unchanged when the model names one (a spec: node 0's variables), so that
-most successors stay with the worker that found them; otherwise the whole state's fingerprint.
+most successors are owned by the worker that found them; otherwise the whole state's fingerprint.
 A level runs in phases, each ended by a barrier in the coordinator:
 
 - expand: every worker lists the successors of the states it holds; a new one that it owns it
@@ -89,7 +89,7 @@ class Partition:
         self.guests: list[tuple[State, int]] = []  # states of the level held by another worker, with their numbers
         self.next: list[State] = []  # held states of the next level, numbered from `base_next`
         self.base_next = 0
-        self.claimed: list[tuple] = []  # the successors sent to this worker that were new, to hold (`keep`)
+        self.outbox: list[list[tuple]] = []
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
 
@@ -133,16 +133,17 @@ class Partition:
 
     def expand(self, seconds: float | None) -> tuple[tuple, list[bytes]]:
         """List the successors of the level's states: keep the new ones this worker owns; the
-        others go to their owners (pickled, each once per level), who keep those that are new."""
+        fingerprints of the others go to their owners, who say which are new (`claim`)."""
         deadline = None if seconds is None else time.perf_counter() + seconds
         before = dict(self.checks.reached_at)
         n, w = self.n, self.w
         fingerprint, canon, raw_seen, part = self.fingerprint, self.canon, self.raw_seen, self.part
+        key, home = None, w
         successors, changes = self.model.successors, self.checks.changed
         visited = self.visited
         seen, see, add = visited.__contains__, visited.add, self.add
-        outbox: list[list[tuple]] = [[] for _ in range(n)]  # (successor, fingerprint, parent number, step index, changed)
-        sent: set[int] = set()  # fingerprints sent this level: a successor found twice goes once
+        outbox: list[list[tuple]] = [[] for _ in range(n)]  # (state, successor, parent number, step index)
+        fps = [array("q") for _ in range(n)]
         transitions = 0
         error: int | None = None
         timed_out = False
@@ -155,6 +156,9 @@ class Partition:
                 error = gid
                 break
             transitions += len(succ)
+            if part is not None and canon is None:  # a successor sharing s's key (the same object) has s's owner
+                key = part(s)
+                home = fingerprint(key) % n
             for ai, (_, s2) in enumerate(succ):
                 if canon is not None:
                     raw = fingerprint(s2)
@@ -166,43 +170,53 @@ class Partition:
                 else:
                     c = s2
                     fp = fingerprint(s2)
-                holder = fp % n if part is None else fingerprint(part(c)) % n
+                if seen(fp):  # owned here and found before: most successors, when most stay here
+                    continue
+                if part is None:
+                    holder = fp % n
+                else:
+                    k = part(c)
+                    holder = home if k is key else fingerprint(k) % n
                 if holder == w:
-                    if not seen(fp):
-                        see(fp)
-                        add(s2, gid, ai, changes(s, s2))
-                elif fp not in sent:
-                    sent.add(fp)
-                    outbox[holder].append((s2, fp, gid, ai, changes(s, s2)))
+                    see(fp)
+                    add(s2, gid, ai, changes(s, s2))
+                else:
+                    fps[holder].append(fp)
+                    outbox[holder].append((s, s2, gid, ai))
             if self.bad is not None:
                 break
             if (qi & 63) == 0 and deadline is not None and time.perf_counter() >= deadline:
                 timed_out = True
                 break
-        self.frontier, self.guests = [], []
-        batches = [b"" if to == w or not box else pickle.dumps(box, protocol=pickle.HIGHEST_PROTOCOL)
-                   for to, box in enumerate(outbox)]
-        return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), batches
+        self.frontier, self.guests, self.outbox = [], [], outbox
+        sent = [b"" if to == w else batch.tobytes() for to, batch in enumerate(fps)]
+        return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), sent
 
     def claim(self, received: list[bytes]) -> list[bytes]:
-        """Mark which of the successors the others sent are new (now visited), to hold them in
-        `keep`. Nothing goes back: the marks, per sender, are empty."""
-        visited, claimed = self.visited, self.claimed
+        """Mark which of the fingerprints the others sent are new (now visited): the marks, per sender."""
+        visited = self.visited
+        marks = []
         for data in received:
-            if data:
-                for item in pickle.loads(data):
-                    if item[1] not in visited:
-                        visited.add(item[1])
-                        claimed.append(item)
-        return [b""] * self.n
+            fps = array("q")
+            fps.frombytes(data)
+            ok = bytearray(len(fps))
+            for i, fp in enumerate(fps):
+                if fp not in visited:
+                    visited.add(fp)
+                    ok[i] = 1
+            marks.append(bytes(ok))
+        return marks
 
     def keep(self, marks: list[bytes]) -> tuple:
-        """Hold the successors claimed as new, checking them; `give` then evens out the workers' shares."""
+        """Hold the successors that their owners marked new: the states stay where they were
+        found (only fingerprints travel), and `give` evens out the workers' shares."""
         before = dict(self.checks.reached_at)
-        add = self.add
-        for s2, _, gid, ai, changed in self.claimed:
-            add(s2, gid, ai, changed)
-        self.claimed = []
+        changes, add = self.checks.changed, self.add
+        for box, ok in zip(self.outbox, marks):
+            for (s, s2, gid, ai), k in zip(box, ok):
+                if k:
+                    add(s2, gid, ai, changes(s, s2))
+        self.outbox = []
         return ("kept", len(self.next), self.bad, self._reached(before))
 
     def give(self, plan: list[tuple[int, int, int]]) -> list[bytes]:
@@ -232,11 +246,11 @@ LOCAL_OWNERS_MAX = 4  # beyond this many workers, a model's owner key has too fe
 
 def owner_key(model: Model, n: int) -> Callable[[State], Any] | None:
     """The part of a (canonical) state whose fingerprint decides its owner, or None for the whole
-    state's. A step changes one node's variables and the network, so owning states by one node's
-    variables (the model's `owner_key`) keeps most successors with the worker that found them:
-    no fingerprint sent, marked and answered. Such a part takes few values (gossip's node 0 has
-    165 over 372 k states), so it is used for at most `LOCAL_OWNERS_MAX` workers; beyond, the
-    owners would get very uneven shares of the visited set."""
+    state's. A step changes one node's variables (and the network), so owning states by one
+    node's variables (the model's `owner_key`) lets most successors be checked and claimed by the
+    worker that found them, with no fingerprint sent. Such a part takes few values (gossip's
+    node 0 has 165 over 372 k states), so it is used for at most `LOCAL_OWNERS_MAX` workers:
+    beyond, the owners' shares of the visited set would grow uneven."""
     key = getattr(model, "owner_key", None)
     return key if key is not None and n <= LOCAL_OWNERS_MAX else None
 
