@@ -50,7 +50,9 @@ from .trace import replay
 #   ("expand", level, plan, seconds left or None)       -> ("expanded", transitions, failing state, timed out,
 #                                                           violating state, reached)
 #   ("claim", level)                                    -> ("claimed",)
-#   ("keep", level)                                     -> ("kept", states of the next level held, violating state, reached)
+#   ("keep", level)                                     -> ("kept", states of the next level held, how many of them
+#                                                           each worker owns (0 for itself; all 0 owning by fingerprint),
+#                                                           violating state, reached)
 #   ("give", level, plan)                               -> ("given",)
 #   ("end",)                                            -> ("end", peak RSS, unhandled messages dropped by kind or None)
 # Between them the transport moves each worker's output of one phase to the workers that read it
@@ -84,12 +86,13 @@ class Partition:
         self.visited: set[int] = set()  # the fingerprints this worker owns that were discovered
         self.parent = array("q")  # of each state this worker holds: its parent's global number
         self.step = array("l")
-        self.frontier: list[State] = []  # held states of the level, numbered from `base`
-        self.base = 0
+        self.frontier: list[State] = []  # held states of the level
+        self.numbers: range | list[int] = range(0)  # their global numbers
         self.guests: list[tuple[State, int]] = []  # states of the level held by another worker, with their numbers
         self.next: list[State] = []  # held states of the next level, numbered from `base_next`
         self.base_next = 0
         self.outbox: list[list[tuple]] = []
+        self.foreign: list[list[int]] = [[] for _ in range(n)]  # of `next`: the positions of the states each other worker owns
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
 
@@ -108,7 +111,8 @@ class Partition:
                 self.bad = gid
 
     def _advance(self) -> None:
-        self.frontier, self.base, self.next = self.next, self.base_next, []
+        start = self.base_next * self.n + self.w
+        self.frontier, self.numbers, self.next = self.next, range(start, start + len(self.next) * self.n, self.n), []
         self.base_next = len(self.parent)
 
     def seed(self, states: list[tuple[State, int]]) -> tuple:
@@ -147,8 +151,7 @@ class Partition:
         transitions = 0
         error: int | None = None
         timed_out = False
-        start = self.base * n + w
-        held = zip(self.frontier, range(start, start + len(self.frontier) * n, n))
+        held = zip(self.frontier, self.numbers)
         for qi, (s, gid) in enumerate(itertools.chain(held, self.guests)):
             try:
                 succ = successors(s)
@@ -211,26 +214,43 @@ class Partition:
         """Hold the successors that their owners marked new: the states stay where they were
         found (only fingerprints travel), and `give` evens out the workers' shares."""
         before = dict(self.checks.reached_at)
-        changes, add = self.checks.changed, self.add
-        for box, ok in zip(self.outbox, marks):
+        changes, add, nxt = self.checks.changed, self.add, self.next
+        route = self.part is not None  # owning by fingerprint, the owner's successors would be no more its own
+        for box, ok, foreign in zip(self.outbox, marks, self.foreign):
             for (s, s2, gid, ai), k in zip(box, ok):
                 if k:
+                    if route:
+                        foreign.append(len(nxt))
                     add(s2, gid, ai, changes(s, s2))
         self.outbox = []
-        return ("kept", len(self.next), self.bad, self._reached(before))
+        return ("kept", len(nxt), [len(f) for f in self.foreign], self.bad, self._reached(before))
 
     def give(self, plan: list[tuple[int, int, int]]) -> list[bytes]:
         """Move states of the next level as planned ((giver, taker, count), ...), then begin it:
-        the states given, per taker. A moved state keeps its number: its parent pointer stays here."""
+        the states given, per taker. A taker gets first the states it owns (held here since this
+        worker found them), so that their successors are mostly its own too; then, to even out
+        the shares, some this worker owns. A moved state keeps its number: its parent pointer stays here."""
         gifts = [b""] * self.n
+        nxt, foreign = self.next, self.foreign
+        gone: set[int] = set()
+        theirs = set().union(*foreign) if any(foreign) else set()
+        own = (i for i in range(len(nxt)) if i not in theirs)
         for giver, taker, count in plan:
             if giver == self.w:
-                cut = len(self.next) - count
-                numbers = range((self.base_next + cut) * self.n + self.w,
-                                (self.base_next + len(self.next)) * self.n + self.w, self.n)
-                gifts[taker] = pickle.dumps(list(zip(self.next[cut:], numbers)), protocol=pickle.HIGHEST_PROTOCOL)
-                del self.next[cut:]
-        self._advance()
+                picked = foreign[taker][:count]
+                picked += itertools.islice(own, count - len(picked))
+                gone.update(picked)
+                numbers = [(self.base_next + i) * self.n + self.w for i in picked]
+                gifts[taker] = pickle.dumps([(nxt[i], g) for i, g in zip(picked, numbers)], protocol=pickle.HIGHEST_PROTOCOL)
+        self.foreign = [[] for _ in range(self.n)]
+        if gone:
+            kept = [i for i in range(len(nxt)) if i not in gone]
+            start = self.base_next * self.n + self.w
+            self.frontier, self.numbers = [nxt[i] for i in kept], [start + i * self.n for i in kept]
+            self.next = []
+            self.base_next = len(self.parent)
+        else:
+            self._advance()
         return gifts
 
     def parent_of(self, local: int) -> tuple[int, int]:
@@ -258,6 +278,18 @@ def owner_key(model: Model, n: int) -> Callable[[State], Any] | None:
 def owner(part: Callable[[State], Any] | None, fingerprint: Callable[[State], int], state: State, fp: int, n: int) -> int:
     """The worker owning the (canonical) `state` of fingerprint `fp`, `part` being `owner_key`'s answer."""
     return fp % n if part is None else fingerprint(part(state)) % n
+
+
+def plan_gifts(held: list[int], foreign: list[list[int]]) -> list[tuple[int, int, int]]:
+    """The moves ((giver, taker, count), ...) of the next level's states: to each worker the
+    states it owns that another holds (`held[w]` states held by w, `foreign[w][v]` of them owned
+    by v), then enough to even out the shares (`balance`); one move per giver and taker."""
+    n = len(held)
+    owned = [held[w] - sum(foreign[w]) + sum(foreign[v][w] for v in range(n)) for w in range(n)]
+    counts = {(w, v): foreign[w][v] for w in range(n) for v in range(n) if foreign[w][v]}
+    for giver, taker, k in balance(owned):
+        counts[giver, taker] = counts.get((giver, taker), 0) + k
+    return [(giver, taker, k) for (giver, taker), k in counts.items()]
 
 
 def balance(sizes: list[int]) -> list[tuple[int, int, int]]:
@@ -318,7 +350,7 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
         transport.ask(("claim", level))
         kept = transport.ask(("keep", level))
         sizes = [a[1] for a in kept]
-        plan = balance(sizes)
+        plan = plan_gifts(sizes, [a[2] for a in kept])
         transport.ask(("give", level, plan))
         level += 1
         stats.transitions += sum(a[1] for a in expanded)
@@ -326,7 +358,7 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
         stats.distinct += frontier
         _reached(expanded + kept, reached)
         errors = [a[2] for a in expanded if a[2] is not None]
-        bad = [a[4] for a in expanded if a[4] is not None] + [a[2] for a in kept if a[2] is not None]
+        bad = [a[4] for a in expanded if a[4] is not None] + [a[3] for a in kept if a[3] is not None]
         if errors:  # a failing step from level d: a shorter trace than a violation at level d+1
             violation = ("error", min(errors))
         elif bad:
