@@ -7,14 +7,16 @@ most successors are owned by the worker that found them; otherwise the whole sta
 A level runs in phases, each ended by a barrier in the coordinator:
 
 - expand: every worker lists the successors of the states it holds; a new one that it owns it
-  keeps at once (checking its properties, as the one-process search
-  does); the fingerprints of the others it sends to their owners;
+  keeps at once (checking its properties, as the one-process search does); the fingerprints of
+  the others it sends to their owners;
 - claim: every owner marks which of the fingerprints sent to it are new, senders in order,
   and records them as visited;
 - keep: each worker holds the successors its owners marked new, with their parent pointers,
   and checks them; only fingerprints and marks have travelled, no states;
-- give: the coordinator evens out the next level by moving states from the workers holding
-  most to the others (pickled, but only the imbalance); a moved state keeps its number.
+- give: owning by a key, each worker hands its owner every new state it holds that another
+  owns (their successors are mostly the owner's); then the coordinator evens out the next level
+  by moving states from the workers owning most to the others (pickled, the states handed over
+  and the imbalance); a moved state keeps its number.
 
 Every state is therefore discovered at its BFS depth, whoever finds it: the distinct states,
 transitions and diameter are those of `pnyx.checker.bfs.explore`, and a counterexample is as
