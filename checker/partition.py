@@ -213,8 +213,9 @@ class Partition:
         return marks
 
     def keep(self, marks: list[bytes]) -> tuple:
-        """Hold the successors that their owners marked new: the states stay where they were
-        found (only fingerprints travel), and `give` evens out the workers' shares."""
+        """Hold the successors that their owners marked new, where they were found (only
+        fingerprints travelled); `give` then hands them to their owners (owning by a key) and
+        evens out the workers' shares."""
         before = dict(self.checks.reached_at)
         changes, add, nxt = self.checks.changed, self.add, self.next
         route = self.part is not None  # owning by fingerprint, the owner's successors would be no more its own
