@@ -10,6 +10,7 @@ loses at most its last 50 ms; wall seconds include start-up (a local Ray starts 
     .venv/bin/python benchmarks/bench_scale.py --fit        # also Ray at 1, 2, 4, 8 actors and the fitted model
     .venv/bin/python benchmarks/bench_scale.py --large      # bench_speed's models, about a million states each
     .venv/bin/python benchmarks/bench_scale.py --smoke      # tiny, seconds (the test suite runs it)
+    .venv/bin/python benchmarks/bench_scale.py --baseline /tmp/old   # also an older checkout's (git archive) 2 processes
 
 Table 1: each engine's states (all must agree, else the exit status is 1), CPU and wall seconds,
 and its speedup in wall time over one process. Table 2 (--fit): Ray with w actors on a local
@@ -39,7 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench_speed import MODELS as LARGE  # this folder is on sys.path
-from bench_speed import ROOT, defines
+from bench_speed import ROOT, baseline_path, defines
 
 MODELS: list[tuple[str, str, dict[str, object]]] = [("gossip", "spec/gossip.pnyx", {"CRASHES": 1, "LOSSES": 0})]
 SMOKE: list[tuple[str, str, dict[str, object]]] = [("gossip", "spec/gossip.pnyx", {"WRITES": 1})]
@@ -75,12 +76,12 @@ def _stat(pid: int) -> tuple[int, int, float] | None:
     return int(fields[1]), int(fields[19]), (int(fields[11]) + int(fields[12])) / TICK
 
 
-def tree_measured(cmd: list[str], timeout: float) -> tuple[str, float, float]:
+def tree_measured(cmd: list[str], timeout: float, cwd: Path = ROOT) -> tuple[str, float, float]:
     """Run a command to its end; its output, and the CPU seconds and wall seconds of its process
     tree (its descendants followed even once orphaned, until every one has exited)."""
     with tempfile.TemporaryFile() as out:
         t0 = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=out, stderr=subprocess.DEVNULL)
         seen: dict[tuple[int, int], float] = {}  # (pid, start time) -> own CPU seconds last seen
         ended = None
         while True:
@@ -106,10 +107,13 @@ def tree_measured(cmd: list[str], timeout: float) -> tuple[str, float, float]:
     return text, sum(seen.values()), ended - t0
 
 
-def run_check(spec: str, constants: dict[str, object], engine: str, workers: int, timeout: float) -> Run:
-    cmd = [sys.executable, "-m", "pnyx", "check", spec, "--no-symmetry", "--json", *defines(constants),
+def run_check(spec: str, constants: dict[str, object], engine: str, workers: int, timeout: float,
+              path: Path | None = None) -> Run:
+    """`pnyx check` on `engine` with `workers`; with `path` (see bench_speed.baseline_path), the Pnyx
+    found there runs, from there (the spec stays this checkout's)."""
+    cmd = [sys.executable, "-m", "pnyx", "check", str(ROOT / spec), "--no-symmetry", "--json", *defines(constants),
            "--engine", engine, "--workers", str(workers)]
-    text, cpu, wall = tree_measured(cmd, timeout)
+    text, cpu, wall = tree_measured(cmd, timeout, path or ROOT)
     try:
         summary = json.loads(text[text.index("{"):])["summary"]
     except (ValueError, KeyError):
@@ -139,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="a tiny model, in seconds")
     ap.add_argument("--large", action="store_true", help="bench_speed's models, about a million states each")
     ap.add_argument("--fit", action="store_true", help="also Ray at 1, 2, 4 and 8 actors, and the fitted model")
+    ap.add_argument("--baseline", type=Path, metavar="DIR",
+                    help="also 2 processes of the Pnyx in DIR, an older checkout's files (git archive REV | tar -x -C DIR)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds one run may take (default 1800)")
     args = ap.parse_args(argv)
     try:
@@ -154,9 +160,13 @@ def main(argv: list[str] | None = None) -> int:
     last: Run | None = None
     for label, spec, constants in models:
         engines = [("one process", "processes", 1), ("processes", "processes", 2)] + ([("ray", "ray", 2)] if has_ray else [])
+        if args.baseline is not None:
+            engines.append(("baseline", "processes", 2))
         base: Run | None = None
         for name, engine, workers in engines:
-            r = run_check(spec, constants, engine, workers, args.timeout)
+            with tempfile.TemporaryDirectory(prefix="bench-scale-") as tmp:
+                older = baseline_path(args.baseline, Path(tmp)) if name == "baseline" else None
+                r = run_check(spec, constants, engine, workers, args.timeout, older)
             base = base or r
             agree = "yes" if r.error is None and r.distinct == base.distinct else "NO"
             failed |= agree == "NO"

@@ -184,6 +184,11 @@ class SpecModel:
 
         return canonicalizer(self.cs)
 
+    def owner_key(self, state: State) -> tuple:
+        """Node 0's variables: what decides a state's owner in a partitioned search
+        (checker/partition.py). A step changes one node's variables, so most steps leave these."""
+        return state[0][0]  # type: ignore[no-any-return]
+
     def changed(self, before: State, after: State) -> set[Hashable]:
         """The variable slots that differ at some node (node tuples are shared when untouched)."""
         out: set[Hashable] = set()

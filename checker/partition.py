@@ -1,18 +1,22 @@
 """The partitioned, level-synchronous BFS, apart from how its workers talk.
 
-Each worker owns the fingerprints congruent to its number modulo the number of workers: it
-alone keeps the visited set of those. A level runs in phases, each ended by a barrier in the
-coordinator:
+Each worker owns the states whose owner key (`owner_key`) hashes to its number modulo the number
+of workers: it alone keeps the visited set of those. The key is a part of the (canonical) state
+that most steps leave unchanged when the model names one (a spec: node 0's variables), so that
+most successors are owned by the worker that found them; otherwise the whole state's fingerprint.
+A level runs in phases, each ended by a barrier in the coordinator:
 
-- expand: every worker lists the successors of the states it holds; a new one whose
-  fingerprint it owns it keeps at once (checking its properties, as the one-process search
-  does); the fingerprints of the others it sends to their owners;
+- expand: every worker lists the successors of the states it holds; a new one that it owns it
+  keeps at once (checking its properties, as the one-process search does); the fingerprints of
+  the others it sends to their owners;
 - claim: every owner marks which of the fingerprints sent to it are new, senders in order,
   and records them as visited;
 - keep: each worker holds the successors its owners marked new, with their parent pointers,
   and checks them; only fingerprints and marks have travelled, no states;
-- give: the coordinator evens out the next level by moving states from the workers holding
-  most to the others (pickled, but only the imbalance); a moved state keeps its number.
+- give: owning by a key, each worker hands its owner every new state it holds that another
+  owns (their successors are mostly the owner's); then the coordinator evens out the next level
+  by moving states from the workers owning most to the others (pickled, the states handed over
+  and the imbalance); a moved state keeps its number.
 
 Every state is therefore discovered at its BFS depth, whoever finds it: the distinct states,
 transitions and diameter are those of `pnyx.checker.bfs.explore`, and a counterexample is as
@@ -48,7 +52,9 @@ from .trace import replay
 #   ("expand", level, plan, seconds left or None)       -> ("expanded", transitions, failing state, timed out,
 #                                                           violating state, reached)
 #   ("claim", level)                                    -> ("claimed",)
-#   ("keep", level)                                     -> ("kept", states of the next level held, violating state, reached)
+#   ("keep", level)                                     -> ("kept", states of the next level held, how many of them
+#                                                           each worker owns (0 for itself; all 0 owning by fingerprint),
+#                                                           violating state, reached)
 #   ("give", level, plan)                               -> ("given",)
 #   ("end",)                                            -> ("end", peak RSS, unhandled messages dropped by kind or None)
 # Between them the transport moves each worker's output of one phase to the workers that read it
@@ -77,16 +83,18 @@ class Partition:
         self.model, self.w, self.n = model, w, n
         self.fingerprint = model.fingerprint
         self.canon: Callable[[State], State] | None = model.representative() if symmetry and model.symmetric else None
+        self.part = owner_key(model, n)
         self.raw_seen: set[int] = set()
         self.visited: set[int] = set()  # the fingerprints this worker owns that were discovered
         self.parent = array("q")  # of each state this worker holds: its parent's global number
         self.step = array("l")
-        self.frontier: list[State] = []  # held states of the level, numbered from `base`
-        self.base = 0
+        self.frontier: list[State] = []  # held states of the level
+        self.numbers: range | list[int] = range(0)  # their global numbers
         self.guests: list[tuple[State, int]] = []  # states of the level held by another worker, with their numbers
         self.next: list[State] = []  # held states of the next level, numbered from `base_next`
         self.base_next = 0
         self.outbox: list[list[tuple]] = []
+        self.foreign: list[list[int]] = [[] for _ in range(n)]  # of `next`: the positions of the states each other worker owns
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
 
@@ -105,7 +113,8 @@ class Partition:
                 self.bad = gid
 
     def _advance(self) -> None:
-        self.frontier, self.base, self.next = self.next, self.base_next, []
+        start = self.base_next * self.n + self.w
+        self.frontier, self.numbers, self.next = self.next, range(start, start + len(self.next) * self.n, self.n), []
         self.base_next = len(self.parent)
 
     def seed(self, states: list[tuple[State, int]]) -> tuple:
@@ -113,7 +122,8 @@ class Partition:
         a model whose fingerprints differ between processes would split its states at random)."""
         before = dict(self.checks.reached_at)
         for s, fp in states:
-            if self.fingerprint(self.canon(s) if self.canon is not None else s) != fp:
+            c = self.canon(s) if self.canon is not None else s
+            if self.fingerprint(c) != fp or owner(self.part, self.fingerprint, c, fp, self.n) != self.w:
                 raise RuntimeError("this model's fingerprints differ between processes: it cannot be partitioned")
             if fp not in self.visited:
                 self.visited.add(fp)
@@ -133,7 +143,8 @@ class Partition:
         deadline = None if seconds is None else time.perf_counter() + seconds
         before = dict(self.checks.reached_at)
         n, w = self.n, self.w
-        fingerprint, canon, raw_seen = self.fingerprint, self.canon, self.raw_seen
+        fingerprint, canon, raw_seen, part = self.fingerprint, self.canon, self.raw_seen, self.part
+        key, home = None, w
         successors, changes = self.model.successors, self.checks.changed
         visited = self.visited
         seen, see, add = visited.__contains__, visited.add, self.add
@@ -142,8 +153,7 @@ class Partition:
         transitions = 0
         error: int | None = None
         timed_out = False
-        start = self.base * n + w
-        held = zip(self.frontier, range(start, start + len(self.frontier) * n, n))
+        held = zip(self.frontier, self.numbers)
         for qi, (s, gid) in enumerate(itertools.chain(held, self.guests)):
             try:
                 succ = successors(s)
@@ -151,30 +161,40 @@ class Partition:
                 error = gid
                 break
             transitions += len(succ)
+            if part is not None and canon is None:  # a successor sharing s's key (the same object) has s's owner
+                key = part(s)
+                home = fingerprint(key) % n
             for ai, (_, s2) in enumerate(succ):
                 if canon is not None:
                     raw = fingerprint(s2)
                     if raw in raw_seen:
                         continue
                     raw_seen.add(raw)
-                    fp = fingerprint(canon(s2))
+                    c = canon(s2)
+                    fp = fingerprint(c)
                 else:
+                    c = s2
                     fp = fingerprint(s2)
-                owner = fp % n
-                if owner == w:
-                    if not seen(fp):
-                        see(fp)
-                        add(s2, gid, ai, changes(s, s2))
+                if seen(fp):  # owned here and found before: most successors, when most stay here
+                    continue
+                if part is None:
+                    holder = fp % n
                 else:
-                    fps[owner].append(fp)
-                    outbox[owner].append((s, s2, gid, ai))
+                    k = part(c)
+                    holder = home if k is key else fingerprint(k) % n
+                if holder == w:
+                    see(fp)
+                    add(s2, gid, ai, changes(s, s2))
+                else:
+                    fps[holder].append(fp)
+                    outbox[holder].append((s, s2, gid, ai))
             if self.bad is not None:
                 break
             if (qi & 63) == 0 and deadline is not None and time.perf_counter() >= deadline:
                 timed_out = True
                 break
         self.frontier, self.guests, self.outbox = [], [], outbox
-        sent = [b"" if owner == w else batch.tobytes() for owner, batch in enumerate(fps)]
+        sent = [b"" if to == w else batch.tobytes() for to, batch in enumerate(fps)]
         return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), sent
 
     def claim(self, received: list[bytes]) -> list[bytes]:
@@ -193,29 +213,47 @@ class Partition:
         return marks
 
     def keep(self, marks: list[bytes]) -> tuple:
-        """Hold the successors that their owners marked new: the states stay where they were
-        found (only fingerprints travel), and `give` evens out the workers' shares."""
+        """Hold the successors that their owners marked new, where they were found (only
+        fingerprints travelled); `give` then hands them to their owners (owning by a key) and
+        evens out the workers' shares."""
         before = dict(self.checks.reached_at)
-        changes, add = self.checks.changed, self.add
-        for box, ok in zip(self.outbox, marks):
+        changes, add, nxt = self.checks.changed, self.add, self.next
+        route = self.part is not None  # owning by fingerprint, the owner's successors would be no more its own
+        for box, ok, foreign in zip(self.outbox, marks, self.foreign):
             for (s, s2, gid, ai), k in zip(box, ok):
                 if k:
+                    if route:
+                        foreign.append(len(nxt))
                     add(s2, gid, ai, changes(s, s2))
         self.outbox = []
-        return ("kept", len(self.next), self.bad, self._reached(before))
+        return ("kept", len(nxt), [len(f) for f in self.foreign], self.bad, self._reached(before))
 
     def give(self, plan: list[tuple[int, int, int]]) -> list[bytes]:
         """Move states of the next level as planned ((giver, taker, count), ...), then begin it:
-        the states given, per taker. A moved state keeps its number: its parent pointer stays here."""
+        the states given, per taker. A taker gets first the states it owns (held here since this
+        worker found them), so that their successors are mostly its own too; then, to even out
+        the shares, some this worker owns. A moved state keeps its number: its parent pointer stays here."""
         gifts = [b""] * self.n
+        nxt, foreign = self.next, self.foreign
+        gone: set[int] = set()
+        theirs = set().union(*foreign) if any(foreign) else set()
+        own = (i for i in range(len(nxt)) if i not in theirs)
         for giver, taker, count in plan:
             if giver == self.w:
-                cut = len(self.next) - count
-                numbers = range((self.base_next + cut) * self.n + self.w,
-                                (self.base_next + len(self.next)) * self.n + self.w, self.n)
-                gifts[taker] = pickle.dumps(list(zip(self.next[cut:], numbers)), protocol=pickle.HIGHEST_PROTOCOL)
-                del self.next[cut:]
-        self._advance()
+                picked = foreign[taker][:count]
+                picked += itertools.islice(own, count - len(picked))
+                gone.update(picked)
+                numbers = [(self.base_next + i) * self.n + self.w for i in picked]
+                gifts[taker] = pickle.dumps([(nxt[i], g) for i, g in zip(picked, numbers)], protocol=pickle.HIGHEST_PROTOCOL)
+        self.foreign = [[] for _ in range(self.n)]
+        if gone:
+            kept = [i for i in range(len(nxt)) if i not in gone]
+            start = self.base_next * self.n + self.w
+            self.frontier, self.numbers = [nxt[i] for i in kept], [start + i * self.n for i in kept]
+            self.next = []
+            self.base_next = len(self.parent)
+        else:
+            self._advance()
         return gifts
 
     def parent_of(self, local: int) -> tuple[int, int]:
@@ -224,6 +262,37 @@ class Partition:
     def end(self) -> tuple:
         counts = getattr(self.model, "drop_counts", None)
         return ("end", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, counts() if counts is not None else None)
+
+
+LOCAL_OWNERS_MAX = 4  # beyond this many workers, a model's owner key has too few values to share out
+
+
+def owner_key(model: Model, n: int) -> Callable[[State], Any] | None:
+    """The part of a (canonical) state whose fingerprint decides its owner, or None for the whole
+    state's. A step changes one node's variables (and the network), so owning states by one
+    node's variables (the model's `owner_key`) lets most successors be checked and claimed by the
+    worker that found them, with no fingerprint sent. Such a part takes few values (gossip's
+    node 0 has 165 over 372 k states), so it is used for at most `LOCAL_OWNERS_MAX` workers:
+    beyond, the owners' shares of the visited set would grow uneven."""
+    key = getattr(model, "owner_key", None)
+    return key if key is not None and n <= LOCAL_OWNERS_MAX else None
+
+
+def owner(part: Callable[[State], Any] | None, fingerprint: Callable[[State], int], state: State, fp: int, n: int) -> int:
+    """The worker owning the (canonical) `state` of fingerprint `fp`, `part` being `owner_key`'s answer."""
+    return fp % n if part is None else fingerprint(part(state)) % n
+
+
+def plan_gifts(held: list[int], foreign: list[list[int]]) -> list[tuple[int, int, int]]:
+    """The moves ((giver, taker, count), ...) of the next level's states: to each worker the
+    states it owns that another holds (`held[w]` states held by w, `foreign[w][v]` of them owned
+    by v), then enough to even out the shares (`balance`); one move per giver and taker."""
+    n = len(held)
+    owned = [held[w] - sum(foreign[w]) + sum(foreign[v][w] for v in range(n)) for w in range(n)]
+    counts = {(w, v): foreign[w][v] for w in range(n) for v in range(n) if foreign[w][v]}
+    for giver, taker, k in balance(owned):
+        counts[giver, taker] = counts.get((giver, taker), 0) + k
+    return [(giver, taker, k) for (giver, taker), k in counts.items()]
 
 
 def balance(sizes: list[int]) -> list[tuple[int, int, int]]:
@@ -257,10 +326,12 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
     deadline = start + opts.max_seconds if opts.max_seconds is not None else None
     fingerprint = model.fingerprint
     canon = model.representative() if reducing else None
+    part = owner_key(model, n)
     seeds: list[list[tuple[State, int]]] = [[] for _ in range(n)]
     for s in model.init_states():
-        fp = fingerprint(canon(s) if canon is not None else s)
-        seeds[fp % n].append((s, fp))
+        c = canon(s) if canon is not None else s
+        fp = fingerprint(c)
+        seeds[owner(part, fingerprint, c, fp, n)].append((s, fp))
     seeded = transport.ask(("seed", seeds))
     stats = Stats()
     frontier = stats.distinct = sum(a[1] for a in seeded)
@@ -282,7 +353,7 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
         transport.ask(("claim", level))
         kept = transport.ask(("keep", level))
         sizes = [a[1] for a in kept]
-        plan = balance(sizes)
+        plan = plan_gifts(sizes, [a[2] for a in kept])
         transport.ask(("give", level, plan))
         level += 1
         stats.transitions += sum(a[1] for a in expanded)
@@ -290,7 +361,7 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
         stats.distinct += frontier
         _reached(expanded + kept, reached)
         errors = [a[2] for a in expanded if a[2] is not None]
-        bad = [a[4] for a in expanded if a[4] is not None] + [a[2] for a in kept if a[2] is not None]
+        bad = [a[4] for a in expanded if a[4] is not None] + [a[3] for a in kept if a[3] is not None]
         if errors:  # a failing step from level d: a shorter trace than a violation at level d+1
             violation = ("error", min(errors))
         elif bad:

@@ -11,7 +11,7 @@ import pytest
 from conftest import run_cli
 from specs import compiled
 
-from pnyx.checker import bfs
+from pnyx.checker import bfs, partition
 from pnyx.checker.model import SpecModel
 from pnyx.checker.mutants import compile_mutant, load_mutants
 from pnyx.checker.parallel import available, explore_parallel
@@ -43,6 +43,7 @@ def both(cs: object, workers: int = 2, many: Engine = explore_parallel, **option
 SPECS = [
     ("spec/gossip.pnyx", {}, False, 2),
     ("spec/gossip.pnyx", {}, True, 3),
+    ("spec/gossip.pnyx", {}, False, 5),  # beyond LOCAL_OWNERS_MAX: owners by fingerprint
     ("spec/gossip.pnyx", {"N": 4, "WRITES": 1, "CRASHES": 1}, True, 2),
     ("spec/examples/two_phase_commit.pnyx", {}, False, 2),
     ("spec/zab.pnyx", {"N": 2, "TXNS": 2, "MAX_EPOCH": 2, "CRASHES": 1}, False, 2),
@@ -58,6 +59,28 @@ def test_bundled_specs_count_the_same(spec: str, constants: dict, symmetry: bool
 def assert_counts_the_same(spec: str, constants: dict, symmetry: bool, workers: int, many: Engine) -> None:
     one, several = both(load(str(ROOT / spec), constants), workers, many, symmetry=symmetry)
     assert one.complete and summary(several) == summary(one)
+
+
+def test_owners_by_node_0_up_to_a_few_workers() -> None:
+    model = SpecModel(load(str(ROOT / "spec/gossip.pnyx"), {}))
+    s = model.init_states()[0]
+    assert partition.owner_key(model, 2) is not None and partition.owner_key(model, 2)(s) is s[0][0]  # type: ignore[misc]
+    assert partition.owner_key(model, partition.LOCAL_OWNERS_MAX + 1) is None
+    # a successor that leaves node 0 alone has its parent's owner
+    _, s2 = next((e, x) for e, x in model.successors(s) if x[0][0] is s[0][0])
+    fp = model.fingerprint
+    key = partition.owner_key(model, 2)
+    assert partition.owner(key, fp, s2, fp(s2), 2) == partition.owner(key, fp, s, fp(s), 2)
+
+
+def test_gifts_route_states_to_their_owners_then_even_out() -> None:
+    # worker 0 holds 10 states, 4 of them owned by worker 1; worker 1 holds 2 of its own
+    plan = partition.plan_gifts([10, 2], [[0, 4], [0, 0]])
+    assert plan == [(0, 1, 4)]  # owned: 6 and 6, even once routed
+    # worker 0 holds 100 of its own and 2 owned by worker 1, which holds nothing: 2 routed, 49 given to even out
+    plan = partition.plan_gifts([102, 0], [[0, 2], [0, 0]])
+    assert plan == [(0, 1, 51)]
+    assert partition.plan_gifts([5, 5], [[0, 0], [0, 0]]) == []
 
 
 MUTANTS = ["log_zxid_before_increment", "leader_ignores_own_epoch", "equal_epoch_counted", "recovered_keeps_volatile"]
