@@ -3,7 +3,9 @@
 `pnyx check spec/zab.pnyx -D N=5 ...` runs as a child process (symmetry on, as a user runs it),
 its stderr a pipe so that it prints a progress line every few seconds (every 10 for a baseline
 from before --progress-every). Its CPU time (user + system, from /proc) is polled; when it has
-spent the budget it is stopped with SIGINT, as Ctrl-C, so that it removes its files. The row is
+spent the budget it is stopped with SIGTERM (a disk search removes its files on it; SIGINT would
+be ignored by a child started in the background, which inherits SIGINT ignored), and killed if
+it has not ended 10 seconds later. The row is
 its last progress line (states reached, depth, queue) with the CPU time at which it was read, so
 
     states per CPU-second = states of the last progress line / CPU seconds then
@@ -88,14 +90,16 @@ def budgeted(cmd: list[str], cwd: Path, budget: float, env: dict[str, str] | Non
 
         reader = threading.Thread(target=read_progress, daemon=True)
         reader.start()
-        stopped = False
+        stopped: float | None = None  # when it was asked to stop
         while True:
             pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 break
-            if not stopped and cpu_seconds(proc.pid) >= budget:
-                proc.send_signal(signal.SIGINT)  # as Ctrl-C: the search cleans up its files
-                stopped = True
+            if stopped is None and cpu_seconds(proc.pid) >= budget:
+                proc.send_signal(signal.SIGTERM)
+                stopped = time.monotonic()
+            elif stopped is not None and time.monotonic() - stopped > 10:
+                proc.kill()
             time.sleep(0.05)
         proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
         reader.join(timeout=5)
@@ -104,11 +108,11 @@ def budgeted(cmd: list[str], cwd: Path, budget: float, env: dict[str, str] | Non
     reach.cpu = ru.ru_utime + ru.ru_stime
     reach.peak_rss = ru.ru_maxrss * 1024
     m = SUMMARY.search(text)
-    if not stopped and m:
+    if stopped is None and m:
         reach.finished = True
         reach.states, reach.depth, reach.queue, reach.cpu_at = int(m[1].replace(",", "")), int(m[2]), 0, reach.cpu
         reach.note = next((ln.strip()[:60] for ln in text.splitlines() if ln.startswith(("Violated", "Failed"))), "complete")
-    elif not stopped:
+    elif stopped is None:
         reach.note = reach.note or f"exit {proc.returncode}"
     else:
         reach.note = ""
