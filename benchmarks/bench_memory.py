@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speed import MODELS, ROOT, SMOKE, Run, run_pnyx, run_tlc
+from bench_speed import MODELS, ROOT, SMOKE, Run, run_pnyx, run_tlc, table_line
 
 KINDS = ("memory", "compact", "disk")
 
@@ -53,8 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     widths = [7, 14, 10, 7, 12, 8, 8, 8, 11, 5]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 2 or i == len(head) - 1 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return table_line(cells, widths, {0, 1, len(head) - 1})
 
     print(line(head), flush=True)
     failed = False

@@ -89,6 +89,11 @@ def defines(constants: dict[str, object]) -> list[str]:
     return [x for k, v in constants.items() for x in ("-D", f"{k}={str(v).lower() if isinstance(v, bool) else v}")]
 
 
+def table_line(cells: list[str], widths: list[int], left: set[int]) -> str:
+    """One row of a printed table: the columns in `left` (labels) aligned left, the numbers right."""
+    return "  ".join(c.ljust(w) if i in left else c.rjust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+
 def baseline_path(checkout: Path, into: Path) -> Path:
     """A folder to put first on sys.path so that `pnyx` imports from `checkout` (a copy of the
     repository's files, not installed): its pnyx/ with model/, checker/ and impl/ inside it."""
@@ -169,8 +174,7 @@ def main(argv: list[str] | None = None) -> int:
     widths = [7, 22, 10, 10, 11, 17, 7, 9, 10, 16, 6, 8, 5]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i < 2 or i == len(head) - 1 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return table_line(cells, widths, {0, 1, len(head) - 1})
 
     print(line(head), flush=True)
     failed = False

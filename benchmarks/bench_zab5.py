@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_speed import ROOT, baseline_path, defines
+from bench_speed import ROOT, baseline_path, defines, table_line
 
 CONSTANTS: dict[str, object] = {"N": 5, "TXNS": 1, "MAX_EPOCH": 2, "CRASHES": 1, "TIMEOUTS": 1}
 PROGRESS = re.compile(r"progress: ([\d,]+) states, [\d,]+ states/s, queue ([\d,]+), depth (\d+)")
@@ -145,8 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     widths = [22, 11, 5, 10, 8, 12, 7, 8]
 
     def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i in (0, len(head) - 1) else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+        return table_line(cells, widths, {0, len(head) - 1})
 
     def row(name: str, r: Reach) -> str:
         return line([name, f"{r.states:,}", str(r.depth), f"{r.queue:,}", f"{r.cpu_at:.1f}", f"{r.rate:,.0f}",
