@@ -57,6 +57,8 @@ def test_a_node_down_during_writes_catches_up(cluster: tuple[Path, ClusterMeta])
     assert eventually(lambda: [r[0] for r in everywhere(meta, "a", range(4))] == ["newer"] * 4)
     p = start_node(d, 4)
     wait_ready(d, [4], {4: p}, timeout=60)
+    # the live nodes first hold every write (each was put at one node and spreads by gossip)
+    assert eventually(lambda: None not in [call(meta.clients[0], "get", k) for k in ("d1", "d2", "d3", "a")])
     want = [call(meta.clients[0], "get", k) for k in ("d1", "d2", "d3", "a")]
     assert None not in want
     # the writes reached n5 only through anti-entropy: gossip had already stopped pushing them
