@@ -130,7 +130,7 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
             head = f"Error while evaluating property {v.name}"
         else:
             head = "Error while running a handler"
-        kind = "shortest" if result.shortest else "a random walk, not the shortest"
+        kind = v.trace.extra.get("label") or ("shortest" if result.shortest else "a random walk, not the shortest")
         out.print(f"[bold red]{head}:[/] {escape(v.message)}  ({len(v.trace)} steps, {kind})")
         out.print()
         for line in format_trace(v.trace):

@@ -202,6 +202,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--mermaid", metavar="FILE",
                    help="also write the counterexample as a Mermaid sequence diagram (Markdown with a ```mermaid block; "
                         "the bare diagram if FILE ends in .mmd)")
+    c.add_argument("--shrink", nargs="?", const="shortest", choices=("shortest", "longer"), metavar="MODE",
+                   help="replace the counterexample by a simpler one: among the shortest, the fewest faults, then context "
+                        "switches, nodes, values (MODE shortest, the default); MODE longer: the fewest faults first, "
+                        "even if longer; see docs/shrink.md")
     c.set_defaults(handler=cmd_check)
 
     r = sub.add_parser("simulate", help="random walks through the state graph, for bugs deeper than BFS reaches",
@@ -213,6 +217,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_integer, default=0, metavar="S", help="random seed: the same seed, the same walks")
     r.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
     r.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
+    r.add_argument("--shrink", action="store_const", const="walk",
+                   help="shrink a walk's counterexample: delete, replace and swap steps while the violation stays, then "
+                        "search up to its length for the fewest steps, faults, context switches; see docs/shrink.md")
     r.set_defaults(handler=cmd_simulate)
 
     k = sub.add_parser("compile", help="type-check a spec; optionally print the generated Python")
@@ -313,6 +320,7 @@ def cmd_check(args: argparse.Namespace) -> int:
                 f"progress: {st.distinct:,} states, {st.states_per_second:,.0f} states/s, queue {st.queue:,}, depth {st.depth}")
         result = bfs_check(cs, opts)
     live = _check_liveness(cs, args) if args.liveness else None
+    shrunk = _shrink(cs, result, args.shrink)
     if args.mermaid:
         _write_mermaid(args.mermaid, cs, result, live)
     if args.json:
@@ -321,10 +329,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             from pnyx.checker.liveness_report import liveness_json
 
             doc["liveness"] = liveness_json(cs, live)
+        if shrunk is not None:
+            doc["shrink"] = shrunk.as_dict()
         json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
         print_result(out, cs, result, args)
+        _print_shrunk(out, shrunk)
         if live is not None:
             from pnyx.checker.liveness_report import print_liveness
 
@@ -402,12 +413,42 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     cs = load_spec(args.file, args.defines)
     result = simulate(cs, SimOptions(runs=args.runs, depth=args.depth, seed=args.seed, max_seconds=args.max_seconds))
+    shrunk = _shrink(cs, result, args.shrink)
     if args.json:
-        json.dump(result_json(cs, result), sys.stdout, indent=2)
+        doc = result_json(cs, result)
+        if shrunk is not None:
+            doc["shrink"] = shrunk.as_dict()
+        json.dump(doc, sys.stdout, indent=2)
         sys.stdout.write("\n")
     else:
-        print_result(Console(highlight=False, soft_wrap=True), cs, result)
+        out = Console(highlight=False, soft_wrap=True)
+        print_result(out, cs, result)
+        _print_shrunk(out, shrunk)
     return exit_status(result)
+
+
+def _shrink(cs: CompiledSpec, result: Result, mode: str | None) -> Any:
+    """With --shrink: the result's invariant violation replaced by a simpler one (checker/shrink.py); what changed."""
+    if mode is None or result.violation is None or result.violation.kind != "invariant":
+        return None
+    from pnyx.checker.shrink import shrink
+
+    shrunk = shrink(cs, result.violation, mode)
+    result.violation = shrunk.violation
+    shrunk.violation.trace.extra["label"] = {"shortest": "shortest, shrunk", "longer": "the fewest faults, shrunk",
+                                             "walk": "a random walk, shrunk"}[mode]
+    return shrunk
+
+
+def _print_shrunk(out: Any, shrunk: Any) -> None:
+    """One line: the counterexample's shape before and after shrinking."""
+    if shrunk is None:
+        return
+    def shape(s: Any) -> str:
+        return (f"{s.steps} steps, {s.faults} faults, {s.switches} context switches, {s.nodes} nodes, "
+                f"values {s.values}")
+    note = "" if shrunk.complete else " (the search stopped at its state budget: the best found before it)"
+    out.print(f"Shrunk ({shrunk.mode}): {shape(shrunk.before)} -> {shape(shrunk.after)}{note}")
 
 
 class _Zero:
