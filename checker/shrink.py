@@ -113,6 +113,18 @@ class Costs:
 
     def __init__(self, cs: CompiledSpec) -> None:
         self.fault_timers = frozenset(h.index for h in cs.timers if h.spends >= 0)
+        self._memo: dict[int, tuple[tuple, tuple[int, int, int]]] = {}
+
+    def of(self, ev: tuple) -> tuple[int, int, int]:
+        """(node, fault, value) of an event, remembered: a search meets one event object (the model
+        memoizes them) in many states. Keyed by identity (events hold lists of sends, which do not
+        hash); the entry keeps the event alive, so that its id is not reused."""
+        hit = self._memo.get(id(ev))
+        if hit is None or hit[0] is not ev:
+            if len(self._memo) >= 1_000_000:
+                self._memo.clear()
+            hit = self._memo[id(ev)] = (ev, (ev.at, self.fault(ev), self.value(ev)))  # type: ignore[attr-defined]
+        return hit[1]
 
     def fault(self, ev: tuple) -> int:
         if isinstance(ev, Crash | Recover | Lose | Duplicate):
@@ -225,13 +237,13 @@ def _search(model: SpecModel, costs: Costs, prop: Property, mode: str, max_state
                 d = depth_of.setdefault(f2, steps + 1)
                 if d < steps + 1:
                     continue  # reached in fewer steps: a shortest counterexample never passes it later
-            node = ev.at  # type: ignore[attr-defined]
+            node, fault, value = costs.of(ev)
             m2 = mask | (1 << node)
-            fault, switch = costs.fault(ev), int(key[1] >= 0 and key[1] != node)
+            switch = int(key[1] >= 0 and key[1] != node)
             if steps_first:
-                c2 = (cost[0] + 1, cost[1] + fault, cost[2] + switch, m2.bit_count(), cost[4] + costs.value(ev))
+                c2 = (cost[0] + 1, cost[1] + fault, cost[2] + switch, m2.bit_count(), cost[4] + value)
             else:
-                c2 = (cost[0] + fault, cost[1] + 1, cost[2] + switch, m2.bit_count(), cost[4] + costs.value(ev))
+                c2 = (cost[0] + fault, cost[1] + 1, cost[2] + switch, m2.bit_count(), cost[4] + value)
             k2 = (f2, node)
             old = best.get(k2)
             if old is not None and old <= c2:

@@ -178,3 +178,14 @@ def test_shrinking_never_makes_it_worse_on_the_gossip_mutants(mode: str) -> None
         assert s.after.key(mode) <= s.before.key(mode), m.name
         assert s.after.steps == m.length or mode == "longer", m.name
         assert _violates_only_at_end(s.violation), m.name
+
+
+def test_bench_shrink_runs() -> None:
+    from test_benchmarks import SMOKE_ARGS, _run
+
+    proc = _run("bench_shrink.py", *SMOKE_ARGS["bench_shrink.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines()[1:]]
+    assert [r[0] for r in rows] == [f"gossip/{m.name}" for m in load_mutants(ROOT / "spec" / "gossip_mutants")]
+    walk = next(r for r in rows if r[0] == "gossip/answer_invents_news")
+    assert walk[6:9] == ["7/0/1", "→", "3/0/1"], walk  # the walk's 7 steps shrink to the mutant's 3
