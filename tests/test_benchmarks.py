@@ -31,6 +31,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_write_cost.py": ["--smoke"],
     "bench_members.py": ["--smoke"],  # run by tests/test_members.py
     "bench_shrink.py": ["--smoke"],  # run by tests/test_shrink.py
+    "diff_mutants.py": ["--catalogue", "gossip", "--only", "push_back_to_sender"],  # run by tests/test_diff.py
 }
 
 

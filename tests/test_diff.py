@@ -146,3 +146,13 @@ def test_cli_bad_input_is_one_line_and_exit_2(args: list[str], message: str) -> 
     p = run_cli("diff", str(GOSSIP), second, *args[1:])
     assert p.returncode == 2
     assert message in p.stderr and len(p.stderr.strip().splitlines()) == 1 and "Traceback" not in p.stderr
+
+
+def test_diff_mutants_script_runs() -> None:
+    from test_benchmarks import SMOKE_ARGS, _run
+
+    proc = _run("diff_mutants.py", *SMOKE_ARGS["diff_mutants.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    row = proc.stdout.splitlines()[1].split()
+    assert row[0] == "push_back_to_sender" and row[-1] == "NeverBack", row
+    assert row[1:6] == ["112", "742", "all", "729", "99"], row  # both searches complete: every state compared
