@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -156,3 +158,60 @@ def test_diff_mutants_script_runs() -> None:
     row = proc.stdout.splitlines()[1].split()
     assert row[0] == "push_back_to_sender" and row[-1] == "NeverBack", row
     assert row[1:6] == ["112", "742", "all", "729", "99"], row  # both searches complete: every state compared
+
+
+def _workflow_script() -> str:
+    """The shell script of docs/diff-workflow.yml's comparison step (the `run: |` block after its name)."""
+    lines = (ROOT / "docs" / "diff-workflow.yml").read_text().splitlines()
+    start = next(i for i, line in enumerate(lines) if "Compare every changed spec" in line)
+    run = next(i for i in range(start, len(lines)) if lines[i].strip() == "run: |")
+    indent = len(lines[run + 1]) - len(lines[run + 1].lstrip())
+    block = []
+    for line in lines[run + 1 :]:
+        if line.strip() and len(line) - len(line.lstrip()) < indent:
+            break
+        block.append(line[indent:])
+    return "\n".join(block) + "\n"
+
+
+@pytest.mark.skipif(shutil.which("jq") is None or shutil.which("git") is None, reason="needs git and jq")
+def test_the_workflow_example_fails_on_a_new_violation_only(tmp_path: Path) -> None:
+    """The example's script, run as GitHub runs it (bash -eo pipefail) in a repository where a pull
+    request changes a spec: a change that breaks a property fails the step; an unrelated change does not."""
+    import os
+    import subprocess
+    import sys
+
+    m = _gossip_mutant("push_back_to_sender")
+    base_src = GOSSIP.read_text()
+    for c, x in m.constants.items():  # the repository's spec keeps the mutant's constants, so that it stays small
+        base_src = re.sub(rf"^const {c} = \S+", f"const {c} = {str(x).lower()}", base_src, count=1, flags=re.M)
+    repo = tmp_path / "repo"
+    (repo / "spec").mkdir(parents=True)
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t")
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+    (repo / "spec" / "gossip.pnyx").write_text(base_src)
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "base")
+    base = git("rev-parse", "HEAD")
+    script = _workflow_script()
+
+    def pull_request(src: str) -> subprocess.CompletedProcess[str]:
+        (repo / "spec" / "gossip.pnyx").write_text(src)
+        git("commit", "-qam", "change")
+        return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=repo,
+                              env=dict(env, BASE=base), capture_output=True, text=True, timeout=300)
+
+    harmless = pull_request(base_src + "\n// a comment\n")
+    assert harmless.returncode == 0, harmless.stdout + harmless.stderr
+    assert harmless.stdout.rstrip().endswith("newly failing:"), harmless.stdout
+    broken = pull_request(m.apply(base_src))
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert f"newly failing: {m.property}" in broken.stdout
+    report = json.loads((repo / "review" / "gossip.diff.json").read_text())
+    assert report["new_failures"] == [m.property]
