@@ -295,6 +295,45 @@ def novel_values(shared: Shared, cs: CompiledSpec, proj: tuple, other: set[tuple
             for k, x in enumerate(shared.variables) for i in range(len(nodes)) if (i, k, nodes[i][k]) not in other]
 
 
+@dataclass
+class Contrast:
+    """The trace to a state one version reaches, taken step by step in the other version."""
+
+    steps: int  # steps of the trace the other version could take (events described alike)
+    blocked: str | None  # the first step the other version could not take, as described
+    differences: list[str]  # after all steps: `node.var = value (other: value)` where the projections differ
+
+
+def contrast(shared: Shared, trace: Trace, other: Exploration, tag: str = "other") -> Contrast:
+    """Take the trace's events in the other version, each as the enabled event described alike
+    (`n2 receives Push(value=1) from n1`: handlers and message ids may be numbered differently),
+    and compare where they lead: usually what makes the state one version's own."""
+    from .trace import describe
+
+    here, there = trace.model.cs, other.cs
+    state = other.model.init_states()[0]
+    for k, ev in enumerate(trace.events):
+        want = describe(here, ev)
+        try:
+            succ = other.model.successors(state)
+        except StepError:
+            return Contrast(k, want + " (a handler fails)", [])
+        nxt = next((s2 for e2, s2 in succ if describe(there, e2) == want), None)
+        if nxt is None:
+            return Contrast(k, want, [])
+        state = nxt
+    mine = shared.projector(trace.model)(trace.states[-1])
+    theirs = shared.projector(other.model)(state)
+    types = {v.name: v.type for v in here.vars}
+    out = [f"{node_name(i)}.{x} = {show(mine[0][i][k], types[x])} ({tag}: {show(theirs[0][i][k], types[x])})"
+           for k, x in enumerate(shared.variables) for i in range(len(mine[0])) if mine[0][i][k] != theirs[0][i][k]]
+    out += [f"{node_name(i)} is {'up' if u else 'down'} ({tag}: {'up' if v else 'down'})"
+            for i, (u, v) in enumerate(zip(mine[1], theirs[1])) if u != v]
+    if mine[2] != theirs[2]:
+        out.append(f"the messages in flight differ ({len(mine[2])} here, {len(theirs[2])} in {tag})")
+    return Contrast(len(trace.events), None, out)
+
+
 def diff_json(d: Diff, examples: int = EXAMPLES) -> dict[str, Any]:
     """The report as data: both searches, what they share, the states only one reaches (with
     traces in ITF for the first few), each property's verdicts, and the new failures."""
@@ -304,19 +343,23 @@ def diff_json(d: Diff, examples: int = EXAMPLES) -> dict[str, Any]:
                 "projected_states": len(ex.first), "complete": ex.complete, "explored_depth": ex.done_depth,
                 "failing_handler": ex.failed[1] if ex.failed is not None else None}
 
-    def states(items: list[tuple[tuple, int]], ex: Exploration) -> dict[str, Any]:
-        return {"count": len(items), "examples": [
-            {"depth": ex.depth[sid], "state": projected_values(d.shared, ex.cs, p),
-             "trace": to_itf_json(ex.trace(sid), "the shortest trace to a state the other version does not reach")}
-            for p, sid in items[:examples]]}
+    def states(items: list[tuple[tuple, int]], ex: Exploration, other: Exploration) -> dict[str, Any]:
+        out = []
+        for p, sid in items[:examples]:
+            trace = ex.trace(sid)
+            c = contrast(d.shared, trace, other)
+            out.append({"depth": ex.depth[sid], "state": projected_values(d.shared, ex.cs, p),
+                        "trace": to_itf_json(trace, "the shortest trace to a state the other version does not reach"),
+                        "in_other": {"steps_taken": c.steps, "blocked_at": c.blocked, "differences": c.differences}})
+        return {"count": len(items), "examples": out}
 
     return {
         "old": side(d.old), "new": side(d.new),
         "shared": {"variables": list(d.shared.variables), "messages": list(d.shared.messages),
                    "only_old": list(d.shared.only_old), "only_new": list(d.shared.only_new)},
         "compared_up_to_depth": d.compared_depth,
-        "only_in_new": states(d.only_new, d.new),
-        "only_in_old": states(d.only_old, d.old),
+        "only_in_new": states(d.only_new, d.new, d.old),
+        "only_in_old": states(d.only_old, d.old, d.new),
         "properties": [{"name": v.name, "kind": v.kind, "old": v.old, "new": v.new, "changed": v.changed,
                         "new_failure": v.new_failure,
                         "new_trace": to_itf_json(v.new_trace, f"invariant {v.name} is violated") if v.new_failure
@@ -326,4 +369,4 @@ def diff_json(d: Diff, examples: int = EXAMPLES) -> dict[str, Any]:
     }
 
 
-__all__ = ["Diff", "DiffError", "Exploration", "Shared", "Verdict", "diff", "diff_json", "explore"]
+__all__ = ["Contrast", "Diff", "DiffError", "Exploration", "Shared", "Verdict", "contrast", "diff", "diff_json", "explore"]

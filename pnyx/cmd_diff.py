@@ -79,7 +79,7 @@ def _print(d: Any, show: int) -> None:
     from rich.console import Console
     from rich.markup import escape
 
-    from pnyx.checker.diff import node_values, novel_values
+    from pnyx.checker.diff import contrast, node_values, novel_values
     from pnyx.checker.trace import format_trace
 
     out = Console(highlight=False, soft_wrap=True)
@@ -98,11 +98,18 @@ def _print(d: Any, show: int) -> None:
         out.print()
         out.print(f"[bold]States only {tag} reaches:[/] {len(items):,}")
         values = node_values(other) if items and show else set()
+        other_tag = "NEW" if tag == "OLD" else "OLD"
         for k, (proj, sid) in enumerate(items[:show], start=1):
             novel = novel_values(sh, ex.cs, proj, values)
-            out.print(f"  {k}. after {ex.depth[sid]} steps" + (f": {escape(', '.join(novel))} (never in the other version)"
+            out.print(f"  {k}. after {ex.depth[sid]} steps" + (f": {escape(', '.join(novel))} (never in {other_tag})"
                                                                if novel else ""))
-            for line in format_trace(ex.trace(sid)):
+            trace = ex.trace(sid)
+            c = contrast(sh, trace, other, other_tag)
+            if c.blocked is not None:
+                out.print(f"     {other_tag} cannot take step {c.steps + 1}: {escape(c.blocked)}")
+            elif c.differences:
+                out.print(f"     the same steps in {other_tag} differ: {escape('; '.join(c.differences))}")
+            for line in format_trace(trace):
                 out.print("     " + escape(line))
     out.print()
     out.print("[bold]Properties:[/]")

@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT, run_cli
 from specs import compiled
 
-from pnyx.checker.diff import DiffError, Shared, diff, diff_json
+from pnyx.checker.diff import DiffError, Shared, contrast, diff, diff_json
 from pnyx.checker.model import SpecModel
 from pnyx.checker.mutants import Mutant, compile_mutant, load_mutants
 from pnyx.checker.trace import replay
@@ -55,6 +55,9 @@ def test_a_mutant_reaches_new_states_with_traces_that_replay_in_new() -> None:
         assert proj not in d.old.first
         assert len(trace) == d.new.depth[sid]
     assert [v.name for v in d.verdicts if v.new_failure] == [m.property]
+    first = contrast(d.shared, replay(model, d.new.path(d.only_new[0][1])), d.old, "OLD")
+    assert first.blocked is None and first.steps == 3  # OLD takes the same 3 steps ...
+    assert first.differences == ["n2.sent = {} (OLD: {n1})"]  # ... and records the giver as a peer it sent to
     doc = diff_json(d)
     assert doc["only_in_new"]["count"] == len(d.only_new) and len(doc["only_in_new"]["examples"]) == 3
     assert doc["new_failures"] == [m.property]
