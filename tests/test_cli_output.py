@@ -142,6 +142,7 @@ WRITING_COMMANDS = {
     "bmc": ["bmc", GOSSIP, "--depth", "1", "--json"],
     "prove": ["prove", str(ROOT / "spec" / "zab_broadcast.pnyx"), "--invariant", "Agreement", "--no-reach"],
     "export": ["export", "--tla", GOSSIP, "-o", "{tmp}"],
+    "diff": ["diff", GOSSIP, GOSSIP, "-D", "N=2", "-D", "WRITES=1"],
     "help": ["--help"],
 }
 
