@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 from pnyx.model.errors import ArgumentError, ModelError, PnyxError, SpecError
 
 if TYPE_CHECKING:
-    from pnyx.checker.bfs import Result
+    from pnyx.checker.bfs import Result, Violation
+    from pnyx.checker.diff import Diff
     from pnyx.checker.liveness import LivenessResult
+    from pnyx.checker.shrink import Shrunk
     from pnyx.checker.tla.module import TlaExport
     from pnyx.checker.z3.bmc import BmcResult
     from pnyx.checker.z3.prove import ProofResult
@@ -27,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ArgumentError", "ModelError", "PnyxError", "SpecError",
-    "bmc", "check", "check_liveness", "export_tla", "load", "load_source", "prove", "simulate", "write_tla",
+    "bmc", "check", "check_liveness", "diff", "export_tla", "load", "load_source", "prove", "shrink", "simulate", "write_tla",
 ]
 
 
@@ -77,6 +79,24 @@ def simulate(spec: Spec, *, runs: int = 100, depth: int = 100, seed: int = 0, ma
     from pnyx.checker.simulate import simulate as walk
 
     return walk(spec, SimOptions(runs=runs, depth=depth, seed=seed, max_seconds=max_seconds))
+
+
+def shrink(spec: Spec, violation: Violation, mode: str = "shortest") -> Shrunk:
+    """A simpler counterexample for the same invariant: fewer steps, faults, context switches,
+    nodes, values, in that order (mode "longer": faults first; "walk": for `simulate`'s traces);
+    docs/shrink.md."""
+    from pnyx.checker.shrink import shrink as simpler
+
+    return simpler(spec, violation, mode)
+
+
+def diff(old: Spec, new: Spec, *, max_states: int | None = None, max_depth: int | None = None) -> Diff:
+    """Two versions of a spec compared on the variables and messages they share: the states
+    only one reaches, and each property's verdicts (`new_failures`); docs/diff.md."""
+    from pnyx.checker.diff import DEFAULT_MAX_STATES
+    from pnyx.checker.diff import diff as compare
+
+    return compare(old, new, max_states=max_states or DEFAULT_MAX_STATES, max_depth=max_depth)
 
 
 def prove(spec: Spec, invariants: list[str], *, channel_bound: int = 3, timeout_ms: int | None = None) -> ProofResult:
