@@ -430,7 +430,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def _shrink(cs: CompiledSpec, result: Result, mode: str | None) -> Any:
     """With --shrink: the result's invariant violation replaced by a simpler one (checker/shrink.py); what changed."""
-    if mode is None or result.violation is None or result.violation.kind != "invariant":
+    if mode is None or result.violation is None:
+        return None
+    if result.violation.kind != "invariant":
+        sys.stderr.write("note: --shrink shrinks invariant violations; this trace (an error) is kept as found\n")
         return None
     from pnyx.checker.shrink import shrink
 

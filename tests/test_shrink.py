@@ -118,7 +118,7 @@ def test_a_budget_too_small_keeps_the_original() -> None:
     assert s.violation.trace.events == v.trace.events
 
 
-def test_a_failing_handler_is_not_shrunk() -> None:
+def test_a_failing_handler_is_not_shrunk(tmp_path: Path) -> None:
     src = FAULTY_FIRST.replace("on timer fin when self in second and s == GO { done = true }",
                                "on timer fin when self in second and s == GO { s = s + 2 }").replace(
         "on recover { if a { done = true } }", "")
@@ -126,6 +126,10 @@ def test_a_failing_handler_is_not_shrunk() -> None:
     assert v is not None and v.kind == "error"
     s = shrink(v.trace.model.cs, v)
     assert s.violation is v and s.after == s.before
+    path = tmp_path / "fails.pnyx"
+    path.write_text(src)
+    p = run_cli("check", str(path), "--shrink", "--json")
+    assert p.returncode == 1 and "kept as found" in p.stderr and "shrink" not in json.loads(p.stdout)
 
 
 def test_costs_count_faults_switches_and_nodes() -> None:
