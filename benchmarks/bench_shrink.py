@@ -107,7 +107,9 @@ def main() -> int:
                 ws = shrink(cs, w, "walk")
                 runs.append(ws)
                 assert ws.local is not None
-                walk_cell = f"{brief(ws.before)} → {brief(ws.after)} ({ws.local.steps})"
+                walk_cell = f"{brief(ws.before)} → {brief(ws.after)} ({ws.local.steps}{'' if ws.complete else ', budget'})"
+                if w.name != m.property:  # the walk broke another invariant first
+                    walk_cell += f" {w.name}"
             for s in runs:
                 if not replays_to_violation(s.violation) or s.after.key(s.mode) > s.before.key(s.mode):
                     print(f"{m.name}: the {s.mode} shrink does not replay to a violation, or is worse", file=sys.stderr)
