@@ -201,6 +201,11 @@ class Host:
             log.error("%s", exc)
             ans = (rid, False, f"{op}: internal error: {exc}")
         try:
-            writer.write(frame(ans))
+            data = frame(ans)
+        except (TypeError, WireError) as exc:  # an answer the wire format cannot carry: say so rather than go silent
+            log.error("%s: answer not encodable: %s", op, exc)
+            data = frame((rid, False, f"{op}: internal error: the answer cannot be encoded ({exc})"))
+        try:
+            writer.write(data)
         except (OSError, RuntimeError):
             pass
