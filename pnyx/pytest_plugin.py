@@ -85,7 +85,7 @@ def pytest_runtest_call(item: pytest.Item) -> None:
 
 
 # ---- loading specs ----------------------------------------------------------------
-_SPECS = pytest.StashKey[dict[tuple[str, tuple[tuple[str, Any], ...]], "CompiledSpec"]]()
+_SPECS = pytest.StashKey[dict[tuple[str, str], "CompiledSpec"]]()
 
 
 def resolve(config: pytest.Config, path: str | Path) -> Path:
@@ -98,7 +98,7 @@ def load_spec(config: pytest.Config, path: str | Path, constants: dict[str, Any]
     """The compiled spec, once per session for each file and constants; a bad spec fails the test with
     `file:line:col: message`, no traceback."""
     full = resolve(config, path)
-    key = (str(full), tuple(sorted(constants.items())))
+    key = (str(full), repr(sorted(constants.items())))  # repr: a constant's value need not be hashable
     cache = config.stash[_SPECS]
     if key not in cache:
         if not full.is_file():
