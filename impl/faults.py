@@ -7,8 +7,8 @@ Two shapes, one description of each fault (the step classes below):
   delivers messages and fires timers, as on a real network.
 - `fault_machine(cs)`: a state machine class generated from the spec, one rule per event or
   fault (deliver, fire a timer, client request, and the steps above), preconditions for the
-  budgets. Users never subclass: they run the class it returns (``run_state_machine_as_test``
-  or ``Machine.TestCase``).
+  budgets. Users never subclass: `run_fault_machine(cs)` runs it as a test (or they run the
+  class with ``run_state_machine_as_test`` or ``Machine.TestCase``).
 Either way the simulation checks the spec's own invariants after every step, and a failure
 shrinks to a short list of steps, replayed from its seed.
 """
@@ -19,8 +19,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.types import node_name
@@ -252,3 +253,16 @@ def fault_machine(cs: CompiledSpec, max_crashes: int = 2, max_losses: int = 3, p
 
     SpecFaults.__name__ = f"{cs.name.capitalize()}Faults"
     return SpecFaults
+
+
+def run_fault_machine(cs: CompiledSpec, *, examples: int = 40, steps: int = 30, max_crashes: int = 2, max_losses: int = 3,
+                      partitions: bool = True, requests: int | None = None, **options: Any) -> None:
+    """Run `fault_machine(cs, ...)` as a hypothesis test: `examples` runs of at most `steps` steps each.
+
+    No deadline (a `wait` step may run the simulation for a while) and no health checks (rules
+    draw from the simulation's state, which hypothesis counts as filtering); `options` are more
+    hypothesis settings (`database=None`, `phases=...`). Raises the first failure, shrunk."""
+    run_state_machine_as_test(
+        fault_machine(cs, max_crashes=max_crashes, max_losses=max_losses, partitions=partitions, requests=requests),
+        settings=settings(max_examples=examples, stateful_step_count=steps, deadline=None,
+                          suppress_health_check=list(HealthCheck), **options))

@@ -5,10 +5,12 @@
   properties. Opt-in, so that a project's specs (a mutant catalogue) are not collected by accident.
 - the marker `@pytest.mark.pnyx_check(path, **constants)` makes a test a model check: the check
   runs before the test's body, which only runs if the spec holds.
-- the fixtures `pnyx_check` (check a spec, get the result), `pnyx_sim` (a deterministic
-  simulation) and `pnyx_cluster` (real nodes on loopback, stopped whatever happens).
+- the fixtures `pnyx_check` (check a spec, get the result), `pnyx_spec` (the compiled spec),
+  `pnyx_sim` (a deterministic simulation) and `pnyx_cluster` (real nodes on loopback, stopped
+  whatever happens).
 A violation fails the test with the counterexample as `pnyx check` prints it, not a traceback.
-Hypothesis strategies for fault schedules are in `pnyx.impl.faults` (`fault_schedules`).
+Hypothesis strategies for fault schedules are in `pnyx.impl.faults` (`fault_schedules`,
+`run_fault_machine`), beside the simulation they drive: this module needs pytest, they do not.
 Nothing heavy is imported until a spec is checked: pytest loads this module in every run.
 """
 
@@ -302,6 +304,17 @@ def pnyx_check(request: pytest.FixtureRequest) -> Callable[..., Checked]:
 def pnyx_result(request: pytest.FixtureRequest) -> Checked:
     """The check of the spec named by the test's `pnyx_check` marker (run once per test)."""
     return _marked_check(request.node)
+
+
+@pytest.fixture(scope="session")
+def pnyx_spec(pytestconfig: pytest.Config) -> Callable[..., CompiledSpec]:
+    """`pnyx_spec(path, N=3)`: the compiled spec (`pnyx.load`), compiled once per session for each
+    file and constants; for `fault_machine`, `run_fault_machine` or `Simulation` directly."""
+
+    def get(path: str | Path, **constants: Any) -> CompiledSpec:
+        return load_spec(pytestconfig, path, constants)
+
+    return get
 
 
 @pytest.fixture(scope="session")
