@@ -53,13 +53,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="collect .pnyx files as tests (one model check each)")
     group.addoption("--pnyx-define", action="append", default=[], metavar="NAME=VALUE",
                     help="override a constant of every collected spec (repeatable)")
-    group.addoption("--pnyx-max-states", type=int, default=None, metavar="N",
+    group.addoption("--pnyx-max-states", type=_positive_int, default=None, metavar="N",
                     help="stop each collected spec's search after N distinct states (a pass is then no proof)")
     group.addoption("--pnyx-liveness", action="store_true", default=None,
                     help="also check collected specs' eventually / infinitely / leadsto properties")
     parser.addini("pnyx_specs", "collect .pnyx files as tests", type="bool", default=False)
     parser.addini("pnyx_defines", "NAME=VALUE constants for every collected spec", type="linelist", default=[])
     parser.addini("pnyx_liveness", "also check collected specs' liveness properties", type="bool", default=False)
+
+
+def _positive_int(text: str) -> int:
+    import argparse
+
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a positive integer, for example 100000")
+    return int(text)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -205,12 +213,13 @@ class Checked:
         return v
 
 
-def run_check(spec: CompiledSpec, *, liveness: bool = False, **options: Any) -> Checked:
-    """`pnyx.check` (and `pnyx.check_liveness` when asked) on a compiled spec; bad options fail the test."""
+def run_check(spec: CompiledSpec, *, safety: bool = True, liveness: bool = False, **options: Any) -> Checked:
+    """`pnyx.check` (unless not `safety`) and `pnyx.check_liveness` (when `liveness`) on a compiled
+    spec; bad options fail the test with their message."""
     import pnyx
 
     try:
-        result = pnyx.check(spec, **options)
+        result = pnyx.check(spec, **options) if safety else None
         live = None
         if liveness:
             live = pnyx.check_liveness(spec, max_states=options.get("max_states"), max_seconds=options.get("max_seconds"))
@@ -276,9 +285,7 @@ class SpecItem(pytest.Item):
             n = sum(p.kind in LIVENESS_KINDS for p in spec.properties)
             pytest.skip(f"{n} liveness propert{'y' if n == 1 else 'ies'} not checked (--pnyx-liveness checks them)")
         else:
-            import pnyx
-
-            checked = Checked(spec, None, pnyx.check_liveness(spec, max_states=bound))  # `check` reports safety
+            checked = run_check(spec, safety=False, liveness=True, max_states=bound)  # the `check` item reports safety
         self.user_properties.append(("pnyx", json.dumps(checked.to_json(), default=str)))
         checked.assert_holds()
 

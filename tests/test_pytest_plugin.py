@@ -85,6 +85,9 @@ def test_defines_and_the_state_bound_apply_to_collected_specs(pytester: pytest.P
     r = pytester.runpytest("--pnyx-specs", "--pnyx-max-states", "3", "-W", "always")
     r.assert_outcomes(passed=1, warnings=1)
     r.stdout.fnmatch_lines(["*PnyxBoundedWarning*no violation within the bound; the check is no proof*"])
+    r = pytester.runpytest("--pnyx-specs", "--pnyx-max-states", "-3")
+    assert r.ret == pytest.ExitCode.USAGE_ERROR
+    r.stderr.fnmatch_lines(["*--pnyx-max-states*'-3': expected a positive integer*"])
 
 
 def test_liveness_is_an_item_of_its_own_checked_on_request(pytester: pytest.Pytester) -> None:
