@@ -116,8 +116,9 @@ def load_spec(config: pytest.Config, path: str | Path, constants: dict[str, Any]
                         pytrace=False)
         import pnyx
 
-        try:
-            cache[key] = pnyx.load(full, **constants)
+        try:  # as `pnyx check` names it: relative to the current directory when below it
+            shown = full.relative_to(Path.cwd()) if full.is_relative_to(Path.cwd()) else full
+            cache[key] = pnyx.load(shown, **constants)
         except PnyxError as exc:
             fail_with(exc)
     return cache[key]

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -59,6 +59,12 @@ def test_a_broken_spec_fails_with_the_trace_not_a_traceback(pytester: pytest.Pyt
                             "Step 2: n1 fires timer tick", "    n1.count: 1 -> 2",
                             "Violated: invariant Bounded (*broken.pnyx:8) with n = n1"])
     assert "Traceback" not in r.stdout.str() and "pytest_plugin.py" not in r.stdout.str()
+    # the report is what `pnyx check` prints, but for the summary line's times and memory
+    cli = run_cli("check", "broken.pnyx", cwd=pytester.path).stdout.splitlines()
+    shown = r.stdout.lines
+    start = shown.index(cli[0])
+    assert shown[start:start + len(cli) - 1] == cli[:-1]
+    assert shown[start + len(cli) - 1].startswith("3 distinct states, 4 transitions, diameter 1, ")
 
 
 def test_spec_errors_and_bad_constants_are_messages(pytester: pytest.Pytester) -> None:
