@@ -40,6 +40,15 @@ FAIR = LIVE + "fair timer tick\n"
 
 
 # ---- collection ----------------------------------------------------------------------
+def test_loading_the_plugin_imports_nothing_heavy() -> None:
+    """pytest loads the plugin in every run of every project where pnyx is installed."""
+    probe = ("import sys, pytest; before = set(sys.modules); import pnyx.pytest_plugin; "
+             "print(sorted(m for m in ('lark', 'z3', 'rich', 'hypothesis', 'pnyx.model.compiler', 'pnyx.impl.sim') "
+             "if m in sys.modules and m not in before))")
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert proc.stdout.strip() == "[]", proc.stdout + proc.stderr
+
+
 def test_pnyx_files_are_collected_only_when_asked(pytester: pytest.Pytester) -> None:
     pytester.makefile(".pnyx", counter=COUNTER)
     assert pytester.runpytest().ret == pytest.ExitCode.NO_TESTS_COLLECTED
