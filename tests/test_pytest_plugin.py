@@ -40,6 +40,14 @@ FAIR = LIVE + "fair timer tick\n"
 
 
 # ---- collection ----------------------------------------------------------------------
+def test_the_plugin_is_registered_through_the_pytest11_entry_point(pytestconfig: pytest.Config) -> None:
+    from importlib.metadata import entry_points
+
+    assert [ep.value for ep in entry_points(group="pytest11") if ep.name == "pnyx"] == ["pnyx.pytest_plugin"], \
+        "the pytest11 entry point is missing: an environment installed before it was added needs `pip install -e .`"
+    assert pytestconfig.pluginmanager.has_plugin("pnyx")
+
+
 def test_loading_the_plugin_imports_nothing_heavy() -> None:
     """pytest loads the plugin in every run of every project where pnyx is installed."""
     probe = ("import sys, pytest; before = set(sys.modules); import pnyx.pytest_plugin; "
