@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 CHECK_OPTIONS = ("symmetry", "max_depth", "max_states", "max_seconds", "por", "liveness")
 # ... and of a simulation.
 SIM_OPTIONS = ("seed", "config", "loss", "delay", "check_invariants")
-LIVENESS_KINDS = ("eventually", "infinitely", "leadsto")
 
 
 class PnyxBoundedWarning(UserWarning):
@@ -251,6 +250,13 @@ def _marked_check(item: pytest.Item) -> Checked:
 
 
 # ---- collected .pnyx files -------------------------------------------------------------------
+def liveness_properties(spec: CompiledSpec) -> int:
+    """How many eventually / infinitely / leadsto properties the spec declares."""
+    from pnyx.model.ir import LIVENESS
+
+    return sum(p.kind in LIVENESS for p in spec.properties)
+
+
 class SpecFile(pytest.File):
     """A .pnyx file: an item for its safety check, and one for its liveness properties if it has some."""
 
@@ -260,7 +266,7 @@ class SpecFile(pytest.File):
             spec = load_spec(self.config, self.path, self.constants())
         except pytest.fail.Exception:
             return  # the check item reports the error
-        if any(p.kind in LIVENESS_KINDS for p in spec.properties):
+        if liveness_properties(spec):
             yield SpecItem.from_parent(self, name="liveness")
 
     def constants(self) -> dict[str, Any]:
@@ -283,7 +289,7 @@ class SpecItem(pytest.Item):
         if self.name == "check":
             checked = run_check(spec, max_states=bound)
         elif not _flag(self.config, "pnyx_liveness", "pnyx_liveness"):
-            n = sum(p.kind in LIVENESS_KINDS for p in spec.properties)
+            n = liveness_properties(spec)
             pytest.skip(f"{n} liveness propert{'y' if n == 1 else 'ies'} not checked (--pnyx-liveness checks them)")
         else:
             checked = run_check(spec, safety=False, liveness=True, max_states=bound)  # the `check` item reports safety
