@@ -202,6 +202,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--mermaid", metavar="FILE",
                    help="also write the counterexample as a Mermaid sequence diagram (Markdown with a ```mermaid block; "
                         "the bare diagram if FILE ends in .mmd)")
+    c.add_argument("--html", metavar="FILE",
+                   help="also write the counterexample as one self-contained HTML page: a message-sequence diagram, "
+                        "the steps, each state with its changes, keyboard navigation (docs/explore.md)")
     c.set_defaults(handler=cmd_check)
 
     r = sub.add_parser("simulate", help="random walks through the state graph, for bugs deeper than BFS reaches",
@@ -315,6 +318,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     live = _check_liveness(cs, args) if args.liveness else None
     if args.mermaid:
         _write_mermaid(args.mermaid, cs, result, live)
+    if args.html:
+        _write_html(args.html, cs, result, live)
     if args.json:
         doc = result_json(cs, result)
         if live is not None:
@@ -390,6 +395,22 @@ def _write_mermaid(path: str, cs: CompiledSpec, result: Result, live: Any = None
             fh.write(text)
     except OSError as exc:
         raise ArgumentError(f"--mermaid {path}: cannot write: {exc.strerror}") from None
+
+
+def _write_html(path: str, cs: CompiledSpec, result: Result, live: Any = None) -> None:
+    """The counterexample as an HTML page (a safety violation first; else the first liveness lasso)."""
+    from pnyx.checker import html_trace
+
+    v = result.violation
+    lasso = next((x for x in live.verdicts if x.lasso is not None), None) if live is not None and v is None else None
+    if v is None and lasso is None:
+        sys.stderr.write(f"note: no counterexample, so --html {path} was not written\n")
+        return
+    page = html_trace.from_violation(cs, v) if v is not None else html_trace.from_verdict(cs, lasso)
+    try:
+        html_trace.write(path, page)
+    except OSError as exc:
+        raise ArgumentError(f"--html {path}: cannot write: {exc.strerror}") from None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
