@@ -55,6 +55,7 @@ class Counterexample:
     bindings: dict[str, str] = field(default_factory=dict)
     lasso: Lasso | None = None
     notes: list[str] = field(default_factory=list)  # what happens after the last step (a stutter)
+    trigger: int | None = None  # leadsto: the state where the left side holds and the right never does after
 
 
 def from_violation(cs: CompiledSpec, v: Violation) -> Counterexample:
@@ -71,7 +72,7 @@ def from_verdict(cs: CompiledSpec, v: Verdict) -> Counterexample:
     if v.lasso.stutter:
         notes.append(f"then stutters forever: {stutter_note(cs, v.lasso)}")
     return Counterexample(v.lasso.trace, f"{v.kind} {v.name}: {NEVER[v.kind]} ({shape(v.lasso)})",
-                          verdict_line(cs, v), {}, v.lasso, notes)
+                          verdict_line(cs, v), {}, v.lasso, notes, v.lasso.trigger if v.kind == "leadsto" else None)
 
 
 # ---- the diagram's arrows ---------------------------------------------------------------------
@@ -145,8 +146,9 @@ def diagram(c: Counterexample) -> str:
     width, height = LEFT + n * LANE_WIDTH + 8, _y(steps + failed) + ROW_HEIGHT
     parts = [f'<svg id="diagram" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="message sequence diagram">',
-             '<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" markerUnits="userSpaceOnUse" '
-             'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>']
+             ('<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" '
+              'markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
+              '<path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>')]
     cycle = _cycle_steps(c)
     if cycle:
         y0, y1 = _y(cycle.start) - ROW_HEIGHT // 2, _y(cycle.stop - 1) + ROW_HEIGHT // 2
@@ -267,7 +269,6 @@ def _details(c: Counterexample, k: int) -> str:
 def _step_list(c: Counterexample) -> str:
     trace = c.trace
     cycle = _cycle_steps(c)
-    trigger = c.lasso.trigger if c.lasso is not None and c.lasso.trigger else None
     items = []
     for k in range(len(trace.events) + 1 + (trace.failed_event is not None)):
         cls = ["step"] + (["cycle"] if k in cycle else []) + (["failed"] if k > len(trace.events) else [])
@@ -275,10 +276,12 @@ def _step_list(c: Counterexample) -> str:
         if cycle and k == cycle.start:
             mark = (f'<div class="mark cycle-mark">cycle: steps {cycle.start} to {cycle.stop - 1} repeat forever '
                     f"(step {cycle.stop - 1} returns to state {c.lasso.loop if c.lasso else 0})</div>")
-        if trigger is not None and k == trigger:
-            mark += '<div class="mark">here the left side holds; the right side never does from here on</div>'
         items.append(f'{mark}<li class="{" ".join(cls)}" data-step="{k}" tabindex="-1"><span class="num">{k}</span> '
                      f"{_e(_step_text(c, k))}</li>")
+        if c.trigger == k:
+            where = "initially" if k == 0 else f"after step {k}"
+            items.append(f'<div class="mark trigger-mark">{where}: the left side holds; the right side never does '
+                         "from here on</div>")
     notes = "".join(f'<div class="mark stutter-mark">{_e(x)}</div>' for x in c.notes)
     return f'<ol id="steps">{"".join(items)}</ol>{notes}'
 

@@ -124,6 +124,7 @@ COMMAND_MODULES: dict[str, str] = {
     "prove": "pnyx.cmd_z3", "bmc": "pnyx.cmd_z3",
     "export": "pnyx.cmd_tla",
     "cluster": "pnyx.cmd_impl", "kv": "pnyx.cmd_impl", "gossip": "pnyx.cmd_impl", "replay": "pnyx.cmd_impl",
+    "show": "pnyx.cmd_trace", "explore": "pnyx.cmd_trace",
 }
 BUILTIN_COMMANDS = ("check", "simulate", "compile")
 
