@@ -9,6 +9,7 @@ the file's, so the page is drawn from the same `Trace` as every other writer.
 from __future__ import annotations
 
 import argparse
+import signal
 from typing import Any
 
 from pnyx.model.errors import ArgumentError
@@ -158,6 +159,8 @@ def cmd_explore(args: argparse.Namespace) -> int:
     from pnyx.cli import load_spec
 
     explorer = Explorer(load_spec(args.file, args.defines))
+    # Ctrl-C ends the server even when started where SIGINT is ignored (a shell's background job)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     def ready(url: str) -> None:
         print(f"exploring {args.file} at {url} (Ctrl-C ends it)", flush=True)
