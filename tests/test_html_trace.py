@@ -290,3 +290,32 @@ def test_the_lasso_cycle_is_marked_in_the_browser(browser: Any, tmp_path: Path) 
     band = browser.find_element("css selector", "svg .cycle-band")
     assert band.is_displayed() and band.size["height"] > 0
     assert console_errors(browser) == []
+
+
+SCREENSHOT = ROOT / "docs" / "trace_html.png"
+
+
+def test_the_page_of_a_zab_mutant(browser: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ZAB mutant's counterexample (a crash and a recovery in it) loads cleanly; with
+    PNYX_UPDATE_SCREENSHOT=1 the browser's picture of it becomes docs/trace_html.png."""
+    import os
+
+    from pnyx.checker.mutants import load_mutant, run_mutant
+
+    monkeypatch.chdir(ROOT)  # the page names the spec as given: spec/zab.pnyx
+    mutant = load_mutant("spec/zab_mutants/recovered_keeps_volatile.toml")
+    cs, result = run_mutant("spec/zab.pnyx", mutant)
+    v = result.violation
+    assert v is not None and v.name == mutant.property and len(v.trace) == mutant.length
+    page = tmp_path / "zab.html"
+    html_trace.write(str(page), html_trace.from_violation(cs, v))
+    browser.get(page.as_uri())
+    assert console_errors(browser) == []
+    assert len(browser.find_elements("css selector", "svg .dot.crash")) == 1
+    assert len(browser.find_elements("css selector", "svg .dot.recover")) == 1
+    press(browser, "\ue010")  # End: the violating state
+    assert current(browser)[0] == mutant.length
+    if os.environ.get("PNYX_UPDATE_SCREENSHOT") == "1":
+        browser.set_window_size(1500, 1060)
+        browser.save_screenshot(str(SCREENSHOT))
+    assert console_errors(browser) == []
