@@ -58,7 +58,7 @@ def _saved(path: str, prop: str | None) -> tuple[dict[str, Any], dict[str, Any],
         return v["trace"], {"kind": v.get("kind"), "property": v.get("property"), "message": v.get("message")}, doc
     live = doc.get("liveness")
     props = live.get("properties") if isinstance(live, dict) else None
-    for name, entry in (props or {}).items():
+    for name, entry in (props.items() if isinstance(props, dict) else ()):
         if isinstance(entry, dict) and isinstance(entry.get("lasso"), dict) and prop in (None, name):
             lasso = entry["lasso"]
             if isinstance(lasso.get("trace"), dict):
@@ -83,6 +83,7 @@ def load_counterexample(path: str, spec: str | None, defines: list[str] | None, 
     from pnyx.checker import html_trace
     from pnyx.checker.bfs import Violation
     from pnyx.checker.liveness import Lasso, Verdict
+    from pnyx.checker.liveness_report import NEVER
     from pnyx.checker.model import SpecModel, StepError
     from pnyx.checker.trace import replay, to_itf_json
     from pnyx.cli import parse_defines
@@ -98,7 +99,7 @@ def load_counterexample(path: str, spec: str | None, defines: list[str] | None, 
     if not Path(spec).is_file():
         raise ArgumentError(f"{spec}: the trace's spec file is not there; pass --spec FILE")
     consts = doc.get("constants") if isinstance(doc.get("constants"), dict) else {}
-    consts = {k: v for k, v in consts.items() if type(v) in (int, bool)}
+    consts = {k: v for k, v in consts.items() if type(v) is bool or (type(v) is int and -(2**63) <= v < 2**63)}
     consts.update(parse_defines(defines))
     cs = compile_checked(typecheck(parse_file(spec), consts))
     model = SpecModel(cs)
@@ -118,12 +119,15 @@ def load_counterexample(path: str, spec: str | None, defines: list[str] | None, 
             raise ArgumentError(f"{path}: state {k} of the trace is not the state {spec} reaches by its steps "
                                 "(was the spec changed since the trace was written?)")
     if what["kind"] == "lasso":
-        shape = what["lasso"]
-        stutter = bool(shape.get("stutter"))
-        loop = itf.get("loop") if type(itf.get("loop")) is int else len(steps)
-        lasso = Lasso(trace, loop, stutter, int(shape.get("trigger") or 0))
+        shape, loop, kind = what["lasso"], itf.get("loop"), what["live_kind"]
+        trigger, stutter = shape.get("trigger", 0), shape.get("stutter")
+        if kind not in NEVER or type(stutter) is not bool or not all(
+                type(x) is int and 0 <= x <= len(steps) for x in (loop, trigger)):
+            raise ArgumentError(f"{path}: the lasso of {str(what['property'])[:60]!r} is malformed "
+                                "(kind, loop, stutter or trigger); re-run `pnyx check --liveness --json`")
         line = what["line"] if type(what["line"]) is int else 0
-        return html_trace.from_verdict(cs, Verdict(what["property"], str(what["live_kind"]), line, False, lasso))
+        lasso = Lasso(trace, loop, stutter, trigger)
+        return html_trace.from_verdict(cs, Verdict(str(what["property"]), kind, line, False, lasso))
     if what["kind"] == "invariant":
         p = next((x for x in model.properties() if x.name == what["property"]), None)
         if p is None:

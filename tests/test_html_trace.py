@@ -319,3 +319,39 @@ def test_the_page_of_a_zab_mutant(browser: Any, tmp_path: Path, monkeypatch: pyt
         browser.set_window_size(1500, 1060)
         browser.save_screenshot(str(SCREENSHOT))
     assert console_errors(browser) == []
+
+
+# ---- fuzzing `pnyx show` with mutated saved traces ------------------------------------------------
+def test_show_survives_mutated_traces(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Whatever a saved trace turns into (a value replaced, a key deleted, a list entry duplicated),
+    `pnyx show` writes a page or says in one line why not: never a traceback."""
+    from hypothesis import given
+    from hypothesis import strategies as st
+    from test_fuzz_cli import FUZZ, JSON, _paths
+    from test_fuzz_cli import run_cli as run_in_process
+
+    d = tmp_path_factory.mktemp("show_fuzz")
+    spec = d / "broken.pnyx"
+    spec.write_text(BROKEN_TPC)
+    lock = d / "lock.pnyx"
+    lock.write_text(LOCK)
+    texts = [run_cli("check", str(spec), "--json").stdout, run_cli("check", str(lock), "--liveness", "--json").stdout]
+
+    @FUZZ
+    @given(data=st.data())
+    def mutated(data: st.DataObject) -> None:
+        j = json.loads(data.draw(st.sampled_from(texts)))
+        where = data.draw(st.sampled_from(_paths(j)[1:]))
+        parent = j
+        for key in where[:-1]:
+            parent = parent[key]
+        if data.draw(st.booleans()):
+            parent[where[-1]] = data.draw(JSON)
+        else:
+            del parent[where[-1]]
+        path = d / "trace.json"
+        path.write_text(json.dumps(j))
+        code, _ = run_in_process(["show", str(path), "--html", str(d / "out.html")])
+        assert code in (0, 2)
+
+    mutated()
