@@ -220,3 +220,11 @@ def test_the_explorer_page_walks_the_graph_and_jumps_to_a_violation(browser: Any
     assert status.startswith("Violated: invariant Atomicity") and "(4 steps, the shortest" in status
     assert (cell(browser, "outcome", 0), cell(browser, "outcome", 1)) == ("Committed", "Aborted")
     assert console_errors(browser) == []
+
+
+def test_a_failing_handler_is_shown_instead_of_the_events() -> None:
+    e = Explorer(compiled("spec c\nnodes 1\nstate { volatile x: 0..1 = 0 }\non timer inc { x = x + 1 }\n"))
+    assert [ev["text"] for ev in e.view([])["enabled"]] == ["n1 fires timer inc"]
+    view = e.view([0])  # x = 1: the next firing leaves 0..1
+    assert view["enabled"] == [] and view["error"].startswith("n1 fires timer inc fails: ")
+    assert "x leaves its declared type: 2" in view["error"]
