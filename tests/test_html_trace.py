@@ -355,3 +355,13 @@ def test_show_survives_mutated_traces(tmp_path_factory: pytest.TempPathFactory) 
         assert code in (0, 2)
 
     mutated()
+
+
+def test_a_failing_handler_is_the_last_row() -> None:
+    cs = compiled("spec c\nnodes 2\nstate { volatile x: 0..1 = 0 }\non timer inc { x = x + 1 }\n")
+    v = check(cs, Options()).violation
+    assert v is not None and v.kind == "error" and v.trace.failed_event is not None and len(v.trace) == 1
+    page = html_trace.render(html_trace.from_violation(cs, v))
+    assert '<li class="step failed" data-step="2"' in page and "n1 fires timer inc -&gt; fails" in page
+    assert page.count('class="dot failed"') == 1 and "Failed: " in page
+    assert page.count('class="step-detail"') == 3  # states 0 and 1, then the failing step (no state after it)
