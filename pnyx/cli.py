@@ -217,6 +217,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_integer, default=0, metavar="S", help="random seed: the same seed, the same walks")
     r.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
     r.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
+    r.add_argument("--html", metavar="FILE", help="also write the counterexample as one self-contained HTML page")
     r.set_defaults(handler=cmd_simulate)
 
     k = sub.add_parser("compile", help="type-check a spec; optionally print the generated Python")
@@ -424,6 +425,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     cs = load_spec(args.file, args.defines)
     result = simulate(cs, SimOptions(runs=args.runs, depth=args.depth, seed=args.seed, max_seconds=args.max_seconds))
+    if args.html:
+        _write_html(args.html, cs, result)
     if args.json:
         json.dump(result_json(cs, result), sys.stdout, indent=2)
         sys.stdout.write("\n")

@@ -207,6 +207,15 @@ def test_show_renders_a_saved_lasso_as_check_does(lock: Path, tmp_path: Path) ->
     assert shown.read_bytes() == direct.read_bytes()
 
 
+def test_simulate_html_writes_the_random_walk_that_show_reproduces(broken: Path, tmp_path: Path) -> None:
+    saved, direct, shown = tmp_path / "t.json", tmp_path / "direct.html", tmp_path / "shown.html"
+    r = run_cli("simulate", str(broken), "--runs", "50", "--depth", "30", "--seed", "3", "--json", "--html", str(direct))
+    assert r.returncode == 1 and json.loads(r.stdout)["violation"]["property"] == "CommitNeedsAllYes"
+    saved.write_text(r.stdout)
+    assert run_cli("show", str(saved), "--html", str(shown)).returncode == 0
+    assert shown.read_bytes() == direct.read_bytes() and b"Violated: invariant CommitNeedsAllYes" in direct.read_bytes()
+
+
 @pytest.mark.parametrize("content, expected", [
     (None, "missing.json: no such file"),
     ("{not json", "not a JSON trace"),
