@@ -146,9 +146,10 @@ def diagram(c: Counterexample) -> str:
     width, height = LEFT + n * LANE_WIDTH + 8, _y(steps + failed) + ROW_HEIGHT
     parts = [f'<svg id="diagram" xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
              f'viewBox="0 0 {width} {height}" role="img" aria-label="message sequence diagram">',
-             ('<defs><marker id="head" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" '
-              'markerUnits="userSpaceOnUse" orient="auto-start-reverse">'
-              '<path d="M0,0 L10,5 L0,10 z" class="arrowhead"/></marker></defs>')]
+             "<defs>" + "".join(
+                 f'<marker id="head-{fate}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="9" markerHeight="9" '
+                 f'markerUnits="userSpaceOnUse" orient="auto"><path d="M0,0 L10,5 L0,10 z" class="head-{fate}"/></marker>'
+                 for fate in ("delivered", "dropped", "lost", "pending", "duplicate")) + "</defs>"]
     cycle = _cycle_steps(c)
     if cycle:
         y0, y1 = _y(cycle.start) - ROW_HEIGHT // 2, _y(cycle.stop - 1) + ROW_HEIGHT // 2
@@ -164,6 +165,7 @@ def diagram(c: Counterexample) -> str:
             parts.append(f'<line class="lane{"" if up else " down"}" x1="{_x(i)}" y1="{_y(k)}" x2="{_x(i)}" '
                          f'y2="{_y(k + 1)}"/>')
     for a in arrows(trace):
+        head = "duplicate" if a.duplicate else a.fate
         end = a.ended if a.ended is not None else steps + failed + 0.8
         x1, y1, x2 = _x(a.src), _y(a.sent), _x(a.dst)
         y2 = int(TOP + end * ROW_HEIGHT)
@@ -173,7 +175,7 @@ def diagram(c: Counterexample) -> str:
             f", {a.fate} at step {a.ended}" if a.ended is not None else ", still in flight")
         parts.append(f'<g class="msg {a.fate}{" duplicate" if a.duplicate else ""}" data-sent="{a.sent}" '
                      f'data-ended="{"" if a.ended is None else a.ended}"><title>{_e(title)}</title>'
-                     f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" marker-end="url(#head)"/>')
+                     f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" marker-end="url(#head-{head})"/>')
         if a.fate in ("lost", "dropped"):
             parts.append(f'<text class="fault-mark" x="{x2}" y="{y2 + 4}">\u2715</text>')
         mx, my = x1 + (x2 - x1) * 2 // 5, y1 + (y2 - y1) * 2 // 5
