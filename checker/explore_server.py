@@ -4,6 +4,7 @@ GET /                          the page (stylesheet and script inline: no networ
 GET /api/spec                  the spec, its nodes and invariants
 GET /api/state?path=2.0.1      the state after taking events 2, 0, 1 from the initial state
 GET /api/violation?invariant=I the shortest path to a state violating invariant I
+GET /trace.html?path=2.0.1     that path as the counterexample page (`pnyx check --html`'s)
 
 Bound to 127.0.0.1 only: it runs the spec's code on request and is meant for the person at
 this machine. One request at a time (the model's memo tables are not shared between threads);
@@ -73,6 +74,9 @@ def make_handler(explorer: Explorer, max_seconds: float | None) -> type[BaseHTTP
                     self._json(200, explorer.view(parse_path(query.get("path", ""))))
                 elif url.path == "/api/violation":
                     self._json(200, explorer.jump(query.get("invariant", ""), max_seconds))
+                elif url.path == "/trace.html":
+                    self._send(200, explorer.page(parse_path(query.get("path", ""))).encode("utf-8"),
+                               "text/html; charset=utf-8")
                 elif url.path == "/favicon.ico":
                     self._send(204, b"", "image/x-icon")
                 else:

@@ -17,10 +17,10 @@ from pnyx.model.system import as_event
 from pnyx.model.types import node_name
 
 from .bfs import Options, explore
-from .html_trace import in_flight_rows, state_rows
+from .html_trace import Counterexample, in_flight_rows, render, state_rows
 from .model import SpecModel, SpecProperty, State, StepError
 from .report import show_binding, violation_line
-from .trace import changes, describe, replay, sends_of
+from .trace import Trace, changes, describe, replay, sends_of
 
 MAX_PATH = 100_000  # steps in one path: a longer one is a mistake, not a walk
 
@@ -52,9 +52,8 @@ class Explorer:
         return {"spec": cs.name, "file": cs.filename, "constants": cs.checked.consts,
                 "nodes": [node_name(i) for i in range(cs.n_nodes)], "invariants": self.invariants}
 
-    def view(self, path: list[int]) -> dict[str, Any]:
-        """The state at the end of `path`: its variables (what the last step changed marked), the
-        messages in flight, the steps taken, the events enabled, and the invariants it violates."""
+    def trace(self, path: list[int]) -> Trace:
+        """The path replayed from the initial state, or an ExploreError saying why it does not fit."""
         if len(path) > MAX_PATH:
             raise ExploreError(f"a path of {len(path):,} steps: at most {MAX_PATH:,}")
         if any(i < 0 for i in path):
@@ -66,6 +65,12 @@ class Explorer:
                                "in the state it is taken from") from None
         except StepError as exc:
             raise ExploreError(f"the path takes an event that fails: {exc.error}") from None
+        return trace
+
+    def view(self, path: list[int]) -> dict[str, Any]:
+        """The state at the end of `path`: its variables (what the last step changed marked), the
+        messages in flight, the steps taken, the events enabled, and the invariants it violates."""
+        trace = self.trace(path)
         state = trace.states[-1]
         cs = self.cs
         before = trace.states[-2] if path else None
@@ -108,6 +113,15 @@ class Explorer:
             except Exception as exc:  # noqa: BLE001 - the spec's error (an index out of range), shown as such
                 out.append({"name": p.name, "error": str(p.error(exc))})
         return out
+
+    def page(self, path: list[int]) -> str:
+        """The path as the counterexample page (checker/html_trace.py): the walk so far, to keep or share."""
+        trace = self.trace(path)
+        broken = self._violated(trace.states[-1])
+        said = "; ".join(f"invariant {v['name']} is violated" + (f" ({v['error']})" if "error" in v else "")
+                         + "".join(f", {k} = {x}" for k, x in v.get("bindings", {}).items()) for v in broken)
+        title = f"a path of {len(path)} step{'' if len(path) == 1 else 's'} through {self.cs.name}"
+        return render(Counterexample(trace, title, said or "every invariant holds in the last state"))
 
     def jump(self, invariant: str, max_seconds: float | None = None) -> dict[str, Any]:
         """The shortest path from the initial state to a state violating `invariant` (BFS)."""

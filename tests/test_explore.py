@@ -3,6 +3,7 @@ it quietly), and the page in a real headless browser."""
 
 from __future__ import annotations
 
+import html
 import json
 import signal
 import subprocess
@@ -69,6 +70,15 @@ def test_jump_finds_the_shortest_violation_and_its_state_violates_it(explorer: E
     assert [x["name"] for x in explorer.view(jump["path"])["violated"]] == ["Atomicity", "CommitNeedsAllYes"]
 
 
+def test_a_path_becomes_the_counterexample_page(explorer: Explorer) -> None:
+    path = explorer.jump("CommitNeedsAllYes")["path"]
+    page = explorer.page(path)
+    assert page.startswith("<!DOCTYPE html>") and "a path of 3 steps through two_phase_commit" in page
+    assert "invariant CommitNeedsAllYes is violated, n = n1" in page
+    assert all(html.escape(text) in page for text in explorer.view(path)["history"])
+    assert "every invariant holds in the last state" in explorer.page([])
+
+
 def test_jump_to_an_invariant_that_holds_says_so() -> None:
     e = Explorer(compiled(TPC.read_text()))
     jump = e.jump("Atomicity")
@@ -122,6 +132,13 @@ def test_the_endpoints_answer_json(server: str, explorer: Explorer) -> None:
     assert status == 200 and json.loads(body) == json.loads(json.dumps(explorer.view([2, 1])))
     status, _, body = get(server + "api/violation?invariant=CommitNeedsAllYes")
     assert status == 200 and json.loads(body)["path"] == explorer.jump("CommitNeedsAllYes")["path"]
+
+
+def test_the_trace_page_of_a_path_is_served(server: str) -> None:
+    status, kind, body = get(server + "trace.html?path=2.1.2")
+    assert status == 200 and kind.startswith("text/html") and "Step 3: n1 receives VoteMsg(yes=true) from n2" in body
+    status, _, body = get(server + "trace.html?path=7")
+    assert status == 400 and "not enabled" in json.loads(body)["error"]
 
 
 def test_the_page_is_self_contained(server: str) -> None:
@@ -219,6 +236,7 @@ def test_the_explorer_page_walks_the_graph_and_jumps_to_a_violation(browser: Any
                       and browser.find_element("id", "status").text)
     assert status.startswith("Violated: invariant Atomicity") and "(4 steps, the shortest" in status
     assert (cell(browser, "outcome", 0), cell(browser, "outcome", 1)) == ("Committed", "Aborted")
+    assert browser.find_element("id", "as-trace").get_attribute("href") == server + "trace.html?path=" + expected
     assert console_errors(browser) == []
 
 

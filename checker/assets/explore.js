@@ -97,6 +97,7 @@
     return get("/api/state?path=" + next.join(".")).then(function (view) {
       path = view.path;
       window.history.replaceState(null, "", "#path=" + path.join("."));
+      $("as-trace").href = "/trace.html?path=" + path.join(".");
       render(view, spec);
       document.body.dataset.path = path.join(".");
     }).catch(function (e) { status(e.message, "bad"); }).then(function () { busy = false; });
