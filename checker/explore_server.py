@@ -14,6 +14,7 @@ a jump's breadth-first search holds the others until it ends or its time bound p
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, HTTPServer
 from importlib import resources
 from typing import Any
@@ -88,7 +89,7 @@ def make_handler(explorer: Explorer, max_seconds: float | None) -> type[BaseHTTP
 
 
 def serve(explorer: Explorer, port: int = 0, max_seconds: float | None = None,
-          ready: Any = None) -> None:
+          ready: Callable[[str], None] | None = None) -> None:
     """Serve until interrupted; `ready(url)` is called once the socket listens."""
     server = HTTPServer((HOST, port), make_handler(explorer, max_seconds))
     try:

@@ -41,6 +41,8 @@ class _OneInvariant(SpecModel):
 
 
 class Explorer:
+    """One spec's state graph, walked by paths: what the explorer's endpoints answer."""
+
     def __init__(self, cs: CompiledSpec) -> None:
         self.cs = cs
         self.model = SpecModel(cs)
