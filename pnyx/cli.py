@@ -124,6 +124,7 @@ COMMAND_MODULES: dict[str, str] = {
     "prove": "pnyx.cmd_z3", "bmc": "pnyx.cmd_z3",
     "export": "pnyx.cmd_tla",
     "cluster": "pnyx.cmd_impl", "kv": "pnyx.cmd_impl", "gossip": "pnyx.cmd_impl", "replay": "pnyx.cmd_impl",
+    "show": "pnyx.cmd_trace", "explore": "pnyx.cmd_trace",
 }
 BUILTIN_COMMANDS = ("check", "simulate", "compile")
 
@@ -202,6 +203,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--mermaid", metavar="FILE",
                    help="also write the counterexample as a Mermaid sequence diagram (Markdown with a ```mermaid block; "
                         "the bare diagram if FILE ends in .mmd)")
+    c.add_argument("--html", metavar="FILE",
+                   help="also write the counterexample as one self-contained HTML page: a message-sequence diagram, "
+                        "the steps, each state with its changes, keyboard navigation (docs/explore.md)")
     c.set_defaults(handler=cmd_check)
 
     r = sub.add_parser("simulate", help="random walks through the state graph, for bugs deeper than BFS reaches",
@@ -213,6 +217,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--seed", type=_integer, default=0, metavar="S", help="random seed: the same seed, the same walks")
     r.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
     r.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
+    r.add_argument("--html", metavar="FILE", help="also write the counterexample as one self-contained HTML page")
     r.set_defaults(handler=cmd_simulate)
 
     k = sub.add_parser("compile", help="type-check a spec; optionally print the generated Python")
@@ -315,6 +320,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     live = _check_liveness(cs, args) if args.liveness else None
     if args.mermaid:
         _write_mermaid(args.mermaid, cs, result, live)
+    if args.html:
+        _write_html(args.html, cs, result, live)
     if args.json:
         doc = result_json(cs, result)
         if live is not None:
@@ -392,6 +399,22 @@ def _write_mermaid(path: str, cs: CompiledSpec, result: Result, live: Any = None
         raise ArgumentError(f"--mermaid {path}: cannot write: {exc.strerror}") from None
 
 
+def _write_html(path: str, cs: CompiledSpec, result: Result, live: Any = None) -> None:
+    """The counterexample as an HTML page (a safety violation first; else the first liveness lasso)."""
+    from pnyx.checker import html_trace
+
+    v = result.violation
+    lasso = next((x for x in live.verdicts if x.lasso is not None), None) if live is not None and v is None else None
+    if v is None and lasso is None:
+        sys.stderr.write(f"note: no counterexample, so --html {path} was not written\n")
+        return
+    page = html_trace.from_violation(cs, v) if v is not None else html_trace.from_verdict(cs, lasso)
+    try:
+        html_trace.write(path, page)
+    except OSError as exc:
+        raise ArgumentError(f"--html {path}: cannot write: {exc.strerror}") from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import json
 
@@ -402,6 +425,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     cs = load_spec(args.file, args.defines)
     result = simulate(cs, SimOptions(runs=args.runs, depth=args.depth, seed=args.seed, max_seconds=args.max_seconds))
+    if args.html:
+        _write_html(args.html, cs, result)
     if args.json:
         json.dump(result_json(cs, result), sys.stdout, indent=2)
         sys.stdout.write("\n")
