@@ -31,6 +31,8 @@ from .wire import WireError, frame
 
 log = logging.getLogger("pnyx.node")
 
+STATE_MARKER = "has-state"  # in the node's directory, beside data/: written once the node has saved state
+
 
 class Timer:
     """Fires `callback` every period (with jitter); `reset()` postpones the next firing."""
@@ -86,7 +88,7 @@ class Host:
         self.cfg = cfg or load_config(self.dir / "config.toml" if (self.dir / "config.toml").exists() else None)
         self.cs: CompiledSpec = load(self.meta.spec, self.meta.defines)
         self.data_dir = self.dir / f"n{node_id + 1}"
-        self.storage = FileStorage(self.data_dir / "data", fsync=self.cfg.fsync)
+        self.storage = FileStorage(self.data_dir / "data", fsync=self.cfg.fsync, marker=self.data_dir / STATE_MARKER)
         self.rng = random.Random()
         self.peers: TcpPeers | UdpPeers
         if self.cs.network == "fifo":
@@ -152,6 +154,8 @@ class Host:
     async def serve(self) -> None:
         await self.peers.start()
         await self.service.start()
+        for repaired in self.storage.torn_tails:
+            log.warning("repaired at start-up: %s", repaired)
         host, port = self.meta.clients[self.node_id]
         server = await asyncio.start_server(self._client, host, port)
         (self.data_dir / "ready").write_text(str(os.getpid()))
@@ -186,7 +190,8 @@ class Host:
                 result: Any = ("pong", self.node_id)
             elif op == "info":
                 result = tuple(sorted({"node": self.node_id, "spec": self.cs.name, "sent": self.peers.sent,
-                                       "dropped": self.peers.dropped, **self.service.info()}.items()))
+                                       "dropped": self.peers.dropped,
+                                       "repaired": tuple(self.storage.torn_tails), **self.service.info()}.items()))
             elif op in self.service.ops:
                 result = await self.service.ops[op](*args)
             else:

@@ -116,8 +116,8 @@ class NodeRuntime:
     # sequence items, the snapshot is rewritten (generation g + 1) and the log restarted: a
     # snapshot of n items follows at least n saves, so its cost per save stays constant
     # however long the history grows, and a restart replays at most about as many log
-    # entries as the snapshot has items. A log left from an older generation (a crash between
-    # the two) is ignored.
+    # entries as the snapshot has items. A log of the generation before the snapshot's (a crash
+    # between the two) is replaced, unread; a log of any other generation is an error.
     SNAPSHOT_EVERY = 1000
 
     def start(self) -> Step | None:
@@ -127,6 +127,8 @@ class NodeRuntime:
         self._dirty = False
         self._outbox = []
         if saved is None:
+            if self.storage.load_log(self.record):
+                raise StorageError(f"record {self.record!r}: a log without its snapshot (the snapshot was deleted)")
             self.state = self._as_appendable(self.init)
             self._gen = -1
             self._snapshot()  # from now on, a restart is a recovery
@@ -136,7 +138,10 @@ class NodeRuntime:
         self._snap_items = self._items_in(values)
         log = self.storage.load_log(self.record)
         self._log_len = 0
-        if log and log[0] == ("gen", self._gen):
+        self._check_generation(log)
+        if not log or log[0] != ("gen", self._gen):
+            self.storage.reset_log(self.record, ("gen", self._gen))  # appends must follow this snapshot's header
+        else:
             by_name = {v.name: k for k, v in enumerate(self.persistent)}
             for entry in log[1:]:
                 try:
@@ -158,6 +163,19 @@ class NodeRuntime:
         if self.cs.recover is None:
             return None
         return self._run(self.cs.recover, (), lambda: "recover")
+
+    def _check_generation(self, log: list[Any]) -> None:
+        """A log belongs to the snapshot's generation, or (a crash between writing a snapshot and
+        restarting the log) to the one before, whose entries the snapshot holds; any other log
+        was not written with this snapshot: StorageError."""
+        if not log:
+            return  # a crash before the first log was created (a deleted log is caught by the storage)
+        head = log[0]
+        if not (isinstance(head, tuple) and len(head) == 2 and head[0] == "gen" and isinstance(head[1], int)):
+            raise StorageError(f"record {self.record!r}: its log does not start with a generation header")
+        if head[1] not in (self._gen, self._gen - 1):
+            raise StorageError(f"record {self.record!r}: its log is of generation {head[1]}, its snapshot of generation "
+                               f"{self._gen}: one of the two files is not this node's latest (restored from a copy?)")
 
     def crash(self) -> None:
         """Lose everything but storage (and, for properties, the ghost variables)."""

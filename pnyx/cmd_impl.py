@@ -183,6 +183,8 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
         rows.append(cells)
         if n["error"]:
             notes.append(f"{n['node']}: {n['error']}")
+        for repaired in (n["info"] or {}).get("repaired", ()):
+            notes.append(f"{n['node']}: repaired at start-up: {repaired}")
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
