@@ -122,6 +122,7 @@ class LogScan:
 
     values: list[Any]
     end: int  # byte offset of the end marker (where the next frame is written)
+    offsets: list[int]  # the byte offset of each value's frame
     torn: tuple[int, int] | None = None  # (offset, bytes) of an incomplete last frame, dropped
 
 
@@ -159,6 +160,7 @@ def scan_log(data: bytes, where: str) -> LogScan:
     if data[: len(LOG_MAGIC)] != LOG_MAGIC:
         raise StorageError(f"{where}: {_bad_magic(data[: len(LOG_MAGIC)], LOG_MAGIC)}")
     values: list[Any] = []
+    offsets: list[int] = []
     pos = len(LOG_MAGIC)
     while True:
         if pos + _LOGREC.size > len(data):
@@ -170,7 +172,7 @@ def scan_log(data: bytes, where: str) -> LogScan:
             if nonzero is not None:
                 raise StorageError(f"{where}: non-zero byte at byte {nonzero}, after the end of the log at byte {pos} "
                                    f"(garbage appended, or a damaged record header at byte {pos})")
-            return LogScan(values, pos)
+            return LogScan(values, pos, offsets)
         found = _frame_at(data, pos, len(values))
         if found is not None:
             end, body = found
@@ -178,11 +180,12 @@ def scan_log(data: bytes, where: str) -> LogScan:
                 values.append(decode(body))
             except WireError as exc:
                 raise StorageError(f"{where}: undecodable record {len(values)} at byte {pos}: {exc}") from None
+            offsets.append(pos)
             pos = end
             continue
         torn = _torn_tail(data, pos, len(values))
         if torn is not None:
-            return LogScan(values, pos, (pos, torn))
+            return LogScan(values, pos, offsets, (pos, torn))
         raise StorageError(f"{where}: {_frame_damage(data, pos, len(values))}")
 
 
