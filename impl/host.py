@@ -22,7 +22,7 @@ from pnyx.model.errors import PnyxError
 
 from .client import ClientError
 from .config import Config, TimerConfig, load_config
-from .meta import ClusterMeta
+from .meta import STATE_MARKER, ClusterMeta
 from .node import HandlerError, NodeRuntime
 from .service import Service
 from .storage import FileStorage
@@ -30,8 +30,6 @@ from .transport import TcpPeers, UdpPeers, read_frame
 from .wire import WireError, frame
 
 log = logging.getLogger("pnyx.node")
-
-STATE_MARKER = "has-state"  # in the node's directory, beside data/: written once the node has saved state
 
 
 class Timer:

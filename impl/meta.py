@@ -14,6 +14,8 @@ from typing import Any
 
 from pnyx.model.errors import PnyxError
 
+STATE_MARKER = "has-state"  # in a node's directory, beside data/: written once the node has saved state
+
 
 @dataclass
 class ClusterMeta:

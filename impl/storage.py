@@ -164,7 +164,7 @@ def scan_log(data: bytes, where: str) -> LogScan:
     pos = len(LOG_MAGIC)
     while True:
         if pos + _LOGREC.size > len(data):
-            raise StorageError(f"{where}: truncated at byte {len(data)}: the log ends after record {len(values)} "
+            raise StorageError(f"{where}: truncated at byte {len(data)}: the log ends after {len(values)} intact records "
                                f"(at byte {pos}) without its end marker")
         head = data[pos : pos + _LOGREC.size]
         if not any(head):

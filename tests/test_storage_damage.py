@@ -10,12 +10,17 @@ from __future__ import annotations
 import re
 import shutil
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+from conftest import eventually, run_cli
 from test_impl_sim import SEQ, Recorder, compile_text
+from test_impl_zab_cluster import ZAB, has_all
 
+from pnyx.impl.client import Client
+from pnyx.impl.cluster import kill_node, node_dir, node_pid, node_status, serving_peers, start_cluster, stop_cluster
+from pnyx.impl.meta import ClusterMeta
 from pnyx.impl.node import NodeRuntime
 from pnyx.impl.storage import LOG_CHUNK, META, FileStorage, MemoryStorage, StorageError, scan_log
 
@@ -79,16 +84,17 @@ REFUSED: list[tuple[str, Callable[[Path, list[int]], None], Callable[[list[int]]
                r"truncated"),
     ("log truncated inside the last record's header",
      lambda log, o: edit(log, lambda d: d[: o[11] + 5]),
-     lambda o: rf"node\.log: truncated at byte {o[11] + 5}: the log ends after record 11 \(at byte {o[11]}\)"),
+     lambda o: rf"node\.log: truncated at byte {o[11] + 5}: the log ends after 11 intact records \(at byte {o[11]}\)"),
     ("log truncated mid-record in the middle",
      lambda log, o: edit(log, lambda d: d[: o[5] + 14]),
      lambda o: rf"node\.log: record 5 at byte {o[5]} claims \d+ bytes, past the end of the file at byte {o[5] + 14}"),
     ("log truncated at a record boundary",
      lambda log, o: edit(log, lambda d: d[: o[5]]),
-     lambda o: rf"node\.log: truncated at byte {o[5]}: the log ends after record 5 \(at byte {o[5]}\) without its end marker"),
+     lambda o: rf"node\.log: truncated at byte {o[5]}: the log ends after 5 intact records \(at byte {o[5]}\) "
+               r"without its end marker"),
     ("log truncated after its last record",
      lambda log, o: edit(log, lambda d: d[: end_of_log(d)]),
-     lambda o: r"node\.log: truncated at byte \d+: the log ends after record 12"),
+     lambda o: r"node\.log: truncated at byte \d+: the log ends after 12 intact records"),
     ("a middle record's length field made larger",
      lambda log, o: edit(log, lambda d: set_length(d, o[5], 40)),
      lambda o: rf"node\.log: record 5 at byte {o[5]}: no end mark at byte {o[5] + 12 + 40}"),
@@ -245,3 +251,103 @@ def test_a_log_grows_past_its_preallocated_chunk_and_reloads(tmp_path: Path) -> 
     again = NodeRuntime(cs, 0, FileStorage(tmp_path / "data", fsync=False), Recorder(MemoryStorage()))
     again.start()
     assert again.get("log") == rt.get("log") and again.get("mark") == 0
+
+
+# ---- through a real 3-node ZAB cluster ------------------------------------------------------
+def write_keys(meta: ClusterMeta, server: int, tag: str, k: int) -> list[str]:
+    """Create k keys through one server; the acknowledged paths."""
+    paths = [f"/{tag}{j}" for j in range(k)]
+    with Client(*meta.clients[server], timeout=15) as c:
+        for p in paths:
+            c.call("create", p, p.encode())
+    return paths
+
+
+def cluster_log(d: Path, i: int) -> Path:
+    return node_dir(d, i) / "data" / "node.log"
+
+
+def truncate_at_boundary(log: Path) -> str:
+    """Cut the log at the boundary before its second-to-last record; the expected message."""
+    o = scan_log(log.read_bytes(), "log").offsets
+    edit(log, lambda data: data[: o[-2]])
+    return rf"node\.log: truncated at byte {o[-2]}: the log ends after {len(o) - 2} intact records"
+
+
+def corrupt_middle_length(log: Path) -> str:
+    o = scan_log(log.read_bytes(), "log").offsets
+    k = len(o) // 2
+    edit(log, lambda data: set_length(data, o[k], 10**6))
+    return rf"node\.log: record {k} at byte {o[k]} claims 1000000 bytes, past the end of the file"
+
+
+def delete_log(log: Path) -> str:
+    log.unlink()
+    return r"node\.log: missing, but storage\.meta lists it"
+
+
+def refused(d: Path, i: int, pattern: str) -> None:
+    """`pnyx cluster restart` of node i fails cleanly: exit 2, the file and byte named, no traceback."""
+    r = run_cli("cluster", "restart", str(d), str(i + 1))
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert re.search(pattern, r.stderr), r.stderr
+    assert "Traceback" not in r.stderr + r.stdout and f"cluster restart {d.resolve()} {i + 1} --rebuild" in r.stderr
+    assert node_pid(d, i) is None
+
+
+@pytest.fixture
+def zab(tmp_path: Path) -> Iterator[tuple[Path, ClusterMeta]]:
+    d = tmp_path / "zab"
+    meta = start_cluster(ZAB, 3, d, timeout=60)
+    try:
+        yield d, meta
+    finally:
+        stop_cluster(d)
+
+
+def test_cluster_node_refuses_damage_then_is_rebuilt_or_repaired_losing_nothing(zab: tuple[Path, ClusterMeta]) -> None:
+    """One node's files damaged two ways in turn: each time it refuses to start (exit 2, file and
+    byte named), and `restart --rebuild` brings it back empty; it resynchronizes and serves every
+    acknowledged write. Then a torn last record on another node: repaired, reported by the node's
+    log and `cluster status`, nothing lost."""
+    d, meta = zab
+    acked = write_keys(meta, 0, "a", 15)
+    for n, damage in enumerate((corrupt_middle_length, delete_log)):
+        kill_node(d, 1)
+        refused(d, 1, damage(cluster_log(d, 1)))
+        assert eventually(lambda: len(serving_peers(node_status(d), 1)) == 2)
+        r = run_cli("cluster", "restart", str(d), "2", "--rebuild")
+        assert r.returncode == 0 and "n2 rebuilt" in r.stdout, r.stdout + r.stderr
+        assert eventually(lambda acked=acked: has_all(meta, 1, acked))
+        assert len(list(node_dir(d, 1).glob("damaged-*"))) == n + 1  # the damaged files are kept aside
+        acked += write_keys(meta, 1, f"b{n}-", 5)  # the rebuilt node's log grows again
+    kill_node(d, 2)
+    log = cluster_log(d, 2)
+    data = log.read_bytes()
+    last, end = scan_log(data, "log").offsets[-1], end_of_log(data)
+    edit(log, lambda b: zero_from(b, end - 4))  # a crash in the middle of writing the last record
+    r = run_cli("cluster", "restart", str(d), "3")
+    assert r.returncode == 0, r.stdout + r.stderr
+    torn = rf"node\.log: dropped an incomplete last record \(\d+ bytes at byte {last}"
+    assert re.search("repaired at start-up: .*" + torn, (node_dir(d, 2) / "log").read_text())
+    status = run_cli("cluster", "status", str(d))
+    assert re.search(r"n3: repaired at start-up: .*" + torn, status.stdout), status.stdout
+    assert eventually(lambda: all(has_all(meta, i, acked) for i in range(3)))
+
+
+def test_every_node_damaged_is_refused_everywhere_not_served_empty(zab: tuple[Path, ClusterMeta]) -> None:
+    """The same damage on every node (the log deleted on one, cut at a record boundary on the
+    others): no node starts, so nothing is served from what is left; a rebuild is refused for want
+    of a quorum to resynchronize from."""
+    d, meta = zab
+    write_keys(meta, 0, "a", 10)
+    stop_cluster(d)
+    patterns = [delete_log(cluster_log(d, 0)), truncate_at_boundary(cluster_log(d, 1)),
+                truncate_at_boundary(cluster_log(d, 2))]
+    for i, pattern in enumerate(patterns):
+        refused(d, i, pattern)
+    r = run_cli("cluster", "restart", str(d), "1", "--rebuild")
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert ("refusing to rebuild n1: an empty node must resynchronize from a quorum of its peers, "
+            "but only 0 of the other 2 serve") in r.stderr
+    assert cluster_log(d, 1).exists() and not list(node_dir(d, 0).glob("damaged-*"))  # nothing was moved
