@@ -235,17 +235,26 @@ def _frame_damage(data: bytes, pos: int, index: int) -> str:
 
 
 # ---- metadata ----------------------------------------------------------------------------
-def meta_value(records: set[str], logs: set[str]) -> tuple:
-    return (META_KIND, FORMAT, tuple(sorted(records)), tuple(sorted(logs)))
+# storage.meta is a log too (same framing and checks): a header, then one entry per file the
+# node created, ("record", name) or ("log", name), appended after the file was first written.
+# Adding a name costs one append, however many names there are.
+def meta_header() -> tuple:
+    return (META_KIND, FORMAT)
 
 
-def parse_meta(value: Any, where: str) -> tuple[set[str], set[str]]:
-    """The record and log names a metadata file lists; StorageError if it is not one."""
-    if not (isinstance(value, tuple) and len(value) == 4 and value[0] == META_KIND):
+def parse_meta(values: list[Any], where: str) -> tuple[set[str], set[str]]:
+    """The record and log names a metadata log lists; StorageError if it is not one."""
+    if not values or not (isinstance(values[0], tuple) and len(values[0]) == 2 and values[0][0] == META_KIND):
         raise StorageError(f"{where}: not a storage metadata file")
-    if value[1] != FORMAT:
-        raise StorageError(f"{where}: storage format {value[1]}, this version reads format {FORMAT}")
-    return set(value[2]), set(value[3])
+    if values[0][1] != FORMAT:
+        raise StorageError(f"{where}: storage format {values[0][1]}, this version reads format {FORMAT}")
+    records: set[str] = set()
+    logs: set[str] = set()
+    for entry in values[1:]:
+        if not (isinstance(entry, tuple) and len(entry) == 2 and entry[0] in ("record", "log") and isinstance(entry[1], str)):
+            raise StorageError(f"{where}: malformed entry {entry!r}")
+        (records if entry[0] == "record" else logs).add(entry[1])
+    return records, logs
 
 
 @dataclass
@@ -271,7 +280,7 @@ class FileStorage:
         self.marker = marker
         self.writes = 0
         self.torn_tails: list[str] = []  # what was repaired on load: incomplete last records dropped
-        self._logs: dict[str, _OpenLog] = {}  # open for appending: a save costs a write and an fsync
+        self._logs: dict[Path, _OpenLog] = {}  # open for appending: a save costs a write and an fsync
         self._records, self._log_names = self._verify_present()
         self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -280,11 +289,7 @@ class FileStorage:
         """The names the metadata lists, after checking each listed file exists; StorageError if
         the metadata, the directory or a listed file is missing, or files exist the metadata lacks."""
         meta = self.dir / META
-        try:
-            data = meta.read_bytes()
-        except FileNotFoundError:
-            data = None
-        if data is None:
+        if not meta.exists():
             present = [p.name for p in sorted(self.dir.glob("*")) if p.suffix in (self.SUFFIX, self.LOG_SUFFIX)] \
                 if self.dir.is_dir() else []
             if present:
@@ -294,7 +299,7 @@ class FileStorage:
                 raise StorageError(f"{meta}: missing, but {self.marker} says this node has state: "
                                    f"its data directory was deleted or emptied")
             return set(), set()
-        records, logs = parse_meta(parse_record(data, str(meta)), str(meta))
+        records, logs = parse_meta(self._load_log_at(meta), str(meta))
         for name, suffix in [(n, self.SUFFIX) for n in sorted(records)] + [(n, self.LOG_SUFFIX) for n in sorted(logs)]:
             p = self.dir / (name + suffix)
             if not p.exists():
@@ -302,12 +307,16 @@ class FileStorage:
                                    f"without it (the file was deleted)")
         return records, logs
 
-    def _note(self, kind: set[str], name: str) -> None:
+    def _note(self, kind: str, name: str) -> None:
         """Add a name to the metadata, durably, after its file was first written."""
-        if name in kind:
+        names = self._records if kind == "record" else self._log_names
+        if name in names:
             return
-        kind.add(name)
-        self._replace(self.dir / META, record_bytes(meta_value(self._records, self._log_names)))
+        meta = self.dir / META
+        if not meta.exists():
+            self._create_log(meta, meta_header())
+        self._append_at(meta, (kind, name))
+        names.add(name)
         if self.marker is not None and not self.marker.exists():
             self.marker.write_text("this node has state in " + str(self.dir) + "\n")
 
@@ -340,7 +349,7 @@ class FileStorage:
 
     def save(self, name: str, value: Any) -> None:
         self._replace(self.path(name), record_bytes(value))
-        self._note(self._records, name)
+        self._note("record", name)
 
     def load(self, name: str) -> Any | None:
         p = self.path(name)
@@ -362,13 +371,27 @@ class FileStorage:
         return self.dir / (name + self.LOG_SUFFIX)
 
     def append(self, name: str, value: Any) -> None:
-        lg = self._logs.get(name)
+        p = self.log_path(name)
+        if p not in self._logs and not p.exists():
+            self.reset_log(name, value)
+            return
+        self._append_at(p, value)
+
+    def reset_log(self, name: str, first: Any) -> None:
+        """Replace the log by one holding only `first` (atomically, fsync'd)."""
+        self._create_log(self.log_path(name), first)
+        self._note("log", name)
+
+    def load_log(self, name: str) -> list[Any]:
+        """The log's values, verified; a torn tail is dropped (zeroed on disk) and reported in `torn_tails`."""
+        p = self.log_path(name)
+        return self._load_log_at(p) if p.exists() else []
+
+    def _append_at(self, p: Path, value: Any) -> None:
+        lg = self._logs.get(p)
         if lg is None:
-            if not self.log_path(name).exists():
-                self.reset_log(name, value)
-                return
-            self.load_log(name)
-            lg = self._logs[name]
+            self._load_log_at(p)
+            lg = self._logs[p]
         data = log_frame(lg.index, value)
         try:
             need = lg.end + len(data) + _LOGREC.size  # room for the frame and the end marker after it
@@ -382,39 +405,22 @@ class FileStorage:
             if self.fsync:
                 _datasync(lg.fd)
         except OSError:
-            self._close_log(name)
+            self._close_log(p)
             raise
         lg.end += len(data)
         lg.index += 1
         self.writes += 1
 
-    def _close_log(self, name: str) -> None:
-        lg = self._logs.pop(name, None)
-        if lg is not None:
-            os.close(lg.fd)
-
-    def __del__(self) -> None:
-        for name in list(getattr(self, "_logs", ())):
-            self._close_log(name)
-
-    def reset_log(self, name: str, first: Any) -> None:
-        """Replace the log by one holding only `first` (atomically, fsync'd)."""
-        self._close_log(name)  # the open descriptor is the old file's
-        p = self.log_path(name)
+    def _create_log(self, p: Path, first: Any) -> None:
+        self._close_log(p)  # an open descriptor would be the old file's
         data = LOG_MAGIC + log_frame(0, first)
         size = -(-(len(data) + _LOGREC.size) // LOG_CHUNK) * LOG_CHUNK
         self._replace(p, data, size)
-        self._note(self._log_names, name)
-        self._logs[name] = _OpenLog(os.open(p, os.O_RDWR), len(data), 1, size)
+        self._logs[p] = _OpenLog(os.open(p, os.O_RDWR), len(data), 1, size)
 
-    def load_log(self, name: str) -> list[Any]:
-        """The log's values, verified; a torn tail is dropped (zeroed on disk) and reported in `torn_tails`."""
-        self._close_log(name)
-        p = self.log_path(name)
-        try:
-            data = p.read_bytes()
-        except FileNotFoundError:
-            return []
+    def _load_log_at(self, p: Path) -> list[Any]:
+        self._close_log(p)
+        data = p.read_bytes()
         scan = scan_log(data, str(p))
         fd = os.open(p, os.O_RDWR)
         if scan.torn is not None:
@@ -424,8 +430,17 @@ class FileStorage:
                 os.fsync(fd)
             self.torn_tails.append(f"{p}: dropped an incomplete last record ({size} bytes at byte {at}, "
                                    f"after {len(scan.values)} intact records): a crash during its write")
-        self._logs[name] = _OpenLog(fd, scan.end, len(scan.values), len(data))
+        self._logs[p] = _OpenLog(fd, scan.end, len(scan.values), len(data))
         return scan.values
+
+    def _close_log(self, p: Path) -> None:
+        lg = self._logs.pop(p, None)
+        if lg is not None:
+            os.close(lg.fd)
+
+    def __del__(self) -> None:
+        for p in list(getattr(self, "_logs", ())):
+            self._close_log(p)
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
