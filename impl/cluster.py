@@ -126,6 +126,20 @@ def wait_ready(directory: str | Path, nodes: list[int], procs: dict[int, subproc
         time.sleep(0.05)
 
 
+def last_error(directory: str | Path, i: int) -> str | None:
+    """Why node i stopped, if its last start ended in an error (a refusal of damaged data)."""
+    try:
+        lines = (node_dir(directory, i) / "log").read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line[len("error: "):]
+        if " serving " in line:
+            return None  # it started after that
+    return None
+
+
 def log_tail(directory: str | Path, i: int, lines: int = 15) -> str:
     try:
         text = (node_dir(directory, i) / "log").read_text(errors="replace")
@@ -237,6 +251,8 @@ def node_status(directory: str | Path, timeout: float = 2.0) -> list[dict[str, A
                 row["info"] = dict(call((host, port), "info", timeout=timeout))
             except (Unavailable, PnyxError) as exc:
                 row["error"] = str(exc)
+        else:
+            row["error"] = last_error(directory, i)
         out.append(row)
     return out
 

@@ -352,6 +352,10 @@ def test_every_node_damaged_is_refused_everywhere_not_served_empty(zab: tuple[Pa
                 truncate_at_boundary(cluster_log(d, 2))]
     for i, pattern in enumerate(patterns):
         refused(d, i, pattern)
+    status = run_cli("cluster", "status", str(d))
+    assert status.returncode == 0
+    for i, pattern in enumerate(patterns):  # why each node is down
+        assert re.search(rf"n{i + 1}: .*{pattern}", status.stdout), status.stdout
     r = run_cli("cluster", "restart", str(d), "1", "--rebuild")
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert ("refusing to rebuild n1: an empty node must resynchronize from a quorum of its peers, "
