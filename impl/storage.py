@@ -137,7 +137,8 @@ def _frame_at(data: bytes, pos: int, index: int, length: int | None = None) -> t
     if idx != index or end > len(data) or data[end - 1] != TRAILER:
         return None
     body = data[pos + _LOGREC.size : end - 1]
-    if zlib.crc32(body, zlib.crc32(struct.pack(">II", length, idx))) != crc:
+    head = data[pos : pos + 8] if length == stored else struct.pack(">II", length, idx)
+    if zlib.crc32(body, zlib.crc32(head)) != crc:
         return None
     return end, body
 
@@ -145,11 +146,16 @@ def _frame_at(data: bytes, pos: int, index: int, length: int | None = None) -> t
 def _valid_frame_after(data: bytes, start: int, stop: int, index: int) -> int | None:
     """The offset of an intact frame with index `index` or `index + 1` in data[start:stop], if any:
     proof that the frame before it was not the log's last (so not a torn tail)."""
-    for pos in range(start, min(stop, len(data) - _LOGREC.size)):
-        idx = int.from_bytes(data[pos + 4 : pos + 8], "big")
-        if idx in (index, index + 1) and _frame_at(data, pos, idx) is not None:
-            return pos
-    return None
+    found = None
+    for idx in (index, index + 1):
+        key = struct.pack(">I", idx)
+        at = data.find(key, start + 4, stop + 8)  # the index field is 4 bytes into a frame
+        while at != -1 and (found is None or at - 4 < found):
+            if _frame_at(data, at - 4, idx) is not None:
+                found = at - 4
+                break
+            at = data.find(key, at + 1, stop + 8)
+    return found
 
 
 def scan_log(data: bytes, where: str) -> LogScan:
@@ -205,7 +211,8 @@ def _torn_tail(data: bytes, pos: int, index: int) -> int | None:
         complete_header = True  # the header is plausible: the tear must be before the trailer
         if last >= end:
             return None
-        if _frame_at(data, pos, index, last - pos - _LOGREC.size - 1) is not None:
+        shorter = last - pos - _LOGREC.size - 1
+        if shorter >= 0 and _frame_at(data, pos, index, shorter) is not None:
             return None  # intact up to its last non-zero byte: its length field is damaged, it was not torn
     else:
         complete_header = False  # the tear is inside the header (its index or length not all written)
