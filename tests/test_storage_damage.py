@@ -346,7 +346,8 @@ def test_every_node_damaged_is_refused_everywhere_not_served_empty(zab: tuple[Pa
     others): no node starts, so nothing is served from what is left; a rebuild is refused for want
     of a quorum to resynchronize from."""
     d, meta = zab
-    write_keys(meta, 0, "a", 10)
+    acked = write_keys(meta, 0, "a", 10)
+    assert eventually(lambda: all(has_all(meta, i, acked) for i in range(3)))  # on every node's disk
     stop_cluster(d)
     patterns = [delete_log(cluster_log(d, 0)), truncate_at_boundary(cluster_log(d, 1)),
                 truncate_at_boundary(cluster_log(d, 2))]
