@@ -25,7 +25,7 @@ from pnyx.model.errors import PnyxError
 
 from .client import Unavailable, call
 from .config import Config, load_config, to_toml
-from .meta import STATE_MARKER, ClusterMeta
+from .meta import REBUILD_MARKER, STATE_MARKER, ClusterMeta
 from .services import choose_service, infer_service, service_class
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -286,6 +286,7 @@ def rebuild_node(directory: str | Path, i: int, timeout: float = 30.0) -> Path:
     for name in ("data", STATE_MARKER):
         if (nd / name).exists():
             os.replace(nd / name, aside / name)
+    (nd / REBUILD_MARKER).write_text("started empty on purpose: the spec's persistent `rebuilt` flag is set\n")
     p = start_node(d, i)
     wait_ready(d, [i], {i: p}, timeout)
     return aside

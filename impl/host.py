@@ -22,7 +22,7 @@ from pnyx.model.errors import PnyxError
 
 from .client import ClientError
 from .config import Config, TimerConfig, load_config
-from .meta import STATE_MARKER, ClusterMeta
+from .meta import REBUILD_MARKER, STATE_MARKER, ClusterMeta
 from .node import HandlerError, NodeRuntime
 from .service import Service
 from .storage import FileStorage
@@ -88,6 +88,7 @@ class Host:
         self.data_dir = self.dir / f"n{node_id + 1}"
         self.storage = FileStorage(self.data_dir / "data", fsync=self.cfg.fsync, marker=self.data_dir / STATE_MARKER)
         self.rng = random.Random()
+        self.rebuilt = (self.data_dir / REBUILD_MARKER).exists()  # `cluster restart --rebuild` asked for it
         self.peers: TcpPeers | UdpPeers
         if self.cs.network == "fifo":
             self.peers = TcpPeers(node_id, self.meta.peers, self._on_peer)
@@ -152,6 +153,7 @@ class Host:
     async def serve(self) -> None:
         await self.peers.start()
         await self.service.start()
+        (self.data_dir / REBUILD_MARKER).unlink(missing_ok=True)  # the flag is in the saved state now
         for repaired in self.storage.torn_tails:
             log.warning("repaired at start-up: %s", repaired)
         host, port = self.meta.clients[self.node_id]

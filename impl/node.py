@@ -22,13 +22,14 @@ from typing import Any, Protocol
 from pnyx.model.compiler import CompiledSpec, HandlerEntry
 from pnyx.model.errors import ModelError
 from pnyx.model.runtime import Chooser, RandomChooser
-from pnyx.model.types import OpaqueType, SeqType
+from pnyx.model.types import BoolType, OpaqueType, SeqType
 
 from .pseq import AppendSeq
 from .storage import Storage, StorageError
 from .wire import is_payload
 
 RECORD_KIND = "pnyx-node-state"
+REBUILT_VAR = "rebuilt"  # a spec's persistent bool set when a node is started empty on purpose
 
 
 class Transport(Protocol):
@@ -75,7 +76,7 @@ class NodeRuntime:
     def __init__(self, cs: CompiledSpec, node_id: int, storage: Storage, transport: Transport,
                  rng: random.Random | None = None, record: str = "node", keep_ghost: bool = True,
                  chooser: Chooser | None = None,
-                 group_commit: Callable[[NodeRuntime], None] | None = None) -> None:
+                 group_commit: Callable[[NodeRuntime], None] | None = None, rebuilt: bool = False) -> None:
         if not 0 <= node_id < cs.n_nodes:
             raise ValueError(f"node id {node_id} is outside 0..{cs.n_nodes - 1}")
         self.cs = cs
@@ -104,6 +105,7 @@ class NodeRuntime:
         # until the host calls `save_pending` then `send_pending`, which save once for every step
         # since the last flush and only then release their messages (one fsync for a burst).
         self.group_commit = group_commit
+        self.rebuilt = rebuilt  # started empty on purpose after its files were refused: see `start`
         self._dirty = False
         self._outbox: list[tuple[int, tuple | None]] = []
 
@@ -129,7 +131,7 @@ class NodeRuntime:
         if saved is None:
             if self.storage.load_log(self.record):
                 raise StorageError(f"record {self.record!r}: a log without its snapshot (the snapshot was deleted)")
-            self.state = self._as_appendable(self.init)
+            self.state = self._as_appendable(self._fresh_state())
             self._gen = -1
             self._snapshot()  # from now on, a restart is a recovery
             return None
@@ -163,6 +165,18 @@ class NodeRuntime:
         if self.cs.recover is None:
             return None
         return self._run(self.cs.recover, (), lambda: "recover")
+
+    def _fresh_state(self) -> tuple:
+        """The initial state, with the spec's persistent `rebuilt` flag set when this node was
+        started empty on purpose: a protocol that cannot let a server that lost its disk vote
+        before it has synced (ZAB) declares the flag and guards on it."""
+        if not self.rebuilt:
+            return self.init
+        st = list(self.init)
+        for v in self.persistent:
+            if v.name == REBUILT_VAR and isinstance(v.type, BoolType):
+                st[v.slot] = True
+        return tuple(st)
 
     def _check_generation(self, log: list[Any]) -> None:
         """A log belongs to the snapshot's generation, or (a crash between writing a snapshot and

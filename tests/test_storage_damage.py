@@ -259,6 +259,26 @@ def test_a_log_grows_past_its_preallocated_chunk_and_reloads(tmp_path: Path) -> 
     assert again.get("log") == rt.get("log") and again.get("mark") == 0
 
 
+FLAGGED = SEQ.replace("  persistent mark: V = 0\n", "  persistent mark: V = 0\n  persistent rebuilt: bool = false\n")
+
+
+@pytest.mark.parametrize(("text", "rebuilt", "flag"), [(FLAGGED, True, True), (FLAGGED, False, False), (SEQ, True, None)],
+                         ids=["rebuilt", "normal-start", "spec-without-the-flag"])
+def test_a_rebuilt_node_starts_with_the_specs_rebuilt_flag_set_and_saved(tmp_path: Path, text: str, rebuilt: bool,
+                                                                           flag: bool | None) -> None:
+    """The runtime's half of the rule that a server that lost its disk must not vote before it has
+    synced: started empty on purpose, a node's persistent `rebuilt` is true, durably; a spec
+    handler clears it. A restart on its own files, rebuilt or not, keeps what was saved."""
+    cs = compile_text(tmp_path, text)
+    rt = NodeRuntime(cs, 0, FileStorage(tmp_path / "data", fsync=False), Recorder(MemoryStorage()), rebuilt=rebuilt)
+    rt.start()
+    assert (rt.get("rebuilt") if flag is not None else None) == flag
+    rt.request("add", (1,))
+    again = NodeRuntime(cs, 0, FileStorage(tmp_path / "data", fsync=False), Recorder(MemoryStorage()), rebuilt=not rebuilt)
+    again.start()
+    assert again.get("log") == (1,) and (again.get("rebuilt") if flag is not None else None) == flag
+
+
 # ---- through a real 3-node ZAB cluster ------------------------------------------------------
 def write_keys(meta: ClusterMeta, server: int, tag: str, k: int) -> list[str]:
     """Create k keys through one server; the acknowledged paths."""
@@ -326,6 +346,7 @@ def test_cluster_node_refuses_damage_then_is_rebuilt_or_repaired_losing_nothing(
         assert r.returncode == 0 and "n2 rebuilt" in r.stdout, r.stdout + r.stderr
         assert eventually(lambda acked=acked: has_all(meta, 1, acked))
         assert len(list(node_dir(d, 1).glob("damaged-*"))) == n + 1  # the damaged files are kept aside
+        assert not (node_dir(d, 1) / "rebuild").exists()  # the node took its rebuild request (and saved it)
         acked += write_keys(meta, 1, f"b{n}-", 5)  # the rebuilt node's log grows again
     kill_node(d, 2)
     log = cluster_log(d, 2)
