@@ -43,6 +43,8 @@ TRAILER = 0xA5  # the last byte of every log frame: a frame that lacks it was no
 _HEADER = struct.Struct(">8sII")  # magic, body length, crc32 of (length, body)
 _LOGREC = struct.Struct(">III")  # body length, index in the log, crc32 of (length, index, body)
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
+_META_KEY = ".meta"  # the metadata log's key among the open logs (no log name starts with a dot)
+_TRAILER = bytes((TRAILER,))
 
 
 class StorageError(PnyxError):
@@ -113,7 +115,7 @@ def log_frame(index: int, value: Any) -> bytes:
     """One log frame: length, index, CRC-32 of (length, index, body), body, trailer byte."""
     body = encode(value)
     head = struct.pack(">II", len(body), index)
-    return head + struct.pack(">I", zlib.crc32(body, zlib.crc32(head))) + body + bytes((TRAILER,))
+    return head + struct.pack(">I", zlib.crc32(body, zlib.crc32(head))) + body + _TRAILER
 
 
 @dataclass
@@ -287,7 +289,7 @@ class FileStorage:
         self.marker = marker
         self.writes = 0
         self.torn_tails: list[str] = []  # what was repaired on load: incomplete last records dropped
-        self._logs: dict[Path, _OpenLog] = {}  # open for appending: a save costs a write and an fsync
+        self._logs: dict[str, _OpenLog] = {}  # by log name (_META_KEY: the metadata), open for appending
         self._records, self._log_names = self._verify_present()
         self.dir.mkdir(parents=True, exist_ok=True)
 
@@ -306,7 +308,7 @@ class FileStorage:
                 raise StorageError(f"{meta}: missing, but {self.marker} says this node has state: "
                                    f"its data directory was deleted or emptied")
             return set(), set()
-        records, logs = parse_meta(self._load_log_at(meta), str(meta))
+        records, logs = parse_meta(self._load_log_at(_META_KEY, meta), str(meta))
         for name, suffix in [(n, self.SUFFIX) for n in sorted(records)] + [(n, self.LOG_SUFFIX) for n in sorted(logs)]:
             p = self.dir / (name + suffix)
             if not p.exists():
@@ -319,10 +321,13 @@ class FileStorage:
         names = self._records if kind == "record" else self._log_names
         if name in names:
             return
-        meta = self.dir / META
-        if not meta.exists():
-            self._create_log(meta, meta_header())
-        self._append_at(meta, (kind, name))
+        if _META_KEY not in self._logs:
+            meta = self.dir / META
+            if meta.exists():
+                self._load_log_at(_META_KEY, meta)
+            else:
+                self._create_log(_META_KEY, meta, meta_header())
+        self._append_to(_META_KEY, (kind, name))
         names.add(name)
         if self.marker is not None and not self.marker.exists():
             self.marker.write_text("this node has state in " + str(self.dir) + "\n")
@@ -378,27 +383,27 @@ class FileStorage:
         return self.dir / (name + self.LOG_SUFFIX)
 
     def append(self, name: str, value: Any) -> None:
-        p = self.log_path(name)
-        if p not in self._logs and not p.exists():
-            self.reset_log(name, value)
-            return
-        self._append_at(p, value)
+        if name not in self._logs:
+            p = self.log_path(name)
+            if not p.exists():
+                self.reset_log(name, value)
+                return
+            self._load_log_at(name, p)
+        self._append_to(name, value)
 
     def reset_log(self, name: str, first: Any) -> None:
         """Replace the log by one holding only `first` (atomically, fsync'd)."""
-        self._create_log(self.log_path(name), first)
+        self._create_log(name, self.log_path(name), first)
         self._note("log", name)
 
     def load_log(self, name: str) -> list[Any]:
         """The log's values, verified; a torn tail is dropped (zeroed on disk) and reported in `torn_tails`."""
         p = self.log_path(name)
-        return self._load_log_at(p) if p.exists() else []
+        return self._load_log_at(name, p) if p.exists() else []
 
-    def _append_at(self, p: Path, value: Any) -> None:
-        lg = self._logs.get(p)
-        if lg is None:
-            self._load_log_at(p)
-            lg = self._logs[p]
+    def _append_to(self, key: str, value: Any) -> None:
+        """Append to a log that is open (created or loaded before)."""
+        lg = self._logs[key]
         data = log_frame(lg.index, value)
         try:
             need = lg.end + len(data) + _LOGREC.size  # room for the frame and the end marker after it
@@ -412,21 +417,21 @@ class FileStorage:
             if self.fsync:
                 _datasync(lg.fd)
         except OSError:
-            self._close_log(p)
+            self._close_log(key)
             raise
         lg.end += len(data)
         lg.index += 1
         self.writes += 1
 
-    def _create_log(self, p: Path, first: Any) -> None:
-        self._close_log(p)  # an open descriptor would be the old file's
+    def _create_log(self, key: str, p: Path, first: Any) -> None:
+        self._close_log(key)  # an open descriptor would be the old file's
         data = LOG_MAGIC + log_frame(0, first)
         size = -(-(len(data) + _LOGREC.size) // LOG_CHUNK) * LOG_CHUNK
         self._replace(p, data, size)
-        self._logs[p] = _OpenLog(os.open(p, os.O_RDWR), len(data), 1, size)
+        self._logs[key] = _OpenLog(os.open(p, os.O_RDWR), len(data), 1, size)
 
-    def _load_log_at(self, p: Path) -> list[Any]:
-        self._close_log(p)
+    def _load_log_at(self, key: str, p: Path) -> list[Any]:
+        self._close_log(key)
         data = p.read_bytes()
         scan = scan_log(data, str(p))
         fd = os.open(p, os.O_RDWR)
@@ -437,21 +442,25 @@ class FileStorage:
                 os.fsync(fd)
             self.torn_tails.append(f"{p}: dropped an incomplete last record ({size} bytes at byte {at}, "
                                    f"after {len(scan.values)} intact records): a crash during its write")
-        self._logs[p] = _OpenLog(fd, scan.end, len(scan.values), len(data))
+        self._logs[key] = _OpenLog(fd, scan.end, len(scan.values), len(data))
         return scan.values
 
-    def _close_log(self, p: Path) -> None:
-        lg = self._logs.pop(p, None)
+    def _close_log(self, key: str) -> None:
+        lg = self._logs.pop(key, None)
         if lg is not None:
             os.close(lg.fd)
 
     def __del__(self) -> None:
-        for p in list(getattr(self, "_logs", ())):
-            self._close_log(p)
+        for key in list(getattr(self, "_logs", ())):
+            self._close_log(key)
 
 
 def _write_all(fd: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
+    k = os.pwrite(fd, data, offset)
+    if k == len(data):
+        return
+    view = memoryview(data)[k:]
+    offset += k
     while view:
         k = os.pwrite(fd, view, offset)
         view = view[k:]
