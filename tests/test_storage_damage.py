@@ -7,6 +7,7 @@ ZAB cluster, single node and all nodes, with `pnyx cluster restart --rebuild` af
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import struct
@@ -338,6 +339,8 @@ def test_cluster_node_refuses_damage_then_is_rebuilt_or_repaired_losing_nothing(
     log and `cluster status`, nothing lost."""
     d, meta = zab
     acked = write_keys(meta, 0, "a", 15)
+    r = run_cli("cluster", "restart", str(d), "2", "--rebuild")
+    assert r.returncode == 2 and "n2 is running: stop it" in r.stderr and "Traceback" not in r.stderr
     for n, damage in enumerate((corrupt_middle_length, delete_log)):
         kill_node(d, 1)
         refused(d, 1, damage(cluster_log(d, 1)))
@@ -359,6 +362,8 @@ def test_cluster_node_refuses_damage_then_is_rebuilt_or_repaired_losing_nothing(
     assert re.search("repaired at start-up: .*" + torn, (node_dir(d, 2) / "log").read_text())
     status = run_cli("cluster", "status", str(d))
     assert re.search(r"n3: repaired at start-up: .*" + torn, status.stdout), status.stdout
+    nodes = json.loads(run_cli("cluster", "status", str(d), "--json").stdout)["nodes"]
+    assert [len(n["info"]["repaired"]) for n in nodes] == [0, 0, 1] and re.search(torn, nodes[2]["info"]["repaired"][0])
     assert eventually(lambda: all(has_all(meta, i, acked) for i in range(3)))
 
 
