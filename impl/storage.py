@@ -301,6 +301,11 @@ class FileStorage:
         if not meta.exists():
             present = [p.name for p in sorted(self.dir.glob("*")) if p.suffix in (self.SUFFIX, self.LOG_SUFFIX)] \
                 if self.dir.is_dir() else []
+            for name in present:  # a directory of an older format has no metadata: say that first
+                with open(self.dir / name, "rb") as f:
+                    magic = f.read(len(MAGIC))
+                if magic in OLD_MAGICS:
+                    raise StorageError(f"{self.dir / name}: {_bad_magic(magic, MAGIC)}")
             if present:
                 raise StorageError(f"{meta}: missing, but the directory holds data files ({', '.join(present)}): "
                                    f"they cannot be checked for completeness")
