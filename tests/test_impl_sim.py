@@ -10,7 +10,7 @@ from hypothesis import Phase
 from pnyx.impl.faults import run_fault_machine
 from pnyx.impl.node import HandlerError, NodeRuntime
 from pnyx.impl.sim import InvariantViolation, Simulation
-from pnyx.impl.storage import FileStorage, MemoryStorage, StorageError
+from pnyx.impl.storage import FileStorage, MemoryStorage, StorageError, scan_log
 from pnyx.impl.wire import Tagged
 from pnyx.model.compiler import load
 
@@ -170,13 +170,14 @@ def test_a_torn_log_tail_is_dropped_and_reported_a_corrupt_record_refused(tmp_pa
         rt.request("add", (k,))
     path = storage.log_path("node")
     data = path.read_bytes()
-    path.write_bytes(data[:-2])  # a crash in the middle of the last append
+    end = scan_log(data, "log").end
+    path.write_bytes(data[: end - 3] + bytes(len(data) - end + 3))  # a crash in the middle of the last append
     s2 = FileStorage(tmp_path / "data", fsync=False)
     again = NodeRuntime(cs, 0, s2, Recorder(MemoryStorage()))
     again.start()
     assert again.get("log") == (0, 1) and len(s2.torn_tails) == 1 and "incomplete last record" in s2.torn_tails[0]
     bad = bytearray(data)
-    bad[12] ^= 0xFF  # inside the first record's body
+    bad[22] ^= 0xFF  # inside the first record's body
     path.write_bytes(bytes(bad))
     with pytest.raises(StorageError, match="checksum mismatch"):
         NodeRuntime(cs, 0, FileStorage(tmp_path / "data", fsync=False), Recorder(MemoryStorage())).start()
