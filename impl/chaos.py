@@ -52,6 +52,7 @@ class ChaosConfig:
     leader_share: float = 0.5  # the share of kills aimed at the leader
     recover_timeout: float = 30.0  # seconds to wait for a leader after a restart before killing again
     op_timeout: float = 5.0  # a client's socket timeout: a write unanswered by then is unknown
+    min_seconds: float = 0.0  # load runs at least this long (with kills=0: a baseline without faults)
     seed: int = 1
 
 
@@ -199,7 +200,9 @@ def _wait(pred: Any, timeout: float) -> bool:
 
 
 def killer(directory: Path, meta: ClusterMeta, cfg: ChaosConfig, report: ChaosReport, rng: random.Random) -> None:
-    """kill -9 a random server (the leader in `leader_share` of the kills), restart it, wait for a leader."""
+    """kill -9 a random server (the leader in `leader_share` of the kills), restart it, wait for a
+    leader; then let the load run on until `min_seconds` have passed."""
+    end = time.monotonic() + cfg.min_seconds
     for _ in range(cfg.kills):
         if not _wait(lambda: leader(meta) is not None, cfg.recover_timeout):
             report.no_leader += 1
@@ -215,6 +218,7 @@ def killer(directory: Path, meta: ClusterMeta, cfg: ChaosConfig, report: ChaosRe
         time.sleep(rng.uniform(0.0, cfg.interval))  # down a while: the others may elect meanwhile
         p = start_node(directory, target)
         wait_ready(directory, [target], {target: p}, timeout=60)
+    time.sleep(max(0.0, end - time.monotonic()))
 
 
 def final_reads(meta: ClusterMeta, cfg: ChaosConfig, clock: Any) -> tuple[list[Op], dict[int, dict[str, int]],
@@ -286,7 +290,8 @@ def run_chaos(directory: str | Path, cfg: ChaosConfig, spec: str, history_dir: s
     finally:
         stop_cluster(d)
     report.seconds = clock()
-    _judge(report, clients, finals, versions, children, cfg)
+    judge(report, [op for c in clients for op in c.ops], [op for c in clients for op in c.plain],
+          {name: out for c in clients for name, out in c.creates.items()}, finals, versions, children, cfg.keys)
     if history_dir is not None:
         Path(history_dir).mkdir(parents=True, exist_ok=True)
         initial = {key_path(k): INITIAL for k in range(cfg.keys)}
@@ -295,12 +300,12 @@ def run_chaos(directory: str | Path, cfg: ChaosConfig, spec: str, history_dir: s
     return report
 
 
-def _judge(report: ChaosReport, clients: list[LoadClient], finals: list[Op], versions: dict[int, dict[str, int]],
-           children: dict[int, set[str]], cfg: ChaosConfig) -> None:
-    """Count the outcomes and fill in the losses, the phantoms and the verdicts."""
-    ops = [op for c in clients for op in c.ops]
-    plain = [op for c in clients for op in c.plain]
-    creates = {name: out for c in clients for name, out in c.creates.items()}
+def judge(report: ChaosReport, ops: list[Op], plain: list[Op], creates: dict[str, str], finals: list[Op],
+          versions: dict[int, dict[str, int]], children: dict[int, set[str]], keys: int) -> None:
+    """Count the outcomes and fill in the losses, the phantoms and the verdicts.
+
+    `ops`: the clients' sets and synced reads; `plain`: their plain reads; `creates`: each
+    child's outcome; `finals`, `versions`, `children`: what `final_reads` found at each server."""
     sets = [op for op in ops if op.kind == "write"]
     outcomes = [op.outcome for op in sets] + list(creates.values())
     report.ops = len(ops) + len(plain) + len(creates)
@@ -311,12 +316,12 @@ def _judge(report: ChaosReport, clients: list[LoadClient], finals: list[Op], ver
     for i in sorted(children):
         report.lost += [f"n{i + 1} lacks the acknowledged create {LOG}/{n}" for n in sorted(acked - children[i])]
         report.phantoms += [f"n{i + 1} has {LOG}/{n}, which no client created" for n in sorted(children[i] - possible)]
-        for k in range(cfg.keys):
+        for k in range(keys):
             path = key_path(k)
             ok_sets = sum(op.key == path and op.outcome == "ok" for op in sets)
             if versions[i][path] < ok_sets:
                 report.lost.append(f"n{i + 1}: {path} is at version {versions[i][path]} after {ok_sets} acknowledged sets")
-    initial = {key_path(k): INITIAL for k in range(cfg.keys)}
+    initial = {key_path(k): INITIAL for k in range(keys)}
     report.history = ops + finals
     report.plain_reads = plain
     report.verdict = check(report.history, initial)
