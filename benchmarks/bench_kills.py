@@ -12,9 +12,13 @@ of sets and synced reads is checked for linearizability (checker/linearizability
 reads are served by possibly lagging followers, as in ZooKeeper: whether they happened to be
 linearizable too is shown, not required.
 
+rec p50 and rec max: seconds from a leader's kill until a server leads an established epoch again
+(the killed server restarted meanwhile, after a pause of up to --interval).
+
 The anchor row is the same load for a fixed time without kills, in the same run: the kill row's
-ops/s is also given as a ratio of it. CPU-s is the user + system time of this process (the
-clients and the checker) and of every server process (reaped children), killed ones included.
+ops/s is also given as a ratio of it. ops/s and s are over the load (kills included), not the cluster's
+start and the final reads. CPU-s is the user + system time of this process (the clients and
+the checker) and of every server process, killed ones included (read from /proc before a kill).
 The exit status is 1 when a write was lost or the history is not linearizable; the histories
 are then kept (their directory is printed) for a closer look.
 """
@@ -25,6 +29,7 @@ import argparse
 import json
 import resource
 import shutil
+import statistics
 import sys
 import tempfile
 from pathlib import Path
@@ -40,33 +45,36 @@ SPEC = str(ROOT / "spec" / "zab.pnyx")
 
 
 def cpu_seconds() -> float:
-    """User + system CPU of this process and its reaped children so far."""
-    own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    """User + system CPU of this process so far."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    return own.ru_utime + own.ru_stime
 
 
 def measure(cfg: ChaosConfig, history_dir: Path) -> tuple[ChaosReport, float]:
     with tempfile.TemporaryDirectory(prefix="bench-kills-") as tmp:
         c0 = cpu_seconds()
         report = run_chaos(Path(tmp) / "zab", cfg, SPEC, history_dir)
-        return report, cpu_seconds() - c0
+        return report, cpu_seconds() - c0 + report.server_cpu
 
 
 def row(name: str, r: ChaosReport, cpu: float, anchor_rate: float | None) -> dict[str, Any]:
-    rate = r.ops / r.seconds if r.seconds else 0.0
+    rate = r.ops / r.load_seconds if r.load_seconds else 0.0
     lin = {True: "yes", False: "NO", None: "undecided"}
     return {"run": name, "kills": r.kills, "leader_kills": r.leader_kills, "ops": r.ops, "ops_per_s": round(rate, 1),
             "vs_anchor": round(rate / anchor_rate, 2) if anchor_rate else 1.0, "acknowledged": r.acknowledged,
             "unknown": r.unknown, "failed": r.failed, "lost": len(r.lost), "phantoms": len(r.phantoms),
             "linearizable": lin[r.verdict.linearizable if r.verdict else None],
-            "plain_reads_linearizable": lin[r.plain_reads_linearizable], "seconds": round(r.seconds, 1),
+            "plain_reads_linearizable": lin[r.plain_reads_linearizable],
+            "recovery_p50": round(statistics.median(r.recovery), 2) if r.recovery else None,
+            "recovery_max": round(max(r.recovery), 2) if r.recovery else None, "seconds": round(r.load_seconds, 1),
             "cpu_s": round(cpu, 1)}
 
 
 COLUMNS = (("run", 10), ("kills", 6), ("leader", 7), ("ops", 7), ("ops/s", 7), ("ratio", 6), ("acked", 7),
-           ("unknown", 8), ("failed", 7), ("lost", 5), ("linearizable", 13), ("plain reads", 12), ("s", 6), ("CPU-s", 6))
+           ("unknown", 8), ("failed", 7), ("lost", 5), ("linearizable", 13), ("plain reads", 12), ("rec p50", 8),
+           ("rec max", 8), ("s", 6), ("CPU-s", 6))
 KEYS = ("run", "kills", "leader_kills", "ops", "ops_per_s", "vs_anchor", "acknowledged", "unknown", "failed", "lost",
-        "linearizable", "plain_reads_linearizable", "seconds", "cpu_s")
+        "linearizable", "plain_reads_linearizable", "recovery_p50", "recovery_max", "seconds", "cpu_s")
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -23,6 +23,7 @@ Afterwards every server syncs and is read. The run fails on:
 from __future__ import annotations
 
 import contextlib
+import os
 import random
 import threading
 import time
@@ -33,7 +34,7 @@ from typing import Any
 from pnyx.checker.linearizability import Op, Verdict, check, write_history
 
 from .client import NOT_COMMITTED, Client, ClientError, Unavailable, call
-from .cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
+from .cluster import kill_node, node_pid, start_cluster, start_node, stop_cluster, wait_ready
 from .meta import ClusterMeta
 
 ROOT = "/lin"
@@ -60,7 +61,8 @@ class ChaosConfig:
 class ChaosReport:
     kills: int = 0
     leader_kills: int = 0
-    no_leader: int = 0  # kills that found no leader within recover_timeout before them
+    no_leader: int = 0  # kills after which no leader was found within recover_timeout
+    recovery: list[float] = field(default_factory=list)  # per leader kill: seconds until a leader again
     ops: int = 0
     acknowledged: int = 0  # ok writes (sets and creates)
     unknown: int = 0  # writes whose outcome is unknown
@@ -71,7 +73,9 @@ class ChaosReport:
     bad_plain_reads: list[str] = field(default_factory=list)
     verdict: Verdict | None = None
     plain_reads_linearizable: bool | None = None
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run: start, load, final reads, stop
+    load_seconds: float = 0.0  # the clients' load, kills included
+    server_cpu: float = 0.0  # user + system seconds of every server process, killed ones included
     history: list[Op] = field(default_factory=list)  # what the linearizability check judged
     plain_reads: list[Op] = field(default_factory=list)
 
@@ -79,6 +83,20 @@ class ChaosReport:
     def ok(self) -> bool:
         return (not self.lost and not self.phantoms and not self.bad_plain_reads
                 and self.verdict is not None and self.verdict.linearizable is True)
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu(pid: int | None) -> float:
+    """User + system CPU seconds of a live process, from /proc (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def key_path(k: int) -> str:
@@ -110,7 +128,7 @@ class LoadClient(threading.Thread):
                 return self.conn
         return None
 
-    def _drop(self) -> None:
+    def close(self) -> None:
         if self.conn is not None:
             self.conn.close()
             self.conn = None
@@ -128,7 +146,7 @@ class LoadClient(threading.Thread):
             else:
                 self._read(kind == "sync-get")
             if self.rng.random() < 0.05:
-                self._drop()  # move to another server now and then
+                self.close()  # move to another server now and then
 
     def _write(self, kind: str) -> None:
         assert self.conn is not None
@@ -145,7 +163,7 @@ class LoadClient(threading.Thread):
             outcome = "unknown" if NOT_COMMITTED in str(exc) else "failed"
         except Unavailable:  # sent, then the connection broke or timed out: it may have taken effect
             outcome = "unknown"
-            self._drop()
+            self.close()
         t1 = self.clock()
         if kind == "set":
             self.ops.append(Op(self.cid, "write", key, value, t0, t1 if outcome != "unknown" else None, outcome))
@@ -163,7 +181,7 @@ class LoadClient(threading.Thread):
         except ClientError:  # syncing, or a sync not committed in time: nothing observed
             return
         except Unavailable:
-            self._drop()
+            self.close()
             return
         op = Op(self.cid, "read", key, data.decode(), t0, self.clock())
         (self.ops if synced else self.plain).append(op)
@@ -200,24 +218,28 @@ def _wait(pred: Any, timeout: float) -> bool:
 
 
 def killer(directory: Path, meta: ClusterMeta, cfg: ChaosConfig, report: ChaosReport, rng: random.Random) -> None:
-    """kill -9 a random server (the leader in `leader_share` of the kills), restart it, wait for a
-    leader; then let the load run on until `min_seconds` have passed."""
+    """kill -9 a random server (the leader first, then in `leader_share` of the kills), restart it,
+    wait for a leader; then let the load run on until `min_seconds` have passed."""
     end = time.monotonic() + cfg.min_seconds
-    for _ in range(cfg.kills):
-        if not _wait(lambda: leader(meta) is not None, cfg.recover_timeout):
-            report.no_leader += 1
+    for n in range(cfg.kills):
         time.sleep(rng.uniform(0.5, 1.5) * cfg.interval)
         lead = leader(meta)
-        if lead is not None and rng.random() < cfg.leader_share:
+        if lead is not None and (n == 0 or rng.random() < cfg.leader_share):
             target = lead
         else:
             target = rng.choice([i for i in range(meta.nodes) if i != lead])
+        killed_at = time.monotonic()
+        report.server_cpu += process_cpu(node_pid(directory, target))
         kill_node(directory, target)
         report.kills += 1
         report.leader_kills += target == lead
         time.sleep(rng.uniform(0.0, cfg.interval))  # down a while: the others may elect meanwhile
         p = start_node(directory, target)
         wait_ready(directory, [target], {target: p}, timeout=60)
+        if not _wait(lambda: leader(meta) is not None, cfg.recover_timeout):
+            report.no_leader += 1
+        elif target == lead:
+            report.recovery.append(time.monotonic() - killed_at)
     time.sleep(max(0.0, end - time.monotonic()))
 
 
@@ -275,6 +297,7 @@ def run_chaos(directory: str | Path, cfg: ChaosConfig, spec: str, history_dir: s
                 c.call("create", key_path(k), INITIAL.encode())
         stop = threading.Event()
         clients = [LoadClient(i, meta, cfg, clock, stop) for i in range(cfg.clients)]
+        load_start = clock()
         for t in clients:
             t.start()
         try:
@@ -283,10 +306,12 @@ def run_chaos(directory: str | Path, cfg: ChaosConfig, spec: str, history_dir: s
             stop.set()
             for t in clients:
                 t.join(timeout=cfg.op_timeout * 3)
-                t._drop()
+                t.close()
+        report.load_seconds = clock() - load_start
         if not _wait(lambda: all_serving(meta), 60):
             raise RuntimeError("the cluster did not recover after the last kill within 60 s")
         finals, versions, children = final_reads(meta, cfg, clock)
+        report.server_cpu += sum(process_cpu(node_pid(d, i)) for i in range(meta.nodes))
     finally:
         stop_cluster(d)
     report.seconds = clock()

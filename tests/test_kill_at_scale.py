@@ -20,7 +20,7 @@ RUN_AT_SCALE = os.environ.get("PNYX_SLOW_TESTS") == "1" or os.environ.get("CI", 
 
 
 def campaign(tmp_path: Path, kills: int) -> ChaosReport:
-    report = run_chaos(tmp_path / "zab", ChaosConfig(kills=kills, interval=0.3, seed=kills), ZAB, tmp_path / "history")
+    report = run_chaos(tmp_path / "zab", ChaosConfig(kills=kills, interval=0.25, seed=kills), ZAB, tmp_path / "history")
     print(f"\nkills {report.kills} (leader {report.leader_kills}), ops {report.ops}, acknowledged writes "
           f"{report.acknowledged}, unknown {report.unknown}, failed {report.failed}, reads {report.reads}, "
           f"lost {len(report.lost)}, {report.seconds:.0f} s; {report.verdict.summary() if report.verdict else ''}")
