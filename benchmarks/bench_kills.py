@@ -18,7 +18,8 @@ rec p50 and rec max: seconds from a leader's kill until a server leads an establ
 The anchor row is the same load for a fixed time without kills, in the same run: the kill row's
 ops/s is also given as a ratio of it. ops/s and s are over the load (kills included), not the cluster's
 start and the final reads. CPU-s is the user + system time of this process (the clients and
-the checker) and of every server process, killed ones included (read from /proc before a kill).
+the checker) and of every server process, killed ones included (read from /proc before a kill);
+check CPU-s is the part spent checking the history's linearizability.
 The exit status is 1 when a write was lost or the history is not linearizable; the histories
 are then kept (their directory is printed) for a closer look.
 """
@@ -67,14 +68,16 @@ def row(name: str, r: ChaosReport, cpu: float, anchor_rate: float | None) -> dic
             "plain_reads_linearizable": lin[r.plain_reads_linearizable],
             "recovery_p50": round(statistics.median(r.recovery), 2) if r.recovery else None,
             "recovery_max": round(max(r.recovery), 2) if r.recovery else None, "seconds": round(r.load_seconds, 1),
+            "check_cpu_s": round(r.check_seconds, 2),
             "cpu_s": round(cpu, 1)}
 
 
 COLUMNS = (("run", 10), ("kills", 6), ("leader", 7), ("ops", 7), ("ops/s", 7), ("ratio", 6), ("acked", 7),
            ("unknown", 8), ("failed", 7), ("lost", 5), ("linearizable", 13), ("plain reads", 12), ("rec p50", 8),
-           ("rec max", 8), ("s", 6), ("CPU-s", 6))
+           ("rec max", 8), ("s", 6), ("check CPU-s", 12), ("CPU-s", 6))
 KEYS = ("run", "kills", "leader_kills", "ops", "ops_per_s", "vs_anchor", "acknowledged", "unknown", "failed", "lost",
-        "linearizable", "plain_reads_linearizable", "recovery_p50", "recovery_max", "seconds", "cpu_s")
+        "linearizable", "plain_reads_linearizable", "recovery_p50", "recovery_max", "seconds", "check_cpu_s",
+        "cpu_s")
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:

@@ -76,6 +76,7 @@ class ChaosReport:
     seconds: float = 0.0  # the whole run: start, load, final reads, stop
     load_seconds: float = 0.0  # the clients' load, kills included
     server_cpu: float = 0.0  # user + system seconds of every server process, killed ones included
+    check_seconds: float = 0.0  # CPU seconds of the linearizability check of the history
     history: list[Op] = field(default_factory=list)  # what the linearizability check judged
     plain_reads: list[Op] = field(default_factory=list)
 
@@ -349,6 +350,8 @@ def judge(report: ChaosReport, ops: list[Op], plain: list[Op], creates: dict[str
     initial = {key_path(k): INITIAL for k in range(keys)}
     report.history = ops + finals
     report.plain_reads = plain
+    c0 = time.process_time()
     report.verdict = check(report.history, initial)
+    report.check_seconds = time.process_time() - c0
     report.bad_plain_reads = check_plain_reads(plain, sets)
     report.plain_reads_linearizable = check(report.history + plain, initial, max_states=200_000).linearizable
