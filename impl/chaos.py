@@ -5,8 +5,7 @@ registers (`/lin/kN`, whose data is the value) and an append-only directory (`/l
 - `set` of a value unique to the write; `create` of a child unique to the write;
 - plain `get` at one server, and synced reads: `sync` then `get` on the same connection.
 Every operation is recorded with its invocation and return times and its outcome: ok, failed
-(the server refused it: it took no effect; or no server could be reached, so nothing was sent)
-or unknown (the connection broke or timed out after the request left, or the server answered
+(the server refused it: it took no effect) or unknown (the connection broke or timed out after the request left, or the server answered
 that the write was not committed in time: it may still take effect). A killer meanwhile sends
 SIGKILL to a random server, the leader (found by asking each server's `info`) with probability
 `leader_share`, restarts it after a short pause, and waits for a leader before the next kill.
