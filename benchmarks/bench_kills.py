@@ -121,7 +121,8 @@ def main() -> int:
     else:
         print_table(rows)
     for r in failed:
-        lines = r.lost[:10] + r.phantoms[:10] + r.bad_plain_reads[:10]
+        lines = [f"stuck after the last kill:\n{r.stuck}"] if r.stuck else []
+        lines += r.lost[:10] + r.phantoms[:10] + r.bad_plain_reads[:10]
         print("\n".join(lines + ([r.verdict.summary()] if r.verdict else [])), file=sys.stderr)
     if failed:
         print(f"histories kept in {keep}", file=sys.stderr)

@@ -5,12 +5,15 @@ registers (`/lin/kN`, whose data is the value) and an append-only directory (`/l
 - `set` of a value unique to the write; `create` of a child unique to the write;
 - plain `get` at one server, and synced reads: `sync` then `get` on the same connection.
 Every operation is recorded with its invocation and return times and its outcome: ok, failed
-(the server refused it: it took no effect) or unknown (the connection broke or timed out after the request left, or the server answered
-that the write was not committed in time: it may still take effect). A killer meanwhile sends
-SIGKILL to a random server, the leader (found by asking each server's `info`) with probability
-`leader_share`, restarts it after a short pause, and waits for a leader before the next kill.
+(the server refused it: it took no effect) or unknown (the connection broke or timed out after
+the request left, or the server answered that the write was not committed in time: it may
+still take effect). A killer meanwhile sends SIGKILL to a random server, the leader (found
+by asking each server's `info`) first and then with probability `leader_share`, restarts it
+after a short pause, and waits for a leader before the next kill.
 
 Afterwards every server syncs and is read. The run fails on:
+- servers that do not all serve one leader within `settle_timeout` after the last kill
+  (`stuck` then holds what each says of itself and the end of its log);
 - a lost write: an acknowledged create missing at a live server, or a register whose version
   (one per applied set) is below its acknowledged sets; a phantom: a child nobody created;
 - a history that is not linearizable (checker/linearizability.py): the sets, the synced reads
@@ -33,7 +36,7 @@ from typing import Any
 from pnyx.checker.linearizability import Op, Verdict, check, write_history
 
 from .client import NOT_COMMITTED, Client, ClientError, Unavailable, call
-from .cluster import kill_node, node_pid, start_cluster, start_node, stop_cluster, wait_ready
+from .cluster import kill_node, log_tail, node_pid, start_cluster, start_node, stop_cluster, wait_ready
 from .meta import ClusterMeta
 
 ROOT = "/lin"
@@ -51,6 +54,7 @@ class ChaosConfig:
     interval: float = 0.3  # mean seconds of load between the cluster's recovery and the next kill
     leader_share: float = 0.5  # the share of kills aimed at the leader
     recover_timeout: float = 30.0  # seconds to wait for a leader after a restart before killing again
+    settle_timeout: float = 60.0  # seconds for all servers to serve one leader after the last kill
     op_timeout: float = 5.0  # a client's socket timeout: a write unanswered by then is unknown
     min_seconds: float = 0.0  # load runs at least this long (with kills=0: a baseline without faults)
     seed: int = 1
@@ -72,6 +76,7 @@ class ChaosReport:
     bad_plain_reads: list[str] = field(default_factory=list)
     verdict: Verdict | None = None
     plain_reads_linearizable: bool | None = None
+    stuck: str = ""  # the servers' state and logs when they did not all serve one leader after the last kill
     seconds: float = 0.0  # the whole run: start, load, final reads, stop
     load_seconds: float = 0.0  # the clients' load, kills included
     server_cpu: float = 0.0  # user + system seconds of every server process, killed ones included
@@ -81,7 +86,7 @@ class ChaosReport:
 
     @property
     def ok(self) -> bool:
-        return (not self.lost and not self.phantoms and not self.bad_plain_reads
+        return (not self.stuck and not self.lost and not self.phantoms and not self.bad_plain_reads
                 and self.verdict is not None and self.verdict.linearizable is True)
 
 
@@ -208,6 +213,17 @@ def all_serving(meta: ClusterMeta) -> bool:
             and sum(x is not None and x.get("role") == "LEADING" for x in infos) == 1)
 
 
+def describe(directory: Path, meta: ClusterMeta) -> str:
+    """Each server's view of itself and the end of its log: why the cluster is stuck."""
+    out = []
+    for i in range(meta.nodes):
+        x = _info(meta, i)
+        view = "not answering" if x is None else ", ".join(
+            f"{k} {x.get(k)}" for k in ("role", "phase", "leader", "epoch", "accepted_epoch", "serving", "commit", "log"))
+        out.append(f"n{i + 1} (pid {node_pid(directory, i)}): {view}\n{log_tail(directory, i, 25)}")
+    return "\n".join(out)
+
+
 def _wait(pred: Any, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -308,9 +324,13 @@ def run_chaos(directory: str | Path, cfg: ChaosConfig, spec: str, history_dir: s
                 t.join(timeout=cfg.op_timeout * 3)
                 t.close()
         report.load_seconds = clock() - load_start
-        if not _wait(lambda: all_serving(meta), 60):
-            raise RuntimeError("the cluster did not recover after the last kill within 60 s")
-        finals, versions, children = final_reads(meta, cfg, clock)
+        finals: list[Op] = []
+        versions: dict[int, dict[str, int]] = {}
+        children: dict[int, set[str]] = {}
+        if _wait(lambda: all_serving(meta), cfg.settle_timeout):
+            finals, versions, children = final_reads(meta, cfg, clock)
+        else:
+            report.stuck = describe(d, meta)
         report.server_cpu += sum(process_cpu(node_pid(d, i)) for i in range(meta.nodes))
     finally:
         stop_cluster(d)

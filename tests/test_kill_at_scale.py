@@ -29,6 +29,7 @@ def campaign(tmp_path: Path, kills: int) -> ChaosReport:
 
 def assert_sound(report: ChaosReport, kills: int, tmp_path: Path) -> None:
     assert report.kills == kills and report.leader_kills >= 1
+    assert report.stuck == "", report.stuck
     assert report.lost == [] and report.phantoms == [], report.lost[:10] + report.phantoms[:10]
     assert report.bad_plain_reads == [], report.bad_plain_reads[:10]
     assert report.verdict is not None
