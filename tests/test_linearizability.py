@@ -125,7 +125,7 @@ def test_search_budget_leaves_a_key_undecided() -> None:
     # many overlapping writes with non-unique values and late reads: more states than a budget of 3
     h = [w(p, p % 2, 0, 100) for p in range(8)] + [r(9, 1, 101, 102), r(9, 0, 103, 104)]
     assert check(h, default=0, max_states=3).linearizable is None
-    assert check(h, default=0).linearizable is False  # no write follows the reads: 0 then 1 cannot flip back
+    assert check(h, default=0).linearizable is False  # every write returned before the reads: 1 then 0 cannot both hold
 
 
 # ---- input errors and files ------------------------------------------------------------------
