@@ -212,13 +212,19 @@ def kill_node(directory: str | Path, i: int, sig: int = signal.SIGKILL, wait: fl
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and _is_our_node(pid, Path(directory)):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+    while time.monotonic() < deadline:
+        try:  # reap it first if it is our child: a dead child's command line is empty until reaped
+            done, _ = os.waitpid(pid, os.WNOHANG)
             if done:
                 break
         except ChildProcessError:
             pass
+        if not _is_our_node(pid, Path(directory)):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            break
         time.sleep(0.02)
     return True
 
