@@ -176,6 +176,12 @@ class _Actors:
             return self._get([a.end.remote() for a in self.actors])
         raise ValueError(f"unknown command {op!r}")
 
+    def abort(self) -> None:
+        import ray
+
+        for a in self.actors:
+            ray.kill(a)
+
     def parent(self, worker: int, local: int) -> tuple[int, int]:
         (answer,) = self._get([self.actors[worker].parent.remote(local)], worker)
         return answer
