@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -187,8 +188,9 @@ def cmd_prove(args: argparse.Namespace) -> int:
     return 1
 
 
-def _bmc_stopped(args: argparse.Namespace, cs: CompiledSpec, kind: str, settled: int) -> int:
-    """The partial result of a bounded model check stopped by a bound or a signal: the depth settled."""
+def _bmc_stopped(args: argparse.Namespace, cs: CompiledSpec | None, kind: str, settled: int) -> int:
+    """The partial result of a bounded model check stopped by a bound or a signal (`cs` None: while
+    loading the spec): the depth settled."""
     from pnyx.checker import bounds
 
     what = bounds.describe(kind, args.max_seconds, args.max_memory)
@@ -196,9 +198,11 @@ def _bmc_stopped(args: argparse.Namespace, cs: CompiledSpec, kind: str, settled:
     scope = f"no violation within {settled} steps" if settled >= 0 else "no depth settled"
     note = f"stopped by {what} before depth {args.depth}: {scope}; not a proof beyond"
     if args.json:
-        out = {"spec": cs.name, "file": cs.filename, "constants": cs.checked.consts, "depth": args.depth, "ok": False,
-               "verdict": "bounded" if status == 3 else "interrupted", "depth_settled": settled, "stopped_by": kind,
-               "bounded_by": what, "note": note, "violation": None}
+        seconds = time.monotonic() - bounds.current().started
+        out = {"spec": cs.name if cs else None, "file": cs.filename if cs else args.file,
+               "constants": cs.checked.consts if cs else None, "depth": args.depth, "ok": False,
+               "verdict": "bounded" if status == 3 else "interrupted", "depth_settled": settled, "note": note,
+               "summary": {"stopped_by": kind, "bounded_by": what, "seconds": round(seconds, 3)}, "violation": None}
         json.dump(out, sys.stdout, indent=2, default=str)
         sys.stdout.write("\n")
     else:
@@ -215,16 +219,17 @@ def cmd_bmc(args: argparse.Namespace) -> int:
 
     if args.depth < 0:
         raise ArgumentError(f"--depth must be at least 0, got {args.depth}")
-    cs = load_spec(args.file, args.defines)
     settled = [-1]  # the deepest depth settled with no violation
+    cs: CompiledSpec | None = None
 
     def progress(d: int, cpu: float) -> None:
         settled[0] = d
         if args.progress:
             print(f"depth {d}: no violation ({cpu:.1f} s CPU)", file=sys.stderr, flush=True)
 
-    _interrupt_z3()
     try:
+        cs = load_spec(args.file, args.defines)
+        _interrupt_z3()
         res = bmc(cs, args.depth, args.timeout * 1000 if args.timeout else None, symmetry=not args.no_reduce,
                   order=not args.no_reduce, progress=progress)
     except (bounds.Stop, Exception) as exc:  # z3 interrupted says it gave up, or ctypes wraps the Stop: the stop is the cause
@@ -232,6 +237,7 @@ def cmd_bmc(args: argparse.Namespace) -> int:
         if kind is None:
             raise
         return _bmc_stopped(args, cs, kind, settled[0])
+    assert cs is not None
     trace = None
     if not res.ok:
         trace = Trace(SpecModel(cs), res.steps or [], res.states, res.events, res.failed_event)
