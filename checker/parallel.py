@@ -81,6 +81,7 @@ class _Processes:
 
     def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         self.guard.pids.difference_update(p.pid for p in self.procs if p.pid is not None)
+        self.guard.poll()  # a stop asked for now is this very ending: the clean-up is not interrupted
         if exc_type is not None:  # stopped in the middle of a phase (Ctrl-C, a bound) or failed: no waiting
             self.abort()
             return

@@ -10,6 +10,7 @@ stop; no test asserts a wall-clock limit.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -284,3 +285,22 @@ def test_resident_memory_counts_the_workers() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="needs /proc")
+@pytest.mark.skipif(os.environ.get("PNYX_SLOW_TESTS") != "1", reason="starts Ray (20 s): set PNYX_SLOW_TESTS=1")
+def test_ray_actors_stuck_in_a_step_are_stopped(specs: dict[str, str]) -> None:
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        address = ray.get_runtime_context().gcs_address
+        proc = pnyx("check", specs["spin"], "--engine", "ray", "--address", address, "--workers", "2",
+                    "--max-seconds", "8")
+        assert proc.returncode == 3, proc.stdout + proc.stderr
+        assert "--max-seconds 8 bound" in flat(proc.stdout)  # the partial summary, from the coordinator
+        deadline = time.monotonic() + 20
+        while _processes_running("PartitionActor") and time.monotonic() < deadline:
+            time.sleep(0.2)  # ray.kill ends an actor's process a moment later
+        assert _processes_running("PartitionActor") == []
+    finally:
+        ray.shutdown()
