@@ -30,6 +30,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_por.py": ["--smoke"],
     "bench_write_cost.py": ["--smoke"],
     "bench_members.py": ["--smoke"],  # run by tests/test_members.py
+    "bench_bounds.py": ["--smoke"],
 }
 
 
