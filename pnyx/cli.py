@@ -393,7 +393,8 @@ def cmd_check(args: argparse.Namespace) -> int:
             print_liveness(out, cs, live)
         elif any(p.kind in _LIVENESS for p in cs.properties):
             n = sum(p.kind in _LIVENESS for p in cs.properties)
-            out.print(f"Not checked: {n} liveness propert{'y' if n == 1 else 'ies'} (pnyx check --liveness checks them)")
+            why = "the search was stopped before them" if args.liveness else "pnyx check --liveness checks them"
+            out.print(f"Not checked: {n} liveness propert{'y' if n == 1 else 'ies'} ({why})")
     status = exit_status(result)
     if live_stop is not None:
         from pnyx.checker import bounds
