@@ -31,6 +31,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_write_cost.py": ["--smoke"],
     "bench_members.py": ["--smoke"],  # run by tests/test_members.py
     "bench_kills.py": ["--smoke", "--json"],
+    "bench_bounds.py": ["--smoke"],
 }
 
 
