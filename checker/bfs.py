@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import ModelError
 
+from . import bounds
 from .fpset import DEFAULT_BUDGET, FingerprintSet, make_fingerprint_set
 from .model import SpecModel, State, StepError, stable_fingerprint
 from .protocol import Model, Property
@@ -86,19 +87,20 @@ class Result:
     spec: str
     stats: Stats
     complete: bool  # the whole reachable state space was explored
-    stopped_by: str | None  # depth | states | time when a bound cut the search
+    stopped_by: str | None  # depth | states | time | memory | interrupt | terminate when the search was cut short
     violation: Violation | None
     reached: dict[str, Trace | None] = field(default_factory=dict)
     invariants: list[str] = field(default_factory=list)
     symmetry: bool = False
     shortest: bool = True  # traces are shortest (BFS); random simulation's are not
-    stop_limit: float | None = None  # the value of the bound named by stopped_by
+    stop_limit: float | None = None  # the value of the bound named by stopped_by (memory: MB)
     por: str = "none"  # the partial-order reduction applied (pnyx.checker.por)
 
     @property
     def bounded(self) -> bool:
-        """A bound (depth, states, time) cut the search short: what it did not explore, it did not check."""
-        return self.stopped_by in ("depth", "states", "time")
+        """A bound (depth, states, time, memory) or a signal cut the search short: what it did not
+        explore, it did not check."""
+        return self.stopped_by in ("depth", "states", "time", "memory", "interrupt", "terminate")
 
     @property
     def ok(self) -> bool:
@@ -256,123 +258,137 @@ def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: Fing
     dropped: dict[str, int] | None = None  # as counted up to where a search stopped inside a batch
 
     frontier = Frontier(spill)  # one level; its states' numbers are consecutive, from `base`
-    firsts: dict[int, State] = {}  # fingerprint -> the first initial state with it
-    raws: list[int] = []
-    for s in model.init_states():
-        raws.append(fingerprint(s))
-        firsts.setdefault(fingerprint(canon(s)) if canon is not None else raws[-1], s)
-    if raw_seen is not None:
-        raw_seen.add_new(list(dict.fromkeys(raws)))
-    visited.add_new(list(firsts))
-    for s in firsts.values():
-        sid = len(pointers)
-        add_parent(-1)
-        add_step(-1)
-        frontier.append(s)
-        bad = check(s, sid, None)
-        if bad is not None and violation is None:
-            violation = ("invariant", bad, sid, None)
-
     stopped_by: str | None = None
     depth = 0
-    base = 0
-    successors = model.successors
-    while len(frontier) and violation is None:
-        if opts.max_depth is not None and depth >= opts.max_depth:
-            stopped_by = "depth"
-            break
-        nxt = Frontier(spill)
-        add_next = nxt.append
-        nid = base + len(frontier)
-        done = 0  # states of this level expanded in earlier slices
-        for part in frontier.slices():
-            i = 0
-            while i < len(part) and violation is None and stopped_by is None:
-                # gather the successors of part[i:j] not known to be seen: the k-th is states[k], reached from
-                # part[sources[k]] by its successor number steps[k]
-                sources: list[int] = []
-                steps: list[int] = []
-                states: list[State] = []
-                fps: list[int] = []
-                after: list[int] = []  # transitions counted after each source
-                transitions = stats.transitions
-                failed: StepError | None = None
-                drops_before = drop_counts() if drop_counts is not None else None
-                j = i
-                while j < len(part) and len(fps) < batch:
-                    try:
-                        succ = successors(part[j])
-                    except StepError as err:
-                        failed = err
-                        break
-                    transitions += len(succ)
-                    after.append(transitions)
-                    for ai, (_, s2) in enumerate(succ):
-                        fp = fingerprint(s2)
-                        if not known(fp):
-                            sources.append(j)
-                            steps.append(ai)
-                            states.append(s2)
-                            fps.append(fp)
-                    j += 1
-                if canon is not None:  # raw fingerprints: the new ones canonicalized
-                    assert raw_seen is not None
-                    firsts = raw_seen.add_new(fps)
-                    fresh = [firsts[k] for k in visited.add_new([fingerprint(canon(states[k])) for k in firsts])]
-                else:
-                    fresh = visited.add_new(fps)
-                stats.transitions = transitions
-                full_at = i if max_states is not None and len(pointers) >= max_states else -1  # source where the bound was met
-                for k in fresh:
-                    src, ai, s2 = sources[k], steps[k], states[k]
-                    if full_at >= 0 and src != full_at:
-                        break
-                    sid = base + done + src
-                    add_parent(sid)
-                    add_step(ai)
-                    add_next(s2)
-                    bad = check(s2, nid, changes(part[src], s2))
-                    nid += 1
-                    if bad is not None:
-                        violation = ("invariant", bad, nid - 1, None)
-                        full_at = src
-                        break
-                    if full_at < 0 and max_states is not None and nid >= max_states:
-                        full_at = src
-                if full_at >= 0 and full_at < j:  # stopped after source full_at: later sources' successors are not counted
-                    stats.transitions = after[full_at - i]
-                    if violation is None:
-                        stopped_by = "states"
-                    if drop_counts is not None and full_at < j - 1:
-                        dropped = _dropped_until(drop_counts, drops_before or {}, successors, part[i:full_at + 1])
-                    break
-                if failed is not None:
-                    violation = ("error", None, base + done + j, failed)
-                    break
-                i = j
-                nxt.spill()
-                pointers.spill()
-                now = time.perf_counter()
-                if opts.max_seconds is not None and now - start >= opts.max_seconds:
-                    stopped_by = "time"
-                    break
-                if opts.progress is not None and now >= next_report:
-                    next_report = now + opts.progress_every
-                    stats.distinct, stats.depth, stats.seconds = len(pointers), depth + 1, now - start
-                    stats.queue = len(frontier) - done - i + len(nxt)
-                    opts.progress(stats)
-            if violation is not None or stopped_by is not None:
-                break
-            done += len(part)
-        base += len(frontier)
-        visited.next_level()
+    guard = bounds.current()  # a stop asked for is noticed after each batch; inside one (a long step), raised
+    try:
+        guard.interruptible = True
+        firsts: dict[int, State] = {}  # fingerprint -> the first initial state with it
+        raws: list[int] = []
+        for s in model.init_states():
+            raws.append(fingerprint(s))
+            firsts.setdefault(fingerprint(canon(s)) if canon is not None else raws[-1], s)
         if raw_seen is not None:
-            raw_seen.next_level()
-        frontier = nxt
-        if stopped_by or violation is not None:
-            break
-        if len(frontier):
-            depth += 1
+            raw_seen.add_new(list(dict.fromkeys(raws)))
+        visited.add_new(list(firsts))
+        guard.interruptible = False
+        for s in firsts.values():
+            sid = len(pointers)
+            add_parent(-1)
+            add_step(-1)
+            frontier.append(s)
+            bad = check(s, sid, None)
+            if bad is not None and violation is None:
+                violation = ("invariant", bad, sid, None)
+
+        base = 0
+        successors = model.successors
+        while len(frontier) and violation is None:
+            if opts.max_depth is not None and depth >= opts.max_depth:
+                stopped_by = "depth"
+                break
+            nxt = Frontier(spill)
+            add_next = nxt.append
+            nid = base + len(frontier)
+            done = 0  # states of this level expanded in earlier slices
+            for part in frontier.slices():
+                i = 0
+                while i < len(part) and violation is None and stopped_by is None:
+                    # gather the successors of part[i:j] not known to be seen: the k-th is states[k], reached from
+                    # part[sources[k]] by its successor number steps[k]
+                    sources: list[int] = []
+                    steps: list[int] = []
+                    states: list[State] = []
+                    fps: list[int] = []
+                    after: list[int] = []  # transitions counted after each source
+                    transitions = stats.transitions
+                    failed: StepError | None = None
+                    drops_before = drop_counts() if drop_counts is not None else None
+                    j = i
+                    guard.interruptible = True  # until the batch's new states are recorded
+                    while j < len(part) and len(fps) < batch:
+                        try:
+                            succ = successors(part[j])
+                        except StepError as err:
+                            failed = err
+                            break
+                        transitions += len(succ)
+                        after.append(transitions)
+                        for ai, (_, s2) in enumerate(succ):
+                            fp = fingerprint(s2)
+                            if not known(fp):
+                                sources.append(j)
+                                steps.append(ai)
+                                states.append(s2)
+                                fps.append(fp)
+                        j += 1
+                    if canon is not None:  # raw fingerprints: the new ones canonicalized
+                        assert raw_seen is not None
+                        firsts = raw_seen.add_new(fps)
+                        fresh = [firsts[k] for k in visited.add_new([fingerprint(canon(states[k])) for k in firsts])]
+                    else:
+                        fresh = visited.add_new(fps)
+                    guard.interruptible = False
+                    stats.transitions = transitions
+                    # the source where the --max-states bound was met
+                    full_at = i if max_states is not None and len(pointers) >= max_states else -1
+                    for k in fresh:
+                        src, ai, s2 = sources[k], steps[k], states[k]
+                        if full_at >= 0 and src != full_at:
+                            break
+                        sid = base + done + src
+                        add_parent(sid)
+                        add_step(ai)
+                        add_next(s2)
+                        bad = check(s2, nid, changes(part[src], s2))
+                        nid += 1
+                        if bad is not None:
+                            violation = ("invariant", bad, nid - 1, None)
+                            full_at = src
+                            break
+                        if full_at < 0 and max_states is not None and nid >= max_states:
+                            full_at = src
+                    if full_at >= 0 and full_at < j:  # stopped after source full_at: later sources' successors are not counted
+                        stats.transitions = after[full_at - i]
+                        if violation is None:
+                            stopped_by = "states"
+                        if drop_counts is not None and full_at < j - 1:
+                            dropped = _dropped_until(drop_counts, drops_before or {}, successors, part[i:full_at + 1])
+                        break
+                    if failed is not None:
+                        violation = ("error", None, base + done + j, failed)
+                        break
+                    i = j
+                    nxt.spill()
+                    pointers.spill()
+                    now = time.perf_counter()
+                    if opts.max_seconds is not None and now - start >= opts.max_seconds:
+                        stopped_by = "time"
+                        break
+                    if guard.pending is not None:
+                        stopped_by = guard.poll()
+                        break
+                    if opts.progress is not None and now >= next_report:
+                        next_report = now + opts.progress_every
+                        stats.distinct, stats.depth, stats.seconds = len(pointers), depth + 1, now - start
+                        stats.queue = len(frontier) - done - i + len(nxt)
+                        opts.progress(stats)
+                if violation is not None or stopped_by is not None:
+                    break
+                done += len(part)
+            base += len(frontier)
+            visited.next_level()
+            if raw_seen is not None:
+                raw_seen.next_level()
+            frontier = nxt
+            if stopped_by or violation is not None:
+                break
+            if len(frontier):
+                depth += 1
+    except bounds.Stop as stop:  # a long step, set-up, or a search that did not notice in time
+        guard.interruptible = False
+        guard.poll()
+        stopped_by = stop.kind
 
     stats.distinct = len(pointers)
     stats.depth = depth
@@ -391,6 +407,16 @@ def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: Fing
             sid = up
 
     return finish(model, checks, opts, stats, stopped_by, violation, path, reducing, dropped)
+
+
+def stop_limit(opts: Options, stopped_by: str | None) -> float | None:
+    """The value of the bound that stopped a search (None for a signal)."""
+    guard = bounds.current()
+    limits = {"depth": opts.max_depth, "states": opts.max_states, "time": opts.max_seconds,
+              "memory": guard.max_memory // 2**20 if guard.max_memory is not None else None}
+    if stopped_by == "time" and opts.max_seconds is None:
+        return guard.max_seconds
+    return limits.get(stopped_by or "")
 
 
 def _dropped_until(drop_counts: Callable[[], dict[str, int]], before: dict[str, int],
@@ -417,7 +443,7 @@ def finish(model: Model, checks: Checks, opts: Options, stats: Stats, stopped_by
     result = Result(
         spec=model.name, stats=stats, complete=stopped_by is None and violation is None,
         stopped_by=stopped_by, violation=None, invariants=[p.name for p, _, _ in checks.invariants], symmetry=reducing,
-        stop_limit={"depth": opts.max_depth, "states": opts.max_states, "time": opts.max_seconds}.get(stopped_by or ""),
+        stop_limit=stop_limit(opts, stopped_by),
     )
     for p in checks.props:
         if p.kind == "reachable":

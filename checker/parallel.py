@@ -20,6 +20,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from . import bounds
 from .bfs import Options, Result, explore
 from .partition import Partition, search
 from .protocol import Model
@@ -72,11 +73,18 @@ class _Processes:
             theirs.close()
             self.conns.append(mine)
             self.procs.append(p)
+        self.guard = bounds.current()
+        self.guard.pids.update(p.pid for p in self.procs if p.pid is not None)  # their memory counts too
 
     def __enter__(self) -> _Processes:
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
+        self.guard.pids.difference_update(p.pid for p in self.procs if p.pid is not None)
+        self.guard.poll()  # a stop asked for now is this very ending: the clean-up is not interrupted
+        if exc_type is not None:  # stopped in the middle of a phase (Ctrl-C, a bound) or failed: no waiting
+            self.abort()
+            return
         for c in self.conns:
             with contextlib.suppress(OSError):
                 c.send(("stop",))
@@ -84,6 +92,12 @@ class _Processes:
             p.join(timeout=10)
             if p.is_alive():  # pragma: no cover - a worker that does not stop
                 p.kill()
+
+    def abort(self) -> None:
+        for p in self.procs:
+            p.kill()
+        for p in self.procs:
+            p.join(timeout=10)
 
     def ask(self, msg: tuple) -> list[Any]:
         for c in self.conns:
@@ -109,10 +123,9 @@ def _worker_main(model: Model, symmetry: bool, w: int, n: int, scratch: str, con
     """A worker's life. Ctrl-C is the coordinator's to handle (it stops the workers); the worker
     leaves by os._exit, flushing nothing inherited from the parent (a progress display's thread
     may have held a stream's lock when the worker was forked)."""
-    import signal
     import traceback
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    bounds.in_child()
     gc.disable()
     try:
         _serve(Partition(model, symmetry, w, n), Path(scratch), conn)

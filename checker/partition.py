@@ -42,6 +42,7 @@ from array import array
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from . import bounds
 from .bfs import Checks, Options, Result, Stats, finish
 from .model import State, StepError
 from .protocol import Model
@@ -70,6 +71,10 @@ class Transport(Protocol):
 
     def parent(self, worker: int, local: int) -> tuple[int, int]:
         """The parent's global number and the step index of the state `local` held by `worker`."""
+        ...
+
+    def abort(self) -> None:
+        """Stop every worker now, wherever it is (a stop asked in the middle of a phase)."""
         ...
 
 
@@ -344,47 +349,62 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
     level = 0
     plan: list[tuple[int, int, int]] = []
     next_report = start + opts.progress_every
-    while frontier and violation is None:
-        if opts.max_depth is not None and depth >= opts.max_depth:
-            stopped_by = "depth"
-            break
-        left = None if deadline is None else max(0.0, deadline - time.perf_counter())
-        expanded = transport.ask(("expand", level, plan, left))
-        transport.ask(("claim", level))
-        kept = transport.ask(("keep", level))
-        sizes = [a[1] for a in kept]
-        plan = plan_gifts(sizes, [a[2] for a in kept])
-        transport.ask(("give", level, plan))
-        level += 1
-        stats.transitions += sum(a[1] for a in expanded)
-        frontier = sum(sizes)
-        stats.distinct += frontier
-        _reached(expanded + kept, reached)
-        errors = [a[2] for a in expanded if a[2] is not None]
-        bad = [a[4] for a in expanded if a[4] is not None] + [a[3] for a in kept if a[3] is not None]
-        if errors:  # a failing step from level d: a shorter trace than a violation at level d+1
-            violation = ("error", min(errors))
-        elif bad:
-            violation = ("invariant", min(bad))
-        if violation is not None:
-            break
-        now = time.perf_counter()
-        if any(a[3] for a in expanded) or (deadline is not None and now >= deadline):
-            stopped_by = "time"
-            break
-        if opts.max_states is not None and stats.distinct >= opts.max_states:
-            stopped_by = "states"
-            break
-        if frontier:
-            depth += 1
-        if opts.progress is not None and now >= next_report:
-            next_report = now + opts.progress_every
-            stats.depth, stats.queue, stats.seconds = depth, frontier, now - start
-            opts.progress(stats)
+    guard = bounds.current()
+    aborted = False
+    try:
+        while frontier and violation is None:
+            if opts.max_depth is not None and depth >= opts.max_depth:
+                stopped_by = "depth"
+                break
+            guard.interruptible = True  # the level's counts are added once every phase is over
+            left = None if deadline is None else max(0.0, deadline - time.perf_counter())
+            expanded = transport.ask(("expand", level, plan, left))
+            transport.ask(("claim", level))
+            kept = transport.ask(("keep", level))
+            sizes = [a[1] for a in kept]
+            plan = plan_gifts(sizes, [a[2] for a in kept])
+            transport.ask(("give", level, plan))
+            guard.interruptible = False
+            level += 1
+            stats.transitions += sum(a[1] for a in expanded)
+            frontier = sum(sizes)
+            stats.distinct += frontier
+            _reached(expanded + kept, reached)
+            errors = [a[2] for a in expanded if a[2] is not None]
+            bad = [a[4] for a in expanded if a[4] is not None] + [a[3] for a in kept if a[3] is not None]
+            if errors:  # a failing step from level d: a shorter trace than a violation at level d+1
+                violation = ("error", min(errors))
+            elif bad:
+                violation = ("invariant", min(bad))
+            if violation is not None:
+                break
+            now = time.perf_counter()
+            if any(a[3] for a in expanded) or (deadline is not None and now >= deadline):
+                stopped_by = "time"
+                break
+            if opts.max_states is not None and stats.distinct >= opts.max_states:
+                stopped_by = "states"
+                break
+            if guard.pending is not None:
+                stopped_by = guard.poll()
+                break
+            if frontier:
+                depth += 1
+            if opts.progress is not None and now >= next_report:
+                next_report = now + opts.progress_every
+                stats.depth, stats.queue, stats.seconds = depth, frontier, now - start
+                opts.progress(stats)
+    except bounds.Stop as stop:  # in the middle of a level: the workers are stopped, the completed levels counted
+        guard.interruptible = False
+        guard.poll()
+        stopped_by, aborted = stop.kind, True
+        transport.abort()
+        reached.clear()  # their traces would need the workers
+        violation = None
     stats.depth = depth
     stats.queue = frontier if stopped_by else 0
     stats.seconds = time.perf_counter() - start
-    ends = transport.ask(("end",))
+    ends = transport.ask(("end",)) if not aborted else []
     stats.peak_rss_bytes = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 + sum(a[1] for a in ends)
     dropped: dict[str, int] = {}
     for a in ends:

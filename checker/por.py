@@ -37,6 +37,7 @@ from pnyx.model import ir
 from pnyx.model.errors import ArgumentError
 from pnyx.model.system import CRASH, REQ, Footprints, sends_of
 
+from . import bounds
 from .bfs import Checks, Options, Result, Stats, _peak_rss, finish
 from .model import SpecModel, State, StepError
 from .protocol import Property
@@ -125,112 +126,120 @@ def _explore(model: SpecModel, opts: Options) -> Result:
     pruned = 0
     described: dict[int, tuple[tuple, tuple, int, int]] = {}  # id(event) -> (event, key, reads, writes)
     successors = model.successors
-    while frontier and violation is None:
-        if opts.max_depth is not None and depth >= opts.max_depth:
-            stopped_by = "depth"
-            break
-        nxt: list[State] = []
-        nxt_sleeps: list[Sleep] = []
-        in_level: dict[int, tuple[int, int]] = {}  # fingerprint -> (position in nxt, raw fingerprint of the state kept)
-        raw_in_level: dict[int, int] = {}  # with symmetry: raw fingerprint first generated in this level -> class's
-        nid = base + len(frontier)
-        for qi, s in enumerate(frontier):
-            sid = base + qi
-            asleep = sleeps[qi]
-            try:
-                succ = successors(s)
-            except StepError as err:
-                violation = ("error", None, sid, err)
+    guard = bounds.current()  # noticed every 64 states; a step that does not return is stopped after bounds.GRACE
+    try:
+        while frontier and violation is None:
+            if opts.max_depth is not None and depth >= opts.max_depth:
+                stopped_by = "depth"
                 break
-            keep: list[int] | None = None
-            if ample is not None:
-                keep = ample.choose(s, succ, functools.partial(_old, fingerprint, canon, visited, in_level))
-                if keep is not None:
-                    pruned += len(succ) - len(keep)
-            listed: list[tuple[tuple, int, int]] = []  # (key, reads, writes) of the events listed so far
-            for ai in keep if keep is not None else range(len(succ)):
-                ev, s2 = succ[ai]
-                if sleeping:
-                    # events are mostly the very objects of the model's memo tables: described once
-                    # by identity (the entry holds the event, so its id is not reused meanwhile)
-                    d = described.get(id(ev))
-                    if d is None or d[0] is not ev:
-                        if len(described) >= 1_000_000:
-                            described.clear()
-                        key = event_key(ev)
-                        d = described[id(ev)] = (ev, key, *footprint(key))
-                    _, key, reads, writes = d
-                    if asleep and key in asleep:
-                        pruned += 1
+            nxt: list[State] = []
+            nxt_sleeps: list[Sleep] = []
+            in_level: dict[int, tuple[int, int]] = {}  # fingerprint -> (position in nxt, raw fingerprint of the state kept)
+            raw_in_level: dict[int, int] = {}  # with symmetry: raw fingerprint first generated in this level -> class's
+            nid = base + len(frontier)
+            for qi, s in enumerate(frontier):
+                sid = base + qi
+                asleep = sleeps[qi]
+                try:
+                    succ = successors(s)
+                except StepError as err:
+                    violation = ("error", None, sid, err)
+                    break
+                keep: list[int] | None = None
+                if ample is not None:
+                    keep = ample.choose(s, succ, functools.partial(_old, fingerprint, canon, visited, in_level))
+                    if keep is not None:
+                        pruned += len(succ) - len(keep)
+                listed: list[tuple[tuple, int, int]] = []  # (key, reads, writes) of the events listed so far
+                for ai in keep if keep is not None else range(len(succ)):
+                    ev, s2 = succ[ai]
+                    if sleeping:
+                        # events are mostly the very objects of the model's memo tables: described once
+                        # by identity (the entry holds the event, so its id is not reused meanwhile)
+                        d = described.get(id(ev))
+                        if d is None or d[0] is not ev:
+                            if len(described) >= 1_000_000:
+                                described.clear()
+                            key = event_key(ev)
+                            d = described[id(ev)] = (ev, key, *footprint(key))
+                        _, key, reads, writes = d
+                        if asleep and key in asleep:
+                            pruned += 1
+                            listed.append((key, reads, writes))
+                            continue
+                    stats.transitions += 1
+                    raw = fingerprint(s2)
+                    if canon is None:
+                        fp = raw
+                    elif raw in raw_seen:  # generated before as this very state: its class is known
+                        known = raw_in_level.get(raw)
+                        if known is None:
+                            if sleeping:
+                                listed.append((key, reads, writes))
+                            continue  # its class was discovered at an earlier level
+                        fp = known
+                    else:
+                        # as in bfs._explore: most successors were generated before as this very
+                        # state, and skip the N!-bounded canonicalization
+                        raw_seen.add(raw)
+                        fp = raw_in_level[raw] = fingerprint(canon(s2))
+                    if fp in visited:
+                        if not sleeping:
+                            continue
+                        at = in_level.get(fp)
+                        if at is not None:  # another arrival from the level above: intersect
+                            k, kept = at
+                            cur = nxt_sleeps[k]
+                            if cur:
+                                if raw != kept:
+                                    nxt_sleeps[k] = _AWAKE
+                                else:
+                                    brought = arrival_sleep(asleep, listed, reads, writes)
+                                    nxt_sleeps[k] = {x: v for x, v in cur.items() if x in brought}
                         listed.append((key, reads, writes))
                         continue
-                stats.transitions += 1
-                raw = fingerprint(s2)
-                if canon is None:
-                    fp = raw
-                elif raw in raw_seen:  # generated before as this very state: its class is known
-                    known = raw_in_level.get(raw)
-                    if known is None:
-                        if sleeping:
-                            listed.append((key, reads, writes))
-                        continue  # its class was discovered at an earlier level
-                    fp = known
-                else:
-                    # as in bfs._explore: most successors were generated before as this very
-                    # state, and skip the N!-bounded canonicalization
-                    raw_seen.add(raw)
-                    fp = raw_in_level[raw] = fingerprint(canon(s2))
-                if fp in visited:
-                    if not sleeping:
-                        continue
-                    at = in_level.get(fp)
-                    if at is not None:  # another arrival from the level above: intersect
-                        k, kept = at
-                        cur = nxt_sleeps[k]
-                        if cur:
-                            if raw != kept:
-                                nxt_sleeps[k] = _AWAKE
-                            else:
-                                brought = arrival_sleep(asleep, listed, reads, writes)
-                                nxt_sleeps[k] = {x: v for x, v in cur.items() if x in brought}
-                    listed.append((key, reads, writes))
-                    continue
-                visited.add(fp)
-                parent.append(sid)
-                step.append(ai)
-                in_level[fp] = (len(nxt), raw)
-                nxt.append(s2)
-                if sleeping:
-                    nxt_sleeps.append(arrival_sleep(asleep, listed, reads, writes) or _AWAKE)
-                    listed.append((key, reads, writes))
-                else:
-                    nxt_sleeps.append(_AWAKE)
-                bad = check(s2, nid, changes(s, s2))
-                nid += 1
-                if bad is not None:
-                    violation = ("invariant", bad, nid - 1, None)
+                    visited.add(fp)
+                    parent.append(sid)
+                    step.append(ai)
+                    in_level[fp] = (len(nxt), raw)
+                    nxt.append(s2)
+                    if sleeping:
+                        nxt_sleeps.append(arrival_sleep(asleep, listed, reads, writes) or _AWAKE)
+                        listed.append((key, reads, writes))
+                    else:
+                        nxt_sleeps.append(_AWAKE)
+                    bad = check(s2, nid, changes(s, s2))
+                    nid += 1
+                    if bad is not None:
+                        violation = ("invariant", bad, nid - 1, None)
+                        break
+                if violation is not None:
                     break
-            if violation is not None:
-                break
-            if opts.max_states is not None and len(parent) >= opts.max_states:
-                stopped_by = "states"
-                break
-            if (qi & 63) == 0:
-                now = time.perf_counter()
-                if opts.max_seconds is not None and now - start >= opts.max_seconds:
-                    stopped_by = "time"
+                if opts.max_states is not None and len(parent) >= opts.max_states:
+                    stopped_by = "states"
                     break
-                if opts.progress is not None and now >= next_report:
-                    next_report = now + opts.progress_every
-                    stats.distinct, stats.depth, stats.seconds = len(parent), depth + 1, now - start
-                    stats.queue = len(frontier) - qi + len(nxt)
-                    opts.progress(stats)
-        base += len(frontier)
-        frontier, sleeps = nxt, nxt_sleeps
-        if stopped_by or violation is not None:
-            break
-        if frontier:
-            depth += 1
+                if (qi & 63) == 0:
+                    now = time.perf_counter()
+                    if opts.max_seconds is not None and now - start >= opts.max_seconds:
+                        stopped_by = "time"
+                        break
+                    if guard.pending is not None:
+                        stopped_by = guard.poll()
+                        break
+                    if opts.progress is not None and now >= next_report:
+                        next_report = now + opts.progress_every
+                        stats.distinct, stats.depth, stats.seconds = len(parent), depth + 1, now - start
+                        stats.queue = len(frontier) - qi + len(nxt)
+                        opts.progress(stats)
+            base += len(frontier)
+            frontier, sleeps = nxt, nxt_sleeps
+            if stopped_by or violation is not None:
+                break
+            if frontier:
+                depth += 1
+    except bounds.Stop as stop:
+        guard.poll()
+        stopped_by = stop.kind
 
     stats.distinct = len(parent)
     stats.depth = depth

@@ -27,6 +27,7 @@ from pnyx.model.errors import PnyxError
 from pnyx.model.parser import parse
 from pnyx.model.typecheck import check as typecheck
 
+from . import bounds
 from .bfs import Options, Result
 from .model import SpecModel
 from .parallel import default_workers
@@ -119,6 +120,10 @@ def explore_ray(model: Model, options: Options | None = None, workers: int = 0, 
         except (ConnectionError, TimeoutError, ValueError, RuntimeError) as exc:
             where = f"join the Ray cluster at {address}" if address else "start a local Ray"
             raise RayEngineError(f"cannot {where}: {exc}") from None
+        except BaseException:  # stopped while starting (Ctrl-C, --max-seconds): no Ray process left behind
+            bounds.current().poll()  # stopping: not to be stopped again in the middle of the shutdown
+            ray.shutdown()
+            raise
         started = True
     try:
         cpus = int(ray.cluster_resources().get("CPU", 0))
@@ -133,10 +138,12 @@ def explore_ray(model: Model, options: Options | None = None, workers: int = 0, 
         try:
             return search(model, opts, _Actors(actors), start)
         finally:
+            bounds.current().poll()  # a stop asked for now is this very ending: the clean-up is not interrupted
             for a in actors:
                 ray.kill(a)
     finally:
         if started:
+            bounds.current().poll()
             ray.shutdown()
 
 
@@ -176,6 +183,12 @@ class _Actors:
             return self._get([a.end.remote() for a in self.actors])
         raise ValueError(f"unknown command {op!r}")
 
+    def abort(self) -> None:
+        import ray
+
+        for a in self.actors:
+            ray.kill(a)
+
     def parent(self, worker: int, local: int) -> tuple[int, int]:
         (answer,) = self._get([self.actors[worker].parent.remote(local)], worker)
         return answer
@@ -187,6 +200,7 @@ class _Actors:
 
         answers = []
         for w, ref in enumerate(refs, first):
+            _wait(ref)
             try:
                 answers.append(ray.get(ref))
             except RayTaskError as exc:
@@ -194,3 +208,20 @@ class _Actors:
             except RayActorError as exc:
                 raise RuntimeError(f"search worker {w} died or could not start:\n{exc}") from None
         return answers
+
+
+def _wait(ref: Any) -> None:
+    """Wait for an answer a tick at a time, raising `bounds.Stop` here once a stop is asked for. A
+    blocking ray.get would hold the main thread in Ray's C++ code, and Ray runs Python's signal
+    handlers there only to turn what they raise into a SystemError: meanwhile they only take note."""
+    import ray
+
+    guard = bounds.current()
+    was, guard.interruptible = guard.interruptible, False
+    try:
+        while not ray.wait([ref], timeout=bounds.TICK)[0]:
+            kind = guard.poll()
+            if kind is not None:
+                raise bounds.Stop(kind)
+    finally:
+        guard.interruptible = was

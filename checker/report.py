@@ -11,6 +11,7 @@ from rich.markup import escape
 from pnyx.model.compiler import CompiledSpec, PropertyEntry
 from pnyx.model.types import show
 
+from . import bounds
 from .bfs import Result, Violation
 from .trace import format_trace, to_itf_json
 
@@ -22,7 +23,8 @@ def show_binding(prop: PropertyEntry | None, name: str, value: object) -> str:
 
 
 # What stopped a search early (Result.stopped_by) -> the flag that set the bound.
-BOUND_FLAGS = {"depth": "--max-depth", "states": "--max-states", "time": "--max-seconds"}
+BOUND_FLAGS = {"depth": "--max-depth", "states": "--max-states", "time": "--max-seconds", "memory": "--max-memory"}
+SIGNALS = ("interrupt", "terminate")  # stopped by a signal (Ctrl-C, SIGTERM), not a bound
 
 # Exit statuses shared by `pnyx check` and `pnyx simulate`.
 EXIT_OK, EXIT_VIOLATION, EXIT_BOUNDED = 0, 1, 3
@@ -32,8 +34,11 @@ def bounded_by(result: Result) -> str | None:
     """The flag and limit that cut the search short (`--max-depth 12`), or None if none did."""
     if not result.bounded:
         return None
+    if result.stopped_by in SIGNALS:
+        return bounds.describe(result.stopped_by or "")
     flag = BOUND_FLAGS[result.stopped_by or ""]
-    return flag if result.stop_limit is None else f"{flag} {result.stop_limit:g}"
+    unit = " MB" if result.stopped_by == "memory" else ""
+    return flag if result.stop_limit is None else f"{flag} {result.stop_limit:g}{unit}"
 
 
 def bound_note(result: Result) -> str | None:
@@ -42,15 +47,21 @@ def bound_note(result: Result) -> str | None:
     if bound is None:
         return None
     if not result.shortest:
-        return f"the random walks stopped at the {bound} bound before all of them ran"
-    return (f"the search stopped at the {bound} bound before exploring every reachable state: "
-            "the result is not a proof")
+        return f"the random walks {_cut(result, bound, 'were')} before all of them ran"
+    return f"the search {_cut(result, bound)} before exploring every reachable state: the result is not a proof"
+
+
+def _cut(result: Result, bound: str, be: str = "was") -> str:
+    """`stopped at the --max-seconds 5 bound`, or `was stopped by Ctrl-C (SIGINT)`."""
+    return f"{be} stopped by {bound}" if result.stopped_by in SIGNALS else f"stopped at the {bound} bound"
 
 
 def verdict(result: Result) -> str:
-    """violated | bounded | not_reached | ok: what a run found, as the exit status tells it."""
+    """violated | interrupted | bounded | not_reached | ok: what a run found, as the exit status tells it."""
     if result.violation is not None:
         return "violated"
+    if result.stopped_by in SIGNALS:
+        return "interrupted"
     if result.bounded:
         return "bounded"
     if result.shortest and not result.ok:
@@ -59,7 +70,10 @@ def verdict(result: Result) -> str:
 
 
 def exit_status(result: Result) -> int:
-    """0 ok, 1 a violation (or, in a complete search, a reachable property never reached), 3 bounded."""
+    """0 ok, 1 a violation (or, in a complete search, a reachable property never reached), 3 bounded,
+    130 interrupted by Ctrl-C (143 by SIGTERM)."""
+    if verdict(result) == "interrupted":
+        return bounds.exit_status(result.stopped_by or "interrupt")
     return {"violated": EXIT_VIOLATION, "not_reached": EXIT_VIOLATION, "bounded": EXIT_BOUNDED}.get(verdict(result), EXIT_OK)
 
 
@@ -150,7 +164,7 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
                 out.print(f"[yellow]Not reached:[/] {name} — no state of the random walks satisfies it")
             else:
                 out.print(f"[yellow]Not reached:[/] {name} — no state explored satisfies it "
-                          f"(the search stopped at the {bound} bound; it may lie beyond)")
+                          f"(the search {_cut(result, bound or '')}; it may lie beyond)")
         else:
             out.print(f"[green]Reached:[/] {name} (after {len(t)} steps)")
     if v is None:
@@ -159,7 +173,8 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         elif not result.shortest:
             scope = f"every state of the random walks ({result.stats.transitions:,} steps)"
         else:
-            scope = f"every state explored (stopped by the {bound} bound)"
+            by = bound if result.stopped_by in SIGNALS else f"the {bound} bound"
+            scope = f"every state explored (stopped by {by})"
         for name in result.invariants:
             out.print(f"[green]Holds:[/] invariant {name} in {scope}")
     st = result.stats
@@ -175,4 +190,5 @@ def print_result(out: Console, cs: CompiledSpec, result: Result, args: argparse.
         out.print(f"Unhandled messages dropped (transitions): {kinds}")
     note = bound_note(result) if v is None else None
     if note is not None:
-        out.print(f"[bold yellow]Bounded:[/] {escape(note)} (exit status {EXIT_BOUNDED})")
+        head = "Interrupted" if result.stopped_by in SIGNALS else "Bounded"
+        out.print(f"[bold yellow]{head}:[/] {escape(note)} (exit status {exit_status(result)})")

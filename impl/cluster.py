@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from pnyx.model.errors import PnyxError
 
 from .client import Unavailable, call
 from .config import Config, load_config, to_toml
-from .meta import ClusterMeta
+from .meta import REBUILD_MARKER, STATE_MARKER, ClusterMeta
 from .services import choose_service, infer_service, service_class
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +126,20 @@ def wait_ready(directory: str | Path, nodes: list[int], procs: dict[int, subproc
         time.sleep(0.05)
 
 
+def last_error(directory: str | Path, i: int) -> str | None:
+    """Why node i stopped, if its last start ended in an error (a refusal of damaged data)."""
+    try:
+        lines = (node_dir(directory, i) / "log").read_text(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        if line.startswith("error: "):
+            return line[len("error: "):]
+        if " serving " in line:
+            return None  # it started after that
+    return None
+
+
 def log_tail(directory: str | Path, i: int, lines: int = 15) -> str:
     try:
         text = (node_dir(directory, i) / "log").read_text(errors="replace")
@@ -197,13 +212,19 @@ def kill_node(directory: str | Path, i: int, sig: int = signal.SIGKILL, wait: fl
     except ProcessLookupError:
         return False
     deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and _is_our_node(pid, Path(directory)):
-        try:
-            done, _ = os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+    while time.monotonic() < deadline:
+        try:  # reap it first if it is our child: a dead child's command line is empty until reaped
+            done, _ = os.waitpid(pid, os.WNOHANG)
             if done:
                 break
         except ChildProcessError:
             pass
+        if not _is_our_node(pid, Path(directory)):
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            break
         time.sleep(0.02)
     return True
 
@@ -236,5 +257,42 @@ def node_status(directory: str | Path, timeout: float = 2.0) -> list[dict[str, A
                 row["info"] = dict(call((host, port), "info", timeout=timeout))
             except (Unavailable, PnyxError) as exc:
                 row["error"] = str(exc)
+        else:
+            row["error"] = last_error(directory, i)
         out.append(row)
     return out
+
+
+def serving_peers(nodes: list[dict[str, Any]], i: int) -> list[str]:
+    """The nodes other than i that answer and serve (a service that does not say whether it
+    serves, as gossip, counts when it answers)."""
+    return [n["node"] for k, n in enumerate(nodes)
+            if k != i and n["info"] is not None and n["info"].get("serving", True)]
+
+
+def rebuild_node(directory: str | Path, i: int, timeout: float = 30.0) -> Path:
+    """Start node i with empty files so that it resynchronizes from its peers; returns where its
+    old files were moved. Refused unless node i is down and a quorum of the nodes other than i
+    serve: the empty node must find an up-to-date quorum to learn the history from.
+
+    The old `data/` and state marker are kept in `nK/damaged-<UTC time>/`, never deleted."""
+    d = Path(directory)
+    meta = ClusterMeta.read(d)
+    if node_pid(d, i) is not None:
+        raise PnyxError(f"n{i + 1} is running: stop it (`pnyx cluster kill {d} {i + 1}`) before rebuilding it")
+    quorum = meta.nodes // 2 + 1
+    serving = serving_peers(node_status(d), i)
+    if len(serving) < quorum:
+        raise PnyxError(f"refusing to rebuild n{i + 1}: an empty node must resynchronize from a quorum of its peers, "
+                        f"but only {len(serving)} of the other {meta.nodes - 1} serve ({', '.join(serving) or 'none'}); "
+                        f"a quorum of this cluster is {quorum}. Bring the others up first")
+    nd = node_dir(d, i)
+    aside = nd / ("damaged-" + datetime.now(UTC).strftime("%Y%m%dT%H%M%S.%fZ"))
+    aside.mkdir(parents=True)
+    for name in ("data", STATE_MARKER):
+        if (nd / name).exists():
+            os.replace(nd / name, aside / name)
+    (nd / REBUILD_MARKER).write_text("started empty on purpose: the spec's persistent `rebuilt` flag is set\n")
+    p = start_node(d, i)
+    wait_ready(d, [i], {i: p}, timeout)
+    return aside

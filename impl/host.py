@@ -22,7 +22,7 @@ from pnyx.model.errors import PnyxError
 
 from .client import ClientError
 from .config import Config, TimerConfig, load_config
-from .meta import ClusterMeta
+from .meta import REBUILD_MARKER, STATE_MARKER, ClusterMeta
 from .node import HandlerError, NodeRuntime
 from .service import Service
 from .storage import FileStorage
@@ -86,8 +86,9 @@ class Host:
         self.cfg = cfg or load_config(self.dir / "config.toml" if (self.dir / "config.toml").exists() else None)
         self.cs: CompiledSpec = load(self.meta.spec, self.meta.defines)
         self.data_dir = self.dir / f"n{node_id + 1}"
-        self.storage = FileStorage(self.data_dir / "data", fsync=self.cfg.fsync)
+        self.storage = FileStorage(self.data_dir / "data", fsync=self.cfg.fsync, marker=self.data_dir / STATE_MARKER)
         self.rng = random.Random()
+        self.rebuilt = (self.data_dir / REBUILD_MARKER).exists()  # `cluster restart --rebuild` asked for it
         self.peers: TcpPeers | UdpPeers
         if self.cs.network == "fifo":
             self.peers = TcpPeers(node_id, self.meta.peers, self._on_peer)
@@ -152,6 +153,9 @@ class Host:
     async def serve(self) -> None:
         await self.peers.start()
         await self.service.start()
+        (self.data_dir / REBUILD_MARKER).unlink(missing_ok=True)  # the flag is in the saved state now
+        for repaired in self.storage.torn_tails:
+            log.warning("repaired at start-up: %s", repaired)
         host, port = self.meta.clients[self.node_id]
         server = await asyncio.start_server(self._client, host, port)
         (self.data_dir / "ready").write_text(str(os.getpid()))
@@ -186,7 +190,8 @@ class Host:
                 result: Any = ("pong", self.node_id)
             elif op == "info":
                 result = tuple(sorted({"node": self.node_id, "spec": self.cs.name, "sent": self.peers.sent,
-                                       "dropped": self.peers.dropped, **self.service.info()}.items()))
+                                       "dropped": self.peers.dropped,
+                                       "repaired": tuple(self.storage.torn_tails), **self.service.info()}.items()))
             elif op in self.service.ops:
                 result = await self.service.ops[op](*args)
             else:
@@ -201,6 +206,11 @@ class Host:
             log.error("%s", exc)
             ans = (rid, False, f"{op}: internal error: {exc}")
         try:
-            writer.write(frame(ans))
+            data = frame(ans)
+        except (TypeError, WireError) as exc:  # an answer the wire format cannot carry: say so rather than go silent
+            log.error("%s: answer not encodable: %s", op, exc)
+            data = frame((rid, False, f"{op}: internal error: the answer cannot be encoded ({exc})"))
+        try:
+            writer.write(data)
         except (OSError, RuntimeError):
             pass

@@ -14,6 +14,9 @@ from typing import Any
 
 from pnyx.model.errors import PnyxError
 
+STATE_MARKER = "has-state"  # in a node's directory, beside data/: written once the node has saved state
+REBUILD_MARKER = "rebuild"  # in a node's directory: start empty on purpose (`cluster restart --rebuild`)
+
 
 @dataclass
 class ClusterMeta:

@@ -22,13 +22,14 @@ from typing import Any, Protocol
 from pnyx.model.compiler import CompiledSpec, HandlerEntry
 from pnyx.model.errors import ModelError
 from pnyx.model.runtime import Chooser, RandomChooser
-from pnyx.model.types import OpaqueType, SeqType
+from pnyx.model.types import BoolType, OpaqueType, SeqType
 
 from .pseq import AppendSeq
 from .storage import Storage, StorageError
 from .wire import is_payload
 
 RECORD_KIND = "pnyx-node-state"
+REBUILT_VAR = "rebuilt"  # a spec's persistent bool set when a node is started empty on purpose
 
 
 class Transport(Protocol):
@@ -75,7 +76,7 @@ class NodeRuntime:
     def __init__(self, cs: CompiledSpec, node_id: int, storage: Storage, transport: Transport,
                  rng: random.Random | None = None, record: str = "node", keep_ghost: bool = True,
                  chooser: Chooser | None = None,
-                 group_commit: Callable[[NodeRuntime], None] | None = None) -> None:
+                 group_commit: Callable[[NodeRuntime], None] | None = None, rebuilt: bool = False) -> None:
         if not 0 <= node_id < cs.n_nodes:
             raise ValueError(f"node id {node_id} is outside 0..{cs.n_nodes - 1}")
         self.cs = cs
@@ -104,6 +105,7 @@ class NodeRuntime:
         # until the host calls `save_pending` then `send_pending`, which save once for every step
         # since the last flush and only then release their messages (one fsync for a burst).
         self.group_commit = group_commit
+        self.rebuilt = rebuilt  # started empty on purpose after its files were refused: see `start`
         self._dirty = False
         self._outbox: list[tuple[int, tuple | None]] = []
 
@@ -116,8 +118,8 @@ class NodeRuntime:
     # sequence items, the snapshot is rewritten (generation g + 1) and the log restarted: a
     # snapshot of n items follows at least n saves, so its cost per save stays constant
     # however long the history grows, and a restart replays at most about as many log
-    # entries as the snapshot has items. A log left from an older generation (a crash between
-    # the two) is ignored.
+    # entries as the snapshot has items. A log of the generation before the snapshot's (a crash
+    # between the two) is replaced, unread; a log of any other generation is an error.
     SNAPSHOT_EVERY = 1000
 
     def start(self) -> Step | None:
@@ -127,7 +129,9 @@ class NodeRuntime:
         self._dirty = False
         self._outbox = []
         if saved is None:
-            self.state = self._as_appendable(self.init)
+            if self.storage.load_log(self.record):
+                raise StorageError(f"record {self.record!r}: a log without its snapshot (the snapshot was deleted)")
+            self.state = self._as_appendable(self._fresh_state())
             self._gen = -1
             self._snapshot()  # from now on, a restart is a recovery
             return None
@@ -136,7 +140,10 @@ class NodeRuntime:
         self._snap_items = self._items_in(values)
         log = self.storage.load_log(self.record)
         self._log_len = 0
-        if log and log[0] == ("gen", self._gen):
+        self._check_generation(log)
+        if not log or log[0] != ("gen", self._gen):
+            self.storage.reset_log(self.record, ("gen", self._gen))  # appends must follow this snapshot's header
+        else:
             by_name = {v.name: k for k, v in enumerate(self.persistent)}
             for entry in log[1:]:
                 try:
@@ -158,6 +165,31 @@ class NodeRuntime:
         if self.cs.recover is None:
             return None
         return self._run(self.cs.recover, (), lambda: "recover")
+
+    def _fresh_state(self) -> tuple:
+        """The initial state, with the spec's persistent `rebuilt` flag set when this node was
+        started empty on purpose: a protocol that cannot let a server that lost its disk vote
+        before it has synced (ZAB) declares the flag and guards on it."""
+        if not self.rebuilt:
+            return self.init
+        st = list(self.init)
+        for v in self.persistent:
+            if v.name == REBUILT_VAR and isinstance(v.type, BoolType):
+                st[v.slot] = True
+        return tuple(st)
+
+    def _check_generation(self, log: list[Any]) -> None:
+        """A log belongs to the snapshot's generation, or (a crash between writing a snapshot and
+        restarting the log) to the one before, whose entries the snapshot holds; any other log
+        was not written with this snapshot: StorageError."""
+        if not log:
+            return  # a crash before the first log was created (a deleted log is caught by the storage)
+        head = log[0]
+        if not (isinstance(head, tuple) and len(head) == 2 and head[0] == "gen" and isinstance(head[1], int)):
+            raise StorageError(f"record {self.record!r}: its log does not start with a generation header")
+        if head[1] not in (self._gen, self._gen - 1):
+            raise StorageError(f"record {self.record!r}: its log is of generation {head[1]}, its snapshot of generation "
+                               f"{self._gen}: one of the two files is not this node's latest (restored from a copy?)")
 
     def crash(self) -> None:
         """Lose everything but storage (and, for properties, the ghost variables)."""

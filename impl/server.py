@@ -17,6 +17,7 @@ from pnyx.model.errors import PnyxError
 from .host import Host
 from .meta import ClusterMeta
 from .services import service_class
+from .storage import StorageError
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         host = Host(args[0], int(args[1]), service_class(ClusterMeta.read(args[0]).service))
         asyncio.run(host.serve())
+    except StorageError as exc:
+        sys.stderr.write(f"error: {exc}\nthe node refuses to start on damaged data. Restore its files, or start it "
+                         f"empty so that it resynchronizes from its peers: pnyx cluster restart {args[0]} "
+                         f"{int(args[1]) + 1} --rebuild\n")
+        return 2
     except PnyxError as exc:
         sys.stderr.write(f"error: {exc}\n")
         return 2

@@ -63,6 +63,9 @@ class NodeHost(Protocol):
     def rng(self) -> random.Random: ...
 
     @property
+    def rebuilt(self) -> bool: ...
+
+    @property
     def peers(self) -> Transport: ...
 
     def group_commit(self, rt: NodeRuntime) -> None: ...
@@ -164,7 +167,7 @@ class SpecNode:
         self.host = host
         cs = host.cs
         self.rt = NodeRuntime(cs, host.node_id, host.storage, transport, rng=host.rng, record=record, keep_ghost=False,
-                              group_commit=host.group_commit)
+                              group_commit=host.group_commit, rebuilt=host.rebuilt)
         if on_step is not None:
             self.rt.observers.append(on_step)
         self.timers: dict[int, TimerHandle] = {}

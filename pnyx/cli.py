@@ -3,8 +3,9 @@
 Exit codes: 0 every invariant holds and every `reachable` property was reached;
 1 a violation, or (in a complete search) a reachable property never reached;
 2 bad input, or the output could not be written (a full disk);
-3 a bound (--max-depth, --max-states, --max-seconds) stopped the search before it explored
-every reachable state, with no violation found: the result is not a proof;
+3 a bound (--max-depth, --max-states, --max-seconds, --max-memory) stopped the search before it
+explored every reachable state, with no violation found: the result is not a proof;
+130 Ctrl-C (SIGINT) stopped it, 143 SIGTERM: a search prints what it explored first;
 141 standard output is a pipe whose reader has gone (`pnyx ... | head -1`): the command
 ends quietly, with the status a shell reports for a process ended by SIGPIPE (128 + 13).
 
@@ -96,6 +97,24 @@ def _workers(text: str) -> int:
     return n or default_workers()
 
 
+MAX_MEGABYTES = 2**30  # a petabyte: beyond any machine
+
+
+def _megabytes(text: str) -> int:
+    """A memory budget in MB (2**20 bytes)."""
+    return _bounded_int(text, 1, MAX_MEGABYTES, "a positive number of MB")
+
+
+def add_bound_flags(p: argparse.ArgumentParser, seconds: bool = True) -> None:
+    """--max-seconds and --max-memory, honoured inside one long step and during set-up (pnyx.checker.bounds)."""
+    if seconds:
+        p.add_argument("--max-seconds", type=_seconds, metavar="S",
+                       help="stop after this many seconds, set-up included, even inside one long step")
+    p.add_argument("--max-memory", type=_megabytes, metavar="MB",
+                   help="stop cleanly, with what was explored, before the process (and its workers) use more "
+                        "than this much resident memory")
+
+
 def _integer(text: str) -> int:
     """Any integer (a seed)."""
     try:
@@ -124,6 +143,7 @@ COMMAND_MODULES: dict[str, str] = {
     "prove": "pnyx.cmd_z3", "bmc": "pnyx.cmd_z3",
     "export": "pnyx.cmd_tla",
     "cluster": "pnyx.cmd_impl", "kv": "pnyx.cmd_impl", "gossip": "pnyx.cmd_impl", "replay": "pnyx.cmd_impl",
+    "show": "pnyx.cmd_trace", "explore": "pnyx.cmd_trace",
     "diff": "pnyx.cmd_diff",
 }
 BUILTIN_COMMANDS = ("check", "simulate", "compile")
@@ -147,17 +167,20 @@ def _extensions(command: str | None = None) -> list[Any]:
 EPILOG = """exit status: 0 success (every invariant holds, every reachable property reached);
   1 a violation, an unreached reachable property, a refused or failed request;
   2 bad input, or output that cannot be written (a full disk);
-  3 a --max-depth, --max-states or --max-seconds bound stopped the search with no violation
-    found: not a proof;
+  3 a --max-depth, --max-states, --max-seconds or --max-memory bound stopped the search with no
+    violation found: not a proof (what was explored is summarized);
+  130 Ctrl-C (SIGINT) stopped it, 143 SIGTERM (check, simulate, bmc: with the partial summary);
   141 standard output closed early (| head): the command ends quietly"""
 
 CHECK_EPILOG = """exit status: 0 every invariant holds in every reachable state and every reachable property
 was reached; 1 a violation, a failing handler, or (after a complete search) a reachable property
-never reached; 2 bad input; 3 a --max-depth, --max-states or --max-seconds bound stopped the
-search before it explored every reachable state, with no violation found: not a proof"""
+never reached; 2 bad input; 3 a --max-depth, --max-states, --max-seconds or --max-memory bound
+stopped the search before it explored every reachable state, with no violation found: not a proof;
+130 Ctrl-C (SIGINT), 143 SIGTERM stopped it (the partial summary is printed first)"""
 
 SIMULATE_EPILOG = """exit status: 0 no violation in any walk; 1 a violation or a failing handler; 2 bad input;
-3 --max-seconds stopped the walks before all of them ran, with no violation found"""
+3 --max-seconds or --max-memory stopped the walks before all of them ran, with no violation found;
+130 Ctrl-C (SIGINT), 143 SIGTERM stopped them (the partial summary is printed first)"""
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -173,7 +196,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("-D", dest="defines", action="append", metavar="NAME=VALUE", help="override a constant (repeatable)")
     c.add_argument("--max-depth", type=_positive, metavar="N", help="stop exploring below this depth")
     c.add_argument("--max-states", type=_positive, metavar="N", help="stop after this many distinct states")
-    c.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
+    add_bound_flags(c)
     c.add_argument("--no-symmetry", action="store_true", help="do not merge states that differ only by node names")
     c.add_argument("--liveness", action="store_true",
                    help="also check the eventually / infinitely / leadsto properties under the spec's fairness, on the "
@@ -203,6 +226,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.add_argument("--mermaid", metavar="FILE",
                    help="also write the counterexample as a Mermaid sequence diagram (Markdown with a ```mermaid block; "
                         "the bare diagram if FILE ends in .mmd)")
+    c.add_argument("--html", metavar="FILE",
+                   help="also write the counterexample as one self-contained HTML page: a message-sequence diagram, "
+                        "the steps, each state with its changes, keyboard navigation (docs/explore.md)")
     c.add_argument("--shrink", nargs="?", const="shortest", choices=("shortest", "longer"), metavar="MODE",
                    help="replace the counterexample by a simpler one: among the shortest, the fewest faults, then context "
                         "switches, nodes, values (MODE shortest, the default); MODE longer: the fewest faults first, "
@@ -216,8 +242,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     r.add_argument("--runs", type=_positive, default=100, metavar="N", help="random walks (default 100)")
     r.add_argument("--depth", type=_positive, default=100, metavar="N", help="steps per walk at most (default 100)")
     r.add_argument("--seed", type=_integer, default=0, metavar="S", help="random seed: the same seed, the same walks")
-    r.add_argument("--max-seconds", type=_seconds, metavar="S", help="stop after this many seconds")
+    add_bound_flags(r)
     r.add_argument("--json", action="store_true", help="print the summary and any trace (ITF) as JSON")
+    r.add_argument("--html", metavar="FILE", help="also write the counterexample as one self-contained HTML page")
     r.add_argument("--shrink", action="store_const", const="walk",
                    help="shrink a walk's counterexample: delete, replace and swap steps while the violation stays, then "
                         "search up to its length for the fewest steps, faults, context switches; see docs/shrink.md")
@@ -238,14 +265,56 @@ def main(argv: Sequence[str] | None = None) -> int:
     args_list = list(sys.argv[1:] if argv is None else argv)
     command = args_list[0] if args_list and not args_list[0].startswith("-") else None
     args = build_parser(command).parse_args(args_list)
+    if not hasattr(args, "max_memory"):  # a command without bounds (cluster, kv...)
+        try:
+            return int(args.handler(args))
+        except PnyxError as exc:
+            sys.stderr.write(f"error: {exc}\n")
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            sys.stderr.write("interrupted\n")
+            return 130
+    from pnyx.checker import bounds
+
+    guard = bounds.NULL
     try:
-        return int(args.handler(args))
+        with bounds.guarded(getattr(args, "max_seconds", None), args.max_memory) as guard:
+            return int(args.handler(args))
     except PnyxError as exc:
+        if guard.pending is not None:  # z3 interrupted says it gave up: the stop is the cause
+            return stopped_early(args, guard.pending, guard)
         sys.stderr.write(f"error: {exc}\n")
         return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        sys.stderr.write("interrupted\n")
-        return 130
+    except Exception:
+        if guard.pending is not None:  # a Stop that library code wrapped (ctypes turns it into its ArgumentError)
+            return stopped_early(args, guard.pending, guard)
+        raise
+    except bounds.Stop as stop:  # before the command had a summary to show (set-up, or a step that never returned)
+        guard.poll()
+        return stopped_early(args, stop.kind, guard)
+
+
+def stopped_early(args: argparse.Namespace, kind: str, guard: Any) -> int:
+    """Say that a command stopped before it had anything to summarize; its exit status."""
+    import json
+    import time
+
+    from pnyx.checker import bounds
+
+    seconds = time.monotonic() - guard.started
+    what = bounds.describe(kind, getattr(args, "max_seconds", None), args.max_memory)
+    status = bounds.exit_status(kind)
+    note = (f"stopped by {what} after {seconds:.1f} s, in set-up or inside one long step, before any result: "
+            "nothing was proved")
+    if getattr(args, "json", False):
+        doc = {"file": getattr(args, "file", None), "ok": False,
+               "verdict": "bounded" if status == 3 else "interrupted", "complete": False, "note": note,
+               "summary": {"distinct_states": 0, "seconds": round(seconds, 3), "stopped_by": kind, "bounded_by": what}}
+        json.dump(doc, sys.stdout, indent=2)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(f"Stopped: {note} (exit status {status})\n")
+    return status
 
 
 def cmd_compile(args: argparse.Namespace) -> int:
@@ -300,10 +369,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     if args.fpset != "memory" and (workers != 1 or args.engine == "ray" or args.por != "none"):
         raise ArgumentError(f"--fpset {args.fpset} applies to the one-process search without --por: "
                             "use it with --workers 1, --engine processes and --por none")
-    if args.fpset == "disk":  # stopped by SIGTERM, the search still removes its files (on its way out by SystemExit)
-        import signal
-
-        signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # stopped by SIGTERM, a --fpset disk search still removes its files (pnyx.checker.bounds stops it in order)
     opts = Options(max_depth=args.max_depth, max_states=args.max_states, max_seconds=args.max_seconds,
                    symmetry=not args.no_symmetry, workers=workers, engine=args.engine, address=args.address, por=args.por,
                    fpset=args.fpset, fpset_budget=args.fpset_memory * 2**20)
@@ -320,10 +386,12 @@ def cmd_check(args: argparse.Namespace) -> int:
             opts.progress = lambda st: err.print(
                 f"progress: {st.distinct:,} states, {st.states_per_second:,.0f} states/s, queue {st.queue:,}, depth {st.depth}")
         result = bfs_check(cs, opts)
-    live = _check_liveness(cs, args) if args.liveness else None
+    live, live_stop = _check_liveness(cs, args, result) if args.liveness else (None, None)
     shrunk = _shrink(cs, result, args.shrink)
     if args.mermaid:
         _write_mermaid(args.mermaid, cs, result, live)
+    if args.html:
+        _write_html(args.html, cs, result, live)
     if args.json:
         doc = result_json(cs, result)
         if live is not None:
@@ -344,8 +412,13 @@ def cmd_check(args: argparse.Namespace) -> int:
             print_liveness(out, cs, live)
         elif any(p.kind in _LIVENESS for p in cs.properties):
             n = sum(p.kind in _LIVENESS for p in cs.properties)
-            out.print(f"Not checked: {n} liveness propert{'y' if n == 1 else 'ies'} (pnyx check --liveness checks them)")
+            why = "the search was stopped before them" if args.liveness else "pnyx check --liveness checks them"
+            out.print(f"Not checked: {n} liveness propert{'y' if n == 1 else 'ies'} ({why})")
     status = exit_status(result)
+    if live_stop is not None:
+        from pnyx.checker import bounds
+
+        status = bounds.exit_status(live_stop) if status != 1 else status
     if live is not None:
         from pnyx.checker.liveness_report import exit_status as live_status
 
@@ -361,9 +434,16 @@ def _worst(a: int, b: int) -> int:
     return max((a, b), key=lambda x: {1: 2, 3: 1}.get(x, 0))
 
 
-def _check_liveness(cs: CompiledSpec, args: argparse.Namespace) -> Any:
+def _check_liveness(cs: CompiledSpec, args: argparse.Namespace, safety: Result) -> tuple[Any, str | None]:
+    """The liveness check, unless a deadline, the memory budget or a signal already stopped the safety search;
+    with what stopped it, if anything did (then no result, and a note)."""
+    from pnyx.checker import bounds
     from pnyx.checker.liveness import LiveOptions
     from pnyx.checker.liveness import check as live_check
+
+    if safety.stopped_by in ("time", "memory", "interrupt", "terminate"):
+        sys.stderr.write("note: --liveness was not checked: the search was stopped before it\n")
+        return None, None
 
     if not any(p.kind in _LIVENESS for p in cs.properties):
         sys.stderr.write(f"note: {args.file} has no eventually, infinitely or leadsto property: nothing for --liveness\n")
@@ -372,7 +452,13 @@ def _check_liveness(cs: CompiledSpec, args: argparse.Namespace) -> Any:
         opts.progress = lambda st: sys.stderr.write(
             f"liveness: {st.distinct:,} states, {st.transitions:,} transitions, queue {st.queue:,}, "
             f"{st.seconds:.0f} CPU s\n")
-    return live_check(cs, opts)
+    try:
+        return live_check(cs, opts), None
+    except bounds.Stop as stop:
+        bounds.current().poll()
+        what = bounds.describe(stop.kind, args.max_seconds, args.max_memory)
+        sys.stderr.write(f"note: the --liveness check was stopped by {what} before its end: liveness not checked\n")
+        return None, stop.kind
 
 
 def _write_mermaid(path: str, cs: CompiledSpec, result: Result, live: Any = None) -> None:
@@ -404,6 +490,22 @@ def _write_mermaid(path: str, cs: CompiledSpec, result: Result, live: Any = None
         raise ArgumentError(f"--mermaid {path}: cannot write: {exc.strerror}") from None
 
 
+def _write_html(path: str, cs: CompiledSpec, result: Result, live: Any = None) -> None:
+    """The counterexample as an HTML page (a safety violation first; else the first liveness lasso)."""
+    from pnyx.checker import html_trace
+
+    v = result.violation
+    lasso = next((x for x in live.verdicts if x.lasso is not None), None) if live is not None and v is None else None
+    if v is None and lasso is None:
+        sys.stderr.write(f"note: no counterexample, so --html {path} was not written\n")
+        return
+    page = html_trace.from_violation(cs, v) if v is not None else html_trace.from_verdict(cs, lasso)
+    try:
+        html_trace.write(path, page)
+    except OSError as exc:
+        raise ArgumentError(f"--html {path}: cannot write: {exc.strerror}") from None
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     import json
 
@@ -415,6 +517,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     cs = load_spec(args.file, args.defines)
     result = simulate(cs, SimOptions(runs=args.runs, depth=args.depth, seed=args.seed, max_seconds=args.max_seconds))
     shrunk = _shrink(cs, result, args.shrink)
+    if args.html:
+        _write_html(args.html, cs, result)
     if args.json:
         doc = result_json(cs, result)
         if shrunk is not None:

@@ -65,6 +65,9 @@ def register(sub: Any) -> None:
     t = csub.add_parser("restart", help="start one stopped or crashed node again (it recovers from its data)")
     t.add_argument("dir", metavar="DIR")
     t.add_argument("node", type=_positive, metavar="K", help="node number, 1..N")
+    t.add_argument("--rebuild", action="store_true",
+                   help="start it with empty files (its old ones moved to nK/damaged-TIME/) so that it "
+                        "resynchronizes from the others; refused unless a quorum of the other nodes serve")
     t.set_defaults(handler=cmd_cluster_restart)
 
     k = sub.add_parser("kv", help="a client of the ZAB key-value service (ZooKeeper's CLI without stat and watch)")
@@ -183,6 +186,8 @@ def cmd_cluster_status(args: argparse.Namespace) -> int:
         rows.append(cells)
         if n["error"]:
             notes.append(f"{n['node']}: {n['error']}")
+        for repaired in (n["info"] or {}).get("repaired", ()):
+            notes.append(f"{n['node']}: repaired at start-up: {repaired}")
     widths = [max(len(r[k]) for r in rows) for k in range(len(rows[0]))]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -212,9 +217,13 @@ def cmd_cluster_kill(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster_restart(args: argparse.Namespace) -> int:
-    from pnyx.impl.cluster import node_pid, start_node, wait_ready
+    from pnyx.impl.cluster import node_pid, rebuild_node, start_node, wait_ready
 
     i = _node_index(args)
+    if args.rebuild:
+        aside = rebuild_node(args.dir, i)
+        print(f"n{i + 1} rebuilt: started empty, resynchronizing from its peers (its old files are in {aside})")
+        return 0
     if node_pid(args.dir, i) is not None:
         raise PnyxError(f"n{i + 1} is already running")
     p = start_node(args.dir, i)

@@ -1,7 +1,8 @@
 """`pnyx prove` and `pnyx bmc`: the z3 back end on the command line.
 
 Exit codes as for `pnyx check`: 0 proved (no violation within the depth), 1 a
-counterexample to induction (a violation), 2 bad input.
+counterexample to induction (a violation), 2 bad input, 3 stopped by --max-seconds or
+--max-memory, 130 by Ctrl-C (bmc says which depth it had settled).
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 from typing import Any
 
 from rich.console import Console
@@ -20,7 +22,7 @@ from pnyx.model.types import node_name
 
 
 def register(sub: Any) -> None:
-    from pnyx.cli import _positive
+    from pnyx.cli import _positive, add_bound_flags
 
     p = sub.add_parser("prove", help="prove with z3 that invariants are inductive, or show a counterexample to induction")
     p.add_argument("file", metavar="FILE", help="a .pnyx spec")
@@ -33,6 +35,7 @@ def register(sub: Any) -> None:
                    help="states the explicit checker may explore looking for a counterexample's pre-state")
     p.add_argument("--no-reach", action="store_true", help="do not search for the pre-state with the explicit checker")
     p.add_argument("--timeout", type=_positive, metavar="SECONDS", help="give up on one z3 query after this long")
+    add_bound_flags(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.set_defaults(handler=cmd_prove)
 
@@ -44,6 +47,7 @@ def register(sub: Any) -> None:
     b.add_argument("--progress", action="store_true", help="say on stderr as each depth is settled (with CPU seconds)")
     b.add_argument("--no-reduce", action="store_true",
                    help="search every interleaving (no symmetry breaking, no ordering of independent steps)")
+    add_bound_flags(b)
     b.add_argument("--json", action="store_true", help="print the result as JSON")
     b.set_defaults(handler=cmd_bmc)
 
@@ -85,12 +89,24 @@ def _bindings(cs: CompiledSpec, prop_name: str, values: dict[str, Any]) -> dict[
     return {k: show_binding(prop, k, x) for k, x in values.items()}
 
 
+def _interrupt_z3() -> None:
+    """Let a stop (a deadline, the memory budget, Ctrl-C) interrupt z3 inside a query: z3 runs outside
+    the interpreter, where Python's signal handlers wait for it to return."""
+    import z3
+
+    from pnyx.checker import bounds
+
+    z3.set_param("ctrl_c", False)  # z3's own SIGINT handler, set during a query, would hide Ctrl-C from the guard
+    bounds.current().hooks.append(z3.main_ctx().interrupt)
+
+
 def cmd_prove(args: argparse.Namespace) -> int:
     from pnyx.checker.trace import changes, describe, sends_of
     from pnyx.checker.z3.prove import explicit_reach, prove
     from pnyx.cli import load_spec
 
     cs = load_spec(args.file, args.defines)
+    _interrupt_z3()
     res = prove(cs, _names(args), args.channel_bound, args.timeout * 1000 if args.timeout else None)
     reach = None
     cti = res.cti
@@ -172,7 +188,30 @@ def cmd_prove(args: argparse.Namespace) -> int:
     return 1
 
 
+def _bmc_stopped(args: argparse.Namespace, cs: CompiledSpec | None, kind: str, settled: int) -> int:
+    """The partial result of a bounded model check stopped by a bound or a signal (`cs` None: while
+    loading the spec): the depth settled."""
+    from pnyx.checker import bounds
+
+    what = bounds.describe(kind, args.max_seconds, args.max_memory)
+    status = bounds.exit_status(kind)
+    scope = f"no violation within {settled} steps" if settled >= 0 else "no depth settled"
+    note = f"stopped by {what} before depth {args.depth}: {scope}; not a proof beyond"
+    if args.json:
+        seconds = time.monotonic() - bounds.current().started
+        out = {"spec": cs.name if cs else None, "file": cs.filename if cs else args.file,
+               "constants": cs.checked.consts if cs else None, "depth": args.depth, "ok": False,
+               "verdict": "bounded" if status == 3 else "interrupted", "depth_settled": settled, "note": note,
+               "summary": {"stopped_by": kind, "bounded_by": what, "seconds": round(seconds, 3)}, "violation": None}
+        json.dump(out, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        Console(highlight=False).print(f"[bold yellow]Stopped:[/] {escape(note)} (exit status {status})")
+    return status
+
+
 def cmd_bmc(args: argparse.Namespace) -> int:
+    from pnyx.checker import bounds
     from pnyx.checker.model import SpecModel
     from pnyx.checker.trace import Trace, format_trace, to_itf_json
     from pnyx.checker.z3.bmc import bmc
@@ -180,12 +219,25 @@ def cmd_bmc(args: argparse.Namespace) -> int:
 
     if args.depth < 0:
         raise ArgumentError(f"--depth must be at least 0, got {args.depth}")
-    cs = load_spec(args.file, args.defines)
-    def progress(d: int, cpu: float) -> None:
-        print(f"depth {d}: no violation ({cpu:.1f} s CPU)", file=sys.stderr, flush=True)
+    settled = [-1]  # the deepest depth settled with no violation
+    cs: CompiledSpec | None = None
 
-    res = bmc(cs, args.depth, args.timeout * 1000 if args.timeout else None, symmetry=not args.no_reduce,
-              order=not args.no_reduce, progress=progress if args.progress else None)
+    def progress(d: int, cpu: float) -> None:
+        settled[0] = d
+        if args.progress:
+            print(f"depth {d}: no violation ({cpu:.1f} s CPU)", file=sys.stderr, flush=True)
+
+    try:
+        cs = load_spec(args.file, args.defines)
+        _interrupt_z3()
+        res = bmc(cs, args.depth, args.timeout * 1000 if args.timeout else None, symmetry=not args.no_reduce,
+                  order=not args.no_reduce, progress=progress)
+    except (bounds.Stop, Exception) as exc:  # z3 interrupted says it gave up, or ctypes wraps the Stop: the stop is the cause
+        kind = bounds.current().poll() or (exc.kind if isinstance(exc, bounds.Stop) else None)
+        if kind is None:
+            raise
+        return _bmc_stopped(args, cs, kind, settled[0])
+    assert cs is not None
     trace = None
     if not res.ok:
         trace = Trace(SpecModel(cs), res.steps or [], res.states, res.events, res.failed_event)

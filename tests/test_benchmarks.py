@@ -30,6 +30,8 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_por.py": ["--smoke"],
     "bench_write_cost.py": ["--smoke"],
     "bench_members.py": ["--smoke"],  # run by tests/test_members.py
+    "bench_kills.py": ["--smoke", "--json"],
+    "bench_bounds.py": ["--smoke"],
     "bench_shrink.py": ["--smoke"],  # run by tests/test_shrink.py
     "diff_mutants.py": ["--catalogue", "gossip", "--only", "push_back_to_sender"],  # run by tests/test_diff.py
 }
@@ -235,3 +237,15 @@ def test_bench_por_runs() -> None:
     rows = [line.split() for line in proc.stdout.splitlines()[1:]]
     assert len(rows) == 12 and all(r[-1] == "same" for r in rows)  # 2 models x symmetry off/on x 3 modes
     assert {r[-9] for r in rows} == {"none", "sleep", "ample"}
+
+
+def test_bench_kills_runs() -> None:
+    """2 kills and a 1-second anchor: nothing lost, the history linearizable; bad input is refused."""
+    proc = _run("bench_kills.py", *SMOKE_ARGS["bench_kills.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(proc.stdout)
+    anchor, kills = res["rows"]
+    assert res["ok"] is True and anchor["kills"] == 0 and kills["kills"] == 2
+    assert kills["lost"] == 0 and kills["linearizable"] == "yes" and kills["acknowledged"] > 0 and anchor["ops"] > 0
+    bad = _run("bench_kills.py", "--kills", "0")
+    assert bad.returncode == 2 and "--kills" in bad.stderr and "Traceback" not in bad.stderr

@@ -74,9 +74,10 @@ def test_a_bounded_search_says_so_and_exits_3(counter: Path, flag: str, value: s
 
 
 def test_simulate_cut_short_by_time_exits_3() -> None:
-    proc = run_cli("simulate", GOSSIP, "--runs", "100000000", "--max-seconds", "0.3")
+    # --max-seconds counts the set-up too (loading the spec: a fraction of a second)
+    proc = run_cli("simulate", GOSSIP, "--runs", "100000000", "--max-seconds", "3")
     assert proc.returncode == 3, proc.stdout + proc.stderr
-    assert "Bounded: the random walks stopped at the --max-seconds 0.3 bound before all of them ran" in _flat(proc.stdout)
+    assert "Bounded: the random walks stopped at the --max-seconds 3 bound before all of them ran" in _flat(proc.stdout)
     proc = run_cli("simulate", GOSSIP, "--runs", "2", "--max-seconds", "100", "--json")
     assert proc.returncode == 0 and json.loads(proc.stdout)["verdict"] == "ok"
 
@@ -98,9 +99,11 @@ def test_a_violation_within_a_bound_is_still_a_violation(violated: Path) -> None
 
 def test_help_documents_the_exit_statuses() -> None:
     top = _flat(run_cli("--help").stdout)
-    assert "3 a --max-depth, --max-states or --max-seconds bound" in top and "141" in top
+    assert "3 a --max-depth, --max-states, --max-seconds or --max-memory bound" in top and "141" in top
+    assert "130 Ctrl-C (SIGINT)" in top
     check = _flat(run_cli("check", "--help").stdout)
-    assert "3 a --max-depth, --max-states or --max-seconds bound stopped the search" in check
+    assert "3 a --max-depth, --max-states, --max-seconds or --max-memory bound stopped the search" in check
+    assert "130 Ctrl-C (SIGINT)" in check
     readme = _flat((ROOT / "README.md").read_text())
     assert "exits 3" in readme and "141" in readme
 

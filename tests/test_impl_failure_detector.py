@@ -37,7 +37,7 @@ class FakeHost:
 
     def __init__(self, cfg: Config) -> None:
         self.cs, self.cfg, self.node_id = ZAB, cfg, 0
-        self.storage, self.rng = MemoryStorage(), random.Random(0)
+        self.storage, self.rng, self.rebuilt = MemoryStorage(), random.Random(0), False
         self.timers: dict[str, FakeTimer] = {}
         self.lost: list[Any] = []
 

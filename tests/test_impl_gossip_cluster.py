@@ -10,7 +10,7 @@ from conftest import eventually
 
 from pnyx.cli import main
 from pnyx.impl.client import ClientError, call
-from pnyx.impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
+from pnyx.impl.cluster import kill_node, node_pid, start_cluster, start_node, stop_cluster, wait_ready
 from pnyx.impl.config import Config, GossipConfig
 from pnyx.impl.meta import ClusterMeta
 
@@ -50,7 +50,9 @@ def test_writes_at_different_nodes_converge(cluster: tuple[Path, ClusterMeta]) -
 
 def test_a_node_down_during_writes_catches_up(cluster: tuple[Path, ClusterMeta]) -> None:
     d, meta = cluster
+    pid = node_pid(d, 4)
     assert kill_node(d, 4)  # kill -9 n5
+    assert not Path(f"/proc/{pid}").exists()  # reaped, not left a zombie
     for i, key in enumerate(["d1", "d2", "d3"]):
         call(meta.clients[i], "put", key, f"v{i}")
     call(meta.clients[2], "put", "a", "newer")  # overwrites a key n5 already holds

@@ -104,9 +104,16 @@ def test_fsync_happens_before_rename(tmp_path, monkeypatch) -> None:
     calls: list[str] = []
     real_fsync, real_replace = os.fsync, os.replace
     monkeypatch.setattr(os, "fsync", lambda fd: (calls.append("fsync"), real_fsync(fd))[1])
+    real_datasync = os.fdatasync
+    monkeypatch.setattr(os, "fdatasync", lambda fd: (calls.append("datasync"), real_datasync(fd))[1])
     monkeypatch.setattr(os, "replace", lambda a, b: (calls.append("rename"), real_replace(a, b))[1])
-    FileStorage(tmp_path).save("node", 1)
-    assert calls == ["fsync", "rename", "fsync"]  # file, rename, directory
+    s = FileStorage(tmp_path)
+    s.save("node", 1)
+    # file, rename, directory; then the metadata log is created and the record's name appended to it
+    assert calls == ["fsync", "rename", "fsync"] * 2 + ["datasync"]
+    calls.clear()
+    s.save("node", 2)
+    assert calls == ["fsync", "rename", "fsync"]  # the metadata already lists it
 
 
 def test_config_defaults_overrides_and_round_trip(tmp_path) -> None:

@@ -261,6 +261,7 @@ class _Host:
         self.node_id = node_id
         self.storage = MemoryStorage()
         self.rng = random.Random(1)
+        self.rebuilt = False
         self.peers = self
         self.sent: list[tuple[int, tuple]] = []
 

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import run_state_machine_as_test
-
-from pnyx.impl.faults import fault_machine
+from pnyx.impl.faults import run_fault_machine
 from pnyx.impl.sim import Simulation
 from pnyx.model.compiler import load
 
@@ -53,6 +50,4 @@ def test_zab_elects_commits_survives_a_leader_crash_and_resyncs_it() -> None:
 
 
 def test_zab_under_random_fault_schedules() -> None:
-    machine = fault_machine(load(ZAB), max_crashes=2, max_losses=0, partitions=False)
-    run_state_machine_as_test(machine, settings=settings(max_examples=25, stateful_step_count=40, deadline=None,
-                                                         suppress_health_check=list(HealthCheck)))
+    run_fault_machine(load(ZAB), examples=25, steps=40, max_crashes=2, max_losses=0, partitions=False)

@@ -19,14 +19,12 @@ from types import SimpleNamespace
 
 import pytest
 from conftest import ROOT, run_cli
-from hypothesis import HealthCheck, settings
-from hypothesis.stateful import run_state_machine_as_test
 
 from pnyx.checker.bfs import Options, check
 from pnyx.checker.liveness import check as check_liveness
 from pnyx.checker.mutants import Mutant, load_mutants, run_mutant
 from pnyx.impl.config import ConfigError, MembersConfig, parse_config, to_toml
-from pnyx.impl.faults import fault_machine
+from pnyx.impl.faults import run_fault_machine
 from pnyx.impl.sim import Simulation
 from pnyx.impl.transport import UdpPeers
 from pnyx.model.compiler import CompiledSpec, compile_checked, load
@@ -172,9 +170,7 @@ def test_simulation_without_loss_declares_no_live_member_dead() -> None:
 def test_invariants_hold_under_random_fault_schedules() -> None:
     """Four members with the service's constants: hypothesis draws deliveries, ticks, crashes,
     losses, partitions and time; the simulation checks the spec's invariants after every step."""
-    machine = fault_machine(members_spec(4), max_crashes=2, max_losses=4)
-    run_state_machine_as_test(machine, settings=settings(max_examples=25, stateful_step_count=30, deadline=None,
-                                                         suppress_health_check=list(HealthCheck), database=None))
+    run_fault_machine(members_spec(4), examples=25, steps=30, max_crashes=2, max_losses=4, database=None)
 
 
 # ---- the running group ---------------------------------------------------------------------
