@@ -218,3 +218,6 @@ def test_the_workflow_example_fails_on_a_new_violation_only(tmp_path: Path) -> N
     assert f"newly failing: {m.property}" in broken.stdout
     report = json.loads((repo / "review" / "gossip.diff.json").read_text())
     assert report["new_failures"] == [m.property]
+    page = (repo / "review" / "gossip.trace.html").read_text()  # the shrunk counterexample, to click through
+    assert page.startswith("<!DOCTYPE html>") or page.lstrip().lower().startswith("<!doctype html>"), page[:80]
+    assert m.property in page
