@@ -8,7 +8,7 @@ and broadcast are its compiled handlers. The service is glue around them:
   (message Write); the leader proposes it. When the spec is in no state to take writes
   (an election is going on) the service retries until the client's deadline.
 - The client is answered only once the transaction is committed *at the server it asked*:
-  after every step the service applies `history[applied:commit]` to its replica
+  after every step the service applies log positions `applied..commit - 1` to its replica
   (impl/zab_tree.py), in order, and resolves the waiting request. Each operation's checks
   (does the parent exist, does the expected version match, which suffix a sequential node
   gets) are made when it is applied, identically on every server, so all replicas compute
@@ -20,7 +20,9 @@ and broadcast are its compiled handlers. The service is glue around them:
   server guarantees every earlier write is visible here.
 The committed prefix of the history never changes (the spec's CommittedPrefixesAgree and
 NoCommittedTxnLost), so `applied` only grows; a restarted server re-applies from its log as
-its leader tells it what is committed.
+its leader tells it what is committed. Positions count from the start of the whole log: the
+spec's `history` is the suffix after its snapshot's `base` transactions (0 in a spec without
+snapshots).
 """
 
 from __future__ import annotations
@@ -106,6 +108,9 @@ class ZabService(Service):
         self.slot = {v.name: v.slot for v in cs.vars}
         self.var = {v.name: v for v in cs.vars}
         self.up_to_date = next(m.id for m in cs.messages if m.name == "UpToDate")
+        # the snapshot's size and last zxid, when the spec compacts its log (spec/zab.pnyx)
+        self.base_slot = self.slot.get("base")
+        self.base_zxid_slot = self.slot.get("baseZxid")
         self.replica = Replica()
         self.tree = self.replica.tree
         self.applied = 0
@@ -140,7 +145,7 @@ class ZabService(Service):
         elif role == "LEADING" or (step.handler is not None and step.handler.kind == "message"
                                    and step.handler.message_id == self.up_to_date):
             self.serving = True  # an established leader committed its whole history; a follower got UPTODATE
-        self._catch_up(st)
+        self._catch_up(st, step.before)
         view = (st[self.slot["role"]], st[self.slot["phase"]], st[self.slot["leader"]])
         if view != self.view:
             self.view = view
@@ -161,12 +166,28 @@ class ZabService(Service):
         """An enum or option variable as the spec writes its value (LEADING, some(n2))."""
         return show(st[self.slot[var]], self.var[var].type)
 
-    def _catch_up(self, st: tuple) -> None:
-        history, commit = st[self.slot["history"]], st[self.slot["commit"]]
-        if self.applied and commit >= self.applied and history[self.applied - 1][0] != self.last_zxid:
-            log.error("committed history changed under the service at %d: %r", self.applied, history[self.applied - 1])
+    def _base(self, st: tuple) -> int:
+        """How many transactions precede `history` in the log (compacted into the snapshot)."""
+        return 0 if self.base_slot is None else st[self.base_slot]
+
+    def _base_zxid(self, st: tuple) -> tuple:
+        return (0, 0) if self.base_zxid_slot is None else tuple(st[self.base_zxid_slot])
+
+    def _catch_up(self, st: tuple, before: tuple | None = None) -> None:
+        """Apply log positions applied..commit - 1. Those a step compacted are read from the
+        state `before` it (the spec compacts only what it committed, in the same step)."""
+        history, commit, base = st[self.slot["history"]], st[self.slot["commit"]], self._base(st)
+        if base <= self.applied - 1 < base + len(history) and commit >= self.applied \
+                and history[self.applied - 1 - base][0] != self.last_zxid:
+            log.error("committed history changed under the service at %d: %r", self.applied,
+                      history[self.applied - 1 - base])
         while self.applied < commit:
-            zxid, v = history[self.applied]
+            entry = self._entry(self.applied, st, before)
+            if entry is None:
+                log.error("position %d is in no log this server holds (base %d): it cannot be applied",
+                          self.applied, base)
+                return
+            zxid, v = entry
             wid, outcome = self.replica.apply(v, zxid)
             self.applied += 1
             self.last_zxid = zxid
@@ -174,6 +195,16 @@ class ZabService(Service):
                 fut = self.pending.get(wid[2])
                 if fut is not None and not fut.done():
                     fut.set_result(outcome)
+
+    def _entry(self, i: int, st: tuple, before: tuple | None) -> tuple | None:
+        """The transaction at log position i, from the retained log after the step or before it."""
+        for s in (st, before):
+            if s is None:
+                continue
+            base, history = self._base(s), s[self.slot["history"]]
+            if base <= i < base + len(history):
+                return history[i - base]
+        return None
 
     # ---- writes ------------------------------------------------------------------------
     async def _write(self, op: tuple) -> Any:
@@ -279,11 +310,12 @@ class ZabService(Service):
     def info(self) -> dict[str, Any]:
         """What `pnyx cluster status` shows, as ZooKeeper's `srvr`: role, epoch, last zxid, and more."""
         st = self.node.rt.state
-        history, commit = st[self.slot["history"]], st[self.slot["commit"]]
+        history, commit, base = st[self.slot["history"]], st[self.slot["commit"]], self._base(st)
         out = {"role": self._name(st, "role"), "phase": self._name(st, "phase"), "leader": self._name(st, "leader"),
-               "commit": commit, "applied": self.applied, "log": len(history), "znodes": len(self.tree.nodes),
-               "last_zxid": tuple(history[-1][0]) if history else (0, 0),
-               "committed_zxid": tuple(history[commit - 1][0]) if commit else (0, 0),
+               "commit": commit, "applied": self.applied, "log": base + len(history), "snapshot": base,
+               "znodes": len(self.tree.nodes),
+               "last_zxid": tuple(history[-1][0]) if history else self._base_zxid(st),
+               "committed_zxid": tuple(history[commit - 1 - base][0]) if commit > base else self._base_zxid(st),
                "serving": self.serving, "followers": tuple(self.followers()),
                "write_ids": len(self.replica.writes), "sessions": len(self.replica.writes.sessions)}
         for key, name in (("epoch", "currentEpoch"), ("accepted_epoch", "acceptedEpoch")):
