@@ -112,7 +112,7 @@ class ZabConfig:
     # Transactions, values and epochs are unbounded in practice; the checker explores tiny ones.
     # RETAIN: committed transactions a log keeps before compacting them into the snapshot (spec/zab.pnyx).
     constants: dict[str, int] = field(default_factory=lambda: {"TXNS": 2**40, "VALUES": 2**62, "MAX_EPOCH": 2**30,
-                                                               "TIMEOUTS": 2**30, "RETAIN": 2**40})
+                                                               "TIMEOUTS": 2**30, "RETAIN": 10_000})
 
 
 @dataclass

@@ -92,8 +92,6 @@ class Requirements:
     variables: tuple[tuple[str, Kind], ...] = ()
     messages: tuple[tuple[str, tuple[Kind, ...]], ...] = ()
     requests: tuple[tuple[str, tuple[Kind, ...]], ...] = ()
-    # further conditions on the spec (its constants, say): each returns why it is refused, or None
-    conditions: tuple[Callable[[CompiledSpec], str | None], ...] = ()
 
     def missing(self, cs: CompiledSpec) -> list[str]:
         """Each requirement the spec does not meet, as a phrase ('variable history')."""
@@ -118,10 +116,6 @@ class Requirements:
 
     def check(self, cs: CompiledSpec, service: str) -> None:
         """Refuse a spec the service cannot run, saying what is missing and what the spec has."""
-        for condition in self.conditions:
-            why = condition(cs)
-            if why is not None:
-                raise ServiceError(f"spec {cs.name} cannot run the {service} service: {why}")
         missing = self.missing(cs)
         if not missing:
             return

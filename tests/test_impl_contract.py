@@ -144,15 +144,6 @@ def test_a_spec_lacking_what_its_service_reads_is_refused(tmp_path: Path, capsys
     assert not d.exists()
 
 
-def test_a_zab_spec_that_compacts_its_log_is_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """The service does not snapshot its tree: a RETAIN below TXNS would leave SNAPs it cannot apply."""
-    d = tmp_path / "c"
-    assert main(["cluster", "start", str(ZAB), "--nodes", "3", "--dir", str(d), "-D", "RETAIN=100"]) == 2
-    err = capsys.readouterr().err
-    assert "cannot run the zab service: it compacts its log (RETAIN = 100 is below TXNS = 1099511627776)" in err
-    assert "Traceback" not in err and not d.exists()
-
-
 def test_a_requirement_of_the_wrong_kind_is_named() -> None:
     cs = load(str(GOSSIP))
     assert Requirements(variables=(("value", HISTORY),), requests=(("write", (INT, INT)), ("read", ()))).missing(cs) == [

@@ -13,7 +13,7 @@ from pnyx.model.compiler import load
 
 ROOT = Path(__file__).resolve().parent.parent
 ZAB = str(ROOT / "spec" / "zab.pnyx")
-RUNTIME = {"TXNS": 12, "VALUES": 10**9, "MAX_EPOCH": 50, "TIMEOUTS": 50, "RETAIN": 2}
+RUNTIME = {"TXNS": 12, "VALUES": 10**9, "MAX_EPOCH": 50, "TIMEOUTS": 50, "RETAIN": 1000}  # 1000: no compaction
 LEADING, BROADCAST = 2, 3
 
 
@@ -29,7 +29,7 @@ def stable(sim: Simulation) -> bool:
 
 
 def test_zab_elects_commits_survives_a_leader_crash_and_resyncs_it() -> None:
-    cs = load(ZAB, RUNTIME)
+    cs = load(ZAB, {**RUNTIME, "RETAIN": 2})  # logs compacted as they go
     sim = Simulation(cs, seed=5)  # every invariant of the spec is checked after every step
     assert sim.run(20.0, stop=stable)
     first = leader(sim)
