@@ -174,7 +174,9 @@ class ZabService(Service):
     # ---- snapshots ---------------------------------------------------------------------
     def _snap_frame(self, src: int, frame: tuple) -> None:
         """A frame of a leader's replica, sent before its SNAP: once complete, made durable at once
-        (before the SNAP is handled, so a restart never finds the spec's new base without it)."""
+        (before the SNAP is handled, so a restart never finds the spec's new base without it).
+        Each frame restarts the failure detectors that NEWLEADER restarts (config `reset_on`), so
+        a transfer longer than a timeout completes."""
         if not self.incoming.add(src, frame):
             log.warning("malformed snapshot frame from n%d dropped", src + 1)
             return
@@ -183,6 +185,10 @@ class ZabService(Service):
             pos, replica = ready
             write_snapshot(self.snap_dir, pos, replica.tree.records(), replica.writes.dump(), self.host.cfg.fsync)
             self.snap_pos = max(self.snap_pos, pos)
+        if self.snap_msg is not None:
+            # a synchronization in progress: the leader is at work, as if its NEWLEADER had come
+            # (and a long write of the snapshot above must not count as silence either)
+            self.node.heard(src, self.snap_msg[0])
 
     def _on_replay(self, before: dict[str, Any], after: dict[str, Any]) -> None:
         """A log entry replayed at start that compacted transactions: keep those the tree lacks."""

@@ -26,6 +26,7 @@ from pnyx.impl.node import NodeRuntime
 from pnyx.impl.sim import Simulation
 from pnyx.impl.storage import MemoryStorage
 from pnyx.impl.zab_service import ZabService
+from pnyx.impl.zab_snapshot import frames
 from pnyx.impl.zab_tree import Replica, fresh_incarnation
 from pnyx.model.compiler import load
 
@@ -246,8 +247,10 @@ def test_a_restarted_follower_answers_syncing_until_it_has_resynchronized(zab: t
 class _Timer:
     def __init__(self, cfg: TimerConfig) -> None:
         self.cfg = cfg
+        self.resets = 0
 
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        self.resets += 1
 
     def fire(self) -> None: ...
 
@@ -263,6 +266,7 @@ class _Host:
         self.rng = random.Random(1)
         self.peers = self
         self.sent: list[tuple[int, tuple]] = []
+        self.timers: dict[str, _Timer] = {}
 
     def send(self, src: int, dst: int, msg: tuple) -> None:
         self.sent.append((dst, msg))
@@ -272,7 +276,8 @@ class _Host:
         rt.send_pending()
 
     def timer(self, name: str, callback: Callable[[], Any], cfg: TimerConfig | None = None) -> _Timer:
-        return _Timer(cfg or self.cfg.timer(name))
+        t = self.timers[name] = _Timer(cfg or self.cfg.timer(name))
+        return t
 
     def on_peer_lost(self, listener: Callable[[int], None]) -> None: ...
 
@@ -316,3 +321,25 @@ def test_a_restarted_server_starts_a_session_above_its_logged_ones() -> None:
     assert fresh_incarnation(0, 10_000, logged) == 10_000  # the clock is ahead: it wins
     assert fresh_incarnation(0, 4_000, logged) == 5_001  # set back: above its own last run
     assert fresh_incarnation(2, 4_000, logged) == 4_000  # others' sessions do not matter
+
+
+def test_snapshot_frames_from_the_leader_restart_the_followers_failure_detector() -> None:
+    """A SNAP of a large tree takes many frames: each counts as the leader at work (as NEWLEADER
+    does, config reset_on), so the transfer is not cut short by the follower's timeout."""
+    host = _Host(0)
+    svc = ZabService(host)
+    asyncio.run(svc.start())
+    rt = svc.node.rt
+    rt.timer(rt.timer_handler("elect"))  # follows a peer
+    lead = svc._name(rt.state, "leader")
+    src = int(lead[len("some(n"):-1]) - 1
+    other = ({1, 2} - {src}).pop()
+    timeout = host.timers["followerTimeout"]
+    seen = timeout.resets
+    for f in frames(0, Replica()):
+        svc.on_peer(other, f)
+    assert timeout.resets == seen  # frames from a server it does not follow say nothing of its leader
+    for f in frames(0, Replica()):
+        svc.on_peer(src, f)
+    assert timeout.resets == seen + 1
+
