@@ -107,13 +107,24 @@ def soak(cl: Pnyx, writes: int, window: int, kill_every: int, samples: int) -> d
         before, written = written, written + size
         if written < writes and written // kill_every > before // kill_every:
             kills.append(leader_kill(cl, len(kills)))
-    cl.wait_quorum()
     lost = 0
     for i in range(3):
         for parent, names in acked.items():
-            lost += len(set(names) - cl.listing(i, parent))
+            lost += len(set(names) - listing(cl, i, parent))
     return {"windows": windows, "kills": kills, "acked": sum(len(v) for v in acked.values()), "lost": lost,
             "log": cl.log_length()}
+
+
+def listing(cl: Pnyx, server: int, parent: str, attempts: int = 5) -> set[str]:
+    """The children of `parent` at `server` after a sync there, retried through elections."""
+    for k in range(attempts):
+        cl.wait_quorum()
+        try:
+            return cl.listing(server, parent)
+        except (ClientError, Unavailable):
+            if k == attempts - 1:
+                raise
+    raise AssertionError("unreachable")
 
 
 def print_table(res: dict[str, Any]) -> None:
@@ -139,6 +150,7 @@ def main() -> int:
     p.add_argument("--smoke", action="store_true", help="tiny counts: 120 writes, two kills")
     p.add_argument("--json", action="store_true", help="the results as JSON on stdout instead of the table")
     p.add_argument("--pnyx-config", metavar="TOML", help="the nodes' configuration (timers, constants; docs/impl.md)")
+    p.add_argument("--dir", help="keep the servers' directories (logs, data) here instead of a temporary directory")
     a = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
     if a.smoke:
@@ -151,13 +163,16 @@ def main() -> int:
     except ConfigError as exc:
         print(f"bench_soak: {exc}", file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(prefix="bench_soak") as tmp:
+    if a.dir and Path(a.dir).exists() and any(Path(a.dir).iterdir()):
+        print(f"bench_soak: --dir {a.dir}: not empty", file=sys.stderr)
+        return 2
+    with contextlib.nullcontext(a.dir) if a.dir else tempfile.TemporaryDirectory(prefix="bench_soak") as tmp:
         cl = Pnyx(Path(tmp), config)
         try:
             cl.start()
             res = soak(cl, a.writes, a.window, a.kill_every, a.samples)
-        except NoQuorum as exc:
-            print(f"bench_soak: {exc}", file=sys.stderr)
+        except (NoQuorum, ClientError, Unavailable) as exc:
+            print(f"bench_soak: the cluster did not answer: {exc}", file=sys.stderr)
             return 1
         finally:
             cl.stop()

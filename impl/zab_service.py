@@ -211,8 +211,8 @@ class ZabService(Service):
 
     def _snapshot_after_compaction(self, before: tuple, after: tuple) -> None:
         """A step compacted the log: snapshot the tree in the background (one at a time)."""
-        if self._base(after) <= self._base(before) or self._base(after) <= self.snap_pos:
-            return
+        if self.snap_dir is None or self._base(after) <= self._base(before) or self._base(after) <= self.snap_pos:
+            return  # without a directory nothing is durable: the node's log keeps every transaction
         if self.snapshotting is not None and not self.snapshotting.done():
             return  # the next compaction starts another
         self.snapshotting = asyncio.get_running_loop().create_task(
@@ -286,6 +286,7 @@ class ZabService(Service):
                 return
             zxid, v = entry
             wid, outcome = self.replica.apply(v, zxid)
+            self.recovered.pop(self.applied, None)
             self.applied += 1
             self.last_zxid = zxid
             if wid is not None and wid[0] == self.host.node_id and wid[1] == self.incarnation:
@@ -297,7 +298,7 @@ class ZabService(Service):
         """The transaction at log position i, from the retained log after the step or before it, or
         from the compacted ones a restart recovered from its log."""
         if i in self.recovered:
-            return self.recovered.pop(i)
+            return self.recovered[i]
         for s in (st, before):
             if s is None:
                 continue
