@@ -51,6 +51,7 @@ from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, s
 from .client import NOT_COMMITTED, SYNCING, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
+from .storage import StorageError
 from .zab_snapshot import Incoming, frames, load_newest, take, write_snapshot
 from .zab_tree import PathError, Replica, check_path, fresh_incarnation
 
@@ -163,6 +164,11 @@ class ZabService(Service):
         self.incarnation = fresh_incarnation(self.host.node_id, time.time_ns() // 1_000_000,
                                              (v for _, v in self.node.rt.state[self.slot["history"]]))
         self._catch_up(self.node.rt.state)
+        base = self._base(self.node.rt.state)
+        if self.applied < base:  # the log's compacted prefix lives only in tree snapshots: one is gone
+            raise StorageError(f"{self.snap_dir}: the log was compacted through position {base}, but the tree "
+                               f"snapshots hold only positions below {self.snap_pos} (a tree-*.snap file is "
+                               f"missing or was deleted)")
         self.serving = self._established(self.node.rt.state)
 
     def on_peer(self, src: int, payload: Any) -> None:

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import eventually
+from conftest import eventually, run_cli
 from test_impl_zab_cluster import has_all, info, the_leader
 
 from pnyx.impl.client import Client
-from pnyx.impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
+from pnyx.impl.cluster import kill_node, node_pid, start_cluster, start_node, stop_cluster, wait_ready
 from pnyx.impl.meta import ClusterMeta
 from pnyx.impl.zab_snapshot import snapshot_files
 
@@ -69,5 +69,12 @@ def test_compaction_snap_and_restart_from_snapshots(tmp_path: Path) -> None:
             assert eventually(lambda i=i: has_all(meta, i, first + second), timeout=40)
         counts = {i: info(meta, i)["znodes"] for i in range(3)}
         assert set(counts.values()) == {1 + 120}, counts  # the root and every write, once
+        # a server whose tree snapshots are gone refuses to start rather than serve a partial tree
+        assert kill_node(d, follower)
+        for _, snap in snapshot_files(d / f"n{follower + 1}" / "data"):
+            snap.unlink()
+        r = run_cli("cluster", "restart", str(d), str(follower + 1))
+        assert r.returncode == 2 and "a tree-*.snap file is missing" in r.stderr, r.stderr
+        assert "Traceback" not in r.stderr and node_pid(d, follower) is None
     finally:
         stop_cluster(d)
