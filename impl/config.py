@@ -110,8 +110,9 @@ class ZabConfig:
     resubmit: float = 1.5  # seconds before an uncommitted write is submitted again (its leader may have died)
     retry: float = 0.02  # seconds between attempts while no leader takes writes (an election)
     # Transactions, values and epochs are unbounded in practice; the checker explores tiny ones.
+    # RETAIN: committed transactions a log keeps before compacting them into the snapshot (spec/zab.pnyx).
     constants: dict[str, int] = field(default_factory=lambda: {"TXNS": 2**40, "VALUES": 2**62, "MAX_EPOCH": 2**30,
-                                                               "TIMEOUTS": 2**30})
+                                                               "TIMEOUTS": 2**30, "RETAIN": 10_000})
 
 
 @dataclass

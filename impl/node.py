@@ -108,6 +108,12 @@ class NodeRuntime:
         self.rebuilt = rebuilt  # started empty on purpose after its files were refused: see `start`
         self._dirty = False
         self._outbox: list[tuple[int, tuple | None]] = []
+        # Hooks for a service that keeps state of its own beside the spec's (the ZAB service's tree):
+        # `snapshot_gate(state)` may postpone rewriting the snapshot (the log then keeps growing), and
+        # `replay_observer(before, after)` sees each log entry replayed at start, as the persistent
+        # values by name before and after it.
+        self.snapshot_gate: Callable[[tuple], bool] | None = None
+        self.replay_observer: Callable[[dict[str, Any], dict[str, Any]], None] | None = None
 
     # ---- life cycle ----------------------------------------------------------
     # On disk a node is a snapshot of its persistent variables (generation g) plus a log whose
@@ -146,14 +152,17 @@ class NodeRuntime:
         else:
             by_name = {v.name: k for k, v in enumerate(self.persistent)}
             for entry in log[1:]:
+                before = list(values)
                 try:
                     for name, op, x in entry:
                         k = by_name[name]
                         values[k] = values[k] + x if op == "append" else x if op == "set" else _bad(op)
                 except (KeyError, TypeError, ValueError):
                     raise StorageError(f"record {self.record!r}: malformed log entry {entry!r}") from None
+                values = self._appendable_values(values)  # a "set" entry put a plain tuple back
+                if self.replay_observer is not None:
+                    self.replay_observer(dict(zip(by_name, before, strict=True)), dict(zip(by_name, values, strict=True)))
             self._log_len = len(log) - 1
-            values = self._appendable_values(values)  # a "set" entry put a plain tuple back
         st = list(self.init)
         for v, value in zip(self.persistent, values):
             st[v.slot] = value
@@ -264,7 +273,8 @@ class NodeRuntime:
                 delta.append((v.name, "set", new))
         if not delta:
             return
-        if self._log_len >= max(self.SNAPSHOT_EVERY, self._snap_items):
+        if self._log_len >= max(self.SNAPSHOT_EVERY, self._snap_items) and (
+                self.snapshot_gate is None or self.snapshot_gate(self.state)):
             self._snapshot()
             return
         self.storage.append(self.record, tuple(delta))

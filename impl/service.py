@@ -214,12 +214,17 @@ class SpecNode:
             if self._names(slot, peer):
                 t.fire()
 
+    def heard(self, src: int, message_id: int) -> None:
+        """Restart the timers that `reset_on` this message when it comes from `src`. A service calls
+        it for traffic of its own that shows the peer at work (the ZAB service's snapshot frames)."""
+        for t, watch in self.resets.get(message_id, ()):
+            if watch is None or self._names(watch, src):  # a watching timer hears only its peer
+                t.reset()
+
     def deliver(self, src: int, msg: Any) -> Step | None:
         if not isinstance(msg, tuple) or not msg or not isinstance(msg[0], int):
             return None
-        for t, watch in self.resets.get(msg[0], ()):
-            if watch is None or self._names(watch, src):  # a watching timer hears only its peer
-                t.reset()
+        self.heard(src, msg[0])
         try:
             return self.rt.deliver(src, msg)
         except HandlerError as exc:

@@ -8,7 +8,7 @@ and broadcast are its compiled handlers. The service is glue around them:
   (message Write); the leader proposes it. When the spec is in no state to take writes
   (an election is going on) the service retries until the client's deadline.
 - The client is answered only once the transaction is committed *at the server it asked*:
-  after every step the service applies `history[applied:commit]` to its replica
+  after every step the service applies log positions `applied..commit - 1` to its replica
   (impl/zab_tree.py), in order, and resolves the waiting request. Each operation's checks
   (does the parent exist, does the expected version match, which suffix a sequential node
   gets) are made when it is applied, identically on every server, so all replicas compute
@@ -20,7 +20,20 @@ and broadcast are its compiled handlers. The service is glue around them:
   server guarantees every earlier write is visible here.
 The committed prefix of the history never changes (the spec's CommittedPrefixesAgree and
 NoCommittedTxnLost), so `applied` only grows; a restarted server re-applies from its log as
-its leader tells it what is committed.
+its leader tells it what is committed. Positions count from the start of the whole log: the
+spec's `history` is the suffix after its snapshot's `base` transactions (0 in a spec without
+snapshots).
+
+Snapshots (impl/zab_snapshot.py). The spec compacts committed transactions out of its log
+(RETAIN); they then live only in the tree. So whenever a step compacts, the service snapshots
+its replica in the background (at `applied`, which is at or past the new base), and the node
+rewrites its own record, which drops the compacted transactions from disk, only once a tree
+snapshot at or past the spec's base is durable (`snapshot_gate`); until then its log keeps
+them, and a restart recovers them from the log's replay (`replay_observer`). A restart loads
+the newest tree snapshot, re-applies the compacted transactions past it, and goes on from
+there. A leader's SNAP (NEWLEADER with `snap`) is preceded on the same connection by frames
+holding its replica at `applied` (a committed prefix at or past its snapshot); the follower
+writes them as its newest tree snapshot before the NEWLEADER is handled, and installs them.
 """
 
 from __future__ import annotations
@@ -30,6 +43,7 @@ import contextlib
 import itertools
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, show
@@ -37,6 +51,8 @@ from pnyx.model.types import OpaqueType, RecordType, SeqType, TupleType, Type, s
 from .client import NOT_COMMITTED, SYNCING, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
+from .storage import StorageError
+from .zab_snapshot import Incoming, frames, load_newest, take, write_snapshot
 from .zab_tree import PathError, Replica, check_path, fresh_incarnation
 
 log = logging.getLogger("pnyx.zab")
@@ -102,10 +118,27 @@ class ZabService(Service):
         super().__init__(host)
         cs = self.cs
         self.cfg = host.cfg.zab
-        self.node = SpecNode(host, host.peers, on_step=self._on_step)
+        self.node = SpecNode(host, _SnapSender(self, host.peers), on_step=self._on_step)
         self.slot = {v.name: v.slot for v in cs.vars}
         self.var = {v.name: v for v in cs.vars}
         self.up_to_date = next(m.id for m in cs.messages if m.name == "UpToDate")
+        # the snapshot's size and last zxid, when the spec compacts its log (spec/zab.pnyx)
+        self.base_slot = self.slot.get("base")
+        self.base_zxid_slot = self.slot.get("baseZxid")
+        # NEWLEADER's id and the position of its `snap` field, when the spec has SNAPs
+        new_leader = next((m for m in cs.messages if m.name == "NewLeader"), None)
+        names = [f[0] for f in new_leader.fields] if new_leader is not None else []
+        self.snap_msg = (new_leader.id, 1 + names.index("snap")) if "snap" in names else None
+        storage_dir = getattr(host.storage, "dir", None)
+        self.snap_dir: Path | None = Path(storage_dir) if storage_dir is not None else None
+        self.snap_pos = 0  # the newest durable tree snapshot holds positions 0..snap_pos - 1
+        self.snapshotting: asyncio.Task[int] | None = None
+        self.recovered: dict[int, tuple] = {}  # position -> compacted transaction recovered from the log's replay
+        self.incoming = Incoming()  # SNAP frames from leaders
+        rt = self.node.rt
+        rt.snapshot_gate = lambda st: self._base(st) <= self.snap_pos
+        rt.replay_observer = self._on_replay
+
         self.replica = Replica()
         self.tree = self.replica.tree
         self.applied = 0
@@ -122,14 +155,84 @@ class ZabService(Service):
                     "ls": self.op_ls, "exists": self.op_exists, "sync": self.op_sync}
 
     async def start(self) -> None:
+        if self.snap_dir is not None:
+            loaded = load_newest(self.snap_dir)
+            if loaded is not None:
+                self.snap_pos, self.replica = loaded
+                self.applied, self.tree, self.last_zxid = self.snap_pos, self.replica.tree, None
         self.node.start()
         self.incarnation = fresh_incarnation(self.host.node_id, time.time_ns() // 1_000_000,
                                              (v for _, v in self.node.rt.state[self.slot["history"]]))
         self._catch_up(self.node.rt.state)
+        base = self._base(self.node.rt.state)
+        if self.applied < base:  # the log's compacted prefix lives only in tree snapshots: one is gone
+            raise StorageError(f"{self.snap_dir}: the log was compacted through position {base}, but the tree "
+                               f"snapshots hold only positions below {self.snap_pos} (a tree-*.snap file is "
+                               f"missing or was deleted)")
         self.serving = self._established(self.node.rt.state)
 
     def on_peer(self, src: int, payload: Any) -> None:
+        if isinstance(payload, tuple) and payload and payload[0] == "zab-tree":
+            self._snap_frame(src, payload)
+            return
         self.node.deliver(src, payload)
+
+    # ---- snapshots ---------------------------------------------------------------------
+    def _snap_frame(self, src: int, frame: tuple) -> None:
+        """A frame of a leader's replica, sent before its SNAP: once complete, made durable at once
+        (before the SNAP is handled, so a restart never finds the spec's new base without it).
+        Each frame restarts the failure detectors that NEWLEADER restarts (config `reset_on`), so
+        a transfer longer than a timeout completes."""
+        if not self.incoming.add(src, frame):
+            log.warning("malformed snapshot frame from n%d dropped", src + 1)
+            return
+        ready = self.incoming.ready.get(src)
+        if ready is not None and self.snap_dir is not None:
+            pos, replica = ready
+            write_snapshot(self.snap_dir, pos, replica.tree.records(), replica.writes.dump(), self.host.cfg.fsync)
+            self.snap_pos = max(self.snap_pos, pos)
+        if self.snap_msg is not None:
+            # a synchronization in progress: the leader is at work, as if its NEWLEADER had come
+            # (and a long write of the snapshot above must not count as silence either)
+            self.node.heard(src, self.snap_msg[0])
+
+    def _on_replay(self, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """A log entry replayed at start that compacted transactions: keep those the tree lacks."""
+        b0, b1 = before.get("base", 0), after.get("base", 0)
+        old = before.get("history", ())
+        for i in range(max(b0, self.applied), min(b1, b0 + len(old))):
+            self.recovered[i] = old[i - b0]
+
+    def _install_snap(self, st: tuple) -> bool:
+        """The step made this server's base pass what it applied (a SNAP): install the leader's replica."""
+        leader = st[self.slot["leader"]]
+        src = leader[0] if isinstance(leader, tuple) and leader else None
+        ready = self.incoming.ready.pop(src, None) if src is not None else None
+        if ready is None or ready[0] < self._base(st):
+            return False
+        pos, self.replica = ready
+        self.tree, self.applied, self.last_zxid = self.replica.tree, pos, None
+        self.recovered.clear()
+        return True
+
+    def _snapshot_after_compaction(self, before: tuple, after: tuple) -> None:
+        """A step compacted the log: snapshot the tree in the background (one at a time)."""
+        if self.snap_dir is None or self._base(after) <= self._base(before) or self._base(after) <= self.snap_pos:
+            return  # without a directory nothing is durable: the node's log keeps every transaction
+        if self.snapshotting is not None and not self.snapshotting.done():
+            return  # the next compaction starts another
+        self.snapshotting = asyncio.get_running_loop().create_task(
+            take(self.snap_dir, self.replica, self.applied, self.host.cfg.fsync))
+        self.snapshotting.add_done_callback(self._snapshot_done)
+
+    def _snapshot_done(self, task: asyncio.Task[int]) -> None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:
+            log.error("tree snapshot failed: %s", exc)
+            return
+        self.snap_pos = max(self.snap_pos, task.result())
 
     # ---- applying committed transactions -------------------------------------------
     def _on_step(self, step: Step) -> None:
@@ -140,7 +243,8 @@ class ZabService(Service):
         elif role == "LEADING" or (step.handler is not None and step.handler.kind == "message"
                                    and step.handler.message_id == self.up_to_date):
             self.serving = True  # an established leader committed its whole history; a follower got UPTODATE
-        self._catch_up(st)
+        self._catch_up(st, step.before)
+        self._snapshot_after_compaction(step.before, st)
         view = (st[self.slot["role"]], st[self.slot["phase"]], st[self.slot["leader"]])
         if view != self.view:
             self.view = view
@@ -161,19 +265,53 @@ class ZabService(Service):
         """An enum or option variable as the spec writes its value (LEADING, some(n2))."""
         return show(st[self.slot[var]], self.var[var].type)
 
-    def _catch_up(self, st: tuple) -> None:
-        history, commit = st[self.slot["history"]], st[self.slot["commit"]]
-        if self.applied and commit >= self.applied and history[self.applied - 1][0] != self.last_zxid:
-            log.error("committed history changed under the service at %d: %r", self.applied, history[self.applied - 1])
+    def _base(self, st: tuple) -> int:
+        """How many transactions precede `history` in the log (compacted into the snapshot)."""
+        return 0 if self.base_slot is None else st[self.base_slot]
+
+    def _base_zxid(self, st: tuple) -> tuple:
+        return (0, 0) if self.base_zxid_slot is None else tuple(st[self.base_zxid_slot])
+
+    def _catch_up(self, st: tuple, before: tuple | None = None) -> None:
+        """Apply log positions applied..commit - 1. Those a step compacted are read from the
+        state `before` it (the spec compacts only what it committed, in the same step)."""
+        history, commit, base = st[self.slot["history"]], st[self.slot["commit"]], self._base(st)
+        if base > self.applied and self._entry(self.applied, st, before) is None and not self._install_snap(st):
+            log.error("the log was compacted to %d past this server's tree (%d) and no snapshot came with it",
+                      base, self.applied)
+            return
+        if self.last_zxid is not None and base <= self.applied - 1 < base + len(history) and commit >= self.applied \
+                and history[self.applied - 1 - base][0] != self.last_zxid:
+            log.error("committed history changed under the service at %d: %r", self.applied,
+                      history[self.applied - 1 - base])
         while self.applied < commit:
-            zxid, v = history[self.applied]
+            entry = self._entry(self.applied, st, before)
+            if entry is None:
+                log.error("position %d is in no log this server holds (base %d): it cannot be applied",
+                          self.applied, base)
+                return
+            zxid, v = entry
             wid, outcome = self.replica.apply(v, zxid)
+            self.recovered.pop(self.applied, None)
             self.applied += 1
             self.last_zxid = zxid
             if wid is not None and wid[0] == self.host.node_id and wid[1] == self.incarnation:
                 fut = self.pending.get(wid[2])
                 if fut is not None and not fut.done():
                     fut.set_result(outcome)
+
+    def _entry(self, i: int, st: tuple, before: tuple | None) -> tuple | None:
+        """The transaction at log position i, from the retained log after the step or before it, or
+        from the compacted ones a restart recovered from its log."""
+        if i in self.recovered:
+            return self.recovered[i]
+        for s in (st, before):
+            if s is None:
+                continue
+            base, history = self._base(s), s[self.slot["history"]]
+            if base <= i < base + len(history):
+                return history[i - base]
+        return None
 
     # ---- writes ------------------------------------------------------------------------
     async def _write(self, op: tuple) -> Any:
@@ -279,17 +417,36 @@ class ZabService(Service):
     def info(self) -> dict[str, Any]:
         """What `pnyx cluster status` shows, as ZooKeeper's `srvr`: role, epoch, last zxid, and more."""
         st = self.node.rt.state
-        history, commit = st[self.slot["history"]], st[self.slot["commit"]]
+        history, commit, base = st[self.slot["history"]], st[self.slot["commit"]], self._base(st)
         out = {"role": self._name(st, "role"), "phase": self._name(st, "phase"), "leader": self._name(st, "leader"),
-               "commit": commit, "applied": self.applied, "log": len(history), "znodes": len(self.tree.nodes),
-               "last_zxid": tuple(history[-1][0]) if history else (0, 0),
-               "committed_zxid": tuple(history[commit - 1][0]) if commit else (0, 0),
-               "serving": self.serving, "followers": tuple(self.followers()),
+               "commit": commit, "applied": self.applied, "log": base + len(history), "snapshot": base,
+               "znodes": len(self.tree.nodes),
+               "last_zxid": tuple(history[-1][0]) if history else self._base_zxid(st),
+               "committed_zxid": tuple(history[commit - 1 - base][0]) if commit > base else self._base_zxid(st),
+               "serving": self.serving, "followers": tuple(self.followers()), "tree_snapshot": self.snap_pos,
                "write_ids": len(self.replica.writes), "sessions": len(self.replica.writes.sessions)}
         for key, name in (("epoch", "currentEpoch"), ("accepted_epoch", "acceptedEpoch")):
             if name in self.slot:
                 out[key] = int(st[self.slot[name]])
         return out
+
+
+class _SnapSender:
+    """The node's transport, which sends a leader's replica ahead of each SNAP it sends."""
+
+    def __init__(self, service: ZabService, peers: Any) -> None:
+        self.service = service
+        self.peers = peers
+
+    def send(self, src: int, dst: int, msg: tuple) -> None:
+        s = self.service
+        if s.snap_msg is not None and msg[0] == s.snap_msg[0] and msg[s.snap_msg[1]] is True:
+            for f in frames(s.applied, s.replica):
+                self.peers.send(src, dst, f)
+        self.peers.send(src, dst, msg)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.peers, name)  # disconnect, connected_peers: the transport's own
 
 
 def _path(path: Any, sequential: bool = False) -> str:

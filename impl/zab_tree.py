@@ -48,12 +48,75 @@ class Znode:
     children: set[str] = field(default_factory=set)
     cversion: int = 0  # creates and deletes of children so far: the next sequential suffix, as ZooKeeper's
 
+    def record(self, path: str) -> Record:
+        """What a snapshot keeps of it (children follow from the paths)."""
+        return (path, self.data, self.version, self.czxid, self.mzxid, self.cversion)
+
+
+Record = tuple[str, bytes, int, tuple, tuple, int]  # (path, data, version, czxid, mzxid, cversion)
+
+
+class Frozen:
+    """The tree as it was when `Tree.freeze` was called, read in chunks while the tree changes.
+
+    The tree keeps, for each open Frozen, the record of every znode it changes (or None for
+    one it creates) before the first change: reading a path gives that saved record, else the
+    znode as it is now, unchanged since the freeze. Cost: a list of the paths at the freeze,
+    then O(1) per change while it is open."""
+
+    def __init__(self, tree: Tree) -> None:
+        self.tree = tree
+        self.paths = list(tree.nodes)
+        self.saved: dict[str, Record | None] = {}
+
+    def records(self, start: int, stop: int) -> list[Record]:
+        out = []
+        nodes, saved = self.tree.nodes, self.saved
+        for path in self.paths[start:stop]:
+            r = saved[path] if path in saved else nodes[path].record(path)
+            if r is not None:
+                out.append(r)
+        return out
+
+    def close(self) -> None:
+        if self in self.tree.frozen:
+            self.tree.frozen.remove(self)
+
 
 class Tree:
     """The znodes, changed by operations applied in commit order."""
 
     def __init__(self) -> None:
         self.nodes: dict[str, Znode] = {"/": Znode(b"")}
+        self.frozen: list[Frozen] = []  # open snapshots: they keep what a change overwrites
+
+    def freeze(self) -> Frozen:
+        """A view of the tree as it is now, unaffected by later changes, until its `close`."""
+        f = Frozen(self)
+        self.frozen.append(f)
+        return f
+
+    def _before_change(self, *paths: str) -> None:
+        for f in self.frozen:
+            for path in paths:
+                if path not in f.saved:
+                    n = self.nodes.get(path)
+                    f.saved[path] = None if n is None else n.record(path)
+
+    def records(self) -> list[Record]:
+        """Every znode, at once."""
+        return [n.record(path) for path, n in self.nodes.items()]
+
+    @classmethod
+    def from_records(cls, records: Any) -> Tree:
+        """The tree a snapshot's records describe (children rebuilt from the paths)."""
+        t = cls()
+        for path, data, version, czxid, mzxid, cversion in records:
+            t.nodes[path] = Znode(data, version, tuple(czxid), tuple(mzxid), set(), cversion)
+        for path in t.nodes:
+            if path != "/":
+                t.nodes[parent_of(path)].children.add(path.rsplit("/", 1)[1])
+        return t
 
     def apply(self, op: Any, zxid: tuple) -> Outcome:
         """(True, result) or (False, error message); deterministic, so every replica agrees."""
@@ -71,6 +134,7 @@ class Tree:
                 return False, f"Node does not exist: {path}"
             if version != -1 and version != n.version:
                 return False, _bad_version(path, version, n.version)
+            self._before_change(path)
             n.data, n.version, n.mzxid = data, n.version + 1, zxid
             return True, (n.version, zxid)
         if kind == "delete" and len(op) == 3:
@@ -85,6 +149,7 @@ class Tree:
             if n.children:
                 k = len(n.children)
                 return False, f"Node not empty: {path} (it has {k} {'child' if k == 1 else 'children'}; delete them first)"
+            self._before_change(path, parent_of(path))
             del self.nodes[path]
             parent = self.nodes[parent_of(path)]
             parent.children.discard(path.rsplit("/", 1)[1])
@@ -102,6 +167,7 @@ class Tree:
             path = f"{path}{parent.cversion:0{SEQUENCE_DIGITS}d}"
         if path in self.nodes:
             return False, f"Node already exists: {path}"
+        self._before_change(path, parent_of(path))
         self.nodes[path] = Znode(data, 0, zxid, zxid)
         parent.children.add(path.rsplit("/", 1)[1])
         parent.cversion += 1
@@ -162,6 +228,18 @@ class AppliedWrites:
     def __len__(self) -> int:
         return sum(len(s.outcomes) for s in self.sessions.values())
 
+    def dump(self) -> tuple:
+        """The table as a value (a copy: later writes do not change it)."""
+        return tuple((server, s.incarnation, s.low, tuple(sorted(s.outcomes.items())))
+                     for server, s in sorted(self.sessions.items()))
+
+    @classmethod
+    def load(cls, value: Any) -> AppliedWrites:
+        w = cls()
+        for server, incarnation, low, outcomes in value:
+            w.sessions[server] = Session(incarnation, low, {seq: tuple(o) for seq, o in outcomes})
+        return w
+
     def apply(self, wid: WriteId, run: Any) -> Outcome:
         """The write's outcome: `run()` the first time it is applied, the same answer for a copy,
         a refusal for a copy that arrives after its submitter let it go."""
@@ -186,9 +264,9 @@ class AppliedWrites:
 class Replica:
     """The tree and the applied-writes table, fed the committed history in order."""
 
-    def __init__(self) -> None:
-        self.tree = Tree()
-        self.writes = AppliedWrites()
+    def __init__(self, tree: Tree | None = None, writes: AppliedWrites | None = None) -> None:
+        self.tree = tree or Tree()
+        self.writes = writes or AppliedWrites()
 
     def apply(self, value: Any, zxid: tuple) -> tuple[WriteId | None, Outcome]:
         """Apply one committed transaction's value: (its write id, its outcome)."""

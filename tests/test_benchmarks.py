@@ -32,6 +32,7 @@ SMOKE_ARGS: dict[str, list[str]] = {
     "bench_members.py": ["--smoke"],  # run by tests/test_members.py
     "bench_kills.py": ["--smoke", "--json"],
     "bench_bounds.py": ["--smoke"],
+    "bench_soak.py": ["--smoke", "--json"],
     "bench_shrink.py": ["--smoke"],  # run by tests/test_shrink.py
     "diff_mutants.py": ["--catalogue", "gossip", "--only", "push_back_to_sender"],  # run by tests/test_diff.py
 }
@@ -206,6 +207,20 @@ def test_bench_zk_runs() -> None:
         zk = res["zookeeper"]
         assert zk["kills"] == 1 and zk["lost"] == 0 and zk["kill_acked_writes"] > 0
         assert res["ratios"]["seq_ops"] == pytest.approx(px["seq_ops"] / zk["seq_ops"])
+
+
+@pytest.mark.slow
+def test_bench_soak_runs() -> None:
+    """Three windows, two leader kills: each kill recovers and no acknowledged write is lost."""
+    proc = _run("bench_soak.py", *SMOKE_ARGS["bench_soak.py"])
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(proc.stdout)
+    assert [w["writes"] for w in res["windows"]] == [40, 40, 40]
+    assert all(w["ops"] > 0 and w["cpu_per_write"] > 0 and w["p99"] >= w["p50"] > 0 for w in res["windows"])
+    assert len(res["kills"]) == 2 and all(k["recovery"] > 0 and k["stall"] is None for k in res["kills"])
+    assert res["acked"] == 120 and res["lost"] == 0
+    bad = _run("bench_soak.py", "--writes", "0")
+    assert bad.returncode == 2 and "at least 1" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_bench_scale_runs() -> None:

@@ -24,8 +24,9 @@ from pnyx.impl.config import Config, TimerConfig, ZabConfig
 from pnyx.impl.meta import ClusterMeta
 from pnyx.impl.node import NodeRuntime
 from pnyx.impl.sim import Simulation
-from pnyx.impl.storage import MemoryStorage
+from pnyx.impl.storage import FileStorage, MemoryStorage
 from pnyx.impl.zab_service import ZabService
+from pnyx.impl.zab_snapshot import frames, snapshot_files, take
 from pnyx.impl.zab_tree import Replica, fresh_incarnation
 from pnyx.model.compiler import load
 
@@ -246,8 +247,10 @@ def test_a_restarted_follower_answers_syncing_until_it_has_resynchronized(zab: t
 class _Timer:
     def __init__(self, cfg: TimerConfig) -> None:
         self.cfg = cfg
+        self.resets = 0
 
-    def reset(self) -> None: ...
+    def reset(self) -> None:
+        self.resets += 1
 
     def fire(self) -> None: ...
 
@@ -255,15 +258,16 @@ class _Timer:
 class _Host:
     """What ZabService may use of a host: in-memory storage, a transport that keeps what was sent."""
 
-    def __init__(self, node_id: int) -> None:
-        self.cs = load(ZAB, RUNTIME)
+    def __init__(self, node_id: int, storage: Any = None, constants: dict[str, int] | None = None) -> None:
+        self.cs = load(ZAB, {**RUNTIME, **(constants or {})})
         self.cfg = Config()
         self.node_id = node_id
-        self.storage = MemoryStorage()
+        self.storage = storage if storage is not None else MemoryStorage()
         self.rng = random.Random(1)
         self.rebuilt = False
         self.peers = self
         self.sent: list[tuple[int, tuple]] = []
+        self.timers: dict[str, _Timer] = {}
 
     def send(self, src: int, dst: int, msg: tuple) -> None:
         self.sent.append((dst, msg))
@@ -273,7 +277,8 @@ class _Host:
         rt.send_pending()
 
     def timer(self, name: str, callback: Callable[[], Any], cfg: TimerConfig | None = None) -> _Timer:
-        return _Timer(cfg or self.cfg.timer(name))
+        t = self.timers[name] = _Timer(cfg or self.cfg.timer(name))
+        return t
 
     def on_peer_lost(self, listener: Callable[[int], None]) -> None: ...
 
@@ -298,7 +303,7 @@ def test_a_follower_serves_reads_only_from_its_leaders_uptodate_on() -> None:
     lead = next(dst for dst, m in host.sent if m[0] == msg["FollowerInfo"])
     rt.deliver(lead, (msg["NewEpoch"], 1))
     written = ((lead, 7, 1, 1), ("create", "/a", b"x"))
-    rt.deliver(lead, (msg["NewLeader"], 1, 0, (((1, 1), written),)))
+    rt.deliver(lead, (msg["NewLeader"], 1, False, (0, 0), 0, (), (((1, 1), written),)))  # a DIFF from (0, 0)
     assert (svc._name(rt.state, "role"), svc._name(rt.state, "phase")) == ("FOLLOWING", "BROADCAST")
     assert not svc.serving and svc.applied == 0
     with pytest.raises(ClientError, match=r"^syncing: this server is following in phase broadcast"):
@@ -317,3 +322,62 @@ def test_a_restarted_server_starts_a_session_above_its_logged_ones() -> None:
     assert fresh_incarnation(0, 10_000, logged) == 10_000  # the clock is ahead: it wins
     assert fresh_incarnation(0, 4_000, logged) == 5_001  # set back: above its own last run
     assert fresh_incarnation(2, 4_000, logged) == 4_000  # others' sessions do not matter
+
+
+def test_snapshot_frames_from_the_leader_restart_the_followers_failure_detector() -> None:
+    """A SNAP of a large tree takes many frames: each counts as the leader at work (as NEWLEADER
+    does, config reset_on), so the transfer is not cut short by the follower's timeout."""
+    host = _Host(0)
+    svc = ZabService(host)
+    asyncio.run(svc.start())
+    rt = svc.node.rt
+    rt.timer(rt.timer_handler("elect"))  # follows a peer
+    lead = svc._name(rt.state, "leader")
+    src = int(lead[len("some(n"):-1]) - 1
+    other = ({1, 2} - {src}).pop()
+    timeout = host.timers["followerTimeout"]
+    seen = timeout.resets
+    for f in frames(0, Replica()):
+        svc.on_peer(other, f)
+    assert timeout.resets == seen  # frames from a server it does not follow say nothing of its leader
+    for f in frames(0, Replica()):
+        svc.on_peer(src, f)
+    assert timeout.resets == seen + 1
+
+
+def test_a_restart_recovers_the_compacted_transactions_its_tree_snapshot_lacks(tmp_path: Path) -> None:
+    """The spec compacts as it commits; the tree snapshot is taken later, in the background. A
+    server that stops in between restarts from its newest tree snapshot and re-applies the
+    compacted transactions past it, which its log file still holds (the node rewrites its record,
+    dropping them, only behind a durable tree snapshot)."""
+    host = _Host(0, FileStorage(tmp_path / "data", fsync=False), {"RETAIN": 4})
+    svc = ZabService(host)
+    msg = {m.name: m.id for m in host.cs.messages}
+    rt = svc.node.rt
+
+    def write(k: int) -> None:
+        assert rt.request("write", (((0, 1, k + 1, 0), ("create", f"/k{k}", b"")),)) is not None
+        rt.deliver(1, (msg["Ack"], (1, k + 1)))  # n2 logged it: a quorum
+
+    async def lead_and_write() -> None:
+        await svc.start()
+        rt.deliver(1, (msg["FollowerInfo"], 0, 0, (0, 0)))
+        rt.deliver(1, (msg["AckEpoch"], 1, True, 0, (0, 0)))
+        rt.deliver(1, (msg["AckLeader"], 1, 0))
+        assert svc._established(rt.state)
+        for k in range(5):
+            write(k)
+        await take(tmp_path / "data", svc.replica, svc.applied, fsync=False)  # a tree snapshot at 5
+        for k in range(5, 12):
+            write(k)
+        # no await from here on: the background snapshots these compactions started never run
+
+    asyncio.run(lead_and_write())
+    base = rt.state[svc.slot["base"]]
+    assert svc.applied == 12 and base > 5 and [p for p, _ in snapshot_files(tmp_path / "data")] == [5]
+    again = ZabService(_Host(0, FileStorage(tmp_path / "data", fsync=False), {"RETAIN": 4}))
+    asyncio.run(again.start())
+    # the tree at 5, then 5..base - 1 from the log's replay; the rest awaits a leader's commit
+    assert again.applied == base == again.node.rt.state[again.slot["base"]]
+    assert sorted(p for p in again.tree.nodes if p != "/") == sorted(f"/k{k}" for k in range(base))
+

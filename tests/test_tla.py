@@ -348,6 +348,7 @@ SMALL: dict[str, list[dict[str, object]]] = {
 # constants, run in the slow test below and in benchmarks/bench_tla.py.
 SUITE_MUTANTS: dict[str, dict[str, object]] = {
     "log_zxid_before_increment": {},  # catalogued: 880 states
+    "compact_uncommitted": {},  # catalogued: 469 states
     "equal_epoch_counted": {},  # catalogued: 17,899 states
     "leader_ignores_own_epoch": {"TIMEOUTS": 1},  # 3,394 states (catalogued: 13,786)
     "leader_keeps_own_history": {"TIMEOUTS": 1, "CAP": 1},  # 10,582 (55,219)

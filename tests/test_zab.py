@@ -21,7 +21,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SPEC = ROOT / "spec" / "zab.pnyx"
 MUTANTS = ROOT / "spec" / "zab_mutants"
 # mutants whose search explores about a hundred thousand states or more
-SLOW = {"ack_before_log", "diff_instead_of_trunc", "epoch_before_history", "leader_merges_late_joiner"}
+SLOW = {"ack_before_log", "diff_instead_of_trunc", "epoch_before_history", "leader_merges_late_joiner",
+        "diff_below_snapshot"}
 RUN_SLOW = os.environ.get("PNYX_SLOW_TESTS") == "1"
 
 
@@ -34,12 +35,50 @@ def test_defaults_are_the_meaningful_configuration() -> None:
     # one client value and no heartbeats: the states of a model whose transactions are their zxids
     assert c["VALUES"] == 1 and cs.budget["heartbeats"] == 0
     persistent = {v.name for v in cs.vars if v.storage == "persistent"}
-    assert persistent == {"acceptedEpoch", "currentEpoch", "history"}
+    # the snapshot (base, baseZxid) and the retained log beside it
+    assert persistent == {"acceptedEpoch", "currentEpoch", "base", "baseZxid", "history"}
+    assert c["RETAIN"] == 1  # both a DIFF of committed transactions and a SNAP are explored
     names = {p.name for p in cs.properties}
     assert {"Integrity", "Agreement", "TotalOrder", "LocalPrimaryOrder", "GlobalPrimaryOrder", "PrimaryIntegrity",
             "OneLeaderPerEpoch", "CommittedPrefixesAgree", "NoCommittedTxnLost"} <= names
     assert {"CommittedEverywhere", "SecondEpochAfterLeaderCrash", "RecoveredFollowerResynced"} <= names
+    assert "SnapshotIsApplied" in names
 
+
+# Ghost flags (for this test only: the bundled model does not pay for them in states) noting
+# that a follower installed a non-empty snapshot (SNAP) or dropped entries of its log (TRUNC).
+SYNC_FLAGS = (
+    ("  ghost delivered: History = []", "  ghost snapped: bool = false\n  ghost truncated: bool = false\n"
+     "  ghost delivered: History = []"),
+    ("    compacted = prefix\n", "    compacted = prefix\n    snapped = snapped or b > 0\n"),
+    ("    history = history[0:loggedThrough(history, z)] ++ diff\n",
+     "    truncated = truncated or loggedThrough(history, z) < len(history)\n"
+     "    history = history[0:loggedThrough(history, z)] ++ diff\n"),
+)
+
+
+def _with_sync_flags(goal: str) -> str:
+    src = SPEC.read_text()
+    for find, replace in SYNC_FLAGS:
+        assert src.count(find) == 1, find
+        src = src.replace(find, replace)
+    return src + f"\nreachable Goal: {goal}\n"
+
+
+@pytest.mark.parametrize(("goal", "constants"), [
+    # a follower behind the leader's snapshot (it crashed before the commit; RETAIN=0 compacts at once) gets a SNAP
+    ("exists n in Node: n.snapped and n.phase == BROADCAST",
+     {"TXNS": 1, "RETAIN": 0, "CRASHES": 1, "TIMEOUTS": 0, "MAX_EPOCH": 1}),
+    # a follower holding a transaction the new leader lacks is truncated, then catches up
+    ("exists n in Node: n.truncated and n.phase == BROADCAST",
+     {"TXNS": 1, "CRASHES": 0, "TIMEOUTS": 2}),
+])
+def test_snap_and_trunc_are_explored(goal: str, constants: dict, tmp_path: Path) -> None:
+    p = tmp_path / "zab_flags.pnyx"
+    p.write_text(_with_sync_flags(goal))
+    r = check(load(str(p), constants))
+    assert r.violation is None
+    assert r.reached["Goal"] is not None
 
 def test_small_preset_holds_and_commits_everywhere() -> None:
     # two transactions, a crash, two epochs, no failure-detector timeouts: complete in seconds

@@ -1,0 +1,140 @@
+"""Snapshots of the ZAB service's applied state: its znode tree and table of applied writes.
+
+A snapshot is the replica after applying log positions 0..pos - 1. It is what lets the spec
+compact its log (spec/zab.pnyx: a compacted transaction lives only in the state it built) and
+what a SNAP ships to a follower behind the leader's snapshot. Taking one does not stop the
+node: the tree is frozen copy-on-write (impl/zab_tree.py's `Frozen`), its records are read in
+chunks between steps, and the file is encoded, written and fsync'd in a thread.
+
+Files, in the node's data directory: `tree-POS.snap`, each a header (magic, body length,
+CRC-32 of the body) and the wire-encoded body `(pos, records, writes)`, written to a temporary
+file, fsync'd, renamed into place, the directory fsync'd. The newest two are kept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import struct
+import zlib
+from pathlib import Path
+from typing import Any
+
+from .storage import StorageError
+from .wire import WireError, decode, encode
+from .zab_tree import AppliedWrites, Record, Replica, Tree
+
+MAGIC = b"PNYXTRE1"
+_HEADER = struct.Struct(">8sQI")  # magic, body length, crc32 of body
+_NAME = re.compile(r"^tree-(\d+)\.snap$")
+CHUNK = 5_000  # records read per turn of the event loop, and per SNAP frame
+KEEP = 2  # snapshot files kept
+
+
+def snapshot_files(directory: Path) -> list[tuple[int, Path]]:
+    """The snapshot files in `directory`, oldest first, with their positions."""
+    out = []
+    for p in directory.glob("tree-*.snap"):
+        m = _NAME.match(p.name)
+        if m:
+            out.append((int(m.group(1)), p))
+    return sorted(out)
+
+
+def write_snapshot(directory: Path, pos: int, records: list[Record], writes: tuple, fsync: bool) -> Path:
+    """Write the snapshot at `pos` durably, then remove all but the newest KEEP (blocking: run it in a thread)."""
+    body = encode((pos, tuple(records), writes))
+    final = directory / f"tree-{pos}.snap"
+    tmp = final.with_name(final.name + ".tmp")
+    with open(tmp, "wb") as f:
+        f.write(_HEADER.pack(MAGIC, len(body), zlib.crc32(body)))
+        f.write(body)
+        if fsync:
+            f.flush()
+            os.fsync(f.fileno())
+    os.replace(tmp, final)
+    if fsync:
+        dfd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+    for _, old in snapshot_files(directory)[:-KEEP]:
+        old.unlink(missing_ok=True)
+    return final
+
+
+def read_snapshot(path: Path) -> tuple[int, Replica]:
+    """The position and replica a snapshot file holds; StorageError if it is damaged."""
+    data = path.read_bytes()
+    if len(data) < _HEADER.size:
+        raise StorageError(f"{path}: truncated snapshot ({len(data)} bytes, shorter than its header)")
+    magic, length, crc = _HEADER.unpack_from(data)
+    body = data[_HEADER.size:]
+    if magic != MAGIC:
+        raise StorageError(f"{path}: not a Pnyx tree snapshot (bad magic number)")
+    if len(body) != length or zlib.crc32(body) != crc:
+        raise StorageError(f"{path}: truncated or corrupt snapshot (length or checksum mismatch)")
+    try:
+        pos, records, writes = decode(body)
+        return pos, Replica(Tree.from_records(records), AppliedWrites.load(writes))
+    except (WireError, ValueError, TypeError, KeyError) as exc:
+        raise StorageError(f"{path}: undecodable snapshot: {exc}") from None
+
+
+def load_newest(directory: Path) -> tuple[int, Replica] | None:
+    """The newest snapshot in `directory` (position, replica), or None when there is none."""
+    files = snapshot_files(directory)
+    return read_snapshot(files[-1][1]) if files else None
+
+
+async def take(directory: Path | None, replica: Replica, pos: int, fsync: bool) -> int:
+    """Snapshot `replica`, which has applied positions 0..pos - 1, without stopping the event loop:
+    freeze it, read its records CHUNK at a time between steps, write the file in a thread.
+    Returns pos once the file is durable (at once, with no directory: a node kept in memory)."""
+    frozen = replica.tree.freeze()
+    writes = replica.writes.dump()
+    try:
+        records: list[Record] = []
+        for start in range(0, len(frozen.paths), CHUNK):
+            records += frozen.records(start, start + CHUNK)
+            await asyncio.sleep(0)
+    finally:
+        frozen.close()
+    if directory is not None:
+        await asyncio.get_running_loop().run_in_executor(None, write_snapshot, directory, pos, records, writes, fsync)
+    return pos
+
+
+def frames(pos: int, replica: Replica) -> list[tuple]:
+    """A replica as SNAP frames (each under the wire's frame limit): ("zab-tree", pos, k, n, records, writes)."""
+    records = replica.tree.records()
+    chunks = [records[i:i + CHUNK] for i in range(0, len(records), CHUNK)] or [[]]
+    writes = replica.writes.dump()
+    return [("zab-tree", pos, k, len(chunks), tuple(c), writes if k == len(chunks) - 1 else ())
+            for k, c in enumerate(chunks)]
+
+
+class Incoming:
+    """SNAP frames from one leader, gathered until the last one arrives."""
+
+    def __init__(self) -> None:
+        self.parts: dict[int, list[tuple]] = {}  # src -> frames so far
+        self.ready: dict[int, tuple[int, Replica]] = {}  # src -> (pos, replica) complete
+
+    def add(self, src: int, frame: Any) -> bool:
+        """Take a frame; False if it is not a well-formed SNAP frame."""
+        if not (isinstance(frame, tuple) and len(frame) == 6 and frame[0] == "zab-tree"
+                and all(isinstance(x, int) for x in frame[1:4]) and 0 <= frame[2] < frame[3]):
+            return False
+        _, pos, k, n, records, writes = frame
+        parts = self.parts.setdefault(src, [])
+        if k == 0:
+            parts.clear()
+        parts.append(frame)
+        if k == n - 1:
+            recs = [r for f in parts for r in f[4]]
+            self.ready[src] = (pos, Replica(Tree.from_records(recs), AppliedWrites.load(writes)))
+            del self.parts[src]
+        return True
