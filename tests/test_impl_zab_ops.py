@@ -361,8 +361,8 @@ def test_a_restart_recovers_the_compacted_transactions_its_tree_snapshot_lacks(t
 
     async def lead_and_write() -> None:
         await svc.start()
-        rt.deliver(1, (msg["FollowerInfo"], 0, 0, (0, 0)))
-        rt.deliver(1, (msg["AckEpoch"], 1, True, 0, (0, 0)))
+        rt.deliver(1, (msg["FollowerInfo"], 0, 0, (0, 0), False))
+        rt.deliver(1, (msg["AckEpoch"], 1, True, 0, (0, 0), False))
         rt.deliver(1, (msg["AckLeader"], 1, 0))
         assert svc._established(rt.state)
         for k in range(5):
