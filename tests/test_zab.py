@@ -22,7 +22,7 @@ SPEC = ROOT / "spec" / "zab.pnyx"
 MUTANTS = ROOT / "spec" / "zab_mutants"
 # mutants whose search explores about a hundred thousand states or more
 SLOW = {"ack_before_log", "diff_instead_of_trunc", "epoch_before_history", "leader_merges_late_joiner",
-        "diff_below_snapshot"}
+        "diff_below_snapshot", "late_rebuilt_settled"}
 RUN_SLOW = os.environ.get("PNYX_SLOW_TESTS") == "1"
 
 
