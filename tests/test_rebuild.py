@@ -120,3 +120,39 @@ def test_golden_rebuild_model_reaches_a_rebuilt_node() -> None:
     r = run_cli("check", str(GOLDEN), "--no-symmetry")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Reached: Rebuilt" in r.stdout and "675 distinct states" in r.stdout
+
+
+# ---- the runtime: `cluster restart --rebuild` and the simulation run the same handler ----------
+def test_a_node_started_empty_on_purpose_runs_on_rebuild_and_saves_it(tmp_path: Path) -> None:
+    from test_impl_sim import Recorder
+
+    from pnyx.impl.node import NodeRuntime
+    from pnyx.impl.storage import FileStorage, MemoryStorage
+
+    cs = compiled(LOSSY)
+    rt = NodeRuntime(cs, 0, FileStorage(tmp_path / "data", fsync=False), Recorder(MemoryStorage()), rebuilt=True)
+    step = rt.start()
+    assert step is not None and rt.get("rebuilt") is True and rt.get("epoch") == 0  # `on rebuild` ran
+    again = NodeRuntime(cs, 0, FileStorage(tmp_path / "data", fsync=False), Recorder(MemoryStorage()))
+    again.start()  # a restart on its own files: `on recover`, the flag as saved
+    assert again.get("rebuilt") is True and again.get("seen") == 0
+    fresh = NodeRuntime(cs, 1, FileStorage(tmp_path / "fresh", fsync=False), Recorder(MemoryStorage()))
+    assert fresh.start() is None and fresh.get("rebuilt") is False  # a first start runs no handler
+
+
+def test_replay_of_a_lost_disk_trace_reaches_the_same_states(tmp_path: Path) -> None:
+    import json
+
+    from pnyx.impl.replay import replay_file
+
+    spec = tmp_path / "lossy.pnyx"
+    spec.write_text(LOSSY)
+    r = run_cli("check", str(spec), "--json", "--quiet")
+    assert r.returncode == 1, r.stderr
+    data = json.loads(r.stdout)
+    kinds = [s["#meta"]["event"]["kind"] for s in data["violation"]["trace"]["states"][1:]]
+    assert "rebuild" in kinds
+    trace = tmp_path / "trace.json"
+    trace.write_text(r.stdout)
+    res = replay_file(trace)
+    assert res.ok and res.violated == ["EpochIsHistory"]
