@@ -17,7 +17,7 @@ from importlib import resources
 from typing import Any
 
 from pnyx.model.compiler import CompiledSpec
-from pnyx.model.system import Crash, Deliver, Duplicate, Lose, Recover, as_event
+from pnyx.model.system import Crash, Deliver, Duplicate, Lose, Rebuild, Recover, as_event
 from pnyx.model.types import node_name, show
 
 from .bfs import Violation
@@ -183,14 +183,14 @@ def diagram(c: Counterexample) -> str:
     events = list(trace.events) + ([trace.failed_event] if trace.failed_event is not None else [])
     for k, event in enumerate(events, start=1):
         ev = as_event(event)
-        cls = {Crash: "crash", Recover: "recover", Lose: "fault", Duplicate: "fault"}.get(type(ev), "event")
+        cls = {Crash: "crash", Recover: "recover", Rebuild: "recover", Lose: "fault", Duplicate: "fault"}.get(type(ev), "event")
         if k > steps:
             cls = "failed"
         at = ev.at
         parts.append(f'<circle class="dot {cls}" data-step="{k}" cx="{_x(at)}" cy="{_y(k)}" r="6">'
                      f'<title>{k}. {_e(describe(cs, ev))}</title></circle>')
         if cls in ("crash", "recover", "failed"):
-            label = {"crash": "crash", "recover": "recover", "failed": "fails"}[cls]
+            label = {"crash": "crash", "recover": ev.kind, "failed": "fails"}[cls]
             parts.append(f'<text class="fault-label {cls}" x="{_x(at) + 9}" y="{_y(k) + 4}">{label}</text>')
     parts.append("</svg>")
     return "".join(parts)

@@ -34,10 +34,12 @@ from pnyx.model.system import (
     Footprints,
     Lose,
     Network,
+    Rebuild,
     Recover,
     Request,
     Timer,
     as_event,
+    budget_slot,
     spend,
 )
 
@@ -164,6 +166,7 @@ class SpecModel:
         self.fifo = cs.network == "fifo"
         self.net = Network.of(cs.network, self.n, cs.capacity)
         self.limits = tuple(cs.budget.values())  # every budget, in the state's order
+        self.rebuild_slot = budget_slot(cs.budget, Rebuild.SPENDS) if Rebuild.SPENDS in cs.budget else -1
         self._push = self.net.push
         self.msg_handlers = cs.message_handlers
         self.dropped = [0] * len(cs.messages)  # deliveries no handler accepted, per message kind
@@ -203,7 +206,7 @@ class SpecModel:
         spends = [-1] * len(self.cs.handlers)
         for h in self.cs.handlers:
             spends[h.index] = h.spends
-        return Footprints(self.n, self.fifo, spends)
+        return Footprints(self.n, self.fifo, spends, self.rebuild_slot)
 
     def in_flight(self, state: State) -> list[tuple[int, int, tuple]]:
         """Every message in the network as (src, dst, message), in a fixed order."""
@@ -363,6 +366,9 @@ class SpecModel:
                     s2 = self.apply(s_up, i, st2, sends, net, budget)
                     if s2 is not None:
                         out.append((Recover(i, choices, sends), s2))
+        rb = self.rebuild_slot
+        if rb >= 0 and budget[rb] < self.limits[rb]:
+            self.rebuilds(state, spend(budget, rb), out)
         if losable:
             b2 = budget[:LOSS] + (budget[LOSS] + 1,) + budget[LOSS + 1 :]  # spend(budget, slot), inline: once per state
             for dst, src, msg, k, net1 in losable:
@@ -372,6 +378,24 @@ class SpecModel:
             for dst, src, msg, net1 in self.net.duplicates(net):
                 out.append((Duplicate(dst, src, msg), (ns, up, net1, b2)))
         return out
+
+    def rebuilds(self, state: State, b2: tuple, out: list) -> None:
+        """Each down node restarting with its disk lost (`Rebuild`): every variable but the ghost
+        ones at its initial value, then the spec's `on rebuild` handler, if it has one."""
+        ns, up, net, _ = state
+        h = self.cs.rebuild
+        for i in self.nodes:
+            if up[i]:
+                continue
+            ns2 = ns[:i] + (self.cs.reset_disk(ns[i], i),) + ns[i + 1 :]
+            s_up = (ns2, up[:i] + (True,) + up[i + 1 :], net, b2)
+            if h is None:
+                out.append((Rebuild(i), s_up))
+                continue
+            for choices, (st2, sends, _) in self.run(h, (i, ns2[i]), s_up, Rebuild(i)):
+                s2 = self.apply(s_up, i, st2, sends, net, b2)
+                if s2 is not None:
+                    out.append((Rebuild(i, choices, sends), s2))
 
     def cut(self, net: tuple, i: int) -> tuple:
         """The network after node i crashed: its TCP channels break; UDP packets to it are lost."""

@@ -308,7 +308,7 @@ class AmpleSets:
         if budget[CRASH] < self.limits[CRASH]:
             return False
         for kind, slot in self.disconnecting:
-            if kind == "recover":
+            if kind in ("recover", "rebuild"):
                 continue  # no crash is left: nobody recovers
             if slot < 0 or budget[slot] < self.limits[slot]:
                 return False

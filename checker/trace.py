@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, assert_never
 
 from pnyx.model.compiler import CompiledSpec
-from pnyx.model.system import HANDLER_KIND, Crash, Deliver, Duplicate, Lose, Recover, Request, Timer, as_event
+from pnyx.model.system import HANDLER_KIND, Crash, Deliver, Duplicate, Lose, Rebuild, Recover, Request, Timer, as_event
 from pnyx.model.types import BoolType, NodeType, node_name, show, to_itf
 
 from .model import Event, SpecModel, State
@@ -68,6 +68,10 @@ def describe(cs: CompiledSpec, event: tuple) -> str:
         case Recover():
             hi = cs.recover.index if cs.recover is not None else -1
             return f"{node_name(ev.node)} recovers" + (_choices(cs, hi, ev.choices) if hi >= 0 else "")
+        case Rebuild():
+            hi = cs.rebuild.index if cs.rebuild is not None else -1
+            text = f"{node_name(ev.node)} restarts with its disk lost (persistent state lost too)"
+            return text + (_choices(cs, hi, ev.choices) if hi >= 0 else "")
         case Lose():
             return f"the network loses {cs.show_message(ev.msg)} from {node_name(ev.src)} to {node_name(ev.dst)}"
         case Duplicate():
@@ -212,6 +216,9 @@ def event_json(cs: CompiledSpec, event: tuple) -> dict[str, Any]:
         case Recover():
             out["node"] = node_name(ev.node)
             hi, choices = (cs.recover.index if cs.recover is not None else -1), ev.choices
+        case Rebuild():
+            out["node"] = node_name(ev.node)
+            hi, choices = (cs.rebuild.index if cs.rebuild is not None else -1), ev.choices
         case Crash():
             out["node"] = node_name(ev.node)
         case _:

@@ -129,7 +129,8 @@ class NodeRuntime:
     SNAPSHOT_EVERY = 1000
 
     def start(self) -> Step | None:
-        """Boot: fresh initial state, or reload persistent variables and run `on recover`."""
+        """Boot: fresh initial state, or reload persistent variables and run `on recover`; started
+        empty on purpose (`rebuilt`), run the spec's `on rebuild` as the checker's Rebuild does."""
         saved = self.storage.load(self.record)
         self.up = True
         self._dirty = False
@@ -137,10 +138,11 @@ class NodeRuntime:
         if saved is None:
             if self.storage.load_log(self.record):
                 raise StorageError(f"record {self.record!r}: a log without its snapshot (the snapshot was deleted)")
-            self.state = self._as_appendable(self._fresh_state())
+            rebuild = self.cs.rebuild if self.rebuilt else None
+            self.state = self._as_appendable(self._with_ghosts(self.init if rebuild else self._fresh_state()))
             self._gen = -1
             self._snapshot()  # from now on, a restart is a recovery
-            return None
+            return self._run(rebuild, (), lambda: "rebuild") if rebuild is not None else None
         values, self._gen = self._unpack(saved)
         values = self._appendable_values(values)  # before the replay, so that appending costs O(appended)
         self._snap_items = self._items_in(values)
@@ -166,19 +168,27 @@ class NodeRuntime:
         st = list(self.init)
         for v, value in zip(self.persistent, values):
             st[v.slot] = value
-        if self.keep_ghost and self._ghost_memory is not None:
-            for s, value in zip(self.ghost_slots, self._ghost_memory):
-                st[s] = value
-        self.state = tuple(st)
+        self.state = self._with_ghosts(tuple(st))
         self._saved = tuple(values)
         if self.cs.recover is None:
             return None
         return self._run(self.cs.recover, (), lambda: "recover")
 
+    def _with_ghosts(self, st: tuple) -> tuple:
+        """`st` with the ghost variables this node had before its crash, where they are kept
+        (a simulation evaluating properties): they survive a restart, a lost disk included."""
+        if not (self.keep_ghost and self._ghost_memory is not None):
+            return st
+        out = list(st)
+        for s, value in zip(self.ghost_slots, self._ghost_memory):
+            out[s] = value
+        return tuple(out)
+
     def _fresh_state(self) -> tuple:
         """The initial state, with the spec's persistent `rebuilt` flag set when this node was
-        started empty on purpose: a protocol that cannot let a server that lost its disk vote
-        before it has synced (ZAB) declares the flag and guards on it."""
+        started empty on purpose and the spec has no `on rebuild` handler to set it: a protocol
+        that cannot let a server that lost its disk vote before it has synced (ZAB) declares
+        the flag and guards on it."""
         if not self.rebuilt:
             return self.init
         st = list(self.init)

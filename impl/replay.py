@@ -275,7 +275,7 @@ class _Validator:
             out.src = self.value(ev.get("src"), self.node_t, f"{where}.src")
             out.message = self.message(ev.get("message"), f"{where}.message")
         if kind in HANDLER_KIND:
-            hi = ev.get("handler", -1 if kind == "recover" else None)
+            hi = ev.get("handler", -1 if kind in ("recover", "rebuild") else None)
             hs = self.cs.handlers
             if not (type(hi) is int and (-1 <= hi < len(hs))):
                 raise ReplayError(f"{where}.handler: expected a handler number -1..{len(hs) - 1}, got {json_kind(hi)}")
@@ -380,6 +380,11 @@ class Replayer:
                 if sim.nodes[node].up:
                     raise Divergence(f"{node_name(node)} recovers in the trace, but it is up in the simulation")
                 sim.restart(node)
+            elif ev.kind == "rebuild":
+                if sim.nodes[node].up:
+                    raise Divergence(f"{node_name(node)} restarts with its disk lost in the trace, but it is up "
+                                     "in the simulation")
+                sim.rebuild(node)
             elif ev.kind == "lose":
                 sim.lose(self._find(node, ev.src, ev.message, False))
             else:

@@ -250,6 +250,17 @@ class Simulation:
         self._after(f"{node_name(node)} recovers", step)
         return step
 
+    def rebuild(self, node: int) -> Step | None:
+        """A crashed node restarts with its disk lost: empty storage, started as `cluster restart
+        --rebuild` starts a real node (it runs the spec's `on rebuild`)."""
+        rt = self.nodes[node]
+        self.storages[node] = rt.storage = MemoryStorage()
+        rt.rebuilt = True
+        step = rt.start()
+        self._arm_all(node)
+        self._after(f"{node_name(node)} restarts with its disk lost", step)
+        return step
+
     # ---- timed mode ----------------------------------------------------------------
     def _reset_table(self) -> dict[int, list[HandlerEntry]]:
         """For each message type, the timers whose countdown it restarts (failure detectors)."""

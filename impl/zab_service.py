@@ -428,6 +428,8 @@ class ZabService(Service):
         for key, name in (("epoch", "currentEpoch"), ("accepted_epoch", "acceptedEpoch")):
             if name in self.slot:
                 out[key] = int(st[self.slot[name]])
+        if "rebuilt" in self.slot:  # started empty (`cluster restart --rebuild`), not settled by a leader since
+            out["rebuilt"] = bool(st[self.slot["rebuilt"]])
         return out
 
 

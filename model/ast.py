@@ -418,6 +418,11 @@ class OnRecover(Handler):
 
 
 @dataclass(frozen=True, eq=False)
+class OnRebuild(Handler):
+    """Runs when a crashed node restarts with its disk lost (persistent variables at their initial values)."""
+
+
+@dataclass(frozen=True, eq=False)
 class Property(Node):
     kind: str  # "invariant" | "reachable" | "eventually" | "infinitely" | "leadsto"
     name: str

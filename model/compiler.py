@@ -58,7 +58,7 @@ class HandlerEntry:
     """One compiled handler with what a caller needs to invoke and describe it."""
 
     index: int
-    kind: str  # message | timer | request | recover
+    kind: str  # message | timer | request | recover | rebuild
     name: str
     fn: Callable[..., Any]
     has_choice: bool
@@ -114,9 +114,11 @@ class CompiledSpec:
     timers: list[HandlerEntry]
     requests: list[HandlerEntry]
     recover: HandlerEntry | None
+    rebuild: HandlerEntry | None  # `on rebuild`: runs after a restart with the disk lost
     properties: list[PropertyEntry]
     init_node: Callable[[int], tuple]
     reset_volatile: Callable[[tuple, int], tuple]
+    reset_disk: Callable[[tuple, int], tuple]  # a restart with the disk lost: only ghost variables kept
     perm_node_state: Callable[[tuple, tuple, tuple], tuple] | None
     perm_message: Callable[[tuple, tuple, tuple], tuple] | None
     messages_hold_nodes: bool  # False: renaming nodes moves messages between channels but never changes one
@@ -635,6 +637,8 @@ class _Compiler(ir.Visitor):
                 trigger = f"timer_{h.name}"
             case ir.OnRequest():
                 trigger = f"request_{h.name}"
+            case ir.OnRebuild():
+                trigger = "rebuild"
             case _:
                 trigger = "recover"
         name = self.function_name(f"{trigger}_l{h.span.line}")
@@ -745,6 +749,9 @@ class _Compiler(ir.Visitor):
         o.emit("def reset_volatile(st, self_id):")
         keep = [f"st[{v.slot}]" if v.storage != "volatile" else inits[v.slot] for v in prog.vars]
         o.emit(f"    return ({''.join(x + ', ' for x in keep)})")
+        o.emit("def reset_disk(st, self_id):")
+        keep = [f"st[{v.slot}]" if v.storage == "ghost" else inits[v.slot] for v in prog.vars]
+        o.emit(f"    return ({''.join(x + ', ' for x in keep)})")
         o.emit("")
         hnames = [self.handler(h) for h in self.program.handlers]
         pnames = [self.prop(p) for p in self.program.properties]
@@ -836,7 +843,7 @@ def compile_checked(ct: Checked) -> CompiledSpec:
     handlers: list[HandlerEntry] = []
     by_msg: list[list[HandlerEntry]] = [[] for _ in ct.messages]
     timers, requests = [], []
-    recover = None
+    recover = rebuild = None
     for h, fname in zip(comp.program.handlers, names["handlers"]):
         fn = ns[fname]
         i, choice, line = h.index, h.has_choice, h.span.line
@@ -853,6 +860,9 @@ def compile_checked(ct: Checked) -> CompiledSpec:
             e = HandlerEntry(i, "request", h.name, fn, choice, line, params=params, choice_sites=sites,
                              arg_error=_too_many_arguments(ct, h), reply_type=_reply_type(h))
             requests.append(e)
+        elif isinstance(h, ir.OnRebuild):
+            e = HandlerEntry(i, "rebuild", "rebuild", fn, choice, line, choice_sites=sites)
+            rebuild = e
         else:
             assert isinstance(h, ir.OnRecover)
             e = HandlerEntry(i, "recover", "recover", fn, choice, line, choice_sites=sites)
@@ -865,6 +875,7 @@ def compile_checked(ct: Checked) -> CompiledSpec:
         checked=ct, source=src, n_nodes=ct.n_nodes, network=ct.network, capacity=ct.capacity,
         budget=ct.budget, symmetric=ct.symmetric, vars=ct.vars, messages=ct.messages, handlers=handlers,
         message_handlers=tuple(tuple(x) for x in by_msg), timers=timers, requests=requests, recover=recover,
+        rebuild=rebuild, reset_disk=ns["reset_disk"],
         properties=props, init_node=ns["init_node"], reset_volatile=ns["reset_volatile"],
         perm_node_state=ns.get("perm_node_state"), perm_message=ns.get("perm_message"),
         messages_hold_nodes=bool(ns.get("MESSAGES_HOLD_NODES", True)), node_signature=ns.get("node_signature"),

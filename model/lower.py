@@ -196,6 +196,8 @@ class _Lowering:
             params = tuple(ir.Param(p.span, name, t, self.declared(p.type, t))
                            for p, (name, t) in zip(h.params, self.ct.request_params[h]))
             return ir.OnRequest(*common, h.name, params)
+        if isinstance(h, A.OnRebuild):
+            return ir.OnRebuild(*common)
         assert isinstance(h, A.OnRecover)
         return ir.OnRecover(*common)
 

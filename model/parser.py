@@ -26,7 +26,7 @@ MAX_NESTING = 100
 INT_MAX = 2**63 - 1  # integers in a spec are 64-bit
 MAX_SPEC_BYTES = 16 * 2**20
 _STATEMENT_RULES = frozenset({"block", "if_stmt", "for_stmt", "assign", "let", "send", "reply", "disconnect",
-                              "choose_one", "choose_subset", "on_message", "on_timer", "on_request", "on_recover"})
+                              "choose_one", "choose_subset", "on_message", "on_timer", "on_request", "on_recover", "on_rebuild"})
 
 # Friendlier names for terminals in "expected ..." messages.
 _TERMINAL_NAMES = {
@@ -167,6 +167,9 @@ class _ToAst(Transformer):
 
     def on_recover(self, meta, c):
         return A.OnRecover(_span(meta), None, c[0])
+
+    def on_rebuild(self, meta, c):
+        return A.OnRebuild(_span(meta), None, c[0])
 
     def propkind(self, meta, c):
         return str(c[0])

@@ -26,7 +26,7 @@ import functools
 from collections.abc import Sequence
 from typing import ClassVar, NamedTuple
 
-from .typecheck import BUDGETS
+from .typecheck import BUDGETS, REBUILDS
 
 _new = tuple.__new__  # builds an event without a Python-level __new__: the checker's hot path
 
@@ -69,6 +69,13 @@ class _Recover(NamedTuple):
     kind: str
     node: int
     choices: tuple  # of the spec's `on recover` handler, if it has one
+    sends: tuple
+
+
+class _Rebuild(NamedTuple):
+    kind: str
+    node: int
+    choices: tuple  # of the spec's `on rebuild` handler, if it has one
     sends: tuple
 
 
@@ -193,6 +200,28 @@ class Recover(_Recover):
         return self.node
 
 
+class Rebuild(_Rebuild):
+    """A crashed node comes back up with its disk lost: its persistent variables return to their
+    initial values too (ghost ones stay), then it runs the spec's `on rebuild` handler if it has one."""
+
+    __slots__ = ()
+    KIND: ClassVar[str] = "rebuild"
+    SPENDS: ClassVar[str | None] = REBUILDS  # a budget a spec gives or not (its layout then stays as before)
+    CLASS_LEN: ClassVar[int] = 2  # the leading fields that make its fairness class
+    FAIR_BY: ClassVar[str | None] = None  # what `fair rebuild NAME` names
+
+    def __new__(cls, node: int, choices: tuple = (), sends: tuple = ()) -> Rebuild:
+        return _new(cls, ("rebuild", node, choices, sends))
+
+    def __getnewargs__(self) -> tuple:
+        return tuple(self)[1:]
+
+    @property
+    def at(self) -> int:
+        """The node the event happens at."""
+        return self.node
+
+
 class Lose(_Lose):
     """The network loses a message in flight."""
 
@@ -235,12 +264,13 @@ class Duplicate(_Duplicate):
         return self.dst
 
 
-Event = Deliver | Timer | Request | Crash | Recover | Lose | Duplicate
-EVENTS: tuple[type, ...] = (Deliver, Timer, Request, Crash, Recover, Lose, Duplicate)  # the checker's order
+Event = Deliver | Timer | Request | Crash | Recover | Rebuild | Lose | Duplicate
+EVENTS: tuple[type, ...] = (Deliver, Timer, Request, Crash, Recover, Rebuild, Lose, Duplicate)  # the checker's order
 BY_KIND: dict[str, type] = {c.KIND: c for c in EVENTS}
 EVENT_KINDS: tuple[str, ...] = tuple(BY_KIND)
 # The kind of handler each event runs (the compiler's HandlerEntry.kind); the others run none.
-HANDLER_KIND: dict[str, str] = {"deliver": "message", "timer": "timer", "request": "request", "recover": "recover"}
+HANDLER_KIND: dict[str, str] = {"deliver": "message", "timer": "timer", "request": "request", "recover": "recover",
+                               "rebuild": "rebuild"}
 # What a fairness declaration of each kind may name: messages, timers, request handlers, or nothing (None).
 FAIRNESS_NAMES: dict[str, str | None] = {c.KIND: c.FAIR_BY for c in EVENTS}
 
@@ -450,7 +480,8 @@ class UnorderedNetwork(Network):
 
 
 # ---- independence: what each event reads and writes --------------------------------------
-_SENDS_AT = {"deliver": 6, "timer": 4, "request": 5, "recover": 3}  # where an event that runs a handler keeps its sends
+# where an event that runs a handler keeps its sends
+_SENDS_AT = {"deliver": 6, "timer": 4, "request": 5, "recover": 3, "rebuild": 3}
 
 
 def sends_of(ev: tuple) -> Sequence[tuple[int, tuple | None]]:
@@ -471,7 +502,7 @@ class Footprints:
     the two orders end in one state. The parts, by kind:
     - every event at a node writes that node's variables (same node: dependent);
     - a delivery reads its receiver's up flag and writes its channel;
-    - a timer or request reads its node's up flag; crash and recover write it;
+    - a timer or request reads its node's up flag; crash, recover and rebuild write it;
     - a send to `dst` reads dst's up flag (a send to a down node is dropped) and writes the
       channel it appends to (a bounded channel's capacity is judged on it); `disconnect dst`
       writes both channels between the two nodes;
@@ -481,10 +512,11 @@ class Footprints:
       a budget shared by all nodes makes their budgeted events dependent.
     """
 
-    def __init__(self, n: int, fifo: bool, timer_spends: Sequence[int]) -> None:
+    def __init__(self, n: int, fifo: bool, timer_spends: Sequence[int], rebuild_slot: int = -1) -> None:
         self.n = n
         self.fifo = fifo
         self.timer_spends = tuple(timer_spends)  # by handler index: the budget slot a timer spends, or -1
+        self.rebuild_slot = rebuild_slot  # the budget slot of `rebuilds`, -1 when the spec gives none
         self._chan0 = 2 * n
         self._budget0 = 2 * n + n * n
         self._cache: dict[tuple, tuple[int, int]] = {}
@@ -541,6 +573,8 @@ class Footprints:
                         writes |= self.chan(src, dst)
         elif kind == "recover":
             writes |= self.up(at)
+        elif kind == "rebuild":
+            writes |= self.up(at) | self.budget(self.rebuild_slot)
         elif kind in ("lose", "duplicate"):
             # the event happens in the network: it neither reads nor writes the receiver's variables
             writes = self.chan(ev[2], at) | self.budget(LOSS if kind == "lose" else DUP)

@@ -42,6 +42,8 @@ from .types import (
 )
 
 BUDGETS = ("requests", "crashes", "losses", "duplicates")  # built in; specs may add budgets their timers spend
+# Built in, but a counter of the state only when the spec gives it: a spec without it keeps its state layout.
+REBUILDS = "rebuilds"  # how many times a crashed node may restart with its disk lost (`on rebuild`)
 BUILTINS = ("len", "append", "last", "max", "min", "is_prefix", "some", "value", "node", "head", "tail")
 
 # What a spec can use. Constants are 64-bit integers (or booleans). Nodes: the checker keeps
@@ -458,9 +460,9 @@ class _Checker:
             if item.name in given:
                 raise self.error(f"budget {item.name!r} is given twice", item)
             given.add(item.name)
-            if item.name not in BUDGETS and item.name not in spent:
+            if item.name not in BUDGETS and item.name != REBUILDS and item.name not in spent:
                 raise self.error(f"unknown budget {item.name!r}", item,
-                                 "budgets are " + ", ".join(BUDGETS) + ", or a name that a timer `spends`")
+                                 "budgets are " + ", ".join((*BUDGETS, REBUILDS)) + ", or a name that a timer `spends`")
             budget[item.name] = self.const_int(item.expr, f"the {item.name} budget")
             if budget[item.name] < 0:
                 raise self.const_error(f"a budget is a count, at least 0; got {budget[item.name]}", item.expr)
@@ -468,7 +470,7 @@ class _Checker:
             if isinstance(h, A.OnTimer) and h.spends is not None and h.spends not in budget:
                 raise self.error(f"timer {h.name} spends {h.spends!r}, which the budget does not give", h,
                                  f"add `{h.spends} = K` to the budget block")
-            if isinstance(h, A.OnTimer) and h.spends in BUDGETS:
+            if isinstance(h, A.OnTimer) and (h.spends in BUDGETS or h.spends == REBUILDS):
                 raise self.error(f"{h.spends!r} is a built-in budget; a timer spends a budget of its own", h)
         if network == "fifo" and budget["duplicates"] > 0:
             raise self.error("duplication applies to `unordered` networks only", spec.network or spec.nodes)
@@ -515,6 +517,9 @@ class _Checker:
         recovers = [h for h in spec.handlers if isinstance(h, A.OnRecover)]
         if len(recovers) > 1:
             raise self.error("a spec has at most one `on recover` handler", recovers[1])
+        rebuilds = [h for h in spec.handlers if isinstance(h, A.OnRebuild)]
+        if len(rebuilds) > 1:
+            raise self.error("a spec has at most one `on rebuild` handler", rebuilds[1])
         for h in spec.handlers:
             self.handler = h
             self.allow_self = self.allow_state = True

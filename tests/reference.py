@@ -436,6 +436,7 @@ class NaiveExplorer:
         self.timers = [h for h in ct.handlers if isinstance(h, A.OnTimer)]
         self.requests = [h for h in ct.handlers if isinstance(h, A.OnRequest)]
         self.recover = next((h for h in ct.handlers if isinstance(h, A.OnRecover)), None)
+        self.rebuild = next((h for h in ct.handlers if isinstance(h, A.OnRebuild)), None)
 
     def initial(self) -> tuple:
         ns = tuple(self.it.init_node(i) for i in range(self.n))
@@ -544,6 +545,18 @@ class NaiveExplorer:
                     out.append(s_up)
                 else:
                     out += self._step(s_up, i, it.outcomes(self.recover, i, ns[i], {}), net, budget)
+        if "rebuilds" in self.budget and budget[self.names.index("rebuilds")] < self.budget["rebuilds"]:
+            b2 = self.use(budget, "rebuilds")
+            for i in range(n):
+                if not up[i]:  # back with its disk lost: only ghost variables survive
+                    init = it.init_node(i)
+                    st = tuple(ns[i][v.slot] if v.storage == "ghost" else init[v.slot] for v in self.ct.vars)
+                    ns2 = tuple(st if j == i else ns[j] for j in range(n))
+                    s_up = (ns2, tuple(True if j == i else up[j] for j in range(n)), net, b2)
+                    if self.rebuild is None:
+                        out.append(s_up)
+                    else:
+                        out += self._step(s_up, i, it.outcomes(self.rebuild, i, st, {}), net, b2)
         if budget[self.names.index("losses")] < self.budget["losses"]:
             b2 = self.use(budget, "losses")
             if self.fifo:

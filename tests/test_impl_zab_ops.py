@@ -303,7 +303,7 @@ def test_a_follower_serves_reads_only_from_its_leaders_uptodate_on() -> None:
     lead = next(dst for dst, m in host.sent if m[0] == msg["FollowerInfo"])
     rt.deliver(lead, (msg["NewEpoch"], 1))
     written = ((lead, 7, 1, 1), ("create", "/a", b"x"))
-    rt.deliver(lead, (msg["NewLeader"], 1, False, (0, 0), 0, (), (((1, 1), written),)))  # a DIFF from (0, 0)
+    rt.deliver(lead, (msg["NewLeader"], 1, False, (0, 0), 0, (), (((1, 1), written),), True))  # a DIFF from (0, 0)
     assert (svc._name(rt.state, "role"), svc._name(rt.state, "phase")) == ("FOLLOWING", "BROADCAST")
     assert not svc.serving and svc.applied == 0
     with pytest.raises(ClientError, match=r"^syncing: this server is following in phase broadcast"):
@@ -361,8 +361,8 @@ def test_a_restart_recovers_the_compacted_transactions_its_tree_snapshot_lacks(t
 
     async def lead_and_write() -> None:
         await svc.start()
-        rt.deliver(1, (msg["FollowerInfo"], 0, 0, (0, 0)))
-        rt.deliver(1, (msg["AckEpoch"], 1, True, 0, (0, 0)))
+        rt.deliver(1, (msg["FollowerInfo"], 0, 0, (0, 0), False))
+        rt.deliver(1, (msg["AckEpoch"], 1, True, 0, (0, 0), False))
         rt.deliver(1, (msg["AckLeader"], 1, 0))
         assert svc._established(rt.state)
         for k in range(5):

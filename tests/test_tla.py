@@ -88,6 +88,7 @@ CASES = [
     ("spec/gossip.pnyx", {"N": 2, "WRITES": 1, "ANTI_ENTROPY": True}, 217),  # anti-entropy: Digest, Answer
     ("tests/golden/tla/relay.pnyx", {"LOG": 1, "MAXV": 1}, 1413),
     ("tests/golden/tla/flood.pnyx", {}, 46),
+    ("tests/golden/tla/rebuild.pnyx", {}, 675),  # a restart with the disk lost: the Rebuild action
     # ZAB: `disconnect` when a follower gives up, and a timeout budget that timers spend
     ("spec/zab.pnyx", {"N": 2, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1}, 117),
 ]
@@ -331,7 +332,8 @@ SMALL: dict[str, list[dict[str, object]]] = {
     "spec/gossip.pnyx": [{"N": 3, "WRITES": 1}, {"N": 2, "CRASHES": 1},
                          {"N": 2, "WRITES": 1, "ANTI_ENTROPY": True, "TIMEOUTS": 1}],
     "spec/zab.pnyx": [{"N": 2, "TXNS": 1, "CRASHES": 1, "MAX_EPOCH": 2, "TIMEOUTS": 1},
-                      {"N": 3, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1, "TIMEOUTS": 0}],
+                      {"N": 3, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1, "TIMEOUTS": 0},
+                      {"N": 2, "TXNS": 1, "CRASHES": 1, "REBUILDS": 1, "MAX_EPOCH": 2, "TIMEOUTS": 1}],
     "spec/zab_broadcast.pnyx": [{"TXNS": 1}],
     "spec/fle.pnyx": [{"MAX_EPOCH": 0}, {"N": 2, "RESTARTS": 1}],
     "spec/gossip_rumor.pnyx": [{}, {"FEEDBACK": False, "COIN": True, "K": 2}],
@@ -340,6 +342,7 @@ SMALL: dict[str, list[dict[str, object]]] = {
     "spec/members.pnyx": [{"MAX_INC": 0, "CRASHES": 0}],
     "tests/golden/tla/relay.pnyx": [{"LOG": 1, "MAXV": 1}],
     "tests/golden/tla/flood.pnyx": [{}],
+    "tests/golden/tla/rebuild.pnyx": [{}, {"N": 3, "TOP": 1}],
 }
 # The mutants the suite runs, with constant overrides where the catalogued constants take TLC
 # more than a few seconds: smaller constants, found by search, at which Pnyx finds the same

@@ -22,7 +22,7 @@ SPEC = ROOT / "spec" / "zab.pnyx"
 MUTANTS = ROOT / "spec" / "zab_mutants"
 # mutants whose search explores about a hundred thousand states or more
 SLOW = {"ack_before_log", "diff_instead_of_trunc", "epoch_before_history", "leader_merges_late_joiner",
-        "diff_below_snapshot"}
+        "diff_below_snapshot", "late_rebuilt_settled"}
 RUN_SLOW = os.environ.get("PNYX_SLOW_TESTS") == "1"
 
 
@@ -36,7 +36,9 @@ def test_defaults_are_the_meaningful_configuration() -> None:
     assert c["VALUES"] == 1 and cs.budget["heartbeats"] == 0
     persistent = {v.name for v in cs.vars if v.storage == "persistent"}
     # the snapshot (base, baseZxid) and the retained log beside it
-    assert persistent == {"acceptedEpoch", "currentEpoch", "base", "baseZxid", "history"}
+    # and the flag of a server restarted with its disk lost, not synced since (no rebuilds by default)
+    assert persistent == {"acceptedEpoch", "currentEpoch", "base", "baseZxid", "history", "rebuilt"}
+    assert c["REBUILDS"] == 0 and cs.budget["rebuilds"] == 0
     assert c["RETAIN"] == 1  # both a DIFF of committed transactions and a SNAP are explored
     names = {p.name for p in cs.properties}
     assert {"Integrity", "Agreement", "TotalOrder", "LocalPrimaryOrder", "GlobalPrimaryOrder", "PrimaryIntegrity",
@@ -89,6 +91,16 @@ def test_small_preset_holds_and_commits_everywhere() -> None:
     assert r.reached["RecoveredFollowerResynced"] is not None
     # without timeouts the followers of a crashed leader never give up on it
     assert r.reached["SecondEpochAfterLeaderCrash"] is None
+
+
+def test_a_server_that_lost_its_disk_keeps_every_property() -> None:
+    # a crash that loses the disk, a timeout, one write: complete in seconds; the rebuilt server
+    # resynchronizes (RebuiltServerResynced) and no committed transaction is lost
+    base = check(load(str(SPEC), {"TXNS": 1, "CRASHES": 1, "TIMEOUTS": 1}))
+    r = check(load(str(SPEC), {"TXNS": 1, "CRASHES": 1, "REBUILDS": 1, "TIMEOUTS": 1}))
+    assert r.complete and r.violation is None
+    assert r.reached["RebuiltServerResynced"] is not None and base.reached["RebuiltServerResynced"] is None
+    assert r.stats.distinct > base.stats.distinct
 
 
 def test_heartbeats_keep_every_property() -> None:

@@ -51,7 +51,7 @@ def section_fairness(b: _Builder, out: list[str], ops: dict[int, tuple[str, list
                     conj.append(cond)
                 else:
                     conj.append(f"\\A i \\in Node : {wf}({act}(i))")
-        elif f.kind in ("crash", "recover"):
+        elif f.kind in ("crash", "recover", "rebuild"):
             act = b.acts.get((f.kind, -1))
             if act is not None:
                 conj.append(f"\\A i \\in Node : {wf}({act}(i))")

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pnyx.model import ir
-from pnyx.model.system import EVENTS, Crash, Deliver, Duplicate, Lose, Recover, Request, Timer
+from pnyx.model.system import EVENTS, Crash, Deliver, Duplicate, Lose, Rebuild, Recover, Request, Timer
 from pnyx.model.typecheck import BUDGETS, Checked
 from pnyx.model.types import default
 
@@ -61,7 +61,7 @@ class _Builder:
             can_send = FIFO_CAN_SEND if self.fifo else UNORDERED_CAN_SEND
         prelude = COMMON + network(self.fifo) + can_send
         self.defined = {"Node", "Init", "Next", "Spec", "vars", "TypeOK", "Env", "Take", "Handle", "Deliver",
-                        "Crash", "Recover", "Lose", "Duplicate", "CAPACITY", "up", "chan", "net", "NoMessages",
+                        "Crash", "Recover", "Rebuild", "Lose", "Duplicate", "CAPACITY", "up", "chan", "net", "NoMessages",
                         "Disconnect", "IsDisconnect"}
         for line in prelude.splitlines():
             head = line.split("==")[0].strip()
@@ -274,12 +274,19 @@ class _Builder:
                     name, head = f"On_request_{h.name}", f"on request {h.name}"
                 case ir.OnRecover():
                     name, head = "On_recover", "on recover"
+                case ir.OnRebuild():
+                    name, head = "On_rebuild", "on rebuild"
                 case _:  # pragma: no cover
                     raise tr.unsupported(h)
             name = g.names.claim(name)
             e0 = tr.fresh()
             tr.env = e0
-            if fields:
+            if isinstance(h, ir.OnRebuild):  # it starts from the state the lost disk leaves: ghosts only kept
+                now = [f"{g.vars[v.name]} |-> " + (f"{g.vars[v.name]}[{me}]" if v.storage == "ghost"
+                                                   else f"Init_{g.vars[v.name]}({me})") for v in self.prog.vars]
+                extra = "".join(f", {f} |-> 0" for f in fields.values())
+                start = f"[{', '.join(now)}, {g.sends} |-> <<>>{extra}]"
+            elif fields:
                 extra = ", ".join(f"{f} |-> 0" for f in fields.values())
                 start = f"[{', '.join(f'{x} |-> {x}[{me}]' for x in g.vars.values())}, {g.sends} |-> <<>>, {extra}]"
             else:
@@ -477,6 +484,32 @@ class _Builder:
             nexts.append("\\E i \\in Node : Recover(i)")
             self.acts[("recover", -1)] = "Recover"
 
+        def rebuild() -> None:
+            spent = Rebuild.SPENDS
+            assert spent is not None
+            if not self.given(Crash.SPENDS) or spent not in self.budget or not self.given(spent):
+                return  # no node ever goes down, or none ever loses its disk
+            h = next((h.index for h in prog.handlers if isinstance(h, ir.OnRebuild)), None)
+            w("\\* node i restarts with its disk lost: persistent and volatile variables at their initial values"
+              + (", then its `on rebuild` handler runs" if h is not None else ""))
+            w("Rebuild(i) ==")
+            w(f"    /\\ {self.limit(spent)}")
+            w("    /\\ ~up[i]")
+            w("    /\\ up' = [up EXCEPT ![i] = TRUE]")
+            if h is not None:
+                w(f"    /\\ \\E r \\in {ops[h][0]}(i) : Take(i, r, {net}, [up EXCEPT ![i] = TRUE])")
+                changed = step_vars | {"up", self.bvars[spent]}
+            else:
+                lost = [g.vars[v.name] for v in prog.vars if v.storage != "ghost"]
+                for x in lost:
+                    w(f"    /\\ {x}' = [{x} EXCEPT ![i] = Init_{x}(i)]")
+                changed = set(lost) | {"up", self.bvars[spent]}
+            w(f"    /\\ {self.spend(spent)}")
+            w(f"    /\\ {self.unchanged(changed)}")
+            w("")
+            nexts.append("\\E i \\in Node : Rebuild(i)")
+            self.acts[("rebuild", -1)] = "Rebuild"
+
         def lose() -> None:
             spent = Lose.SPENDS
             assert spent is not None
@@ -515,7 +548,8 @@ class _Builder:
             nexts.append("\\E x \\in DOMAIN net : Duplicate(x)")
 
         writers: dict[type, Callable[[], None]] = {Deliver: deliver, Timer: timers, Request: requests, Crash: crash,
-                                                   Recover: recover, Lose: lose, Duplicate: duplicate}
+                                                   Recover: recover, Rebuild: rebuild, Lose: lose,
+                                                   Duplicate: duplicate}
         missing = [c.KIND for c in EVENTS if c not in writers]
         if missing:
             raise AssertionError(f"the TLA+ export has no action for the event kind(s) {', '.join(missing)}")

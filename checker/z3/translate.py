@@ -35,6 +35,7 @@ from pnyx.model.system import (
     Event,
     Lose,
     Network,
+    Rebuild,
     Recover,
     Request,
     Timer,
@@ -177,6 +178,10 @@ class Translator:
         self.limits = list(self.budget.values())
         self.blank = tuple(tuple(const(default(ft), ft) for _, ft in m.fields) for m in p.messages)
         self.msg_values: list[tuple] = []
+        rebuilds = next((b for b in p.budget if b.name == Rebuild.SPENDS and b.value > 0), None)
+        if rebuilds is not None:
+            raise self.error("restarts with the disk lost (a `rebuilds` budget); check this spec with `pnyx check`",
+                             rebuilds)
         for v in p.vars:
             self.located(lambda v=v: fresh(v.type, "probe", []), v)
         for m in p.messages:
@@ -578,6 +583,9 @@ class Translator:
                 out.append(self.handler_run(Recover, self.program.handlers[rec.index], s, i, (not_(s.up[i]),),
                                             s.budget, up=up))
 
+    def _rebuild(self, s: SymState, out: list[Branch]) -> None:
+        """None: a spec that gives a `rebuilds` budget is refused up front (see `__init__`)."""
+
     def _lose(self, s: SymState, out: list[Branch]) -> None:
         """The network loses a message in flight (fifo: any position of a channel)."""
         spent = self.spending(s, self.slot_of(Lose))
@@ -719,7 +727,7 @@ class Translator:
 # pnyx.model.system without one here stops the import, rather than going missing from z3.
 _EVENT_BRANCHES: dict[type, Callable[[Translator, SymState, list[Branch]], None]] = {
     Deliver: Translator._deliver, Timer: Translator._timer, Request: Translator._request, Crash: Translator._crash,
-    Recover: Translator._recover, Lose: Translator._lose, Duplicate: Translator._duplicate,
+    Recover: Translator._recover, Rebuild: Translator._rebuild, Lose: Translator._lose, Duplicate: Translator._duplicate,
 }
 if set(_EVENT_BRANCHES) != set(EVENTS):  # pragma: no cover - a catalogue change z3 has not followed
     raise ImportError(f"the z3 back end has no branches for {set(EVENTS) - set(_EVENT_BRANCHES)}")
