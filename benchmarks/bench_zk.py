@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import shutil
 import signal
 import socket
@@ -47,6 +46,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench_impl beside this script
 from bench_impl import ZAB, pct, wait_leader
 
+from pnyx.impl.chaos import process_cpu
 from pnyx.impl.client import AsyncClient, Client, ClientError, RetryingClient, Unavailable, call
 from pnyx.impl.cluster import free_ports, kill_node, node_pid, start_cluster, start_node, stop_cluster, wait_ready
 from pnyx.impl.config import Config, ConfigError, load_config
@@ -55,20 +55,8 @@ ZK_JARS = ("/usr/share/java/zookeeper.jar", "/usr/share/zookeeper/zookeeper.jar"
 ZK_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
 INSTALL_HINT = "apt-get install zookeeper (Debian's ZooKeeper 3.8) and pip install -e '.[zk]' (kazoo)"
 DATA = b"x" * 32
-TICK = os.sysconf("SC_CLK_TCK")
 
 Addr = tuple[str, int]
-
-
-def proc_cpu(pid: int | None) -> float:
-    """User + system CPU seconds of a live process (0 when it is gone)."""
-    if pid is None:
-        return 0.0
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def zookeeper_missing() -> str | None:
@@ -103,7 +91,7 @@ class Cluster:
     def restart(self, i: int) -> None: ...
 
     def cpu(self) -> float:
-        return sum(proc_cpu(self.pid(i)) for i in range(3))
+        return sum(process_cpu(self.pid(i)) for i in range(3))
 
     def wait_quorum(self, timeout: float = 60.0) -> tuple[int, int]:
         """(leader, a follower) once all three serve, one leading."""
