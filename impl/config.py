@@ -111,11 +111,8 @@ class ZabConfig:
     retry: float = 0.02  # seconds between attempts while no leader takes writes (an election)
     # Transactions, values and epochs are unbounded in practice; the checker explores tiny ones.
     # RETAIN: committed transactions a log keeps before compacting them into the snapshot (spec/zab.pnyx).
-    # A snapshot copies the whole tree (about 3.4 CPU-us per znode), so compacting every RETAIN / 2
-    # commits costs each write tree size / (RETAIN / 2) of that: 100,000 keeps it near 0.07 ms per
-    # server at a million znodes (ZooKeeper's snapCount is 100,000).
     constants: dict[str, int] = field(default_factory=lambda: {"TXNS": 2**40, "VALUES": 2**62, "MAX_EPOCH": 2**30,
-                                                               "TIMEOUTS": 2**30, "RETAIN": 100_000})
+                                                               "TIMEOUTS": 2**30, "RETAIN": 10_000})
 
 
 @dataclass
