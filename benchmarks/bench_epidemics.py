@@ -85,6 +85,12 @@ class Run:
     pushes: int
     cycles: int
     curve: list[int] = field(default_factory=list)  # sites holding the news after each cycle
+    push_cycles: int = 0  # the sum over pushes of the cycle each was sent in
+
+    @property
+    def t_push(self) -> float:
+        """The mean cycle of a push: when the traffic happens (every arrival, not only the first)."""
+        return self.push_cycles / max(self.pushes, 1)
 
     @property
     def residue(self) -> float:
@@ -104,16 +110,55 @@ class Run:
         return max(self.infected_at)
 
 
-class Driver:
-    """Round-based driver over a compiled spec's handler functions (no network model, no clock)."""
+@dataclass(frozen=True)
+class Reading:
+    """One reading of what Demers et al. leave unstated about their simulation (docs/gossip.md).
 
-    def __init__(self, cs: CompiledSpec, seed: int) -> None:
+    `in_a_row` is protocol (spec/gossip_rumor.pnyx's IN_A_ROW); the other two are the driver's
+    timing inside a cycle, which the spec does not fix."""
+
+    name: str
+    in_a_row: bool = True  # the counter restarts at a necessary contact (else K unnecessary ones in all)
+    judged: str = "arrival"  # a push is answered from the recipient's state as it arrives, or at "cycle-start"
+    timing: str = "next-cycle"  # a site infected in cycle t first pushes in t + 1, or "same-cycle"
+
+    def __post_init__(self) -> None:
+        if self.judged not in ("arrival", "cycle-start") or self.timing not in ("next-cycle", "same-cycle"):
+            raise ValueError(f"reading {self.name}: judged arrival|cycle-start, timing next-cycle|same-cycle")
+        if self.judged == "cycle-start" and self.timing == "same-cycle":
+            raise ValueError(f"reading {self.name}: pushes answered at the cycle's start cannot infect within it")
+
+
+READINGS = (
+    Reading("in a row, on arrival"),
+    Reading("lifetime, on arrival", in_a_row=False),
+    Reading("in a row, at cycle start", judged="cycle-start"),
+    Reading("lifetime, at cycle start", in_a_row=False, judged="cycle-start"),
+    Reading("in a row, same cycle", timing="same-cycle"),
+)
+LIKELY = READINGS[2]  # the one that matches the paper (docs/gossip.md says why)
+
+
+class Driver:
+    """Round-based driver over a compiled spec's handler functions (no network model, no clock).
+
+    A cycle fires every site's timer in a random order. With `timing` "next-cycle" the pushes
+    are delivered after every timer fired, so a site infected in cycle t first pushes in t + 1;
+    with "same-cycle" each push and what it causes (the reply) are delivered before the next
+    site's timer, so a site infected early in a cycle may push later in it. With `judged`
+    "cycle-start" the messages of one wave (the pushes, then the replies) arrive at once: each
+    is handled against its recipient's state at the start of the wave, so two pushes that reach
+    the same susceptible site in one cycle both find it ignorant (both necessary contacts)."""
+
+    def __init__(self, cs: CompiledSpec, seed: int, judged: str = "arrival", timing: str = "next-cycle",
+                 until_quiet: bool = False) -> None:
         from pnyx.model.runtime import RandomChooser
 
         self.cs = cs
         self.n = cs.n_nodes
         self.rng = random.Random(seed)
         self.chooser = RandomChooser(self.rng)
+        self.judged, self.timing, self.until_quiet = judged, timing, until_quiet
         self.states = [cs.init_node(i) for i in range(self.n)]
         self.value = next(v.slot for v in cs.vars if v.name == "value")
         self.timer = cs.timers[0]
@@ -121,11 +166,24 @@ class Driver:
         self.handlers = cs.message_handlers
         self.news = {m.id for m in cs.messages if m.name in ("Push", "Exchange", "Answer")}
         self.pushes = 0
+        self.push_cycles = 0
+        self.cycle = 0
+        self.infected = [-1] * self.n
+        self.have = 0
 
-    def _call(self, h: HandlerEntry, node: int, args: tuple) -> list | None:
-        r = h.fn(node, self.states[node], *args, self.chooser)
+    def _step(self, handlers: tuple[HandlerEntry, ...], node: int, state: tuple, args: tuple) -> tuple | None:
+        """The first enabled handler's (new state, sends) from `state`, or None; counts the news sent."""
+        for h in handlers:
+            r = h.fn(node, state, *args, self.chooser)
+            if r is not None:
+                self._count(r[1])
+                return r
+        return None
+
+    def _call(self, h: HandlerEntry, node: int, args: tuple) -> list:
+        r = self._step((h,), node, self.states[node], args)
         if r is None:
-            return None
+            return []
         self.states[node] = r[0]
         return r[1]
 
@@ -134,49 +192,82 @@ class Driver:
         for _, m in sends:
             if m[0] in self.news and m[1] > 0:
                 self.pushes += 1
+                self.push_cycles += self.cycle
+
+    def _note(self, node: int, cycle: int) -> None:
+        if self.infected[node] < 0 and self.states[node][self.value] > 0:
+            self.infected[node] = cycle
+            self.have += 1
+
+    def _deliver_in_turn(self, queue: deque, cycle: int) -> None:
+        """Each message against its recipient's current state, the messages it causes after the rest."""
+        while queue:
+            src, dst, m = queue.popleft()
+            r = self._step(self.handlers[m[0]], dst, self.states[dst], (src,) + m[1:])
+            if r is not None:
+                self.states[dst] = r[0]
+                queue.extend((dst, d, x) for d, x in r[1])
+                self._note(dst, cycle)
+
+    def _deliver_at_once(self, wave: list, cycle: int) -> None:
+        """Waves of simultaneous messages, each against its recipient's state at the wave's start.
+        Messages to one site must then agree on its next state (true of a push: adopt the newest)."""
+        while wave:
+            start = {dst: self.states[dst] for _, dst, _ in wave}
+            after: dict[int, tuple] = {}
+            caused = []
+            for src, dst, m in wave:
+                r = self._step(self.handlers[m[0]], dst, start[dst], (src,) + m[1:])
+                if r is None:
+                    continue
+                if after.get(dst, r[0]) != r[0]:
+                    raise ValueError(f"messages to node {dst} delivered at once disagree on its state")
+                after[dst] = r[0]
+                caused.extend((dst, d, x) for d, x in r[1])
+            for dst, state in after.items():
+                self.states[dst] = state
+                self._note(dst, cycle)
+            wave = caused
 
     def run(self, writer: int = 0, max_cycles: int = 1000) -> Run:
-        infected = [-1] * self.n
         self._call(self.write, writer, (1,))
-        infected[writer] = 0
-        have = 1
+        self._note(writer, 0)
         curve = [1]
         order = list(range(self.n))
         quiet = 0
         cycle = 0
-        while cycle < max_cycles and have < self.n:
+        while cycle < max_cycles and (self.until_quiet or self.have < self.n):
             cycle += 1
+            self.cycle = cycle
             self.rng.shuffle(order)
+            sent = False
             queue: deque = deque()
             for i in order:
                 sends = self._call(self.timer, i, ())
-                if sends:
-                    self._count(sends)
-                    queue.extend((i, dst, m) for dst, m in sends)
-            if not queue:
+                sent = sent or bool(sends)
+                queue.extend((i, dst, m) for dst, m in sends)
+                if self.timing == "same-cycle":
+                    self._deliver_in_turn(queue, cycle)
+            if self.judged == "cycle-start":
+                self._deliver_at_once(list(queue), cycle)
+            else:
+                self._deliver_in_turn(queue, cycle)
+            if not sent:
                 quiet += 1
-                if quiet > 1:  # nobody acts any more: the rumor died
+                if quiet > 1 or self.until_quiet:  # nobody acts any more: the rumor died
                     break
-            while queue:
-                src, dst, m = queue.popleft()
-                for h in self.handlers[m[0]]:
-                    sends = self._call(h, dst, (src,) + m[1:])
-                    if sends is not None:
-                        self._count(sends)
-                        queue.extend((dst, d, x) for d, x in sends)
-                        break
-                if infected[dst] < 0 and self.states[dst][self.value] > 0:
-                    infected[dst] = cycle
-                    have += 1
-            curve.append(have)
-        return Run(self.n, infected, self.pushes, cycle, curve)
+            curve.append(self.have)
+        return Run(self.n, self.infected, self.pushes, cycle, curve, self.push_cycles)
 
 
-def runs(path: Path, consts: dict[str, object], count: int, seed0: int = 0) -> list[Run]:
-    cs = compile_spec(path, {"WRITES": 1, **consts})
+def runs(path: Path, consts: dict[str, object], count: int, seed0: int = 0, reading: Reading | None = None) -> list[Run]:
+    """`count` seeded runs from a random writer; with a reading, as rumor mongering: until the rumor dies."""
+    extra = {} if reading is None else {"IN_A_ROW": reading.in_a_row}
+    cs = compile_spec(path, {"WRITES": 1, **consts, **extra})
     out = []
     for k in range(count):
-        d = Driver(cs, seed0 + k)
+        d = (Driver(cs, seed0 + k) if reading is None
+             else Driver(cs, seed0 + k, reading.judged, reading.timing, until_quiet=True))
         out.append(d.run(writer=d.rng.randrange(d.n)))
     return out
 
@@ -196,19 +287,35 @@ def fmt(m: float, h: float, digits: int) -> str:
 
 
 def rumor_table(title: str, consts: dict[str, object], n: int, count: int, ks: list[int],
-                paper: dict[int, tuple] | None) -> dict[int, list[Run]]:
-    print(f"\n{title} (n = {n}, {count} runs per k; paper: Demers et al. 1987)")
-    print(f"{'k':>2}  {'s':>16} {'paper':>7}  {'m':>12} {'paper':>5}  {'t_ave':>11} {'paper':>5}  {'t_last':>11} {'paper':>5}")
+                paper: dict[int, tuple] | None, reading: Reading = LIKELY) -> dict[int, list[Run]]:
+    """One variant for k in `ks` beside the paper's table; with the paper's, the worst gap per column."""
+    print(f"\n{title} (n = {n}, {count} runs per k; reading: {reading.name}; paper: Demers et al. 1987)")
+    print(f"{'k':>2}  {'s':>16} {'paper':>7}  {'m':>12} {'paper':>5}  {'t_ave':>11} {'paper':>5}  {'t_last':>11} {'paper':>5}"
+          f"  {'t_push':>6}")
     out = {}
+    worst: list[tuple[float, int]] = [(0.0, 0)] * 4
+    outside: list[list[int]] = [[], [], [], []]  # k at which the paper's value is outside our 95% interval
     for k in ks:
-        rs = runs(RUMOR, {"N": n, "K": k, **consts}, count, seed0=1000 * k)
+        rs = runs(RUMOR, {"N": n, "K": k, **consts}, count, seed0=1000 * k, reading=reading)
         out[k] = rs
-        s, m = mean_ci([r.residue for r in rs]), mean_ci([r.traffic for r in rs])
-        ta, tl = mean_ci([r.t_ave for r in rs]), mean_ci([float(r.t_last) for r in rs])
+        cols = [mean_ci([r.residue for r in rs]), mean_ci([r.traffic for r in rs]),
+                mean_ci([r.t_ave for r in rs]), mean_ci([float(r.t_last) for r in rs])]
         p = (paper or {}).get(k)
-        ps = [f"{x:g}" for x in p] + ["-"] * (4 - len(p)) if p else ["-"] * 4
-        print(f"{k:>2}  {fmt(*s, 4):>16} {ps[0]:>7}  {fmt(*m, 2):>12} {ps[1]:>5}  {fmt(*ta, 2):>11} {ps[2]:>5}  "
-              f"{fmt(*tl, 2):>11} {ps[3]:>5}")
+        ps = [f"{x:g}" for x in p] if p else ["-"] * 4
+        if p:
+            worst = [max(w, ((c[0] - x) / x, k), key=lambda t: abs(t[0])) for w, c, x in zip(worst, cols, p)]
+            for ks_out, c, x in zip(outside, cols, p):
+                if not abs(c[0] - x) <= c[1]:
+                    ks_out.append(k)
+        print(f"{k:>2}  {fmt(*cols[0], 4):>16} {ps[0]:>7}  {fmt(*cols[1], 2):>12} {ps[1]:>5}  "
+              f"{fmt(*cols[2], 2):>11} {ps[2]:>5}  {fmt(*cols[3], 2):>11} {ps[3]:>5}"
+              f"  {statistics.fmean(r.t_push for r in rs):>6.2f}")
+    if paper:
+        names = ("s", "m", "t_ave", "t_last")
+        print("    largest gap from the paper: " + ", ".join(
+            f"{name} {100 * g:+.0f}% (k={k})" for name, (g, k) in zip(names, worst)))
+        print("    paper outside our 95% interval: " + (", ".join(
+            f"{name} at k={','.join(map(str, o))}" for name, o in zip(names, outside) if o) or "nowhere"))
     return out
 
 
@@ -318,6 +425,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1000, help="sites for the rumor and anti-entropy tables")
     ap.add_argument("--runs", type=int, default=20, help="runs per row")
+    ap.add_argument("--likely-runs", type=int, default=100,
+                    help="runs per row of Tables 1 and 2 under the likely reading (a residue of 1 site in 1000 is noisy)")
     ap.add_argument("--push-sizes", default="100,1000,10000", help="n for the push table, comma-separated")
     ap.add_argument("--fanouts", default="1,2,3,4,5,6")
     ap.add_argument("--push-seconds", type=float, default=5.0, help="CPU seconds per push row at most (fewer runs)")
@@ -325,17 +434,25 @@ def main(argv: list[str] | None = None) -> int:
                     help="fanouts for n >= 10,000 (a run there costs about a CPU minute: each push scans every node)")
     ap.add_argument("--ae-runs", type=int, default=10, help="runs per anti-entropy row")
     ap.add_argument("--plots", metavar="DIR", help="write the PNG charts there (needs matplotlib)")
+    ap.add_argument("--readings-only", action="store_true",
+                    help="only Tables 1 and 2 under each reading of the paper's simulation (about a CPU minute)")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes, a few seconds")
     a = ap.parse_args(argv)
     if a.smoke:
-        a.n, a.runs, a.ae_runs, a.push_sizes, a.fanouts, a.push_seconds = 60, 3, 3, "30", "1,2", 1.0
+        a.n, a.runs, a.ae_runs, a.push_sizes, a.fanouts, a.push_seconds, a.likely_runs = 60, 3, 3, "30", "1,2", 1.0, 3
     ks = [1, 2] if a.smoke else [1, 2, 3, 4, 5]
     t0 = time.process_time()
+    table1 = {r: rumor_table("Rumor mongering: feedback, counter, push (Table 1)", {"FEEDBACK": True, "COIN": False},
+                             a.n, a.likely_runs if r == LIKELY else a.runs, ks, DEMERS_TABLE_1, r) for r in READINGS}
+    table2 = {r: rumor_table("Rumor mongering: blind, coin, push (Table 2)", {"FEEDBACK": False, "COIN": True},
+                             a.n, a.likely_runs if r == LIKELY else a.runs, ks, DEMERS_TABLE_2, r)
+              for r in (LIKELY, READINGS[4])}
+    if a.readings_only:
+        print(f"\n{time.process_time() - t0:.1f} CPU s in all")
+        return 0
     rumor = {
-        "feedback, counter": rumor_table("Rumor mongering: feedback, counter, push (Table 1)",
-                                         {"FEEDBACK": True, "COIN": False}, a.n, a.runs, ks, DEMERS_TABLE_1),
-        "blind, coin": rumor_table("Rumor mongering: blind, coin, push (Table 2)",
-                                   {"FEEDBACK": False, "COIN": True}, a.n, a.runs, ks, DEMERS_TABLE_2),
+        "feedback, counter": table1[LIKELY],
+        "blind, coin": table2[LIKELY],
         "feedback, coin": rumor_table("Rumor mongering: feedback, coin, push", {"FEEDBACK": True, "COIN": True},
                                       a.n, a.runs, ks, None),
         "blind, counter": rumor_table("Rumor mongering: blind, counter, push", {"FEEDBACK": False, "COIN": False},

@@ -31,6 +31,7 @@ def _compiled(path: Path, consts: dict, find: str = "", replace: str = "") -> Co
 VARIANTS = [
     (RUMOR, {"FEEDBACK": True, "COIN": False, "K": 1}),
     (RUMOR, {"FEEDBACK": True, "COIN": False, "K": 2}),
+    (RUMOR, {"FEEDBACK": True, "COIN": False, "K": 2, "IN_A_ROW": False}),
     (RUMOR, {"FEEDBACK": False, "COIN": False, "K": 2}),
     (RUMOR, {"FEEDBACK": True, "COIN": True, "K": 2}),
     (RUMOR, {"FEEDBACK": False, "COIN": True, "K": 2}),

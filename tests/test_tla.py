@@ -336,7 +336,7 @@ SMALL: dict[str, list[dict[str, object]]] = {
                       {"N": 2, "TXNS": 1, "CRASHES": 1, "REBUILDS": 1, "MAX_EPOCH": 2, "TIMEOUTS": 1}],
     "spec/zab_broadcast.pnyx": [{"TXNS": 1}],
     "spec/fle.pnyx": [{"MAX_EPOCH": 0}, {"N": 2, "RESTARTS": 1}],
-    "spec/gossip_rumor.pnyx": [{}, {"FEEDBACK": False, "COIN": True, "K": 2}],
+    "spec/gossip_rumor.pnyx": [{}, {"FEEDBACK": False, "COIN": True, "K": 2}, {"K": 2, "IN_A_ROW": False}],
     "spec/gossip_antientropy.pnyx": [{"N": 2, "WRITES": 2}, {"N": 2, "MODE": 2}],
     "spec/examples/two_phase_commit.pnyx": [{}],
     "spec/members.pnyx": [{"MAX_INC": 0, "CRASHES": 0}],
