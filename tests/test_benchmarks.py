@@ -181,6 +181,9 @@ def test_bench_epidemics_runs(tmp_path: Path) -> None:
     out = proc.stdout
     for title in ("feedback, counter, push (Table 1)", "blind, coin, push (Table 2)", "Anti-entropy", "Push gossip"):
         assert title in out, out
+    # Table 1 under every reading of the paper's simulation, Table 2 under two; each beside the paper
+    assert out.count("(Table 1) (n = 60") == 5 and out.count("(Table 2) (n = 60") == 2, out
+    assert out.count("largest gap from the paper") == 7, out
     rows = [line.split() for line in out.splitlines() if line.strip().startswith(("push ", "pull ", "push-pull "))]
     assert [r[0] for r in rows] == ["push", "pull", "push-pull"], out
     if plots:

@@ -71,3 +71,7 @@ def test_a_reading_that_contradicts_itself_is_refused() -> None:
         bench.Reading("both", judged="cycle-start", timing="same-cycle")
     with pytest.raises(ValueError, match="judged arrival"):
         bench.Reading("typo", judged="sometime")
+
+
+def test_the_papers_rounding_widens_the_comparison_by_half_a_unit() -> None:
+    assert [bench.half_unit(x) for x in ("0.0036", "0.20", "14.1", "19")] == pytest.approx([5e-5, 5e-3, 0.05, 0.5])
