@@ -24,7 +24,7 @@ pushes of the news per site; t_ave and t_last, the mean and the last cycle at wh
 first holds it (the writer holds it at cycle 0). Each row is a mean over `--runs` runs with a
 95% confidence half-width (Student t).
 
-    .venv/bin/python benchmarks/bench_epidemics.py            # the tables, about 10 CPU minutes
+    .venv/bin/python benchmarks/bench_epidemics.py            # the tables, about 7 CPU minutes
     .venv/bin/python benchmarks/bench_epidemics.py --readings-only   # Tables 1 and 2 under each reading
     .venv/bin/python benchmarks/bench_epidemics.py --plots docs   # and the charts (matplotlib)
     .venv/bin/python benchmarks/bench_epidemics.py --smoke    # tiny
