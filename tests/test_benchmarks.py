@@ -114,6 +114,13 @@ def test_bench_write_cost_tree_table_runs() -> None:
             assert row["log_kept"] > row["interval"] and row["replay_s"] > 0
 
 
+def test_bench_write_cost_election_table_runs() -> None:
+    proc = _run("bench_write_cost.py", "--only", "election", "--smoke", "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = __import__("json").loads(proc.stdout)["after"]["election"]
+    assert set(got) == {"100", "1000"} and all(0 < r["slowest_ms"] <= r["total_ms"] for r in got.values())
+
+
 def test_bench_write_cost_history_table_runs() -> None:
     proc = _run("bench_write_cost.py", "--only", "history", "--lengths", "0,300", "--writes", "10")
     assert proc.returncode == 0, proc.stderr
