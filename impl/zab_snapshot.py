@@ -46,8 +46,9 @@ KEEP = 2  # snapshot files kept
 
 def snapshot_interval(floor: int, share: float, znodes: int) -> float:
     """Transactions to apply between two tree snapshots of a tree of `znodes`: max(floor, share x
-    znodes), so a snapshot's O(znodes) cost per write stays under ~1/share of one znode's (the
-    service draws a factor in [1/2, 1) per snapshot on top, so servers do not snapshot together)."""
+    znodes), so a snapshot's O(znodes) cost per write stays under 1/share of one znode's (the
+    service scales it by a factor drawn in [1/2, 1) per snapshot, so servers do not snapshot
+    together: 2/share at most)."""
     return max(floor, share * znodes)
 
 
