@@ -3,6 +3,8 @@
     .venv/bin/python benchmarks/bench_write_cost.py                      # both tables (a few minutes)
     .venv/bin/python benchmarks/bench_write_cost.py --baseline /tmp/old  # also an older tree: before/after in one run
     .venv/bin/python benchmarks/bench_write_cost.py --lengths 0,10000,100000,1000000 --only history
+    .venv/bin/python benchmarks/bench_write_cost.py --only tree --baseline /tmp/old  # tree snapshots per write
+    .venv/bin/python benchmarks/bench_write_cost.py --only election --baseline /tmp/old  # a re-election's steps
     .venv/bin/python benchmarks/bench_write_cost.py --smoke              # tiny, seconds (the test suite runs it)
 
 (`--baseline DIR`: a tree of the repository's files, e.g. `git archive 704d856 | tar -x -C DIR`.)
@@ -19,6 +21,23 @@ every message at once. The history is first set to L committed transactions on e
 (and saved as their snapshot), then W writes are made one after another, each to the leader
 and delivered until the cluster is quiet; CPU per write is this process's CPU-seconds / W.
 Writes enough to include the periodic snapshot rewrites in the average (`--writes`).
+
+Tree table: what the ZAB service's snapshots of its znode tree (impl/zab_snapshot.py) cost per
+write at a tree of N znodes (one parent, N children, 32-byte data), without processes: the CPU
+of one `take` (records, encoding, file write without fsync; the thread's CPU included) and of
+loading it back, times how often each server takes one, from the tree's own rule: one per
+compaction (every RETAIN / 2 commits) in a tree without `snapshot_interval`, else its mean
+interval (0.75 x max(RETAIN, snapshot_share x N): the factor drawn per snapshot is uniform in
+[1/2, 1)). Between two snapshots a node's log keeps what the spec compacted (its rewrite waits
+for a tree snapshot covering it), and a restart replays it: the last columns give the log kept at
+most (the longest interval plus RETAIN), and what replaying it costs, from the per-transaction
+cost of a node's log replay (a leader's log of `--replay` writes, its rewrites held back as a
+deferred tree snapshot holds them, replayed by a fresh node) plus re-applying each transaction.
+
+Election table: a re-election's CPU with L committed transactions retained (RETAIN = L): the
+leader gives up its quorum, both followers time out and elect it again; each delivery's CPU is
+added up by node and message, and the slowest single step is shown (a node busy with one step
+longer than its peers' failure-detector timeout, 1 s, is taken for dead).
 
 Each implementation runs in its own child process (importing Pnyx from that tree), one after
 the other, so the "before" and "after" columns come from the same machine in the same run.
@@ -152,12 +171,14 @@ def measure_history(spec: str, lengths: list[int], writes: int, budget: float, p
     return out
 
 
-def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float, profile: bool) -> dict[str, Any]:
+def cluster_with_history(cs: Any, tmp: Path, length: int, net: _Net | None = None) -> tuple[_Net, Any]:
+    """Three in-process nodes (files, no fsync), node 1 leading, every history set to `length`
+    committed transactions and saved as their snapshot: (the network, the leader)."""
     from pnyx.impl.node import NodeRuntime
     from pnyx.impl.storage import FileStorage
 
     slot = {v.name: v.slot for v in cs.vars}
-    net = _Net()
+    net = net if net is not None else _Net()
     net.nodes = [NodeRuntime(cs, i, FileStorage(tmp / f"n{i + 1}", fsync=False), net,
                              rng=random.Random(i), keep_ghost=False, chooser=_First()) for i in range(3)]
     for rt in net.nodes:
@@ -177,6 +198,11 @@ def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float, pr
             st[slot["counter"]], st[slot["ackIdx"]] = length, (length,) * 3
         rt.state = tuple(st)
         rt._snapshot()  # as if the history had been logged: the next saves log what follows it
+    return net, leader
+
+
+def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float, profile: bool) -> dict[str, Any]:
+    net, leader = cluster_with_history(cs, tmp, length)
 
     def write(wid: int) -> None:
         if leader.request("write", ((wid, ("create", f"/w{wid}", b"x" * 32)),)) is None:
@@ -208,6 +234,125 @@ def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float, pr
             write(length + 3 + done + k)
         prof.disable()
         out["parts"] = breakdown(prof, done)
+    return out
+
+
+def measure_tree(spec: str, sizes: list[int], replay: int) -> dict[str, Any]:
+    """Tree snapshots' CPU per write at each tree size, and the log a deferred snapshot leaves to replay."""
+    import pnyx.impl.zab_snapshot as snapshots
+    from pnyx.impl.cluster import resolve_spec
+    from pnyx.impl.config import ZabConfig
+    from pnyx.impl.zab_tree import Replica
+
+    retain = ZabConfig().constants["RETAIN"]
+    share = getattr(ZabConfig(), "snapshot_share", None)
+    interval_rule = getattr(snapshots, "snapshot_interval", None)
+    per_txn = replay_cost(resolve_spec(spec, 3, {}, "zab")[0], replay) if replay else {}
+    out: dict[str, Any] = {"retain": retain, "replay": per_txn, "sizes": {}}
+    for n in sizes:
+        r = Replica()
+        r.apply(((0, 1, 0, 0), ("create", "/t", b"")), (1, 0))
+        gc.collect()
+        c0 = time.process_time()
+        for k in range(n - 1):
+            r.apply(((0, 1, k + 1, k + 1), ("create", f"/t/c{k}", b"x" * 32)), (1, k + 1))
+        apply_us = (time.process_time() - c0) / max(1, n - 1) * 1e6
+        with tempfile.TemporaryDirectory(prefix="bench-tree-") as tmp:
+            c0 = time.process_time()
+            asyncio.run(snapshots.take(Path(tmp), r, n, False))
+            take = time.process_time() - c0
+            files = snapshots.snapshot_files(Path(tmp))
+            size = files[-1][1].stat().st_size
+            c0 = time.process_time()
+            snapshots.read_snapshot(files[-1][1])
+            load = time.process_time() - c0
+        if interval_rule is None:
+            mean, longest = retain / 2, retain / 2  # one per compaction
+        else:
+            longest = interval_rule(retain, share, len(r.tree.nodes))
+            mean = 0.75 * longest
+        row = {"take_s": take, "load_s": load, "bytes": size, "interval": mean,
+               "ms_per_write": 3 * take / mean * 1000, "log_kept": longest + retain, "apply_us": apply_us}
+        if per_txn:
+            row["replay_s"] = (longest + retain) * (per_txn["replay_us"] + apply_us) / 1e6
+            row["log_mb"] = (longest + retain) * per_txn["log_bytes"] / 1e6
+        out["sizes"][str(n)] = row
+        del r
+    return out
+
+
+def replay_cost(cs: Any, writes: int) -> dict[str, float]:
+    """Per committed transaction: the bytes a leader's log holds and the CPU a fresh node spends
+    replaying it, with the log's rewrites held back (as a tree snapshot not yet taken holds them)."""
+    from pnyx.impl.node import NodeRuntime
+    from pnyx.impl.storage import FileStorage
+
+    with tempfile.TemporaryDirectory(prefix="bench-replay-") as tmp:
+        net = _Net()
+        net.nodes = [NodeRuntime(cs, i, FileStorage(Path(tmp) / f"n{i + 1}", fsync=False), net,
+                                 rng=random.Random(i), keep_ghost=False, chooser=_First()) for i in range(3)]
+        for rt in net.nodes:
+            rt.start()
+            rt.snapshot_gate = lambda st: False
+        for i in (1, 2):
+            net.nodes[i].timer(net.nodes[i].timer_handler("elect"))
+        net.settle()
+        leader = net.nodes[0]
+        for k in range(writes):
+            if leader.request("write", ((k, ("create", f"/r{k}", b"x" * 32)),)) is None:
+                raise RuntimeError("the leader refused a write")
+            net.settle()
+        log_bytes = sum(p.stat().st_size for p in (Path(tmp) / "n1").glob("*.log"))
+        gc.collect()
+        c0 = time.process_time()
+        NodeRuntime(cs, 0, FileStorage(Path(tmp) / "n1", fsync=False), _Net(), rng=random.Random(0),
+                    keep_ghost=False).start()
+        cpu = time.process_time() - c0
+    return {"replay_us": cpu / writes * 1e6, "log_bytes": log_bytes / writes}
+
+
+class _TimedNet(_Net):
+    """A network that adds up the CPU of each delivery, by receiving node and message name."""
+
+    def __init__(self, cs: Any) -> None:
+        super().__init__()
+        self.cs = cs
+        self.cpu: dict[str, list[float]] = {}
+
+    def settle(self) -> None:
+        while self.queue:
+            batch, self.queue = self.queue, []
+            for src, dst, msg in batch:
+                c0 = time.process_time()
+                self.nodes[dst].deliver(src, msg)
+                self.cpu.setdefault(f"n{dst + 1} {self.cs.messages[msg[0]].name}", []).append(time.process_time() - c0)
+
+
+def measure_election(spec: str, retained: list[int]) -> dict[str, Any]:
+    """A re-election's CPU, step by step, with L committed transactions retained (RETAIN = L, so
+    no compaction): the leader gives up its quorum, both followers time out and elect it again."""
+    from pnyx.impl.cluster import resolve_spec
+
+    out: dict[str, Any] = {}
+    for length in retained:
+        cs = resolve_spec(spec, 3, {"RETAIN": max(1, length)}, "zab")[0]
+        with tempfile.TemporaryDirectory(prefix="bench-elect-") as tmp:
+            net = _TimedNet(cs)
+            net, leader = cluster_with_history(cs, Path(tmp), length, net)
+            net.cpu.clear()
+            gc.collect()
+            leader.timer(leader.timer_handler("leaderTimeout"))
+            for i in (1, 2):
+                net.nodes[i].timer(net.nodes[i].timer_handler("followerTimeout"))
+            for i in (1, 2):
+                net.nodes[i].timer(net.nodes[i].timer_handler("elect"))
+            net.settle()
+            if leader.get("phase") != 3 or any(rt.get("commit") != length for rt in net.nodes):
+                raise RuntimeError(f"re-election at {length}: the leader is in phase {leader.get('phase')}")
+        steps = {k: max(v) * 1000 for k, v in net.cpu.items()}
+        slowest = max(steps, key=lambda k: steps[k])
+        out[str(length)] = {"total_ms": sum(sum(v) for v in net.cpu.values()) * 1000, "slowest": slowest,
+                            "slowest_ms": steps[slowest]}
     return out
 
 
@@ -245,6 +390,10 @@ def child_main(args: argparse.Namespace) -> None:
     if args.only in (None, "history"):
         result["history"] = measure_history(spec, [int(x) for x in args.lengths.split(",")], args.writes, args.budget,
                                             args.profile)
+    if args.only == "election":
+        result["election"] = measure_election(spec, [int(x) for x in args.retained.split(",")])
+    if args.only == "tree":
+        result["tree"] = measure_tree(spec, [int(x) for x in args.znodes.split(",")], args.replay)
     print("RESULT " + json.dumps(result))
 
 
@@ -265,7 +414,8 @@ def run_child(tree: Path, args: argparse.Namespace, tmp: Path) -> dict[str, Any]
     path = importable_copy(tree, tmp / f"py-{len(list(tmp.iterdir()))}")
     env["PYTHONPATH"] = str(path)
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", "--tree", str(tree), "--seconds", str(args.seconds),
-           "--lengths", args.lengths, "--writes", str(args.writes), "--budget", str(args.budget)]
+           "--lengths", args.lengths, "--writes", str(args.writes), "--budget", str(args.budget),
+           "--znodes", args.znodes, "--replay", str(args.replay), "--retained", args.retained]
     if args.profile:
         cmd.append("--profile")
     if args.only:
@@ -287,13 +437,17 @@ def ratio(before: float | None, after: float) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", type=Path, metavar="DIR", help="also measure the tree in DIR (the 'before' column)")
-    ap.add_argument("--only", choices=("cluster", "history"))
+    ap.add_argument("--only", choices=("cluster", "history", "tree", "election"),
+                    help="one table (default: cluster and history; tree and election only when asked)")
     ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per cluster row")
     ap.add_argument("--lengths", default="0,10000,100000,1000000", help="history lengths")
     ap.add_argument("--writes", type=int, default=1500, help="writes measured per history length (at most)")
     ap.add_argument("--budget", type=float, default=20.0, help="CPU seconds per history length, at most")
     ap.add_argument("--profile", action="store_true",
                     help="history table: also where each write's CPU goes, by part (under cProfile, so slower)")
+    ap.add_argument("--znodes", default="10000,100000,1000000", help="tree table: tree sizes")
+    ap.add_argument("--replay", type=int, default=5000, help="tree table: writes logged to measure a log's replay")
+    ap.add_argument("--retained", default="10000,50000,100000", help="election table: retained log lengths")
     ap.add_argument("--smoke", action="store_true", help="tiny sizes: seconds")
     ap.add_argument("--json", action="store_true", help="the measurements as JSON")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -304,6 +458,7 @@ def main() -> int:
         return 0
     if args.smoke:
         args.seconds, args.lengths, args.writes, args.budget = 1.0, "0,200", 20, 5.0
+        args.znodes, args.replay, args.retained = "300,3000", 50, "100,1000"
     if args.baseline is not None and not (args.baseline / SPEC).is_file():
         print(f"--baseline {args.baseline}: no {SPEC} there (expected a tree of the repository's files)", file=sys.stderr)
         return 2
@@ -350,7 +505,43 @@ def main() -> int:
                 for name, res in results.items():
                     got = res["history"][length]["parts"]
                     print(f"{int(length):>9,} {name:>7} " + " ".join(f"{got[p]:>12.3f}" for p in parts))
+    if "tree" in after:
+        print_tree(results)
+    if "election" in after:
+        print("Re-election with L committed transactions retained: CPU of every message the three nodes handle, and the")
+        print("slowest single step (what a peer's failure detector waits through); 3 nodes in one process, no fsync")
+        print(f"{'retained':>9} {'tree':>7} {'total ms':>9} {'slowest step ms':>16}  step")
+        for length in after["election"]:
+            for name, res in results.items():
+                r = res["election"][length]
+                print(f"{int(length):>9,} {name:>7} {r['total_ms']:>9.1f} {r['slowest_ms']:>16.1f}  {r['slowest']}")
+            if before:
+                b, a = before["election"][length], after["election"][length]
+                print(f"{'':>9} {'ratio':>7} {ratio(b['total_ms'], a['total_ms']):>9} "
+                      f"{ratio(b['slowest_ms'], a['slowest_ms']):>16}")
     return 0
+
+
+def print_tree(results: dict[str, Any]) -> None:
+    after = results["after"]["tree"]
+    print(f"Tree snapshots: CPU per write of the three servers' snapshots of an N-znode tree (RETAIN {after['retain']:,})")
+    for name, res in results.items():
+        rp = res["tree"]["replay"]
+        if rp:
+            print(f"  {name}: a node's log replay {rp['replay_us']:.1f} CPU-us and {rp['log_bytes']:.0f} bytes "
+                  f"per logged transaction")
+    print(f"{'znodes':>9} {'tree':>7} {'take s':>7} {'load s':>7} {'MB':>6} {'txns between':>12} "
+          f"{'ms/write':>9} {'log kept':>9} {'log MB':>7} {'replay s':>8}")
+    for n in after["sizes"]:
+        for name, res in results.items():
+            r = res["tree"]["sizes"][n]
+            print(f"{int(n):>9,} {name:>7} {r['take_s']:>7.2f} {r['load_s']:>7.2f} {r['bytes'] / 1e6:>6.1f} "
+                  f"{r['interval']:>12,.0f} {r['ms_per_write']:>9.4f} {r['log_kept']:>9,.0f} "
+                  f"{r.get('log_mb', float('nan')):>7.1f} {r.get('replay_s', float('nan')):>8.2f}")
+        if "before" in results:
+            b, a = results["before"]["tree"]["sizes"][n], after["sizes"][n]
+            print(f"{'':>9} {'ratio':>7} {'':>7} {'':>7} {'':>6} {'':>12} {ratio(b['ms_per_write'], a['ms_per_write']):>9}"
+                  "  (before/after ms/write)")
 
 
 if __name__ == "__main__":

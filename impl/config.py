@@ -109,6 +109,10 @@ class ZabConfig:
     write_timeout: float = 10.0  # seconds a write may wait to be committed at the server asked
     resubmit: float = 1.5  # seconds before an uncommitted write is submitted again (its leader may have died)
     retry: float = 0.02  # seconds between attempts while no leader takes writes (an election)
+    # A tree snapshot is taken once the transactions applied since the newest one reach
+    # max(RETAIN, snapshot_share x znodes), times a factor drawn in [1/2, 1) per snapshot: its
+    # O(znodes) cost per write stays bounded, as does the log kept (and replayed) until then.
+    snapshot_share: float = 0.25
     # Transactions, values and epochs are unbounded in practice; the checker explores tiny ones.
     # RETAIN: committed transactions a log keeps before compacting them into the snapshot (spec/zab.pnyx).
     constants: dict[str, int] = field(default_factory=lambda: {"TXNS": 2**40, "VALUES": 2**62, "MAX_EPOCH": 2**30,

@@ -92,6 +92,7 @@ class NodeRuntime:
         # costs O(1) and its save logs just the new items, however long the sequence
         self.seq_slots = [v.slot for v in self.persistent if isinstance(v.type, SeqType)]
         self.ghost_slots = [v.slot for v in cs.vars if v.storage == "ghost"]
+        self.ghost_seqs = {v.slot for v in cs.vars if v.storage == "ghost" and isinstance(v.type, SeqType)}
         self.init = cs.init_node(node_id)
         self.state: tuple = self.init
         self.up = False
@@ -177,11 +178,26 @@ class NodeRuntime:
     def _with_ghosts(self, st: tuple) -> tuple:
         """`st` with the ghost variables this node had before its crash, where they are kept
         (a simulation evaluating properties): they survive a restart, a lost disk included."""
-        if not (self.keep_ghost and self._ghost_memory is not None):
+        if not self.keep_ghost:
+            return self._blank_ghosts(st)
+        if self._ghost_memory is None:
             return st
         out = list(st)
         for s, value in zip(self.ghost_slots, self._ghost_memory):
             out[s] = value
+        return tuple(out)
+
+    def _blank_ghosts(self, st: tuple, before: tuple | None = None) -> tuple:
+        """`st` with its ghost variables (those a step changed, given the state `before` it) back
+        at their initial values: a real node keeps none. A ghost sequence starts as an empty
+        AppendSeq of its own, so that one step appending many items to it (ZAB's `delivered`
+        when a leader commits its whole retained log on taking office) costs O(items), not a
+        tuple copy per item, O(items^2): 0.37 s at 20,000 retained transactions, seconds at
+        50,000, longer than a failure detector waits."""
+        out = list(st)
+        for s in self.ghost_slots:
+            if before is None or st[s] is not before[s]:
+                out[s] = AppendSeq([], 0) if s in self.ghost_seqs else self.init[s]
         return tuple(out)
 
     def _fresh_state(self) -> tuple:
@@ -354,10 +370,7 @@ class NodeRuntime:
             return None
         after, sends, replies = r
         if not self.keep_ghost and self.ghost_slots:
-            st = list(after)
-            for s in self.ghost_slots:
-                st[s] = self.init[s]
-            after = tuple(st)
+            after = self._blank_ghosts(after, before)
         after = self._as_appendable(after)
         self.state = after
         persisted = any(after[v.slot] is not before[v.slot] and after[v.slot] != before[v.slot] for v in self.persistent)

@@ -25,15 +25,20 @@ spec's `history` is the suffix after its snapshot's `base` transactions (0 in a 
 snapshots).
 
 Snapshots (impl/zab_snapshot.py). The spec compacts committed transactions out of its log
-(RETAIN); they then live only in the tree. So whenever a step compacts, the service snapshots
-its replica in the background (at `applied`, which is at or past the new base), and the node
-rewrites its own record, which drops the compacted transactions from disk, only once a tree
-snapshot at or past the spec's base is durable (`snapshot_gate`); until then its log keeps
-them, and a restart recovers them from the log's replay (`replay_observer`). A restart loads
-the newest tree snapshot, re-applies the compacted transactions past it, and goes on from
-there. A leader's SNAP (NEWLEADER with `snap`) is preceded on the same connection by frames
-holding its replica at `applied` (a committed prefix at or past its snapshot); the follower
-writes them as its newest tree snapshot before the NEWLEADER is handled, and installs them.
+(RETAIN); they then live only in the tree. The node rewrites its own record, which drops the
+compacted transactions from disk, only once a tree snapshot at or past the spec's base is
+durable (`snapshot_gate`); until then its log keeps them, and a restart recovers them from the
+log's replay (`replay_observer`). A tree snapshot costs O(znodes), so one is taken (in the
+background, at `applied`) only once the spec compacted past the newest and the transactions
+applied since it reach max(RETAIN, `snapshot_share` x znodes) times a factor drawn per
+snapshot in [1/2, 1) (so servers do not snapshot together, as ZooKeeper randomizes snapCount):
+its cost per write stays bounded however large the tree, and the log kept until then (what a
+restart replays) stays under that many transactions plus RETAIN. docs/zab.md has the numbers.
+A restart loads the newest tree snapshot, re-applies the compacted transactions past it, and
+goes on from there. A leader's SNAP (NEWLEADER with `snap`) is preceded on the same connection
+by frames holding its replica at `applied` (a committed prefix at or past its snapshot); the
+follower writes them as its newest tree snapshot before the NEWLEADER is handled, and installs
+them.
 """
 
 from __future__ import annotations
@@ -52,7 +57,7 @@ from .client import NOT_COMMITTED, SYNCING, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
 from .storage import StorageError
-from .zab_snapshot import Incoming, frames, load_newest, take, write_snapshot
+from .zab_snapshot import Incoming, frames, load_newest, snapshot_interval, take, write_snapshot
 from .zab_tree import PathError, Replica, check_path, fresh_incarnation
 
 log = logging.getLogger("pnyx.zab")
@@ -136,6 +141,9 @@ class ZabService(Service):
         self.recovered: dict[int, tuple] = {}  # position -> compacted transaction recovered from the log's replay
         self.incoming = Incoming()  # SNAP frames from leaders
         rt = self.node.rt
+        # the fewest transactions between tree snapshots, and this server's factor for the next one
+        self.snap_floor = max(1, int(host.cs.checked.consts.get("RETAIN", 1)))
+        self.snap_factor = host.rng.uniform(0.5, 1.0)
         rt.snapshot_gate = lambda st: self._base(st) <= self.snap_pos
         rt.replay_observer = self._on_replay
 
@@ -215,12 +223,17 @@ class ZabService(Service):
         self.recovered.clear()
         return True
 
-    def _snapshot_after_compaction(self, before: tuple, after: tuple) -> None:
-        """A step compacted the log: snapshot the tree in the background (one at a time)."""
-        if self.snap_dir is None or self._base(after) <= self._base(before) or self._base(after) <= self.snap_pos:
-            return  # without a directory nothing is durable: the node's log keeps every transaction
+    def _snapshot_when_due(self, st: tuple) -> None:
+        """Snapshot the tree in the background (one at a time) once the spec compacted past the
+        newest tree snapshot and enough was applied since it (see the module's docstring)."""
+        if self.snap_dir is None or self._base(st) <= self.snap_pos:
+            return  # nothing compacted is uncovered (or, without a directory, nothing is durable)
         if self.snapshotting is not None and not self.snapshotting.done():
-            return  # the next compaction starts another
+            return
+        interval = snapshot_interval(self.snap_floor, self.cfg.snapshot_share, len(self.tree.nodes))
+        if self.applied - self.snap_pos < interval * self.snap_factor:
+            return
+        self.snap_factor = self.host.rng.uniform(0.5, 1.0)
         self.snapshotting = asyncio.get_running_loop().create_task(
             take(self.snap_dir, self.replica, self.applied, self.host.cfg.fsync))
         self.snapshotting.add_done_callback(self._snapshot_done)
@@ -244,7 +257,7 @@ class ZabService(Service):
                                    and step.handler.message_id == self.up_to_date):
             self.serving = True  # an established leader committed its whole history; a follower got UPTODATE
         self._catch_up(st, step.before)
-        self._snapshot_after_compaction(step.before, st)
+        self._snapshot_when_due(st)
         view = (st[self.slot["role"]], st[self.slot["phase"]], st[self.slot["leader"]])
         if view != self.view:
             self.view = view

@@ -101,6 +101,26 @@ def test_bench_write_cost_runs(tmp_path: Path) -> None:
     assert bad.returncode == 2 and "no spec/zab.pnyx there" in bad.stderr and "Traceback" not in bad.stderr
 
 
+def test_bench_write_cost_tree_table_runs() -> None:
+    """Tree snapshots' cost per write, before/after in one run (the same tree as its own baseline)."""
+    proc = _run("bench_write_cost.py", "--only", "tree", "--smoke", "--baseline", str(ROOT), "--json")
+    assert proc.returncode == 0, proc.stderr
+    res = __import__("json").loads(proc.stdout)
+    for tree in ("after", "before"):
+        got = res[tree]["tree"]
+        assert set(got["sizes"]) == {"300", "3000"} and got["replay"]["replay_us"] > 0 < got["replay"]["log_bytes"]
+        for row in got["sizes"].values():
+            assert row["take_s"] > 0 and row["ms_per_write"] > 0 and row["interval"] >= got["retain"] / 2
+            assert row["log_kept"] > row["interval"] and row["replay_s"] > 0
+
+
+def test_bench_write_cost_election_table_runs() -> None:
+    proc = _run("bench_write_cost.py", "--only", "election", "--smoke", "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = __import__("json").loads(proc.stdout)["after"]["election"]
+    assert set(got) == {"100", "1000"} and all(0 < r["slowest_ms"] <= r["total_ms"] for r in got.values())
+
+
 def test_bench_write_cost_history_table_runs() -> None:
     proc = _run("bench_write_cost.py", "--only", "history", "--lengths", "0,300", "--writes", "10")
     assert proc.returncode == 0, proc.stderr

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -48,3 +50,59 @@ def test_appending_to_the_newest_view_shares_its_list_and_reports_the_new_items(
     fork = b + (9,)  # b is no longer the newest view of its list: this copies
     assert fork == (1, 2, 3, 9) and c == (1, 2, 3, 4, 5) and fork.appended_since(b) is None
     assert c.appended_since((1, 2)) is None  # a plain tuple: unknown without comparing
+
+
+def test_a_real_nodes_ghost_sequences_grow_in_place_within_a_step() -> None:
+    """Ghost variables serve only properties: a real node (keep_ghost=False) blanks them after
+    every step. Each ghost sequence starts a step as an empty AppendSeq of its own, so a step that
+    appends many items to one (ZAB's `delivered` when a new leader commits its whole retained log)
+    extends a list in place instead of copying a tuple per item (O(items^2))."""
+    from pathlib import Path
+
+    from pnyx.impl.node import NodeRuntime
+    from pnyx.impl.storage import MemoryStorage
+    from pnyx.model.compiler import load
+
+    cs = load(str(Path(__file__).resolve().parent.parent / "spec" / "zab.pnyx"),
+              {"TXNS": 100, "VALUES": 10**6, "MAX_EPOCH": 10, "TIMEOUTS": 10, "RETAIN": 1000})
+    queue: list[tuple[int, int, tuple]] = []
+
+    class Net:
+        def send(self, src: int, dst: int, msg: tuple) -> None:
+            queue.append((src, dst, msg))
+
+    class First:
+        def pick(self, options: Any, site: int = 0) -> Any:
+            return options[0]
+
+        def subset(self, options: Any, size: int, site: int = 0) -> tuple:
+            return tuple(options[:size])
+
+    nodes = [NodeRuntime(cs, i, MemoryStorage(), Net(), keep_ghost=False, chooser=First()) for i in range(3)]
+    delivered = next(v.slot for v in cs.vars if v.name == "delivered")
+
+    def settle() -> None:
+        while queue:
+            src, dst, msg = queue.pop(0)
+            nodes[dst].deliver(src, msg)
+
+    for rt in nodes:
+        rt.start()
+    for i in (1, 2):
+        nodes[i].timer(nodes[i].timer_handler("elect"))
+    settle()
+    for k in range(40):
+        assert nodes[0].request("write", (k,)) is not None
+        settle()
+    follower = nodes[1]
+    follower.timer(follower.timer_handler("followerTimeout"))  # back to election: commit = base = 0
+    nodes[0].timer(nodes[0].timer_handler("leaderTimeout"))
+    nodes[2].timer(nodes[2].timer_handler("followerTimeout"))
+    blank = follower.state[delivered]
+    assert isinstance(blank, AppendSeq) and len(blank) == 0
+    for i in (1, 2):
+        nodes[i].timer(nodes[i].timer_handler("elect"))
+    settle()  # the new leader's UPTODATE makes the follower deliver all 40 again, in one step
+    assert follower.get("commit") == 40 and len(blank) == 0 and len(blank._items) == 40  # appended in place
+    after = follower.state[delivered]
+    assert isinstance(after, AppendSeq) and len(after) == 0 and after._items == []  # a fresh one for the next step

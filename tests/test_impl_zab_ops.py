@@ -381,3 +381,39 @@ def test_a_restart_recovers_the_compacted_transactions_its_tree_snapshot_lacks(t
     assert again.applied == base == again.node.rt.state[again.slot["base"]]
     assert sorted(p for p in again.tree.nodes if p != "/") == sorted(f"/k{k}" for k in range(base))
 
+
+
+def test_tree_snapshots_are_spaced_by_the_tree_size_and_a_restart_recovers_between_them(tmp_path: Path) -> None:
+    """A tree snapshot costs O(znodes): one is taken only once the transactions applied since the
+    newest reach max(RETAIN, snapshot_share x znodes) times a factor in [1/2, 1), not at every
+    compaction; the log keeps what was compacted in between, so a restart still has every write."""
+    host = _Host(0, FileStorage(tmp_path / "data", fsync=False), {"RETAIN": 4, "TXNS": 1000})
+    svc = ZabService(host)
+    msg = {m.name: m.id for m in host.cs.messages}
+    rt = svc.node.rt
+    taken: list[tuple[int, int]] = []  # (position, znodes at the time), as each snapshot completes
+    writes = 400
+
+    async def lead_and_write() -> None:
+        await svc.start()
+        rt.deliver(1, (msg["FollowerInfo"], 0, 0, (0, 0), False))
+        rt.deliver(1, (msg["AckEpoch"], 1, True, 0, (0, 0), False))
+        rt.deliver(1, (msg["AckLeader"], 1, 0))
+        for k in range(writes):
+            assert rt.request("write", (((0, 1, k + 1, 0), ("create", f"/k{k}", b"")),)) is not None
+            rt.deliver(1, (msg["Ack"], (1, k + 1)))
+            if svc.snapshotting is not None and not svc.snapshotting.done():
+                pos = await svc.snapshotting
+                taken.append((pos, len(svc.tree.nodes)))
+
+    asyncio.run(lead_and_write())
+    compactions = rt.state[svc.slot["base"]] // 2  # RETAIN / 2 committed transactions compacted each time
+    assert svc.applied == writes and 3 <= len(taken) < compactions / 4, (len(taken), compactions)
+    for (p0, n0), (p1, _) in zip(taken, taken[1:], strict=False):
+        assert p1 - p0 >= 0.5 * max(4, svc.cfg.snapshot_share * n0), taken  # never closer than the rule allows
+    assert [p for p, _ in snapshot_files(tmp_path / "data")] == [p for p, _ in taken[-2:]]
+    again = ZabService(_Host(0, FileStorage(tmp_path / "data", fsync=False), {"RETAIN": 4, "TXNS": 1000}))
+    asyncio.run(again.start())
+    base = again.node.rt.state[again.slot["base"]]
+    assert base > taken[-1][0] or base == taken[-1][0] == svc.applied - 2  # compacted past the newest tree snapshot
+    assert again.applied == base and sorted(again.tree.nodes) == sorted(["/"] + [f"/k{k}" for k in range(base)])

@@ -8,7 +8,19 @@ from pathlib import Path
 import pytest
 
 from pnyx.impl.storage import StorageError
-from pnyx.impl.zab_snapshot import Incoming, frames, load_newest, read_snapshot, snapshot_files, take, write_snapshot
+from pnyx.impl.wire import Tagged
+from pnyx.impl.zab_snapshot import (
+    MAGIC,
+    WIRE_MAGIC,
+    Incoming,
+    frames,
+    load_newest,
+    read_snapshot,
+    snapshot_files,
+    snapshot_interval,
+    take,
+    write_snapshot,
+)
 from pnyx.impl.zab_tree import Replica
 
 
@@ -46,6 +58,26 @@ def test_a_snapshot_file_round_trips_and_damage_is_reported(tmp_path: Path) -> N
     p.write_bytes(b"short")
     with pytest.raises(StorageError, match="truncated"):
         read_snapshot(p)
+
+
+def test_a_value_marshal_refuses_is_written_in_the_wire_encoding_and_both_formats_read_back(tmp_path: Path) -> None:
+    """Plain replicas are marshalled (fast); one holding a payload-carrying int, which marshal
+    refuses, falls back to the wire encoding under the older magic number, still read."""
+    r = replica_with(3)
+    plain = write_snapshot(tmp_path, 3, r.tree.records(), r.writes.dump(), fsync=False)
+    assert plain.read_bytes()[:8] == MAGIC
+    r.apply(((0, 1, 9, 0), ("create", "/t", Tagged(7, "p"))), (1, 9))
+    tagged = write_snapshot(tmp_path, 4, r.tree.records(), r.writes.dump(), fsync=False)
+    assert tagged.read_bytes()[:8] == WIRE_MAGIC
+    for p, n in ((plain, 3), (tagged, 4)):
+        pos, back = read_snapshot(p)
+        assert pos == n and len(back.tree.nodes) == n + 1
+    assert read_snapshot(tagged)[1].tree.nodes["/t"].data == 7
+
+
+def test_the_snapshot_interval_grows_with_the_tree_above_its_floor() -> None:
+    assert snapshot_interval(10_000, 0.25, 1_000) == 10_000
+    assert snapshot_interval(10_000, 0.25, 1_000_000) == 250_000
 
 
 def test_the_newest_two_files_are_kept(tmp_path: Path) -> None:
