@@ -91,6 +91,9 @@ BUILTIN_TIMERS: dict[str, TimerConfig] = {
     # loopback round trips take well under a millisecond). `lookingTimeout`: how long a server may
     # stay LOOKING in ZAB after FLE decided (a leader no follower joins) before a new round.
     "finalize": TimerConfig(period=0.1, jitter=0.2, reset_on=("Note",)),
+    # a LOOKING server that heard nothing for `period` sends its vote again (ZooKeeper's notTimeout,
+    # 200 ms there, doubling): notifications sent before a peer was listening are not lost for good
+    "resend": TimerConfig(period=0.2, jitter=0.2, reset_on=("Note",)),
     "lookingTimeout": TimerConfig(period=1.0, jitter=0.3),
 }
 
