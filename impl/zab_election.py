@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pnyx.model.compiler import CompiledSpec, load
-from pnyx.model.types import EnumType
+from pnyx.model.types import EnumType, RecordType
 
 from .node import HandlerError, Step, Transport
 from .service import NodeHost, ServiceError, SpecNode, TimerHandle
@@ -75,7 +75,17 @@ def load_fle(zab: CompiledSpec, path: Path = FLE_SPEC) -> CompiledSpec:
         role = next((v for v in spec.vars if v.name == "role"), None)
         if role is None or not isinstance(role.type, EnumType) or role.type.members != ROLES:
             raise ServiceError(f"spec {spec.name}: the FLE election needs a variable role: enum {{ {', '.join(ROLES)} }}")
+    vote_leader_index(cs)
     return cs
+
+
+def vote_leader_index(fle: CompiledSpec) -> int:
+    """Where the proposed leader sits in FLE's `vote` record (a record is a tuple of its fields)."""
+    vote = next((v for v in fle.vars if v.name == "vote"), None)
+    names = [f for f, _ in vote.type.fields] if vote is not None and isinstance(vote.type, RecordType) else []
+    if "leader" not in names:
+        raise ServiceError(f"spec {fle.name}: the FLE election needs a variable vote: a record with a field leader")
+    return names.index("leader")
 
 
 def encode_zxid(zxid: Sequence[int], txns: int) -> int:
@@ -86,15 +96,12 @@ def encode_zxid(zxid: Sequence[int], txns: int) -> int:
 
 
 class HistoryChooser:
-    """Answers FLE's history choices with ZAB's (currentEpoch, last zxid) at this moment."""
+    """Answers FLE's history choices (`e`, then `z`) with `history()`: ZAB's (currentEpoch, last zxid)
+    at this moment, the zxid as one integer (`encode_zxid`). A value outside the choice's options
+    is an error, never a silent clamp."""
 
-    def __init__(self, service: ZabService) -> None:
-        self.service = service
-        self.txns = int(service.cs.checked.consts["TXNS"])
-
-    def history(self) -> tuple[int, int]:
-        st = self.service.node.rt.state
-        return int(st[self.service.slot["currentEpoch"]]), encode_zxid(self.service.last_zxid_of(st), self.txns)
+    def __init__(self, history: Callable[[], tuple[int, int]]) -> None:
+        self.history = history
 
     def pick(self, options: Sequence[Any], site: int = 0) -> Any:
         v = self.history()[site]
@@ -167,9 +174,11 @@ class FleElection:
         host = service.host
         self.cs = load_fle(service.cs)
         self.leader = DecidedLeader()
-        self.node = SpecNode(_FleHost(host, self.cs), _Tagged(host.peers), chooser=HistoryChooser(service),
+        self.txns = int(service.cs.checked.consts["TXNS"])
+        self.node = SpecNode(_FleHost(host, self.cs), _Tagged(host.peers), chooser=HistoryChooser(self.history),
                              on_step=self._fle_stepped)
         self.slot = {v.name: v.slot for v in self.cs.vars}
+        self.vote_leader = vote_leader_index(self.cs)
         self.zab_elect = next(h for h in service.cs.timers if h.name == "elect")
         self.fle_start = self.node.rt.timer_handler("start")
         self.fle_restart = self.node.rt.timer_handler("restart")
@@ -184,6 +193,11 @@ class FleElection:
 
     def on_peer(self, src: int, msg: Any) -> None:
         self.node.deliver(src, msg)
+
+    def history(self) -> tuple[int, int]:
+        """ZAB's vote now: (currentEpoch, last zxid as one integer)."""
+        st = self.service.node.rt.state
+        return int(st[self.service.slot["currentEpoch"]]), encode_zxid(self.service.last_zxid_of(st), self.txns)
 
     # ---- the two directions ------------------------------------------------------------
     def zab_stepped(self, step: Step) -> None:
@@ -207,7 +221,7 @@ class FleElection:
         if self.watchdog is not None:
             self.watchdog.reset()  # ZAB has `lookingTimeout` from now on to leave LOOKING
         if step.after[r] == FOLLOWING and self._zab_looking():
-            self.follow(step.after[self.slot["vote"]][2])
+            self.follow(step.after[self.slot["vote"]][self.vote_leader])
 
     def follow(self, leader: int) -> None:
         """ZAB's `elect`, now, its choice of a peer answered with FLE's leader."""
@@ -238,5 +252,5 @@ class FleElection:
         st = self.node.rt.state
         vote = st[self.slot["vote"]]
         return {"election": "fle", "fle_round": int(st[self.slot["round"]]),
-                "fle_role": ("LOOKING", "FOLLOWING", "LEADING")[st[self.slot["role"]]], "fle_vote": f"n{vote[2] + 1}",
+                "fle_role": ROLES[st[self.slot["role"]]], "fle_vote": f"n{vote[self.vote_leader] + 1}",
                 "fle_elections": self.elections, "fle_refused": self.leader.refused}
