@@ -27,7 +27,7 @@ import logging
 import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pnyx.model.compiler import CompiledSpec, load
 from pnyx.model.types import EnumType, RecordType
@@ -35,9 +35,6 @@ from pnyx.model.types import EnumType, RecordType
 from .node import HandlerError, Step, Transport
 from .service import NodeHost, ServiceError, SpecNode, TimerHandle
 from .storage import MemoryStorage
-
-if TYPE_CHECKING:
-    from .zab_service import ZabService
 
 log = logging.getLogger("pnyx.zab")
 
@@ -48,6 +45,17 @@ HISTORY_SITES = ("e", "z")  # the `choose`s of FLE's handlers that take the serv
 MAX_INT = 2**63 - 1  # a spec's integers are 64-bit: FLE's zxid range at run time
 ROLES = ("LOOKING", "FOLLOWING", "LEADING")  # the members of both specs' role enums, in this order (checked)
 LOOKING, FOLLOWING, LEADING = range(3)
+
+
+class ElectedService(Protocol):
+    """What the election uses of the ZAB service (impl/zab_service.py), which owns it."""
+
+    host: NodeHost
+    cs: CompiledSpec
+    node: SpecNode  # ZAB's
+    slot: dict[str, int]
+
+    def last_zxid_of(self, st: tuple) -> tuple: ...
 
 
 class ElectionError(Exception):
@@ -169,7 +177,7 @@ class _Tagged:
 class FleElection:
     """FLE's SpecNode and the few calls that tie its decisions to ZAB's `elect` (see the module's doc)."""
 
-    def __init__(self, service: ZabService) -> None:
+    def __init__(self, service: ElectedService) -> None:
         self.service = service
         host = service.host
         self.cs = load_fle(service.cs)

@@ -10,11 +10,14 @@ delivered to the leader's ZAB. A broken FLE (a mutant) must make the same check 
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from test_impl_zab_ops import _Host
+from test_impl_zab_sim import RUNTIME
 
 from pnyx.checker.mutants import load_mutants
 from pnyx.impl.config import ConfigError, TimerConfig, load_config, parse_config, to_toml
@@ -22,6 +25,7 @@ from pnyx.impl.node import HandlerError, NodeRuntime
 from pnyx.impl.sim import Simulation
 from pnyx.impl.storage import MemoryStorage
 from pnyx.impl.zab_election import FLE_SPEC, DecidedLeader, HistoryChooser, encode_zxid, load_fle, vote_leader_index
+from pnyx.impl.zab_service import ZabService
 from pnyx.model.compiler import CompiledSpec, load
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,3 +154,49 @@ def test_election_setting() -> None:
         parse_config({"zab": {"election": "paxos"}})
     with pytest.raises(ConfigError, match="election"):
         parse_config({"zab": {"election": 1}})
+
+
+def test_the_service_runs_fle_and_follows_its_decision() -> None:
+    """The wiring, step by step on a stand-in host: FLE's first round at start, ZAB's `elect` on
+    FLE's decision, a new round with ZAB's present history when ZAB is LOOKING again."""
+    host = _Host(0)  # [zab] election = "fle", the default
+    svc = ZabService(host)
+    asyncio.run(svc.start())
+    fle, zab = svc.election.node.rt, svc.node.rt
+    note = next(m.id for m in fle.cs.messages if m.name == "Note")
+    zmsg = {m.name: m.id for m in zab.cs.messages}
+
+    def notes() -> list[tuple[int, tuple]]:
+        out = [(dst, m[1]) for dst, m in host.sent if m[0] == "fle"]
+        host.sent.clear()
+        return out
+
+    assert notes() == [(1, (note, (0, 0, 0), 1, LOOKING)), (2, (note, (0, 0, 0), 1, LOOKING))]  # its own vote, round 1
+    assert svc._name(zab.state, "role") == "LOOKING"
+    svc.on_peer(2, ("fle", (note, (0, 0, 2), 1, LOOKING)))  # n3's vote ranks higher (same history, higher id)
+    assert {dst for dst, _ in notes()} == {1, 2}  # adopted and sent on
+    assert svc._name(zab.state, "role") == "LOOKING"  # no decision before the finalize wait ends
+    fle.timer(fle.timer_handler("finalize"))  # what the host's finalize timer runs
+    assert svc._name(zab.state, "role") == "FOLLOWING" and svc._name(zab.state, "leader") == "some(n3)"
+    assert [dst for dst, m in host.sent if m[0] == zmsg["FollowerInfo"]] == [2]
+    assert svc.info()["fle_role"] == "FOLLOWING" and svc.info()["fle_elections"] == 1
+    assert svc.election.leader.refused == 0
+    # n3 leads epoch 1 with one transaction; then its follower loses it
+    zab.deliver(2, (zmsg["NewEpoch"], 1))
+    txn = (((1, 1), ((2, 7, 1, 1), ("create", "/a", b"x"))),)
+    zab.deliver(2, (zmsg["NewLeader"], 1, False, (0, 0), 0, (), txn, True))
+    host.sent.clear()
+    zab.timer(zab.timer_handler("followerTimeout"))
+    assert svc._name(zab.state, "role") == "LOOKING"
+    vote = (1, encode_zxid((1, 1), RUNTIME["TXNS"]), 0)  # (currentEpoch, last zxid, itself)
+    assert notes() == [(1, (note, vote, 2, LOOKING)), (2, (note, vote, 2, LOOKING))]
+
+
+def test_random_election_runs_no_fle() -> None:
+    host = _Host(0, election="random")
+    svc = ZabService(host)
+    asyncio.run(svc.start())
+    assert svc.election is None and not [m for _, m in host.sent if m[0] == "fle"]
+    assert "elect" in host.timers and "finalize" not in host.timers
+    svc.on_peer(1, ("fle", (0, (0, 0, 1), 1, LOOKING)))  # a peer electing by FLE: ignored, not an error
+    assert svc.info()["election"] == "random"
