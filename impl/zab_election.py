@@ -40,7 +40,7 @@ log = logging.getLogger("pnyx.zab")
 
 FLE_SPEC = Path(__file__).resolve().parent.parent / "spec" / "fle.pnyx"
 TAG = "fle"  # the first item of an FLE message on the peer links
-ELECTIONS = ("fle", "random")
+ELECT = "elect"  # ZAB's election timer: run by the clock under the random election, by FLE's decisions here
 HISTORY_SITES = ("e", "z")  # the `choose`s of FLE's handlers that take the server's history, in order
 MAX_INT = 2**63 - 1  # a spec's integers are 64-bit: FLE's zxid range at run time
 ROLES = ("LOOKING", "FOLLOWING", "LEADING")  # the members of both specs' role enums, in this order (checked)
@@ -76,7 +76,7 @@ def load_fle(zab: CompiledSpec, path: Path = FLE_SPEC) -> CompiledSpec:
                                f"only the history choices {', '.join(HISTORY_SITES)} (in that order)")
     if not any(v.name == "currentEpoch" for v in zab.vars):
         raise ServiceError(f"spec {zab.name}: the FLE election needs a variable currentEpoch (the server's vote)")
-    elect = [h for h in zab.timers if h.name == "elect"]
+    elect = [h for h in zab.timers if h.name == ELECT]
     if len(elect) != 1 or len(elect[0].choice_sites) != 1:
         raise ServiceError(f"spec {zab.name}: the FLE election needs one timer elect that chooses the peer to follow")
     for spec in (cs, zab):
@@ -187,7 +187,7 @@ class FleElection:
                              on_step=self._fle_stepped)
         self.slot = {v.name: v.slot for v in self.cs.vars}
         self.vote_leader = vote_leader_index(self.cs)
-        self.zab_elect = next(h for h in service.cs.timers if h.name == "elect")
+        self.zab_elect = next(h for h in service.cs.timers if h.name == ELECT)
         self.fle_start = self.node.rt.timer_handler("start")
         self.fle_restart = self.node.rt.timer_handler("restart")
         self.watchdog: TimerHandle | None = None

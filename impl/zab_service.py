@@ -52,8 +52,8 @@ from .client import NOT_COMMITTED, SYNCING, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
 from .storage import StorageError
+from .zab_election import ELECT, FleElection
 from .zab_election import TAG as FLE_TAG
-from .zab_election import FleElection
 from .zab_snapshot import Incoming, frames, load_newest, take, write_snapshot
 from .zab_tree import PathError, Replica, check_path, fresh_incarnation
 
@@ -165,7 +165,7 @@ class ZabService(Service):
             if loaded is not None:
                 self.snap_pos, self.replica = loaded
                 self.applied, self.tree, self.last_zxid = self.snap_pos, self.replica.tree, None
-        self.node.start(skip=("elect",) if self.election is not None else ())
+        self.node.start(skip=(ELECT,) if self.election is not None else ())
         self.incarnation = fresh_incarnation(self.host.node_id, time.time_ns() // 1_000_000,
                                              (v for _, v in self.node.rt.state[self.slot["history"]]))
         self._catch_up(self.node.rt.state)
