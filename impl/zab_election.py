@@ -62,8 +62,15 @@ class ElectionError(Exception):
     """FLE's decision does not fit ZAB's choice, or ZAB's history does not fit FLE's ranges: a bug."""
 
 
-def load_fle(zab: CompiledSpec, path: Path = FLE_SPEC) -> CompiledSpec:
+def fle_spec_for(zab: CompiledSpec) -> Path:
+    """The FLE spec a cluster runs: fle.pnyx beside its ZAB spec, else the one bundled with Pnyx."""
+    beside = Path(zab.filename).parent / FLE_SPEC.name
+    return beside if beside.is_file() else FLE_SPEC
+
+
+def load_fle(zab: CompiledSpec, path: Path | None = None) -> CompiledSpec:
     """spec/fle.pnyx at run-time sizes: ZAB's servers and epochs, 64-bit zxids, rounds without bound."""
+    path = path if path is not None else fle_spec_for(zab)
     if not path.is_file():
         raise ServiceError(f"the ZAB service's election is \"fle\" but {path} is missing; "
                            "set election = \"random\" in the [zab] table of the configuration to elect without it")
