@@ -200,3 +200,24 @@ def test_random_election_runs_no_fle() -> None:
     assert "elect" in host.timers and "finalize" not in host.timers
     svc.on_peer(1, ("fle", (0, (0, 0, 1), 1, LOOKING)))  # a peer electing by FLE: ignored, not an error
     assert svc.info()["election"] == "random"
+
+
+def test_a_leader_no_follower_joins_starts_a_new_round_after_looking_timeout() -> None:
+    """FLE decides LEADING; ZAB stays LOOKING until FOLLOWERINFO comes. If none comes within
+    `lookingTimeout` (restarted by the decision), the host's timer starts a new round."""
+    host = _Host(0)
+    svc = ZabService(host)
+    asyncio.run(svc.start())
+    fle = svc.election.node.rt
+    note = next(m.id for m in fle.cs.messages if m.name == "Note")
+    watchdog = host.timers["lookingTimeout"]
+    svc.on_peer(1, ("fle", (note, (0, 0, 0), 1, LOOKING)))  # n2 votes for n1
+    fle.timer(fle.timer_handler("finalize"))
+    assert svc.info()["fle_role"] == "LEADING" and svc._name(svc.node.rt.state, "role") == "LOOKING"
+    assert watchdog.resets == 1
+    host.sent.clear()
+    svc.election._still_looking()  # the timer's callback, once its period ran out
+    assert svc.info()["fle_round"] == 2 and svc.info()["fle_role"] == "LOOKING"
+    assert {dst for dst, m in host.sent if m[0] == "fle"} == {1, 2}
+    svc.election._still_looking()  # a round going on: nothing more
+    assert svc.info()["fle_round"] == 2
