@@ -3,12 +3,17 @@
     .venv/bin/python benchmarks/bench_zk.py                  # 5 rounds of 4 leader kills: 20 kills each
     .venv/bin/python benchmarks/bench_zk.py --rounds 2 --kills 2 --json
     .venv/bin/python benchmarks/bench_zk.py --smoke          # tiny counts, one kill each (the test's run)
+    .venv/bin/python benchmarks/bench_zk.py --elections fle,random   # Pnyx twice: FLE, then the random election
 
 ZooKeeper: Debian's package (`apt-get install zookeeper`, 3.8) and kazoo (`pip install -e '.[zk]'`).
 Three servers on loopback are started here (QuorumPeerMain, their own zoo.cfg, myid and data
 directory in a temporary directory; fsync on, the package's tickTime 2000). When the package or
 kazoo is missing, that side is skipped and the script says why. Pnyx: `spec/zab.pnyx` on three
-nodes (as `pnyx cluster start spec/zab.pnyx --nodes 3`, fsync on), with impl/client.py's clients.
+nodes (as `pnyx cluster start spec/zab.pnyx --nodes 3`, fsync on), with impl/client.py's clients,
+once per election mode of `--elections` (`[zab] election`: "fle", spec/fle.pnyx's Fast Leader
+Election, the default; "random", zab.pnyx's abstract election resolved at random). The first
+mode is the one the table compares with ZooKeeper; a last table gives leader-kill recovery for
+every system, with the failure-detector settings that bound it on each side.
 
 Each round runs ZooKeeper's workloads, then Pnyx's:
 - seq: one client creates znodes one after another at a follower: ops/s, p50 and p99 latency,
@@ -28,6 +33,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
 import shutil
@@ -49,7 +55,7 @@ from bench_impl import ZAB, pct, wait_leader
 from pnyx.impl.chaos import process_cpu
 from pnyx.impl.client import AsyncClient, Client, ClientError, RetryingClient, Unavailable, call
 from pnyx.impl.cluster import free_ports, kill_node, node_pid, start_cluster, start_node, stop_cluster, wait_ready
-from pnyx.impl.config import Config, ConfigError, load_config
+from pnyx.impl.config import CHOICES, Config, ConfigError, load_config
 
 ZK_JARS = ("/usr/share/java/zookeeper.jar", "/usr/share/zookeeper/zookeeper.jar")
 ZK_MAIN = "org.apache.zookeeper.server.quorum.QuorumPeerMain"
@@ -57,6 +63,13 @@ INSTALL_HINT = "apt-get install zookeeper (Debian's ZooKeeper 3.8) and pip insta
 DATA = b"x" * 32
 
 Addr = tuple[str, int]
+
+
+# the ensemble's timing (zoo.cfg below): followers sync within initLimit ticks, stay within syncLimit
+ZK_TICK_MS, ZK_INIT_LIMIT, ZK_SYNC_LIMIT = 2000, 10, 5
+ZK_LIMITS = (f"tickTime {ZK_TICK_MS} ms, initLimit {ZK_INIT_LIMIT} ticks ({ZK_TICK_MS * ZK_INIT_LIMIT / 1000:g} s), "
+             f"syncLimit {ZK_SYNC_LIMIT} ticks ({ZK_TICK_MS * ZK_SYNC_LIMIT / 1000:g} s: a silent leader is suspected "
+             "after that; a dead one's closed connection at once)")
 
 
 def zookeeper_missing() -> str | None:
@@ -140,7 +153,8 @@ class ZooKeeper(Cluster):
             (d / "data").mkdir(parents=True)
             (d / "data" / "myid").write_text(f"{i + 1}\n")
             (d / "zoo.cfg").write_text(
-                f"tickTime=2000\ninitLimit=10\nsyncLimit=5\ndataDir={d / 'data'}\nclientPort={ports[i]}\n"
+                f"tickTime={ZK_TICK_MS}\ninitLimit={ZK_INIT_LIMIT}\nsyncLimit={ZK_SYNC_LIMIT}\ndataDir={d / 'data'}\n"
+                f"clientPort={ports[i]}\n"
                 "clientPortAddress=127.0.0.1\nforceSync=yes\n4lw.commands.whitelist=srvr\nadmin.enableServer=false\n"
                 f"{servers}\n")
 
@@ -278,9 +292,10 @@ class ZooKeeper(Cluster):
 class Pnyx(Cluster):
     name = "Pnyx"
 
-    def __init__(self, root: Path, config: Config) -> None:
-        self.dir = root / "pnyx"
-        self.config = config
+    def __init__(self, root: Path, config: Config, election: str = "fle") -> None:
+        self.dir = root / f"pnyx-{election}"
+        self.name = f"Pnyx ({election})"
+        self.config = dataclasses.replace(config, zab=dataclasses.replace(config.zab, election=election))
         self.addrs = []
         self.clients: list[RetryingClient] = []
 
@@ -525,21 +540,46 @@ ROWS = (("sequential creates, ops/s", "seq_ops", "{:.0f}"), ("  p50 ms", "seq_p5
 
 def print_table(res: dict[str, Any]) -> None:
     zk, px = res["zookeeper"], res["pnyx"]
-    print(f"{'':34} {'ZooKeeper':>10} {'Pnyx':>10} {'Pnyx/ZK':>8}")
+    print(f"{'':34} {'ZooKeeper':>10} {'Pnyx':>10} {'Pnyx/ZK':>8}   (Pnyx: election {res['pnyx_election']})")
     for label, key, fmt in ROWS:
         z = fmt.format(zk[key]) if zk and zk.get(key) is not None else "-"
         p = fmt.format(px[key]) if px.get(key) is not None else "-"
         ratio = res["ratios"].get(key)
         print(f"{label:34} {z:>10} {p:>10} {'' if ratio is None else f'{ratio:.2f}x':>8}")
-    for name, side in (("ZooKeeper", zk), ("Pnyx", px)):
+    for name, side in (("ZooKeeper", zk), *((f"Pnyx ({e})", s) for e, s in res["pnyx_by_election"].items())):
         if side:
             print(f"{name}: recovery median ms by round {side['recovery_median_ms_per_round']}"
                   + (f", log length after each round {side['log_per_round']}" if side["log_per_round"][0] is not None else ""))
-    for side in (zk, px):
+    for side in (zk, *res["pnyx_by_election"].values()):
         for stall in (side or {}).get("stalls", []):
             print(f"no write succeeded after a leader kill ({stall})")
     if res["zookeeper_skipped"]:
         print(f"ZooKeeper skipped: {res['zookeeper_skipped']}. Install: {INSTALL_HINT}")
+    print_recovery(res)
+
+
+def detector_settings(config: Config) -> str:
+    """The Pnyx timers that bound a leader change (config.toml's [timers.*])."""
+    t = config.timer
+    return (f"followerTimeout {t('followerTimeout').period:g} s and leaderTimeout {t('leaderTimeout').period:g} s "
+            f"(a dead leader's closed connection ends a follower's wait at once), FLE finalize wait "
+            f"{t('finalize').period:g} s, lookingTimeout {t('lookingTimeout').period:g} s; random election: elect every "
+            f"{t('elect').period:g} s +-{t('elect').jitter:.0%}")
+
+
+def print_recovery(res: dict[str, Any]) -> None:
+    """Leader-kill recovery of every system measured: ZooKeeper and each Pnyx election."""
+    sides = ([("ZooKeeper", res["zookeeper"])] if res["zookeeper"] else []) + \
+        [(f"Pnyx, election {mode}", side) for mode, side in res["pnyx_by_election"].items()]
+    print()
+    print(f"{'leader kill under write load':34} {'median ms':>10} {'max ms':>8} {'kills':>6} {'acked':>7} {'lost':>5}")
+    for name, side in sides:
+        med = "-" if side["recovery_median_ms"] is None else f"{side['recovery_median_ms']:.0f}"
+        mx = "-" if side["recovery_max_ms"] is None else f"{side['recovery_max_ms']:.0f}"
+        print(f"{name:34} {med:>10} {mx:>8} {side['kills']:>6} {side['kill_acked_writes']:>7} {side['lost']:>5}")
+    if res["zookeeper"]:
+        print(f"ZooKeeper: {ZK_LIMITS}; finalizeWait 200 ms (FastLeaderElection's default)")
+    print(f"Pnyx: {res['pnyx_detectors']}")
 
 
 def main() -> int:
@@ -553,6 +593,8 @@ def main() -> int:
     p.add_argument("--no-zookeeper", action="store_true", help="measure Pnyx only")
     p.add_argument("--json", action="store_true", help="the results as JSON on stdout instead of the table")
     p.add_argument("--pnyx-config", metavar="TOML", help="the Pnyx nodes' configuration (timers; docs/impl.md)")
+    p.add_argument("--elections", default="fle", metavar="MODE[,MODE]",
+                   help="Pnyx's election modes to run, each on its own cluster: fle, random (default: fle)")
     p.add_argument("--dir", help="keep the servers' directories (logs, data) here instead of a temporary directory")
     a = p.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # stop the servers on the way out
@@ -569,17 +611,23 @@ def main() -> int:
     if not config.fsync:
         print("bench_zk: the comparison is with fsync on: --pnyx-config must not turn it off", file=sys.stderr)
         return 2
+    elections = [e.strip() for e in a.elections.split(",") if e.strip()]
+    bad = [e for e in elections if e not in CHOICES["election"]] or (["none"] if not elections else [])
+    if bad or len(set(elections)) != len(elections):
+        print(f"bench_zk: --elections {a.elections}: expected distinct modes among {', '.join(CHOICES['election'])}",
+              file=sys.stderr)
+        return 2
     sizes = {"warm": min(200, a.seq), "seq": a.seq, "async": a.async_, "gets": a.gets}
     skipped = "--no-zookeeper" if a.no_zookeeper else zookeeper_missing()
     say = (lambda *x: print(*x, file=sys.stderr)) if a.json else print
     if skipped:
         say(f"ZooKeeper side skipped: {skipped}. Install: {INSTALL_HINT}")
-    results: dict[str, list[dict[str, Any]]] = {"zookeeper": [], "pnyx": []}
+    results: dict[str, list[dict[str, Any]]] = {"zookeeper": [], **{f"pnyx-{e}": [] for e in elections}}
     if a.dir and Path(a.dir).exists() and any(Path(a.dir).iterdir()):
         print(f"bench_zk: --dir {a.dir}: not empty", file=sys.stderr)
         return 2
     with contextlib.nullcontext(a.dir) if a.dir else tempfile.TemporaryDirectory(prefix="bench_zk") as tmp:
-        clusters: dict[str, Cluster] = {"pnyx": Pnyx(Path(tmp), config)}
+        clusters: dict[str, Cluster] = {f"pnyx-{e}": Pnyx(Path(tmp), config, e) for e in elections}
         if not skipped:
             clusters = {"zookeeper": ZooKeeper(Path(tmp)), **clusters}
         try:
@@ -596,17 +644,20 @@ def main() -> int:
             for cl in clusters.values():
                 cl.stop()
     zk = summarize(results["zookeeper"]) if results["zookeeper"] else None
-    px = summarize(results["pnyx"])
+    by_election = {e: summarize(results[f"pnyx-{e}"]) for e in elections}
+    px = by_election[elections[0]]
     ratios = {key: px[key] / zk[key] for _, key, _ in ROWS
               if zk and key not in ("kills", "kill_acked_writes", "lost") and zk.get(key) and px.get(key) is not None}
     res = {"settings": {"rounds": a.rounds, "kills_per_round": a.kills, **sizes, "fsync": True, "servers": 3},
-           "zookeeper": zk, "zookeeper_skipped": skipped, "pnyx": px, "ratios": ratios}
+           "zookeeper": zk, "zookeeper_skipped": skipped, "pnyx": px, "pnyx_election": elections[0],
+           "pnyx_by_election": by_election, "ratios": ratios, "zookeeper_limits": ZK_LIMITS,
+           "pnyx_detectors": detector_settings(config)}
     if a.json:
         print(json.dumps(res, indent=2))
     else:
         print(f"3 servers on loopback, fsync on; {a.rounds} round(s), {a.kills} leader kill(s) per round and system")
         print_table(res)
-    lost = px["lost"] + (zk["lost"] if zk else 0)
+    lost = sum(side["lost"] for side in by_election.values()) + (zk["lost"] if zk else 0)
     if lost:
         print(f"bench_zk: {lost} acknowledged write(s) missing after the kills", file=sys.stderr)
         return 1

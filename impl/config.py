@@ -39,6 +39,7 @@ SUSPICION = 20              # probe ticks a suspicion waits before it is confirm
 
 [zab]
 write_timeout = 10.0        # seconds a client's write may wait to be committed here
+election = "fle"            # spec/fle.pnyx names the leader; "random": follow a random peer
 [zab.constants]
 TXNS = 1099511627776        # merged into the spec's constants; -D overrides
 ```
@@ -80,10 +81,20 @@ BUILTIN_TIMERS: dict[str, TimerConfig] = {
     # A crashed leader is noticed by its closed connection (`watch`), so the timeouts only
     # catch hung peers and unanswered suggestions: a second, not half of one, which a node
     # decoding a long history in synchronization (0.4 s for 10,000 transactions) would exceed.
+    # With `[zab] election = "random"` only: under FLE (the default) the service fires `elect` itself.
     "elect": TimerConfig(period=0.5, jitter=0.9),
     "heartbeat": TimerConfig(period=0.1),
     "followerTimeout": TimerConfig(period=1.0, jitter=0.3, reset_on=_FROM_LEADER, watch="leader"),
     "leaderTimeout": TimerConfig(period=1.0, jitter=0.3, reset_on=_FROM_FOLLOWERS),
+    # FLE (spec/fle.pnyx, the ZAB service's election by default: impl/zab_election.py). The finalize
+    # wait ends once no notification came for `period` (ZooKeeper's finalizeWait, 200 ms there;
+    # loopback round trips take well under a millisecond). `lookingTimeout`: how long a server may
+    # stay LOOKING in ZAB after FLE decided (a leader no follower joins) before a new round.
+    "finalize": TimerConfig(period=0.1, jitter=0.2, reset_on=("Note",)),
+    # a LOOKING server that heard nothing for `period` sends its vote again (ZooKeeper's notTimeout,
+    # 200 ms there, doubling): notifications sent before a peer was listening are not lost for good
+    "resend": TimerConfig(period=0.2, jitter=0.2, reset_on=("Note",)),
+    "lookingTimeout": TimerConfig(period=1.0, jitter=0.3),
 }
 
 
@@ -113,6 +124,9 @@ class ZabConfig:
     # max(RETAIN, snapshot_share x znodes), times a factor drawn in [1/2, 1) per snapshot: its
     # O(znodes) cost per write stays bounded, as does the log kept (and replayed) until then.
     snapshot_share: float = 0.25
+    # "fle": spec/fle.pnyx names the leader (ZooKeeper's Fast Leader Election: the best (epoch, zxid,
+    # id) of a quorum); "random": a LOOKING server follows a random peer (zab.pnyx's abstract election)
+    election: str = "fle"
     # Transactions, values and epochs are unbounded in practice; the checker explores tiny ones.
     # RETAIN: committed transactions a log keeps before compacting them into the snapshot (spec/zab.pnyx).
     constants: dict[str, int] = field(default_factory=lambda: {"TXNS": 2**40, "VALUES": 2**62, "MAX_EPOCH": 2**30,
@@ -202,6 +216,9 @@ def _timer(where: str, raw: Any, base: TimerConfig) -> TimerConfig:
     return t
 
 
+CHOICES: dict[str, tuple[str, ...]] = {"election": ("fle", "random")}  # a service's text settings and their values
+
+
 def _section(where: str, raw: Any, base: Any) -> Any:
     """A service's table: each key must be one of its fields, of that field's kind."""
     if not isinstance(raw, dict):
@@ -216,6 +233,11 @@ def _section(where: str, raw: Any, base: Any) -> Any:
             if not isinstance(v, dict) or not all(isinstance(x, int) and not isinstance(x, bool) for x in v.values()):
                 raise ConfigError(f"{where}.constants: expected a table of integer constants, as TXNS = 1000")
             out = replace(out, constants={**cur, **v})
+        elif isinstance(cur, str):
+            allowed = CHOICES.get(k, ())
+            if v not in allowed:
+                raise ConfigError(f"{where}.{k}: expected one of {', '.join(map(repr, allowed))}, got {v!r}")
+            out = replace(out, **{k: v})
         elif isinstance(cur, int):
             if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise ConfigError(f"{where}.{k}: expected a positive integer, got {v!r}")
@@ -295,7 +317,11 @@ def to_toml(cfg: Config) -> str:
     for sname, section in cfg.sections().items():
         knobs = [f for f in fields(section) if f.name != "constants"]
         if knobs:
-            lines += ["", f"[{sname}]"] + [f"{f.name} = {getattr(section, f.name)}" for f in knobs]
+            lines += ["", f"[{sname}]"] + [f"{f.name} = {_toml_value(getattr(section, f.name))}" for f in knobs]
         if section.constants:
             lines += ["", f"[{sname}.constants]"] + [f"{k} = {v}" for k, v in sorted(section.constants.items())]
     return "\n".join(lines) + "\n"
+
+
+def _toml_value(v: Any) -> str:
+    return f'"{v}"' if isinstance(v, str) else str(v)

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
 
 from pnyx.model.compiler import CompiledSpec
 from pnyx.model.errors import PnyxError
+from pnyx.model.runtime import Chooser
 from pnyx.model.types import IntType, Type
 
 from .config import Config, TimerConfig
@@ -163,11 +164,11 @@ class SpecNode:
     """One `NodeRuntime` with the host's storage, peers and timers wired in."""
 
     def __init__(self, host: NodeHost, transport: Transport, record: str = "node",
-                 on_step: Callable[[Step], None] | None = None) -> None:
+                 on_step: Callable[[Step], None] | None = None, chooser: Chooser | None = None) -> None:
         self.host = host
         cs = host.cs
         self.rt = NodeRuntime(cs, host.node_id, host.storage, transport, rng=host.rng, record=record, keep_ghost=False,
-                              group_commit=host.group_commit, rebuilt=host.rebuilt)
+                              group_commit=host.group_commit, rebuilt=host.rebuilt, chooser=chooser)
         if on_step is not None:
             self.rt.observers.append(on_step)
         self.timers: dict[int, TimerHandle] = {}
@@ -175,10 +176,13 @@ class SpecNode:
         self.resets: dict[int, list[tuple[TimerHandle, int | None]]] = {}
         self.watchers: list[tuple[int, TimerHandle]] = []  # (slot of the variable naming the watched peer, timer)
 
-    def start(self, timers: bool = True) -> None:
-        """Boot (or recover) the runtime; with `timers`, fire the spec's timers from the host's clock."""
+    def start(self, timers: bool = True, skip: Collection[str] = ()) -> None:
+        """Boot (or recover) the runtime; with `timers`, fire the spec's timers from the host's clock,
+        except those in `skip` (which the service fires itself)."""
         self.rt.start()
         for h in self.host.cs.timers if timers else ():
+            if h.name in skip:
+                continue
             t = self.host.timer(h.name, lambda h=h: self.rt.timer(h))
             self.timers[h.index] = t
             slot = None

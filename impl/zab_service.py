@@ -57,6 +57,8 @@ from .client import NOT_COMMITTED, SYNCING, ClientError
 from .node import Step
 from .service import ANY, INT, Kind, NodeHost, Requirements, Service, SpecNode, info_cell
 from .storage import StorageError
+from .zab_election import ELECT, FleElection
+from .zab_election import TAG as FLE_TAG
 from .zab_snapshot import Incoming, frames, load_newest, snapshot_interval, take, write_snapshot
 from .zab_tree import PathError, Replica, check_path, fresh_incarnation
 
@@ -123,7 +125,10 @@ class ZabService(Service):
         super().__init__(host)
         cs = self.cs
         self.cfg = host.cfg.zab
-        self.node = SpecNode(host, _SnapSender(self, host.peers), on_step=self._on_step)
+        # who `elect` follows: FLE's decision (impl/zab_election.py), or a random peer
+        self.election = FleElection(self) if self.cfg.election == "fle" else None
+        self.node = SpecNode(host, _SnapSender(self, host.peers), on_step=self._on_step,
+                             chooser=self.election.leader if self.election is not None else None)
         self.slot = {v.name: v.slot for v in cs.vars}
         self.var = {v.name: v for v in cs.vars}
         self.up_to_date = next(m.id for m in cs.messages if m.name == "UpToDate")
@@ -168,7 +173,7 @@ class ZabService(Service):
             if loaded is not None:
                 self.snap_pos, self.replica = loaded
                 self.applied, self.tree, self.last_zxid = self.snap_pos, self.replica.tree, None
-        self.node.start()
+        self.node.start(skip=(ELECT,) if self.election is not None else ())
         self.incarnation = fresh_incarnation(self.host.node_id, time.time_ns() // 1_000_000,
                                              (v for _, v in self.node.rt.state[self.slot["history"]]))
         self._catch_up(self.node.rt.state)
@@ -178,11 +183,17 @@ class ZabService(Service):
                                f"snapshots hold only positions below {self.snap_pos} (a tree-*.snap file is "
                                f"missing or was deleted)")
         self.serving = self._established(self.node.rt.state)
+        if self.election is not None:
+            self.election.start()
 
     def on_peer(self, src: int, payload: Any) -> None:
         if isinstance(payload, tuple) and payload and payload[0] == "zab-tree":
             self._snap_frame(src, payload)
             return
+        if isinstance(payload, tuple) and len(payload) == 2 and payload[0] == FLE_TAG:
+            if self.election is not None:
+                self.election.on_peer(src, payload[1])
+            return  # a server electing by FLE among ones that do not: its notifications go unanswered
         self.node.deliver(src, payload)
 
     # ---- snapshots ---------------------------------------------------------------------
@@ -263,6 +274,8 @@ class ZabService(Service):
             self.view = view
             if self.payloads:
                 asyncio.get_running_loop().call_soon(self._resubmit)
+        if self.election is not None:
+            self.election.zab_stepped(step)
 
     def _resubmit(self) -> None:
         """This server's leader changed: submit every uncommitted write again at once rather than
@@ -284,6 +297,11 @@ class ZabService(Service):
 
     def _base_zxid(self, st: tuple) -> tuple:
         return (0, 0) if self.base_zxid_slot is None else tuple(st[self.base_zxid_slot])
+
+    def last_zxid_of(self, st: tuple) -> tuple:
+        """The zxid of the last transaction in the log (its snapshot's, when nothing is retained)."""
+        history = st[self.slot["history"]]
+        return tuple(history[-1][0]) if history else self._base_zxid(st)
 
     def _catch_up(self, st: tuple, before: tuple | None = None) -> None:
         """Apply log positions applied..commit - 1. Those a step compacted are read from the
@@ -434,13 +452,14 @@ class ZabService(Service):
         out = {"role": self._name(st, "role"), "phase": self._name(st, "phase"), "leader": self._name(st, "leader"),
                "commit": commit, "applied": self.applied, "log": base + len(history), "snapshot": base,
                "znodes": len(self.tree.nodes),
-               "last_zxid": tuple(history[-1][0]) if history else self._base_zxid(st),
+               "last_zxid": self.last_zxid_of(st),
                "committed_zxid": tuple(history[commit - 1 - base][0]) if commit > base else self._base_zxid(st),
                "serving": self.serving, "followers": tuple(self.followers()), "tree_snapshot": self.snap_pos,
                "write_ids": len(self.replica.writes), "sessions": len(self.replica.writes.sessions)}
         for key, name in (("epoch", "currentEpoch"), ("accepted_epoch", "acceptedEpoch")):
             if name in self.slot:
                 out[key] = int(st[self.slot[name]])
+        out.update(self.election.info() if self.election is not None else {"election": "random"})
         if "rebuilt" in self.slot:  # started empty (`cluster restart --rebuild`), not settled by a leader since
             out["rebuilt"] = bool(st[self.slot["rebuilt"]])
         return out

@@ -219,6 +219,11 @@ def test_bench_zk_runs() -> None:
     res = json.loads(proc.stdout)
     px = res["pnyx"]
     assert px["kills"] == 1 and px["lost"] == 0 and px["kill_acked_writes"] > 0 and px["seq_ops"] > 0
+    assert res["pnyx_election"] == "fle" and res["pnyx_by_election"] == {"fle": px}  # the default election
+    assert "finalize wait" in res["pnyx_detectors"]
+    for bad in ("paxos", "fle,fle", ","):
+        proc = _run("bench_zk.py", "--elections", bad)
+        assert proc.returncode == 2 and "--elections" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
     spec = importlib.util.spec_from_file_location("bench_zk", BENCH / "bench_zk.py")
     assert spec is not None and spec.loader is not None
     bench = importlib.util.module_from_spec(spec)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from conftest import eventually
 from pnyx.cli import main
 from pnyx.impl.client import Client, ClientError, Unavailable, call
 from pnyx.impl.cluster import kill_node, start_cluster, start_node, stop_cluster, wait_ready
+from pnyx.impl.config import Config
 from pnyx.impl.meta import ClusterMeta
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,14 +70,27 @@ def zab(tmp_path: Path) -> Iterator[tuple[Path, ClusterMeta]]:
         stop_cluster(d)
 
 
+@pytest.fixture(params=["fle", "random"])
+def zab_elected(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[Path, ClusterMeta]]:
+    """The cluster with each election of the service: FLE (the default) and the random one."""
+    d = tmp_path / "zab"
+    cfg = Config()
+    cfg.zab = replace(cfg.zab, election=request.param)
+    meta = start_cluster(ZAB, 3, d, config=cfg, timeout=60)
+    try:
+        yield d, meta
+    finally:
+        stop_cluster(d)
+
+
 def has_all(meta: ClusterMeta, i: int, paths: list[str]) -> bool:
     with Client(*meta.clients[i], timeout=15) as c:
         c.call("sync")  # everything committed before is now applied at this server
         return all(c.call("exists", p) for p in paths)
 
 
-def test_leader_killed_during_writes_loses_no_acknowledged_write(zab: tuple[Path, ClusterMeta]) -> None:
-    d, meta = zab
+def test_leader_killed_during_writes_loses_no_acknowledged_write(zab_elected: tuple[Path, ClusterMeta]) -> None:
+    d, meta = zab_elected
     assert eventually(lambda: the_leader(meta, [0, 1, 2]) is not None)
     old = the_leader(meta, [0, 1, 2])
     assert old is not None
@@ -106,6 +121,11 @@ def test_leader_killed_during_writes_loses_no_acknowledged_write(zab: tuple[Path
     assert eventually(lambda: the_leader(meta, [0, 1, 2]) == new)
     epochs = {i: info(meta, i) for i in range(3)}
     assert len({x["commit"] for x in epochs.values()}) == 1
+    mode = epochs[0]["election"]
+    assert {x["election"] for x in epochs.values()} == {mode}
+    if mode == "fle":  # every leader ZAB followed was FLE's decision, and always one ZAB could choose
+        assert all(x["fle_refused"] == 0 and x["fle_vote"] == f"n{new + 1}" for x in epochs.values())
+        assert all(x["fle_elections"] >= 1 for i, x in epochs.items() if i != new)
 
 
 def test_kv_cli_and_zookeeper_semantics(zab: tuple[Path, ClusterMeta], capsys: pytest.CaptureFixture[str]) -> None:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import random
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -73,9 +74,10 @@ def test_a_write_resubmitted_through_a_leader_change_is_applied_once_everywhere(
 
 # ---- a real cluster ------------------------------------------------------------------------------
 def _cfg() -> Config:
-    """Writes submitted again every 0.1 ms (many copies of each in the log); elections at least
-    0.5 s apart, so a restarted follower stays unsynchronized long enough to be asked."""
-    cfg = Config(fsync=False, zab=ZabConfig(resubmit=0.0001))
+    """Writes submitted again every 0.1 ms (many copies of each in the log); the random election
+    with elections at least 0.5 s apart, so a restarted follower stays unsynchronized long enough
+    to be asked (under FLE it rejoins its leader within milliseconds of starting)."""
+    cfg = Config(fsync=False, zab=ZabConfig(resubmit=0.0001, election="random"))
     cfg.timers["elect"] = TimerConfig(period=1.0, jitter=0.5)
     return cfg
 
@@ -258,9 +260,11 @@ class _Timer:
 class _Host:
     """What ZabService may use of a host: in-memory storage, a transport that keeps what was sent."""
 
-    def __init__(self, node_id: int, storage: Any = None, constants: dict[str, int] | None = None) -> None:
+    def __init__(self, node_id: int, storage: Any = None, constants: dict[str, int] | None = None,
+                 election: str = "fle") -> None:
         self.cs = load(ZAB, {**RUNTIME, **(constants or {})})
         self.cfg = Config()
+        self.cfg.zab = replace(self.cfg.zab, election=election)
         self.node_id = node_id
         self.storage = storage if storage is not None else MemoryStorage()
         self.rng = random.Random(1)
@@ -286,7 +290,7 @@ class _Host:
 def test_a_follower_serves_reads_only_from_its_leaders_uptodate_on() -> None:
     """Between NEWLEADER (phase BROADCAST, history logged) and UPTODATE its commit point may be
     behind its leader's: the service still says `syncing`, and serves from UPTODATE on."""
-    host = _Host(0)
+    host = _Host(0, election="random")  # `elect` is driven by hand here
     svc = ZabService(host)
     cs = host.cs
     msg = {m.name: m.id for m in cs.messages}
@@ -327,7 +331,7 @@ def test_a_restarted_server_starts_a_session_above_its_logged_ones() -> None:
 def test_snapshot_frames_from_the_leader_restart_the_followers_failure_detector() -> None:
     """A SNAP of a large tree takes many frames: each counts as the leader at work (as NEWLEADER
     does, config reset_on), so the transfer is not cut short by the follower's timeout."""
-    host = _Host(0)
+    host = _Host(0, election="random")
     svc = ZabService(host)
     asyncio.run(svc.start())
     rt = svc.node.rt

@@ -335,7 +335,7 @@ SMALL: dict[str, list[dict[str, object]]] = {
                       {"N": 3, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1, "TIMEOUTS": 0},
                       {"N": 2, "TXNS": 1, "CRASHES": 1, "REBUILDS": 1, "MAX_EPOCH": 2, "TIMEOUTS": 1}],
     "spec/zab_broadcast.pnyx": [{"TXNS": 1}],
-    "spec/fle.pnyx": [{"MAX_EPOCH": 0}, {"N": 2, "RESTARTS": 1}],
+    "spec/fle.pnyx": [{"MAX_EPOCH": 0}, {"N": 2, "RESTARTS": 1}, {"N": 2, "RESTARTS": 1, "RESENDS": 1, "LOSSES": 1}],
     "spec/gossip_rumor.pnyx": [{}, {"FEEDBACK": False, "COIN": True, "K": 2}, {"K": 2, "IN_A_ROW": False}],
     "spec/gossip_antientropy.pnyx": [{"N": 2, "WRITES": 2}, {"N": 2, "MODE": 2}],
     "spec/examples/two_phase_commit.pnyx": [{}],
