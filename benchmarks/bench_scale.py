@@ -11,9 +11,15 @@ loses at most its last 50 ms; wall seconds include start-up (a local Ray starts 
     .venv/bin/python benchmarks/bench_scale.py --large      # bench_speed's models, about a million states each
     .venv/bin/python benchmarks/bench_scale.py --smoke      # tiny, seconds (the test suite runs it)
     .venv/bin/python benchmarks/bench_scale.py --baseline /tmp/old   # also an older checkout's (git archive) 2 processes
+    .venv/bin/python benchmarks/bench_scale.py --large --levels     # also each level's CPU seconds per worker
 
 Table 1: each engine's states (all must agree, else the exit status is 1), CPU and wall seconds,
-and its speedup in wall time over one process. Table 2 (--fit): Ray with w actors on a local
+and its speedup in wall time over one process; then, as the search reports them (start-up
+excluded), its CPU seconds in all processes ("search"), the sum over levels of the busiest
+worker's ("critical": how long the search would take on idle cores, one per worker, barriers
+aside) and the speedup this predicts on idle cores ("idle est.": one process's search CPU
+seconds over the critical ones). On a shared machine the wall speedup says little; the
+estimate holds while the workers' CPU seconds do not grow with the load. Table 2 (--fit): Ray with w actors on a local
 cluster of w logical CPUs (more actors than cores simulates machines: their CPU seconds still
 add up). The fit, by least squares over the CPU seconds of table 2:
 
@@ -64,6 +70,9 @@ class Run:
     wall: float
     search: float = 0.0  # the seconds the search itself took, as it reports them (start-up excluded)
     error: str | None = None
+    search_cpu: float = 0.0  # CPU seconds of the search in all its processes, as it reports them
+    critical_cpu: float = 0.0  # the sum over levels of the busiest worker's CPU seconds
+    levels_cpu: list[list[float]] | None = None  # each level's CPU seconds per worker (several workers)
 
 
 def _stat(pid: int) -> tuple[int, int, float] | None:
@@ -119,7 +128,8 @@ def run_check(spec: str, constants: dict[str, object], engine: str, workers: int
     except (ValueError, KeyError):
         return Run(None, 0, 0, cpu, wall, error=(text.strip().splitlines() or ["no output"])[-1][:80])
     return Run(summary["distinct_states"], summary["transitions"], summary["diameter"] + 1, cpu, wall, summary["seconds"],
-               None if summary["complete"] else "incomplete")
+               None if summary["complete"] else "incomplete", summary.get("search_cpu_seconds") or 0.0,
+               summary.get("critical_cpu_seconds") or 0.0, summary.get("worker_cpu_per_level"))
 
 
 def fit(points: list[tuple[int, float]], transitions: int) -> tuple[float, float, float]:
@@ -145,6 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fit", action="store_true", help="also Ray at 1, 2, 4 and 8 actors, and the fitted model")
     ap.add_argument("--baseline", type=Path, metavar="DIR",
                     help="also 2 processes of the Pnyx in DIR, an older checkout's files (git archive REV | tar -x -C DIR)")
+    ap.add_argument("--levels", action="store_true", help="also each level's CPU seconds per worker (several workers)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds one run may take (default 1800)")
     args = ap.parse_args(argv)
     try:
@@ -155,9 +166,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         has_ray = True
     models = SMOKE if args.smoke else LARGE if args.large else MODELS
-    print(f"{'model':7}  {'engine':14}  {'workers':>7}  {'distinct':>10}  {'CPU s':>7}  {'wall s':>7}  {'speedup':>7}  agree")
+    print(f"{'model':7}  {'engine':14}  {'workers':>7}  {'distinct':>10}  {'CPU s':>7}  {'wall s':>7}  {'speedup':>7}  "
+          f"{'search':>7}  {'critical':>8}  {'idle est.':>9}  agree")
     failed = False
     last: Run | None = None
+    levels: list[tuple[str, list[list[float]]]] = []
     for label, spec, constants in models:
         engines = [("one process", "processes", 1), ("processes", "processes", 2)] + ([("ray", "ray", 2)] if has_ray else [])
         if args.baseline is not None:
@@ -170,12 +183,33 @@ def main(argv: list[str] | None = None) -> int:
             base = base or r
             agree = "yes" if r.error is None and r.distinct == base.distinct else "NO"
             failed |= agree == "NO"
+            estimate = base.search_cpu / r.critical_cpu if r.critical_cpu else 0.0
             print(f"{label:7}  {name:14}  {workers:>7}  {r.distinct or 0:>10,}  {r.cpu:>7.1f}  {r.wall:>7.1f}  "
-                  f"{base.wall / r.wall:>7.2f}  {agree}{f' ({r.error})' if r.error else ''}", flush=True)
+                  f"{base.wall / r.wall:>7.2f}  {r.search_cpu:>7.1f}  {r.critical_cpu:>8.1f}  {estimate:>9.2f}  "
+                  f"{agree}{f' ({r.error})' if r.error else ''}", flush=True)
+            if args.levels and r.levels_cpu:
+                levels.append((f"{label} {name}", r.levels_cpu))
         last = base
+    for title, cpu in levels:
+        level_table(title, cpu)
     if args.fit and has_ray and last is not None:
         failed |= fit_table(models[-1], last, args.smoke, args.timeout)
     return 1 if failed else 0
+
+
+def level_table(title: str, cpu: list[list[float]]) -> None:
+    """Each level's CPU seconds per worker, the busiest's share over the mean (imbalance), and
+    the totals: where the critical CPU seconds go."""
+    n = len(cpu[0])
+    print(f"\n{title}: CPU ms per level and worker")
+    print(f"{'level':>5}  " + "  ".join(f"{f'w{w}':>8}" for w in range(n)) + f"  {'max/mean':>8}")
+    for i, level in enumerate(cpu):
+        mean = sum(level) / n
+        print(f"{i:>5}  " + "  ".join(f"{c * 1e3:>8.1f}" for c in level) + f"  {max(level) / mean if mean else 1.0:>8.2f}")
+    total = [sum(col) for col in zip(*cpu)]
+    critical = sum(max(level) for level in cpu)
+    print(f"{'all':>5}  " + "  ".join(f"{c * 1e3:>8.0f}" for c in total) +
+          f"  critical {critical:.2f} s against {sum(total) / n:.2f} s were every level even")
 
 
 def fit_table(model: tuple[str, str, dict[str, object]], one: Run, smoke: bool, timeout: float) -> bool:

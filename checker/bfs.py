@@ -60,6 +60,18 @@ class Stats:
     fingerprint_bytes: int = 0  # memory the fingerprint set's own data took at the end (one process)
     dropped: dict[str, int] = field(default_factory=dict)  # transitions dropping an unhandled message, by kind
     pruned: int = 0  # transitions partial-order reduction did not take (asleep, or outside an ample set)
+    # CPU seconds of the search itself (one process: its own; partitioned: every worker's phases), and each
+    # level's CPU seconds per worker (partitioned only): what the search would take on idle cores
+    cpu_seconds: float | None = None
+    worker_cpu: list[list[float]] | None = None
+
+    @property
+    def critical_cpu_seconds(self) -> float | None:
+        """The sum over levels of the busiest worker's CPU seconds: the search's length on as many
+        idle cores as workers, barriers aside (one process: its CPU seconds)."""
+        if self.worker_cpu is None:
+            return self.cpu_seconds
+        return sum(max(level) for level in self.worker_cpu if level)
 
     @property
     def states_per_second(self) -> float:
@@ -248,6 +260,7 @@ def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: Fing
     check, changes = checks.check, checks.changed
     stats = Stats()
     start = time.perf_counter()
+    cpu_start = time.process_time()
     next_report = start + opts.progress_every
     violation: tuple[str, Property | None, int, StepError | None] | None = None
     add_parent, add_step = pointers.parent.append, pointers.step.append
@@ -394,6 +407,7 @@ def _search(model: Model, opts: Options, visited: FingerprintSet, raw_seen: Fing
     stats.depth = depth
     stats.queue = len(frontier) if stopped_by else 0
     stats.seconds = time.perf_counter() - start
+    stats.cpu_seconds = time.process_time() - cpu_start
     stats.peak_rss_bytes = _peak_rss()
     stats.fingerprint_bytes = visited.nbytes + (raw_seen.nbytes if raw_seen is not None else 0)
 

@@ -171,7 +171,7 @@ class SpecModel:
         self.msg_handlers = cs.message_handlers
         self.dropped = [0] * len(cs.messages)  # deliveries no handler accepted, per message kind
         self.nodes = tuple(range(self.n))
-        self._memo: list[dict[tuple, tuple[dict, dict]]] = [{} for _ in self.nodes]  # see `tables`
+        self._memo: list[dict[tuple, tuple[dict, dict, tuple]]] = [{} for _ in self.nodes]  # see `tables`
 
     # ---- states ------------------------------------------------------------
     def init_states(self) -> list[State]:
@@ -240,18 +240,27 @@ class SpecModel:
                 return None
         return (ns[:node] + (st2,) + ns[node + 1 :], up, net, budget)
 
-    def tables(self, i: int, st: tuple) -> tuple[dict, dict]:
+    def tables(self, i: int, st: tuple) -> tuple[dict, dict, tuple]:
         """The memo tables of node i in state `st`: outcomes of deliveries by (src, message), and
-        of timers and requests by (handler, args). Handlers are pure, and one node state meets
-        one message in many global states; looking the node state up once per global state,
-        then small keys, hashes it once rather than once per handler."""
+        of timers and requests by (handler, args), then `st` as first met (see `share`). Handlers
+        are pure, and one node state meets one message in many global states; looking the node
+        state up once per global state, then small keys, hashes it once rather than once per handler."""
         memo = self._memo[i]
         hit = memo.get(st)
         if hit is None:
             if len(memo) >= MEMO_LIMIT:
                 memo.clear()
-            hit = memo[st] = ({}, {})
+            hit = memo[st] = ({}, {}, st)
         return hit
+
+    def share(self, state: State) -> State:
+        """`state` with each node's variables replaced by the equal tuple the memo holds, if any.
+        A state received from another process (unpickled) is made of copies: a memo lookup finds
+        the original by identity, a copy only by comparing it element by element, and so would
+        the lookups of every successor that inherits the copy."""
+        ns = state[0]
+        shared = tuple([hit[2] if (hit := memo.get(st)) is not None else st for memo, st in zip(self._memo, ns)])
+        return (shared, *state[1:])
 
     def deliveries(self, state: State, dst: int, src: int, msg: tuple) -> tuple[tuple[Deliver, tuple | None, list], ...]:
         """Every outcome of delivering `msg` from src to dst, as (event, dst's new state, sends), the

@@ -34,6 +34,7 @@ This module is the algorithm once: `Partition` is a worker's part (bytes in, byt
 
 from __future__ import annotations
 
+import functools
 import itertools
 import pickle
 import resource
@@ -57,7 +58,8 @@ from .trace import replay
 #                                                           each worker owns (0 for itself; all 0 owning by fingerprint),
 #                                                           violating state, reached)
 #   ("give", level, plan)                               -> ("given",)
-#   ("end",)                                            -> ("end", peak RSS, unhandled messages dropped by kind or None)
+#   ("end",)                                            -> ("end", peak RSS, unhandled messages dropped by kind or None,
+#                                                           CPU seconds of each level's phases)
 # Between them the transport moves each worker's output of one phase to the workers that read it
 # in the next: fingerprints (expand -> claim), marks (claim -> keep), states (give -> expand).
 
@@ -76,6 +78,27 @@ class Transport(Protocol):
     def abort(self) -> None:
         """Stop every worker now, wherever it is (a stop asked in the middle of a phase)."""
         ...
+
+
+def _busy(level_ends: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """A phase of `Partition` whose CPU seconds count in the level's (`Partition.level_cpu`): how
+    long the level would keep the worker's core busy were the core its own."""
+
+    def wrap(phase: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(phase)
+        def timed(self: Partition, *args: Any) -> Any:
+            t = time.process_time()
+            try:
+                return phase(self, *args)
+            finally:
+                self.cpu += time.process_time() - t
+                if level_ends:
+                    self.level_cpu.append(self.cpu)
+                    self.cpu = 0.0
+
+        return timed
+
+    return wrap
 
 
 class Partition:
@@ -102,6 +125,8 @@ class Partition:
         self.foreign: list[list[int]] = [[] for _ in range(n)]  # of `next`: the positions of the states each other worker owns
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
+        self.cpu = 0.0  # CPU seconds of the current level's phases so far
+        self.level_cpu: list[float] = []  # of each level's
 
     def _reached(self, before: dict[str, int]) -> dict[str, int]:
         return {k: v for k, v in self.checks.reached_at.items() if k not in before}
@@ -136,12 +161,17 @@ class Partition:
         self._advance()
         return ("seeded", len(self.frontier), self.bad, self._reached(before))
 
+    @_busy()
     def take(self, gifts: list[bytes]) -> None:
-        """Hold states of the level that other workers gave (`give`)."""
+        """Hold states of the level that other workers gave (`give`), made of this process's own
+        node tuples where it has them (the model's `share`)."""
+        share = getattr(self.model, "share", None)
         for data in gifts:
             if data:
-                self.guests += pickle.loads(data)
+                states = pickle.loads(data)
+                self.guests += states if share is None else [(share(s), g) for s, g in states]
 
+    @_busy()
     def expand(self, seconds: float | None) -> tuple[tuple, list[bytes]]:
         """List the successors of the level's states: keep the new ones this worker owns; the
         fingerprints of the others go to their owners, who say which are new (`claim`)."""
@@ -159,6 +189,7 @@ class Partition:
         error: int | None = None
         timed_out = False
         held = zip(self.frontier, self.numbers)
+        owned = len(self.frontier)  # the held states are this worker's own (see `give`); the guests may be another's
         for qi, (s, gid) in enumerate(itertools.chain(held, self.guests)):
             try:
                 succ = successors(s)
@@ -168,7 +199,7 @@ class Partition:
             transitions += len(succ)
             if part is not None and canon is None:  # a successor sharing s's key (the same object) has s's owner
                 key = part(s)
-                home = fingerprint(key) % n
+                home = w if qi < owned else fingerprint(key) % n
             for ai, (_, s2) in enumerate(succ):
                 if canon is not None:
                     raw = fingerprint(s2)
@@ -202,6 +233,7 @@ class Partition:
         sent = [b"" if to == w else batch.tobytes() for to, batch in enumerate(fps)]
         return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), sent
 
+    @_busy()
     def claim(self, received: list[bytes]) -> list[bytes]:
         """Mark which of the fingerprints the others sent are new (now visited): the marks, per sender."""
         visited = self.visited
@@ -217,6 +249,7 @@ class Partition:
             marks.append(bytes(ok))
         return marks
 
+    @_busy()
     def keep(self, marks: list[bytes]) -> tuple:
         """Hold the successors that their owners marked new, where they were found (only
         fingerprints travelled); `give` then hands them to their owners (owning by a key) and
@@ -233,6 +266,7 @@ class Partition:
         self.outbox = []
         return ("kept", len(nxt), [len(f) for f in self.foreign], self.bad, self._reached(before))
 
+    @_busy(level_ends=True)
     def give(self, plan: list[tuple[int, int, int]]) -> list[bytes]:
         """Move states of the next level as planned ((giver, taker, count), ...), then begin it:
         the states given, per taker. A taker gets first the states it owns (held here since this
@@ -266,7 +300,8 @@ class Partition:
 
     def end(self) -> tuple:
         counts = getattr(self.model, "drop_counts", None)
-        return ("end", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, counts() if counts is not None else None)
+        return ("end", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, counts() if counts is not None else None,
+                self.level_cpu)
 
 
 LOCAL_OWNERS_MAX = 4  # beyond this many workers, a model's owner key has too few values to share out
@@ -410,6 +445,9 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
     for a in ends:
         for kind, k in (a[2] or {}).items():
             dropped[kind] = dropped.get(kind, 0) + k
+    if ends:
+        stats.worker_cpu = [list(level) for level in zip(*(a[3] for a in ends))]
+        stats.cpu_seconds = sum(map(sum, stats.worker_cpu))
 
     def path(gid: int) -> list[int]:
         """The step indices from an initial state to the state numbered `gid`, asking each holder in turn."""

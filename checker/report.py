@@ -95,6 +95,9 @@ def summary(result: Result) -> dict[str, Any]:
         "partial_order_reduction": result.por,
         "transitions_pruned": st.pruned,
         "dropped_unhandled": st.dropped,
+        "search_cpu_seconds": None if st.cpu_seconds is None else round(st.cpu_seconds, 3),
+        "critical_cpu_seconds": None if st.critical_cpu_seconds is None else round(st.critical_cpu_seconds, 3),
+        "worker_cpu_per_level": None if st.worker_cpu is None else [[round(c, 4) for c in level] for level in st.worker_cpu],
     }
 
 

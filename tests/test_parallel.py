@@ -4,6 +4,7 @@ same distinct states, transitions and diameter, traces of the same length, the s
 from __future__ import annotations
 
 import json
+import pickle
 from collections.abc import Callable
 from pathlib import Path
 
@@ -151,6 +152,26 @@ def test_cli_workers() -> None:
     assert two["distinct_states"] == one["distinct_states"] == 5679
     bad = run_cli("check", str(ROOT / "spec" / "gossip.pnyx"), "--workers", "-1")
     assert bad.returncode == 2 and "number of processes" in bad.stderr
+    # each worker's CPU seconds per level: one row per level (the diameter's levels, and the
+    # level expanded to find nothing new), one column per worker; the critical path is the busiest
+    # worker's per level, so between the total's half and the total
+    levels = two["worker_cpu_per_level"]
+    assert len(levels) == two["diameter"] + 1 and all(len(level) == 2 for level in levels)
+    assert two["critical_cpu_seconds"] == pytest.approx(sum(map(max, levels)), abs=0.01)
+    assert two["search_cpu_seconds"] / 2 - 0.01 <= two["critical_cpu_seconds"] <= two["search_cpu_seconds"] + 0.01
+    assert one["worker_cpu_per_level"] is None and one["critical_cpu_seconds"] == one["search_cpu_seconds"] > 0
+
+
+def test_received_states_share_the_memos_node_states() -> None:
+    model = SpecModel(load(str(ROOT / "spec/gossip.pnyx"), {}))
+    s = model.init_states()[0]
+    model.successors(s)  # the memo now holds every node's state in s
+    copy = pickle.loads(pickle.dumps(s))
+    assert copy[0][0] is not s[0][0]
+    shared = model.share(copy)
+    assert shared == s and all(a is b for a, b in zip(shared[0], s[0]))
+    other = model.share(((("unseen",),) + copy[0][1:], *copy[1:]))  # a node state the memo lacks stays as it is
+    assert other[0][0] == ("unseen",) and other[0][1] is s[0][1]
 
 
 class Faulty:
