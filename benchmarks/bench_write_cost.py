@@ -358,15 +358,15 @@ def main() -> int:
     if "cluster" in after:
         print(f"ZAB cluster, 3 servers on loopback, fsync on (but the last row), {args.seconds:g} s per row; "
               "CPU per write = the servers' CPU / writes")
-        print(f"{'workload':>16} {'tree':>7} {'writes':>7} {'ops/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/write':>13}")
+        print(f"{'workload':>20} {'tree':>7} {'writes':>7} {'ops/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/write':>13}")
         for w in after["cluster"]:
             for name, res in results.items():
                 r = res["cluster"][w]
-                print(f"{w:>16} {name:>7} {r['writes']:>7} {r['ops']:>7.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+                print(f"{w:>20} {name:>7} {r['writes']:>7} {r['ops']:>7.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
                       f"{r['cpu_ms']:>13.2f}")
             if before:
                 b, a = before["cluster"][w], after["cluster"][w]
-                print(f"{'':>16} {'ratio':>7} {'':>7} {a['ops'] / b['ops']:>6.2f}x {'':>7} {'':>7} "
+                print(f"{'':>20} {'ratio':>7} {'':>7} {a['ops'] / b['ops']:>6.2f}x {'':>7} {'':>7} "
                       f"{ratio(b['cpu_ms'], a['cpu_ms']):>13}  (before/after CPU)")
         print()
     if "history" in after:
