@@ -121,20 +121,25 @@ def measure_cluster(spec: str, seconds: float, fsync: bool = True,
 
 
 class _Net:
-    """Every message of every node, delivered in order, at once (no sockets)."""
+    """Every message of every node, delivered in order, at once (no sockets); then the prompt
+    timers (period 0: ZAB's leader logging its proposals), as a host fires them after a flush."""
 
     def __init__(self) -> None:
         self.queue: list[tuple[int, int, tuple]] = []
         self.nodes: list[Any] = []
+        self.prompt: list[Any] = []  # the handlers of the spec's prompt timers
 
     def send(self, src: int, dst: int, msg: tuple) -> None:
         self.queue.append((src, dst, msg))
 
     def settle(self) -> None:
-        while self.queue:
-            batch, self.queue = self.queue, []
-            for src, dst, msg in batch:
-                self.nodes[dst].deliver(src, msg)
+        while True:
+            while self.queue:
+                batch, self.queue = self.queue, []
+                for src, dst, msg in batch:
+                    self.nodes[dst].deliver(src, msg)
+            if not any([rt.timer(h) is not None for rt in self.nodes for h in self.prompt]):
+                return
 
 
 class _First:
@@ -160,11 +165,13 @@ def measure_history(spec: str, lengths: list[int], writes: int, budget: float, p
 
 
 def history_cost(cs: Any, tmp: Path, length: int, writes: int, budget: float, profile: bool) -> dict[str, Any]:
+    from pnyx.impl.config import Config
     from pnyx.impl.node import NodeRuntime
     from pnyx.impl.storage import FileStorage
 
     slot = {v.name: v.slot for v in cs.vars}
     net = _Net()
+    net.prompt = [h for h in cs.timers if Config().timer(h.name).period == 0]  # (an older tree has none)
     net.nodes = [NodeRuntime(cs, i, FileStorage(tmp / f"n{i + 1}", fsync=False), net,
                              rng=random.Random(i), keep_ghost=False, chooser=_First()) for i in range(3)]
     for rt in net.nodes:
