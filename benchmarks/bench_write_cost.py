@@ -5,15 +5,21 @@
     .venv/bin/python benchmarks/bench_write_cost.py --lengths 0,10000,100000,1000000 --only history
     .venv/bin/python benchmarks/bench_write_cost.py --only tree --baseline /tmp/old  # tree snapshots per write
     .venv/bin/python benchmarks/bench_write_cost.py --only election --baseline /tmp/old  # a re-election's steps
+    .venv/bin/python benchmarks/bench_write_cost.py --only fsync         # what one fsync'd log append costs here
     .venv/bin/python benchmarks/bench_write_cost.py --smoke              # tiny, seconds (the test suite runs it)
 
 (`--baseline DIR`: a tree of the repository's files, e.g. `git archive 704d856 | tar -x -C DIR`.)
 
 Cluster table: a 3-server cluster of real processes on loopback (spec/zab.pnyx, fsync on),
 sequential creates from one client, then 16 outstanding creates (16 connections, round-robin
-over the servers). CPU per write is the three server processes' CPU-seconds (user + system,
-from /proc) over the writes acknowledged in the window; ops/s and latency percentiles are
-wall-clock, so they depend on the machine's load, CPU per write much less.
+over the servers), then sequential creates again on a cluster with fsync off: the gap to the
+first row is what waiting for fsyncs costs a write. CPU per write is the three server
+processes' CPU-seconds (user + system, from /proc) over the writes acknowledged in the window;
+ops/s and latency percentiles are wall-clock, so they depend on the machine's load, CPU per
+write much less.
+
+Fsync table: the latency of one log append (`FileStorage.append`, what a save does: write,
+then fdatasync) on this machine's disk, with fsync and without, in this process.
 
 History table: per-write CPU as the history grows, without processes, sockets or fsync: the
 three nodes' compiled handlers and storage (files, no fsync) run in one process, delivering
@@ -81,8 +87,9 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(p / 100 * len(xs)))] if xs else float("nan")
 
 
-def measure_cluster(spec: str, seconds: float) -> dict[str, Any]:
-    """Sequential and 16-outstanding creates on a 3-server cluster: writes, ops/s, p50/p99 ms, CPU ms per write."""
+def measure_cluster(spec: str, seconds: float, fsync: bool = True,
+                    workloads: tuple[tuple[str, int], ...] = (("sequential", 1), ("16 outstanding", 16))) -> dict[str, Any]:
+    """Creates on a 3-server cluster, per workload (name, clients): writes, ops/s, p50/p99 ms, CPU ms per write."""
     from pnyx.impl.client import AsyncClient, ClientError, Unavailable, call
     from pnyx.impl.cluster import start_cluster, stop_cluster
     from pnyx.impl.config import Config
@@ -111,7 +118,7 @@ def measure_cluster(spec: str, seconds: float) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
         d = Path(tmp) / "zab"
-        meta = start_cluster(spec, 3, d, config=Config(fsync=True), timeout=60)
+        meta = start_cluster(spec, 3, d, config=Config(fsync=fsync), timeout=60)
         try:
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
@@ -121,7 +128,7 @@ def measure_cluster(spec: str, seconds: float) -> dict[str, Any]:
                 time.sleep(0.1)
             pids = [int((d / f"n{i + 1}" / "ready").read_text()) for i in range(3)]
             asyncio.run(load(meta, 1, "warm"))
-            for name, clients in (("sequential", 1), ("16 outstanding", 16)):
+            for name, clients in workloads:
                 c0, t0 = proc_cpu(pids), time.perf_counter()
                 n, lat = asyncio.run(load(meta, clients, name[:3]))
                 cpu, wall = proc_cpu(pids) - c0, time.perf_counter() - t0
@@ -133,20 +140,25 @@ def measure_cluster(spec: str, seconds: float) -> dict[str, Any]:
 
 
 class _Net:
-    """Every message of every node, delivered in order, at once (no sockets)."""
+    """Every message of every node, delivered in order, at once (no sockets); then the prompt
+    timers (period 0: ZAB's leader logging its proposals), as a host fires them after a flush."""
 
     def __init__(self) -> None:
         self.queue: list[tuple[int, int, tuple]] = []
         self.nodes: list[Any] = []
+        self.prompt: list[Any] = []  # the handlers of the spec's prompt timers
 
     def send(self, src: int, dst: int, msg: tuple) -> None:
         self.queue.append((src, dst, msg))
 
     def settle(self) -> None:
-        while self.queue:
-            batch, self.queue = self.queue, []
-            for src, dst, msg in batch:
-                self.nodes[dst].deliver(src, msg)
+        while True:
+            while self.queue:
+                batch, self.queue = self.queue, []
+                for src, dst, msg in batch:
+                    self.nodes[dst].deliver(src, msg)
+            if not any([rt.timer(h) is not None for rt in self.nodes for h in self.prompt]):
+                return
 
 
 class _First:
@@ -174,11 +186,13 @@ def measure_history(spec: str, lengths: list[int], writes: int, budget: float, p
 def cluster_with_history(cs: Any, tmp: Path, length: int, net: _Net | None = None) -> tuple[_Net, Any]:
     """Three in-process nodes (files, no fsync), node 1 leading, every history set to `length`
     committed transactions and saved as their snapshot: (the network, the leader)."""
+    from pnyx.impl.config import Config
     from pnyx.impl.node import NodeRuntime
     from pnyx.impl.storage import FileStorage
 
     slot = {v.name: v.slot for v in cs.vars}
     net = net if net is not None else _Net()
+    net.prompt = [h for h in cs.timers if Config().timer(h.name).period == 0]  # (an older tree has none)
     net.nodes = [NodeRuntime(cs, i, FileStorage(tmp / f"n{i + 1}", fsync=False), net,
                              rng=random.Random(i), keep_ghost=False, chooser=_First()) for i in range(3)]
     for rt in net.nodes:
@@ -387,6 +401,7 @@ def child_main(args: argparse.Namespace) -> None:
     spec = str(Path(args.tree) / SPEC)
     if args.only in (None, "cluster"):
         result["cluster"] = measure_cluster(spec, args.seconds)
+        result["cluster"]["sequential, no fsync"] = measure_cluster(spec, args.seconds, fsync=False)["sequential"]
     if args.only in (None, "history"):
         result["history"] = measure_history(spec, [int(x) for x in args.lengths.split(",")], args.writes, args.budget,
                                             args.profile)
@@ -395,6 +410,26 @@ def child_main(args: argparse.Namespace) -> None:
     if args.only == "tree":
         result["tree"] = measure_tree(spec, [int(x) for x in args.znodes.split(",")], args.replay)
     print("RESULT " + json.dumps(result))
+
+
+def measure_fsync(appends: int) -> dict[str, dict[str, float]]:
+    """Latency of one log append (write, then fdatasync when on), percentiles in ms, fsync on and off."""
+    from pnyx.impl.storage import FileStorage
+
+    out = {}
+    for fsync in (True, False):
+        with tempfile.TemporaryDirectory(prefix="bench-fsync-") as tmp:
+            st = FileStorage(tmp, fsync=fsync)
+            st.append("log", ("gen", 0))
+            lat = []
+            for i in range(appends):
+                t0 = time.perf_counter()
+                st.append("log", (("history", "append", (((1, i), (i, b"x" * 32)),)),))
+                lat.append(time.perf_counter() - t0)
+        out["on" if fsync else "off"] = {"appends": appends, "p50": pct(lat, 50) * 1000, "p90": pct(lat, 90) * 1000,
+                                         "p99": pct(lat, 99) * 1000, "mean": sum(lat) / len(lat) * 1000,
+                                         "over_1ms": sum(x > 0.001 for x in lat) / len(lat)}
+    return out
 
 
 # ---- the parent: one child per tree, then the tables ------------------------------------------
@@ -437,8 +472,9 @@ def ratio(before: float | None, after: float) -> str:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--baseline", type=Path, metavar="DIR", help="also measure the tree in DIR (the 'before' column)")
-    ap.add_argument("--only", choices=("cluster", "history", "tree", "election"),
-                    help="one table (default: cluster and history; tree and election only when asked)")
+    ap.add_argument("--only", choices=("cluster", "history", "tree", "election", "fsync"),
+                    help="one table (default: cluster and history; tree, election and fsync only when asked)")
+    ap.add_argument("--appends", type=int, default=2000, help="log appends timed per row of the fsync table")
     ap.add_argument("--seconds", type=float, default=8.0, help="measured seconds per cluster row")
     ap.add_argument("--lengths", default="0,10000,100000,1000000", help="history lengths")
     ap.add_argument("--writes", type=int, default=1500, help="writes measured per history length (at most)")
@@ -457,31 +493,42 @@ def main() -> int:
         child_main(args)
         return 0
     if args.smoke:
-        args.seconds, args.lengths, args.writes, args.budget = 1.0, "0,200", 20, 5.0
+        args.seconds, args.lengths, args.writes, args.budget, args.appends = 1.0, "0,200", 20, 5.0, 20
         args.znodes, args.replay, args.retained = "300,3000", 50, "100,1000"
     if args.baseline is not None and not (args.baseline / SPEC).is_file():
         print(f"--baseline {args.baseline}: no {SPEC} there (expected a tree of the repository's files)", file=sys.stderr)
         return 2
     trees = [("after", ROOT)] + ([("before", args.baseline.resolve())] if args.baseline is not None else [])
-    with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
-        results = {name: run_child(tree, args, Path(tmp)) for name, tree in trees}
+    fsync = measure_fsync(args.appends) if args.only in (None, "fsync") else None
+    results: dict[str, Any] = {}
+    if args.only != "fsync":
+        with tempfile.TemporaryDirectory(prefix="bench-write-") as tmp:
+            results = {name: run_child(tree, args, Path(tmp)) for name, tree in trees}
     if args.json:
-        print(json.dumps(results, indent=1))
+        print(json.dumps({**results, "fsync": fsync} if fsync else results, indent=1))
+        return 0
+    if fsync:
+        print(f"One log append (write + fdatasync) on this disk, {args.appends} appends per row, ms")
+        print(f"{'fsync':>6} {'p50':>7} {'p90':>7} {'p99':>7} {'mean':>7} {'> 1 ms':>7}")
+        for k, r in fsync.items():
+            print(f"{k:>6} {r['p50']:>7.3f} {r['p90']:>7.3f} {r['p99']:>7.3f} {r['mean']:>7.3f} {r['over_1ms']:>6.1%}")
+        print()
+    if not results:
         return 0
     before = results.get("before")
     after = results["after"]
     if "cluster" in after:
-        print(f"ZAB cluster, 3 servers on loopback, fsync on, {args.seconds:g} s per row; "
+        print(f"ZAB cluster, 3 servers on loopback, fsync on (but the last row), {args.seconds:g} s per row; "
               "CPU per write = the servers' CPU / writes")
-        print(f"{'workload':>16} {'tree':>7} {'writes':>7} {'ops/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/write':>13}")
+        print(f"{'workload':>20} {'tree':>7} {'writes':>7} {'ops/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'CPU ms/write':>13}")
         for w in after["cluster"]:
             for name, res in results.items():
                 r = res["cluster"][w]
-                print(f"{w:>16} {name:>7} {r['writes']:>7} {r['ops']:>7.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
+                print(f"{w:>20} {name:>7} {r['writes']:>7} {r['ops']:>7.0f} {r['p50']:>7.1f} {r['p99']:>7.1f} "
                       f"{r['cpu_ms']:>13.2f}")
             if before:
                 b, a = before["cluster"][w], after["cluster"][w]
-                print(f"{'':>16} {'ratio':>7} {'':>7} {a['ops'] / b['ops']:>6.2f}x {'':>7} {'':>7} "
+                print(f"{'':>20} {'ratio':>7} {'':>7} {a['ops'] / b['ops']:>6.2f}x {'':>7} {'':>7} "
                       f"{ratio(b['cpu_ms'], a['cpu_ms']):>13}  (before/after CPU)")
         print()
     if "history" in after:

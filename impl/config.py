@@ -9,7 +9,10 @@ that peer's messages postpone it (a follower waiting for a new leader is not kep
 proposals of one it left), its period starts over when the variable changes, and it fires at
 once when the connection to that peer breaks (a follower whose leader's process died goes
 back to election without waiting out the period, as a ZooKeeper follower does when its
-leader's socket closes).
+leader's socket closes). A timer of period 0 is prompt: it fires after each burst of the
+node's steps, once their saves are made and their messages handed to the network, again
+while it takes a step (a step the spec takes as soon as it is enabled, in a step of its own:
+ZAB's leader logging the proposals it has sent).
 
 A service's own knobs and the constants it raises above the checker's tiny bounds sit in a
 table named after it (`[zab]`, `[gossip]`); `service` picks the service when the command
@@ -21,7 +24,7 @@ loss = 0.0                  # fraction of UDP datagrams each node drops as it se
 service = "zab"             # zab, gossip or raw (default: the one named like the spec, else raw)
 
 [timers.default]
-period = 0.1
+period = 0.1                # seconds; 0: fire after each burst of steps (prompt)
 jitter = 0.2                # each period is scaled by a random factor in [1 - j, 1 + j]
 
 [timers.election]
@@ -66,6 +69,11 @@ class TimerConfig:
     reset_on: tuple[str, ...] = ()
     watch: str | None = None  # a variable naming a peer: the timer fires when the connection to it breaks
 
+    @property
+    def prompt(self) -> bool:
+        """Period 0: fired after each burst of steps rather than by the clock."""
+        return self.period == 0
+
 
 # Durations for timer names the bundled specs use; anything else gets `timers.default`.
 _FROM_LEADER = ("NewEpoch", "NewLeader", "UpToDate", "Propose", "Commit")
@@ -95,6 +103,8 @@ BUILTIN_TIMERS: dict[str, TimerConfig] = {
     # 200 ms there, doubling): notifications sent before a peer was listening are not lost for good
     "resend": TimerConfig(period=0.2, jitter=0.2, reset_on=("Note",)),
     "lookingTimeout": TimerConfig(period=1.0, jitter=0.3),
+    # the leader logs its proposals right after sending them: its fsync overlaps the followers'
+    "logProposals": TimerConfig(period=0.0, jitter=0.0),
 }
 
 
@@ -197,7 +207,7 @@ def _timer(where: str, raw: Any, base: TimerConfig) -> TimerConfig:
     t = base
     for k, v in raw.items():
         if k == "period":
-            t = replace(t, period=_number(f"{where}.period", v))
+            t = replace(t, period=_number(f"{where}.period", v, allow_zero=True))  # 0: prompt
         elif k == "jitter":
             j = _number(f"{where}.jitter", v, allow_zero=True)
             if j >= 1:

@@ -33,7 +33,9 @@ log = logging.getLogger("pnyx.node")
 
 
 class Timer:
-    """Fires `callback` every period (with jitter); `reset()` postpones the next firing."""
+    """Fires `callback` every period (with jitter); `reset()` postpones the next firing.
+
+    A prompt timer (period 0) has no clock of its own: the host fires it after each flush."""
 
     def __init__(self, name: str, cfg: TimerConfig, callback: Callable[[], None], rng: random.Random) -> None:
         self.name = name
@@ -51,7 +53,8 @@ class Timer:
 
     def start(self) -> None:
         self.reset()
-        self.task = asyncio.ensure_future(self._run())
+        if not self.cfg.prompt:
+            self.task = asyncio.ensure_future(self._run())
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
@@ -64,7 +67,8 @@ class Timer:
 
     def fire(self) -> None:
         """Fire now (a failure detector that learned its peer is gone); the next firing is a period away."""
-        self.reset()
+        if not self.cfg.prompt:
+            self.reset()
         try:
             self.callback()
         except HandlerError as exc:
@@ -96,6 +100,7 @@ class Host:
             self.peers = UdpPeers(node_id, self.meta.peers, self._on_peer, loss=self.cfg.loss, rng=self.rng)
         self.service = make_service(self)  # last: a service may use everything above
         self.timers: list[Timer] = []
+        self._prompt: list[Timer] = []  # period 0: fired after each flush
         self.stopped = asyncio.Event()
         self._pending: list[NodeRuntime] = []
         self._flush_scheduled = False
@@ -121,6 +126,8 @@ class Host:
         for w in waiters:
             if not w.done():
                 w.set_result(None)
+        for t in self._prompt:  # a step it takes is flushed in turn, and fires it again
+            t.fire()
 
     async def durable(self) -> None:
         """Return once every step taken so far is saved (and its messages sent)."""
@@ -131,9 +138,11 @@ class Host:
         await fut
 
     def timer(self, name: str, callback: Callable[[], Any], cfg: TimerConfig | None = None) -> Timer:
-        """Start a periodic timer; its period comes from the config unless `cfg` is given."""
+        """Start a periodic timer (period 0: fired after each flush); its period comes from the config unless `cfg` is given."""
         t = Timer(name, cfg or self.cfg.timer(name), callback, self.rng)
         self.timers.append(t)
+        if t.cfg.prompt:
+            self._prompt.append(t)
         t.start()
         return t
 

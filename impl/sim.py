@@ -5,7 +5,8 @@ seeded generator, so a run replays exactly from its seed. Two ways to drive it:
 - step by step (`deliver`, `fire`, `request`, `crash`, `restart`, `lose`, `duplicate`), as a
   hypothesis state machine or a trace replay does;
 - by time (`run`): messages arrive after a random delay, timers fire periodically, faults
-  (loss rate, partitions) apply as configured.
+  (loss rate, partitions) apply as configured; a prompt timer (period 0) fires right after
+  each step of its node, again while it takes steps.
 
 The network follows the checker's semantics (pnyx.model.system): `fifo` channels keep their
 order per ordered pair and break when either end crashes; `unordered` messages to a crashed
@@ -278,7 +279,15 @@ class Simulation:
 
     def _arm_all(self, node: int) -> None:
         for h in self.cs.timers:
-            self._timers[(node, h.index)] = self.now + self._period(h)
+            if not self.config.timer(h.name).prompt:
+                self._timers[(node, h.index)] = self.now + self._period(h)
+
+    def _fire_prompt(self, node: int) -> None:
+        """Fire the node's prompt timers (period 0) until none of them takes a step."""
+        prompt = [h for h in self.cs.timers if self.config.timer(h.name).prompt]
+        for _ in range(10_000):  # a guard that never turns false must not stall the clock forever
+            if not (self.nodes[node].up and any([self.fire(node, h) is not None for h in prompt])):
+                return
 
     def _reset_timers(self, node: int, msg_id: int) -> None:
         for h in self._reset_index.get(msg_id, ()):
@@ -287,6 +296,8 @@ class Simulation:
     def run(self, until: float, stop: Callable[[Simulation], bool] | None = None, max_steps: int = 10**7) -> bool:
         """Advance virtual time to `until` (or until `stop` holds); True if `stop` held."""
         handlers = {h.index: h for h in self.cs.timers}
+        for node in range(self.n):  # steps taken outside `run` (requests) may have enabled them
+            self._fire_prompt(node)
         for _ in range(max_steps):
             if stop is not None and stop(self):
                 return True
@@ -303,14 +314,16 @@ class Simulation:
                 if nxt_p.at > until:
                     break
                 self.now = max(self.now, nxt_p.at)
-                self.deliver(nxt_p)
+                if self.deliver(nxt_p) is not None:
+                    self._fire_prompt(nxt_p.dst)
             elif key is not None and nxt_t is not None:
                 if nxt_t > until:
                     break
                 self.now = max(self.now, nxt_t)
                 h = handlers[key[1]]
                 self._timers[key] = self.now + self._period(h)
-                self.fire(key[0], h)
+                if self.fire(key[0], h) is not None:
+                    self._fire_prompt(key[0])
             else:
                 break
         self.now = max(self.now, until)

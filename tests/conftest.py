@@ -21,12 +21,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: exploration runs of a few seconds")
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    """`python -m pnyx ARGS` in a fresh process, as a user runs it."""
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None,
+            timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    """`python -m pnyx ARGS` in a fresh process, as a user runs it (killed after `timeout` wall seconds)."""
     full_env = dict(os.environ)
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "pnyx", *args], capture_output=True, text=True,
-                          env=full_env, cwd=cwd or ROOT, timeout=120)
+                          env=full_env, cwd=cwd or ROOT, timeout=timeout)
 
 
 def eventually(pred: Callable[[], bool], timeout: float = 30.0) -> bool:

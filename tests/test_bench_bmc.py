@@ -40,6 +40,6 @@ def test_smoke_json_rows() -> None:
     assert [r["label"] for r in rows] == ["gossip WRITES=1", "zab log_zxid_before_increment"]
     gossip, zab = rows
     assert gossip["finished"] and gossip["found"] is None and sorted(gossip["depths"]) == ["0", "1", "2", "3"]
-    assert zab["expected"] == "Integrity @11"  # the mutant's own record of BFS's shortest trace
+    assert zab["expected"] == "Integrity @12"  # the mutant's own record of BFS's shortest trace
     assert zab["finished"] and zab["found"] is None and sorted(zab["depths"]) == ["0", "1", "2"]
     assert all(r["cpu"] > 0 for r in rows)

@@ -94,9 +94,10 @@ def test_bench_write_cost_runs(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     res = __import__("json").loads(proc.stdout)
     for tree in ("after", "before"):
-        assert set(res[tree]["cluster"]) == {"sequential", "16 outstanding"}
+        assert set(res[tree]["cluster"]) == {"sequential", "16 outstanding", "sequential, no fsync"}
         assert all(r["writes"] > 0 and r["cpu_ms"] > 0 for r in res[tree]["cluster"].values())
         assert set(res[tree]["history"]) == {"0", "200"} and all(r["cpu_ms"] > 0 for r in res[tree]["history"].values())
+    assert set(res["fsync"]) == {"on", "off"} and all(r["appends"] == 20 and r["p50"] > 0 for r in res["fsync"].values())
     bad = _run("bench_write_cost.py", "--smoke", "--baseline", str(tmp_path))
     assert bad.returncode == 2 and "no spec/zab.pnyx there" in bad.stderr and "Traceback" not in bad.stderr
 
@@ -119,6 +120,13 @@ def test_bench_write_cost_election_table_runs() -> None:
     assert proc.returncode == 0, proc.stderr
     got = __import__("json").loads(proc.stdout)["after"]["election"]
     assert set(got) == {"100", "1000"} and all(0 < r["slowest_ms"] <= r["total_ms"] for r in got.values())
+
+
+def test_bench_write_cost_fsync_table_runs() -> None:
+    proc = _run("bench_write_cost.py", "--only", "fsync", "--appends", "30")
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.split()[:1] in (["on"], ["off"])]
+    assert [r[0] for r in rows] == ["on", "off"] and all(float(r[1]) > 0 for r in rows)
 
 
 def test_bench_write_cost_history_table_runs() -> None:

@@ -361,6 +361,7 @@ def test_a_restart_recovers_the_compacted_transactions_its_tree_snapshot_lacks(t
 
     def write(k: int) -> None:
         assert rt.request("write", (((0, 1, k + 1, 0), ("create", f"/k{k}", b"")),)) is not None
+        assert rt.timer(rt.timer_handler("logProposals")) is not None  # the leader logs it (a host fires it at once)
         rt.deliver(1, (msg["Ack"], (1, k + 1)))  # n2 logged it: a quorum
 
     async def lead_and_write() -> None:

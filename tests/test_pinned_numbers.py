@@ -42,7 +42,10 @@ BUNDLED: list[tuple[str, dict[str, object]]] = [
 ]
 # mutants at their catalogued constants, with symmetry only (their plain counts are TLC's
 # business in tests/test_tla.py); MUTANT_CONSTANTS may shrink one that grows too large
-MUTANT_CONSTANTS: dict[str, dict[str, object]] = {}
+MUTANT_CONSTANTS: dict[str, dict[str, object]] = {
+    # 432,132 states at its constants since the leader logs in a step of its own: past the cap
+    "late_rebuilt_settled": {"CAP": 1},  # 361,921 states, NoCommittedTxnLost in 30 steps
+}
 GENERATED = 12
 
 

@@ -93,10 +93,10 @@ def test_a_random_walk_gets_strictly_shorter_on_a_mutant() -> None:
     cs = _zab_mutant("log_zxid_before_increment")
     r = simulate(cs, SimOptions(runs=200, depth=60, seed=1))
     v = r.violation
-    assert v is not None and len(v.trace) > 11
+    assert v is not None and len(v.trace) > 12
     s = shrink(cs, v, "walk")
     assert s.local is not None and s.local.steps < s.before.steps  # the deletions alone already help
-    assert s.after.steps == 11 and s.complete  # the search up to that length finds the shortest (the mutant's length)
+    assert s.after.steps == 12 and s.complete  # the search up to that length finds the shortest (the mutant's length)
     assert _violates_only_at_end(s.violation)
 
 

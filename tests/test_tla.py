@@ -90,7 +90,7 @@ CASES = [
     ("tests/golden/tla/flood.pnyx", {}, 46),
     ("tests/golden/tla/rebuild.pnyx", {}, 675),  # a restart with the disk lost: the Rebuild action
     # ZAB: `disconnect` when a follower gives up, and a timeout budget that timers spend
-    ("spec/zab.pnyx", {"N": 2, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1}, 117),
+    ("spec/zab.pnyx", {"N": 2, "TXNS": 1, "CRASHES": 0, "MAX_EPOCH": 1}, 141),
 ]
 
 

@@ -116,13 +116,13 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not (RUN_SLOW or IN_CI), reason="a minute of search: runs in CI, or with PNYX_SLOW_TESTS=1")
+@pytest.mark.skipif(not (RUN_SLOW or IN_CI), reason="75 s of search: runs in CI, or with PNYX_SLOW_TESTS=1")
 def test_the_readme_check_holds_and_reaches_every_goal() -> None:
     # the README's main command: every invariant holds and every goal is reached at the default
     # constants, so it exits 0 (a goal that needs a non-default budget, such as REBUILDS, fails it)
-    proc = run_cli("check", str(SPEC), "--quiet")
+    proc = run_cli("check", str(SPEC), "--quiet", timeout=900)  # 75 s of CPU: minutes on a loaded machine
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "Never reached" not in proc.stdout and "1,090,667 distinct states" in proc.stdout, proc.stdout
+    assert "Never reached" not in proc.stdout and "2,003,585 distinct states" in proc.stdout, proc.stdout
 
 
 def test_heartbeats_keep_every_property() -> None:
