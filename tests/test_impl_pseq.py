@@ -93,6 +93,7 @@ def test_a_real_nodes_ghost_sequences_grow_in_place_within_a_step() -> None:
     settle()
     for k in range(40):
         assert nodes[0].request("write", (k,)) is not None
+        assert nodes[0].timer(nodes[0].timer_handler("logProposals")) is not None  # the leader logs it, as a host does
         settle()
     follower = nodes[1]
     follower.timer(follower.timer_handler("followerTimeout"))  # back to election: commit = base = 0

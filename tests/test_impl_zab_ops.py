@@ -406,6 +406,7 @@ def test_tree_snapshots_are_spaced_by_the_tree_size_and_a_restart_recovers_betwe
         rt.deliver(1, (msg["AckLeader"], 1, 0))
         for k in range(writes):
             assert rt.request("write", (((0, 1, k + 1, 0), ("create", f"/k{k}", b"")),)) is not None
+            assert rt.timer(rt.timer_handler("logProposals")) is not None  # the leader logs it, as a host does
             rt.deliver(1, (msg["Ack"], (1, k + 1)))
             if svc.snapshotting is not None and not svc.snapshotting.done():
                 pos = await svc.snapshotting
