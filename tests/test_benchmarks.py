@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -257,6 +258,19 @@ def test_bench_soak_runs() -> None:
     assert res["acked"] == 120 and res["lost"] == 0
     bad = _run("bench_soak.py", "--writes", "0")
     assert bad.returncode == 2 and "at least 1" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.skipif(os.environ.get("PNYX_SLOW_TESTS") != "1", reason="a few minutes: set PNYX_SLOW_TESTS=1")
+def test_a_fifty_thousand_write_soak_loses_nothing() -> None:
+    """The soak at a size where compactions and tree snapshots happen many times (RETAIN = 10,000):
+    five windows, two leader kills, each recovered, no acknowledged write lost."""
+    proc = subprocess.run([sys.executable, str(BENCH / "bench_soak.py"), "--writes", "50000", "--window", "10000",
+                           "--kill-every", "20000", "--json"], capture_output=True, text=True, cwd=ROOT, timeout=1800)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    res = json.loads(proc.stdout)
+    assert [w["writes"] for w in res["windows"]] == [10000] * 5
+    assert len(res["kills"]) == 2 and all(k["recovery"] > 0 and k["stall"] is None for k in res["kills"])
+    assert res["acked"] == 50000 and res["lost"] == 0
 
 
 def test_bench_scale_runs() -> None:
