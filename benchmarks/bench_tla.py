@@ -70,6 +70,8 @@ def models(smoke: bool, generated: int) -> list[tlc.Model]:
 
 def generated_models(count: int) -> list[tlc.Model]:
     """Generated specs from a fixed seed with distinct state counts between 20 and 3,000 (as in tests/test_tla.py)."""
+    if count <= 0:
+        return []
     from gen_specs import sample_specs
     from specs import checked
 
@@ -89,6 +91,8 @@ def main() -> int:
                     help="TLC processes at a time (default 1, seconds measured without a neighbour; 2 with --smoke)")
     ap.add_argument("--markdown", action="store_true", help="print a Markdown table")
     args = ap.parse_args()
+    if args.generated < 0 or (args.parallel is not None and args.parallel < 1):
+        ap.error("--generated takes a count of 0 or more, --parallel a count of 1 or more")
     jar = tlc.jar_path(ROOT)
     if not jar.is_file() or tlc.java() is None:
         print(f"bench_tla: TLC not available: no {jar} (set {tlc.JAR_ENV}) or no java on PATH", file=sys.stderr)

@@ -156,6 +156,8 @@ def test_bench_tla_runs() -> None:
                                                 "generated spec 0"]
     assert all(r.rstrip().endswith("yes") for r in rows), proc.stdout
     assert "3 of 3 models agree" in proc.stdout
+    bad = _run("bench_tla.py", "--generated", "-1")
+    assert bad.returncode == 2 and "a count of 0 or more" in bad.stderr and "Traceback" not in bad.stderr
 
 
 def test_bench_speed_runs() -> None:
