@@ -87,6 +87,7 @@ class Simulation:
         self.layout = Network.of(cs.network, self.n, cs.capacity)  # the checker's network, to compare states with
         self.rng = random.Random(seed)
         self.config = config or Config()
+        self.prompt = [h for h in cs.timers if self.config.timer(h.name).prompt]  # period 0: fired after each step
         self.loss = loss
         self.delay = delay
         self.check_invariants = check_invariants
@@ -279,14 +280,13 @@ class Simulation:
 
     def _arm_all(self, node: int) -> None:
         for h in self.cs.timers:
-            if not self.config.timer(h.name).prompt:
+            if h not in self.prompt:
                 self._timers[(node, h.index)] = self.now + self._period(h)
 
     def _fire_prompt(self, node: int) -> None:
         """Fire the node's prompt timers (period 0) until none of them takes a step."""
-        prompt = [h for h in self.cs.timers if self.config.timer(h.name).prompt]
         for _ in range(10_000):  # a guard that never turns false must not stall the clock forever
-            if not (self.nodes[node].up and any([self.fire(node, h) is not None for h in prompt])):
+            if not (self.nodes[node].up and any([self.fire(node, h) is not None for h in self.prompt])):
                 return
 
     def _reset_timers(self, node: int, msg_id: int) -> None:
