@@ -169,7 +169,7 @@ def _serve(part: Partition, scratch: Path, conn: Connection) -> None:
             conn.send(part.seed(msg[1][w]))
         elif op == "expand":
             level, plan, seconds = msg[1:]
-            part.take([read(f"{level - 1}-{giver}-{w}.give") for giver, taker, _ in plan if taker == w])
+            part.take([read(f"{level - 1}-{giver}-{w}.give") for giver, taker, _ in plan.pairs if taker == w])
             answer, sent = part.expand(seconds)
             to_others(level, "fp", sent)
             conn.send(answer)
@@ -181,9 +181,9 @@ def _serve(part: Partition, scratch: Path, conn: Connection) -> None:
         elif op == "give":
             level, plan = msg[1:]
             gifts = part.give(plan)
-            for taker, data in enumerate(gifts):
-                if data:
-                    write(f"{level}-{w}-{taker}.give", data)
+            for giver, taker, _ in plan.pairs:
+                if giver == w:
+                    write(f"{level}-{w}-{taker}.give", gifts[taker])
             conn.send(("given",))
         elif op == "parent":
             conn.send(("parent", *part.parent_of(msg[1])))

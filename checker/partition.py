@@ -1,9 +1,10 @@
 """The partitioned, level-synchronous BFS, apart from how its workers talk.
 
-Each worker owns the states whose owner key (`owner_key`) hashes to its number modulo the number
-of workers: it alone keeps the visited set of those. The key is a part of the (canonical) state
-that most steps leave unchanged when the model names one (a spec: node 0's variables), so that
-most successors are owned by the worker that found them; otherwise the whole state's fingerprint.
+Each worker owns some of the states: it alone keeps the visited set of those. When the model names
+a part of its state that most steps leave unchanged (`owner_key`: for a spec, node 0's variables),
+the states are owned by that part, so that most successors are owned by the worker that found them:
+the part's fingerprint picks one of `BUCKETS` buckets, and a table the workers share says which
+worker owns each bucket. Otherwise a state is owned by its own fingerprint modulo the workers.
 A level runs in phases, each ended by a barrier in the coordinator:
 
 - expand: every worker lists the successors of the states it holds; a new one that it owns it
@@ -13,19 +14,13 @@ A level runs in phases, each ended by a barrier in the coordinator:
   and records them as visited;
 - keep: each worker holds the successors its owners marked new, with their parent pointers,
   and checks them; only fingerprints and marks have travelled, no states;
-- give: owning by a key, each worker hands its owner every new state it holds that another
-  owns (their successors are mostly the owner's); then the coordinator evens out the next level
-  by moving states from the workers owning most to the others (pickled, the states handed over
-  and the imbalance); a moved state keeps its number.
-
-Every state is therefore discovered at its BFS depth, whoever finds it: the distinct states,
-transitions and diameter are those of `pnyx.checker.bfs.explore`, and a counterexample is as
-short (the search stops at the end of the first level with a violation; an error while
-expanding level d is preferred to an invariant violated at level d+1, its trace being shorter).
-A state's global number is ``local number * workers + holder``, so a trace is rebuilt by asking
-each holder along the path for its parent pointer; the coordinator then replays it and finds
-the violation again. Bounds (`max_states`, `max_seconds`) are checked between levels and, for
-time, during expansion, so a bounded search may count a few states more than one process would.
+- give: owning by buckets, the coordinator first evens out the next level by moving buckets
+  from the workers owning most of it to the others (a bucket moves with the fingerprints
+  visited in it, which its new owner adds to its visited set), then each worker hands every
+  state of the next level it holds to the owner of its bucket: every held state is then its
+  holder's own, and so are most of its successors. Owning by fingerprint, a worker holds the
+  states it found, and the coordinator evens out the next level by moving states themselves.
+  States given are pickled; a moved state keeps its number.
 
 This module is the algorithm once: `Partition` is a worker's part (bytes in, bytes out) and
 `search` the coordinator's. A transport carries the phases: `parallel` over forked processes
@@ -40,8 +35,9 @@ import pickle
 import resource
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from . import bounds
 from .bfs import Checks, Options, Result, Stats, finish
@@ -55,7 +51,7 @@ from .trace import replay
 #                                                           violating state, reached)
 #   ("claim", level)                                    -> ("claimed",)
 #   ("keep", level)                                     -> ("kept", states of the next level held, how many of them
-#                                                           each worker owns (0 for itself; all 0 owning by fingerprint),
+#                                                           are in each bucket (owning by buckets; else {}),
 #                                                           violating state, reached)
 #   ("give", level, plan)                               -> ("given",)
 #   ("end",)                                            -> ("end", peak RSS, unhandled messages dropped by kind or None,
@@ -101,6 +97,18 @@ def _busy(level_ends: bool = False) -> Callable[[Callable[..., Any]], Callable[.
     return wrap
 
 
+class Plan(NamedTuple):
+    """How the next level's states move at `give`: the (giver, taker, count) pairs that send
+    anything (a transport carries one batch per pair) and, owning by buckets, the buckets that
+    change owners ((bucket, new owner), ...)."""
+
+    pairs: list[tuple[int, int, int]]
+    buckets: list[tuple[int, int]]
+
+
+NO_PLAN = Plan([], [])
+
+
 class Partition:
     """One worker's share of the search: the visited fingerprints it owns and the states it holds.
 
@@ -112,17 +120,22 @@ class Partition:
         self.fingerprint = model.fingerprint
         self.canon: Callable[[State], State] | None = model.representative() if symmetry and model.symmetric else None
         self.part = owner_key(model, n)
+        self.owners = first_owners(n)  # of each bucket, owning by buckets; the same in every worker
         self.raw_seen: set[int] = set()
-        self.visited: set[int] = set()  # the fingerprints this worker owns that were discovered
+        self.visited: set[int] = set()  # the fingerprints this worker owns that were discovered (and, owning
+        # by buckets, those of the buckets it gave away: they stay discovered)
+        self.bucket_fps = [array("q") for _ in range(BUCKETS)] if self.part is not None else []  # visited, by bucket
         self.parent = array("q")  # of each state this worker holds: its parent's global number
         self.step = array("l")
         self.frontier: list[State] = []  # held states of the level
         self.numbers: range | list[int] = range(0)  # their global numbers
-        self.guests: list[tuple[State, int]] = []  # states of the level held by another worker, with their numbers
+        self.buckets = array("H")  # their buckets (owning by buckets)
+        self.guests: list[tuple[State, int]] = []  # owning by fingerprint: states another worker found, with their numbers
         self.next: list[State] = []  # held states of the next level, numbered from `base_next`
+        self.next_buckets = array("H")
         self.base_next = 0
         self.outbox: list[list[tuple]] = []
-        self.foreign: list[list[int]] = [[] for _ in range(n)]  # of `next`: the positions of the states each other worker owns
+        self.sent_buckets: list[array] = []  # of the fingerprints sent to each worker, their buckets
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
         self.cpu = 0.0  # CPU seconds of the current level's phases so far
@@ -131,12 +144,13 @@ class Partition:
     def _reached(self, before: dict[str, int]) -> dict[str, int]:
         return {k: v for k, v in self.checks.reached_at.items() if k not in before}
 
-    def add(self, s: State, parent: int, step: int, changed: set | None) -> None:
+    def add(self, s: State, parent: int, step: int, changed: set | None, bucket: int) -> None:
         """Hold a new state of the next level (its fingerprint just marked visited by its owner), checking it."""
         lid = len(self.parent)
         self.parent.append(parent)
         self.step.append(step)
         self.next.append(s)
+        self.next_buckets.append(bucket)
         if self.bad is None:
             gid = lid * self.n + self.w
             if self.checks.check(s, gid, changed) is not None:
@@ -145,6 +159,7 @@ class Partition:
     def _advance(self) -> None:
         start = self.base_next * self.n + self.w
         self.frontier, self.numbers, self.next = self.next, range(start, start + len(self.next) * self.n, self.n), []
+        self.buckets, self.next_buckets = self.next_buckets, array("H")
         self.base_next = len(self.parent)
 
     def seed(self, states: list[tuple[State, int]]) -> tuple:
@@ -153,23 +168,44 @@ class Partition:
         before = dict(self.checks.reached_at)
         for s, fp in states:
             c = self.canon(s) if self.canon is not None else s
-            if self.fingerprint(c) != fp or owner(self.part, self.fingerprint, c, fp, self.n) != self.w:
+            bucket = bucket_of(self.part, self.fingerprint, c, fp)
+            if self.fingerprint(c) != fp or owner(self.part, self.owners, bucket, fp, self.n) != self.w:
                 raise RuntimeError("this model's fingerprints differ between processes: it cannot be partitioned")
             if fp not in self.visited:
                 self.visited.add(fp)
-                self.add(s, -1, -1, None)
+                if self.part is not None:
+                    self.bucket_fps[bucket].append(fp)
+                self.add(s, -1, -1, None, bucket)
         self._advance()
         return ("seeded", len(self.frontier), self.bad, self._reached(before))
 
     @_busy()
     def take(self, gifts: list[bytes]) -> None:
         """Hold states of the level that other workers gave (`give`), made of this process's own
-        node tuples where it has them (the model's `share`)."""
+        node tuples where it has them (the model's `share`); owning by buckets, also the visited
+        fingerprints of the buckets given to this worker."""
         share = getattr(self.model, "share", None)
         for data in gifts:
-            if data:
-                states = pickle.loads(data)
-                self.guests += states if share is None else [(share(s), g) for s, g in states]
+            if not data:
+                continue
+            states, fps = pickle.loads(data)
+            if share is not None:
+                states = [(share(s), *rest) for s, *rest in states]
+            if self.part is None:
+                self.guests += states
+                continue
+            for bucket, packed in fps:
+                got = array("q")
+                got.frombytes(packed)
+                self.visited.update(got)
+                self.bucket_fps[bucket] = got
+            if states:
+                if isinstance(self.numbers, range):
+                    self.numbers = list(self.numbers)
+                for s, gid, bucket in states:
+                    self.frontier.append(s)
+                    self.numbers.append(gid)
+                    self.buckets.append(bucket)
 
     @_busy()
     def expand(self, seconds: float | None) -> tuple[tuple, list[bytes]]:
@@ -179,17 +215,18 @@ class Partition:
         before = dict(self.checks.reached_at)
         n, w = self.n, self.w
         fingerprint, canon, raw_seen, part = self.fingerprint, self.canon, self.raw_seen, self.part
-        key, home = None, w
+        owners, bucket_fps = self.owners, self.bucket_fps
+        key, home = None, 0
         successors, changes = self.model.successors, self.checks.changed
         visited = self.visited
         seen, see, add = visited.__contains__, visited.add, self.add
         outbox: list[list[tuple]] = [[] for _ in range(n)]  # (state, successor, parent number, step index)
         fps = [array("q") for _ in range(n)]
+        sent_buckets = [array("H") for _ in range(n)]
         transitions = 0
         error: int | None = None
         timed_out = False
         held = zip(self.frontier, self.numbers)
-        owned = len(self.frontier)  # the held states are this worker's own (see `give`); the guests may be another's
         for qi, (s, gid) in enumerate(itertools.chain(held, self.guests)):
             try:
                 succ = successors(s)
@@ -197,9 +234,8 @@ class Partition:
                 error = gid
                 break
             transitions += len(succ)
-            if part is not None and canon is None:  # a successor sharing s's key (the same object) has s's owner
-                key = part(s)
-                home = w if qi < owned else fingerprint(key) % n
+            if part is not None and canon is None:  # a successor sharing s's key (the same object) has s's bucket
+                key, home = part(s), self.buckets[qi]
             for ai, (_, s2) in enumerate(succ):
                 if canon is not None:
                     raw = fingerprint(s2)
@@ -214,37 +250,53 @@ class Partition:
                 if seen(fp):  # owned here and found before: most successors, when most stay here
                     continue
                 if part is None:
+                    bucket = 0
                     holder = fp % n
                 else:
                     k = part(c)
-                    holder = home if k is key else fingerprint(k) % n
+                    bucket = home if k is key else fingerprint(k) % BUCKETS
+                    holder = owners[bucket]
                 if holder == w:
                     see(fp)
-                    add(s2, gid, ai, changes(s, s2))
+                    if part is not None:
+                        bucket_fps[bucket].append(fp)
+                    add(s2, gid, ai, changes(s, s2), bucket)
                 else:
                     fps[holder].append(fp)
+                    sent_buckets[holder].append(bucket)
                     outbox[holder].append((s, s2, gid, ai))
             if self.bad is not None:
                 break
             if (qi & 63) == 0 and deadline is not None and time.perf_counter() >= deadline:
                 timed_out = True
                 break
-        self.frontier, self.guests, self.outbox = [], [], outbox
-        sent = [b"" if to == w else batch.tobytes() for to, batch in enumerate(fps)]
+        self.frontier, self.guests, self.outbox, self.sent_buckets = [], [], outbox, sent_buckets
+        self.numbers, self.buckets = range(0), array("H")
+        by_buckets = part is not None
+        sent = [b"" if to == w else batch.tobytes() + (sent_buckets[to].tobytes() if by_buckets else b"")
+                for to, batch in enumerate(fps)]
         return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), sent
 
     @_busy()
     def claim(self, received: list[bytes]) -> list[bytes]:
         """Mark which of the fingerprints the others sent are new (now visited): the marks, per sender."""
-        visited = self.visited
+        visited, bucket_fps = self.visited, self.bucket_fps
+        by_buckets = self.part is not None
         marks = []
         for data in received:
-            fps = array("q")
-            fps.frombytes(data)
+            fps, buckets = array("q"), array("H")
+            if by_buckets:  # each fingerprint's bucket follows the fingerprints
+                count = len(data) // (fps.itemsize + buckets.itemsize)
+                fps.frombytes(data[: count * fps.itemsize])
+                buckets.frombytes(data[count * fps.itemsize :])
+            else:
+                fps.frombytes(data)
             ok = bytearray(len(fps))
             for i, fp in enumerate(fps):
                 if fp not in visited:
                     visited.add(fp)
+                    if by_buckets:
+                        bucket_fps[buckets[i]].append(fp)
                     ok[i] = 1
             marks.append(bytes(ok))
         return marks
@@ -252,44 +304,60 @@ class Partition:
     @_busy()
     def keep(self, marks: list[bytes]) -> tuple:
         """Hold the successors that their owners marked new, where they were found (only
-        fingerprints travelled); `give` then hands them to their owners (owning by a key) and
-        evens out the workers' shares."""
+        fingerprints travelled); `give` then hands them to their owners (owning by buckets) and
+        evens out the workers' shares. The answer says how many states of the next level this
+        worker holds, in each bucket (owning by buckets): the coordinator's plan for `give`."""
         before = dict(self.checks.reached_at)
         changes, add, nxt = self.checks.changed, self.add, self.next
-        route = self.part is not None  # owning by fingerprint, the owner's successors would be no more its own
-        for box, ok, foreign in zip(self.outbox, marks, self.foreign):
-            for (s, s2, gid, ai), k in zip(box, ok):
+        for box, ok, buckets in zip(self.outbox, marks, self.sent_buckets):
+            for (s, s2, gid, ai), k, bucket in zip(box, ok, buckets):
                 if k:
-                    if route:
-                        foreign.append(len(nxt))
-                    add(s2, gid, ai, changes(s, s2))
-        self.outbox = []
-        return ("kept", len(nxt), [len(f) for f in self.foreign], self.bad, self._reached(before))
+                    add(s2, gid, ai, changes(s, s2), bucket)
+        self.outbox, self.sent_buckets = [], []
+        held = dict(Counter(self.next_buckets)) if self.part is not None else {}
+        return ("kept", len(nxt), held, self.bad, self._reached(before))
 
     @_busy(level_ends=True)
-    def give(self, plan: list[tuple[int, int, int]]) -> list[bytes]:
-        """Move states of the next level as planned ((giver, taker, count), ...), then begin it:
-        the states given, per taker. A taker gets first the states it owns (held here since this
-        worker found them), so that their successors are mostly its own too; then, to even out
-        the shares, some this worker owns. A moved state keeps its number: its parent pointer stays here."""
-        gifts = [b""] * self.n
-        nxt, foreign = self.next, self.foreign
-        gone: set[int] = set()
-        theirs = set().union(*foreign) if any(foreign) else set()
-        own = (i for i in range(len(nxt)) if i not in theirs)
-        for giver, taker, count in plan:
-            if giver == self.w:
-                picked = foreign[taker][:count]
-                picked += itertools.islice(own, count - len(picked))
-                gone.update(picked)
-                numbers = [(self.base_next + i) * self.n + self.w for i in picked]
-                gifts[taker] = pickle.dumps([(nxt[i], g) for i, g in zip(picked, numbers)], protocol=pickle.HIGHEST_PROTOCOL)
-        self.foreign = [[] for _ in range(self.n)]
+    def give(self, plan: Plan) -> list[bytes]:
+        """Move states of the next level as planned, then begin it: what is given, per taker.
+        Owning by buckets, the buckets change owners first (their visited fingerprints go to
+        the new owners), then every state goes to its bucket's owner. Owning by fingerprint, the
+        states planned ((giver, taker, count), ...) move. A moved state keeps its number: its
+        parent pointer stays here."""
+        w, n = self.w, self.n
+        nxt = self.next
+        states: list[list[tuple]] = [[] for _ in range(n)]
+        fps: list[list[tuple[int, bytes]]] = [[] for _ in range(n)]
+        start = self.base_next * n + w
+        if self.part is not None:
+            for bucket, taker in plan.buckets:
+                if self.owners[bucket] == w:
+                    fps[taker].append((bucket, self.bucket_fps[bucket].tobytes()))
+                    self.bucket_fps[bucket] = array("q")
+                self.owners[bucket] = taker
+            gone = []
+            if any(giver == w for giver, _, _ in plan.pairs):
+                owners = self.owners
+                for i, bucket in enumerate(self.next_buckets):
+                    holder = owners[bucket]
+                    if holder != w:
+                        states[holder].append((nxt[i], start + i * n, bucket))
+                        gone.append(i)
+        else:
+            gone = []
+            for giver, taker, count in plan.pairs:
+                if giver == w:
+                    picked = range(len(gone), len(gone) + count)
+                    states[taker] = [(nxt[i], start + i * n) for i in picked]
+                    gone += picked
+        gifts = [pickle.dumps((states[v], fps[v]), protocol=pickle.HIGHEST_PROTOCOL)
+                 if any(giver == w and taker == v for giver, taker, _ in plan.pairs) else b"" for v in range(n)]
         if gone:
-            kept = [i for i in range(len(nxt)) if i not in gone]
-            start = self.base_next * self.n + self.w
-            self.frontier, self.numbers = [nxt[i] for i in kept], [start + i * self.n for i in kept]
-            self.next = []
+            out = set(gone)
+            kept = [i for i in range(len(nxt)) if i not in out]
+            self.frontier, self.numbers = [nxt[i] for i in kept], [start + i * n for i in kept]
+            self.buckets = array("H", [self.next_buckets[i] for i in kept])
+            self.next, self.next_buckets = [], array("H")
             self.base_next = len(self.parent)
         else:
             self._advance()
@@ -305,6 +373,8 @@ class Partition:
 
 
 LOCAL_OWNERS_MAX = 4  # beyond this many workers, a model's owner key has too few values to share out
+BUCKETS = 4096  # owning by a key: the key's fingerprint picks one of these, which the owners' table maps to a worker
+FP_MOVE_COST = 1 / 64  # what moving a visited fingerprint costs against moving a state (pickled, taken)
 
 
 def owner_key(model: Model, n: int) -> Callable[[State], Any] | None:
@@ -318,21 +388,69 @@ def owner_key(model: Model, n: int) -> Callable[[State], Any] | None:
     return key if key is not None and n <= LOCAL_OWNERS_MAX else None
 
 
-def owner(part: Callable[[State], Any] | None, fingerprint: Callable[[State], int], state: State, fp: int, n: int) -> int:
-    """The worker owning the (canonical) `state` of fingerprint `fp`, `part` being `owner_key`'s answer."""
-    return fp % n if part is None else fingerprint(part(state)) % n
+def first_owners(n: int) -> bytearray:
+    """Each bucket's owner before the search moves any."""
+    return bytearray(b % n for b in range(BUCKETS))
 
 
-def plan_gifts(held: list[int], foreign: list[list[int]]) -> list[tuple[int, int, int]]:
-    """The moves ((giver, taker, count), ...) of the next level's states: to each worker the
-    states it owns that another holds (`held[w]` states held by w, `foreign[w][v]` of them owned
-    by v), then enough to even out the shares (`balance`); one move per giver and taker."""
+def bucket_of(part: Callable[[State], Any] | None, fingerprint: Callable[[State], int], state: State, fp: int) -> int:
+    """The bucket of the (canonical) `state` of fingerprint `fp`, owning by `part` (`owner_key`'s answer); 0 otherwise."""
+    return fingerprint(part(state)) % BUCKETS if part is not None else 0
+
+
+def owner(part: Callable[[State], Any] | None, owners: bytearray, bucket: int, fp: int, n: int) -> int:
+    """The worker owning a state of fingerprint `fp` in `bucket` (`bucket_of`)."""
+    return owners[bucket] if part is not None else fp % n
+
+
+def plan_buckets(held: list[dict[int, int]], owners: bytearray, visited: list[int]) -> Plan:
+    """Owning by buckets: which buckets change owners so that the next level's states are shared
+    out evenly (within 2%, as `balance`), and which workers then send states or fingerprints to
+    which. `held[w]` counts the next level's states worker w holds, by bucket; `visited` the
+    fingerprints visited in each bucket (what moving it costs besides its states). The buckets
+    moved are those of the busiest owner that carry the most states for their cost."""
     n = len(held)
-    owned = [held[w] - sum(foreign[w]) + sum(foreign[v][w] for v in range(n)) for w in range(n)]
-    counts = {(w, v): foreign[w][v] for w in range(n) for v in range(n) if foreign[w][v]}
-    for giver, taker, k in balance(owned):
-        counts[giver, taker] = counts.get((giver, taker), 0) + k
-    return [(giver, taker, k) for (giver, taker), k in counts.items()]
+    load: Counter[int] = Counter()
+    for h in held:
+        load.update(h)
+    per = [0] * n
+    for bucket, k in load.items():
+        per[owners[bucket]] += k
+    total = sum(per)
+    tolerance = max(16, total // 50)
+    moves: list[tuple[int, int]] = []
+    moving = bytearray(owners)
+    while True:
+        giver, taker = max(range(n), key=per.__getitem__), min(range(n), key=per.__getitem__)
+        gap = per[giver] - per[taker]
+        if max(per[giver] - total / n, total / n - per[taker]) <= tolerance:
+            break
+        # a bucket carrying k states narrows the gap by 2 min(k, gap - k); the best narrows it most for its cost
+        best, best_value = -1, (0.0, 0)
+        for bucket, k in load.items():
+            if moving[bucket] == giver and 0 < k < gap:
+                value = (min(k, gap - k) / (k + FP_MOVE_COST * visited[bucket]), k)
+                if value > best_value:
+                    best, best_value = bucket, value
+        if best < 0:
+            break
+        moving[best] = taker
+        moves.append((best, taker))
+        per[giver] -= load[best]
+        per[taker] += load[best]
+    pairs: Counter[tuple[int, int]] = Counter()
+    for w, h in enumerate(held):
+        for bucket, k in h.items():
+            if moving[bucket] != w:
+                pairs[w, moving[bucket]] += k
+    for bucket, taker in moves:
+        pairs[owners[bucket], taker] += 0
+    return Plan([(g, t, k) for (g, t), k in pairs.items()], moves)
+
+
+def plan_states(held: list[int]) -> Plan:
+    """Owning by fingerprint: which states move to even out the next level (`balance`)."""
+    return Plan(balance(held), [])
 
 
 def balance(sizes: list[int]) -> list[tuple[int, int, int]]:
@@ -367,11 +485,15 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
     fingerprint = model.fingerprint
     canon = model.representative() if reducing else None
     part = owner_key(model, n)
+    owners = first_owners(n)  # as the workers' tables
+    visited = [0] * BUCKETS  # states discovered in each bucket (owning by buckets): what moving it costs
     seeds: list[list[tuple[State, int]]] = [[] for _ in range(n)]
     for s in model.init_states():
         c = canon(s) if canon is not None else s
         fp = fingerprint(c)
-        seeds[owner(part, fingerprint, c, fp, n)].append((s, fp))
+        bucket = bucket_of(part, fingerprint, c, fp)
+        visited[bucket] += 1
+        seeds[owner(part, owners, bucket, fp, n)].append((s, fp))
     seeded = transport.ask(("seed", seeds))
     stats = Stats()
     frontier = stats.distinct = sum(a[1] for a in seeded)
@@ -382,7 +504,7 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
     stopped_by: str | None = None
     depth = 0
     level = 0
-    plan: list[tuple[int, int, int]] = []
+    plan = NO_PLAN
     next_report = start + opts.progress_every
     guard = bounds.current()
     aborted = False
@@ -397,7 +519,15 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
             transport.ask(("claim", level))
             kept = transport.ask(("keep", level))
             sizes = [a[1] for a in kept]
-            plan = plan_gifts(sizes, [a[2] for a in kept])
+            if part is not None:
+                for held in (a[2] for a in kept):
+                    for bucket, k in held.items():
+                        visited[bucket] += k
+                plan = plan_buckets([a[2] for a in kept], owners, visited)
+                for bucket, taker in plan.buckets:
+                    owners[bucket] = taker
+            else:
+                plan = plan_states(sizes)
             transport.ask(("give", level, plan))
             guard.interruptible = False
             level += 1

@@ -31,7 +31,7 @@ from . import bounds
 from .bfs import Options, Result
 from .model import SpecModel
 from .parallel import default_workers
-from .partition import Partition, search
+from .partition import Partition, Plan, search
 from .protocol import Model
 
 INSTALL_HINT = "the Ray engine needs Ray: pip install 'pnyx[ray]'"
@@ -90,7 +90,7 @@ class PartitionActor:
     def keep(self, *marks: bytes) -> tuple:
         return self.part.keep(list(marks))
 
-    def give(self, plan: list[tuple[int, int, int]]) -> tuple:
+    def give(self, plan: Plan) -> tuple:
         return (("given",), *self.part.give(plan))
 
     def parent(self, local: int) -> tuple[int, int]:
@@ -163,7 +163,7 @@ class _Actors:
         if op == "expand":
             _, _, plan, seconds = msg
             outs = [a.expand.options(num_returns=n + 1).remote(
-                seconds, *[self.gifts[giver][w] for giver, taker, _ in plan if taker == w])
+                seconds, *[self.gifts[giver][w] for giver, taker, _ in plan.pairs if taker == w])
                 for w, a in enumerate(self.actors)]
             self.sent, self.gifts = [o[1:] for o in outs], []
             return self._get([o[0] for o in outs])

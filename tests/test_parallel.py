@@ -67,21 +67,38 @@ def test_owners_by_node_0_up_to_a_few_workers() -> None:
     s = model.init_states()[0]
     assert partition.owner_key(model, 2) is not None and partition.owner_key(model, 2)(s) is s[0][0]  # type: ignore[misc]
     assert partition.owner_key(model, partition.LOCAL_OWNERS_MAX + 1) is None
-    # a successor that leaves node 0 alone has its parent's owner
+    # a successor that leaves node 0 alone is in its parent's bucket, so has its parent's owner
     _, s2 = next((e, x) for e, x in model.successors(s) if x[0][0] is s[0][0])
     fp = model.fingerprint
     key = partition.owner_key(model, 2)
-    assert partition.owner(key, fp, s2, fp(s2), 2) == partition.owner(key, fp, s, fp(s), 2)
+    assert partition.bucket_of(key, fp, s2, fp(s2)) == partition.bucket_of(key, fp, s, fp(s))
+    owners = partition.first_owners(2)
+    bucket = partition.bucket_of(key, fp, s, fp(s))
+    assert partition.owner(key, owners, bucket, fp(s), 2) == bucket % 2
+    owners[bucket] = 1 - owners[bucket]  # a bucket moved: its states go with it
+    assert partition.owner(key, owners, bucket, fp(s), 2) == 1 - bucket % 2
+    assert partition.owner(None, owners, 0, 7, 2) == 1  # owning by fingerprint
 
 
-def test_gifts_route_states_to_their_owners_then_even_out() -> None:
-    # worker 0 holds 10 states, 4 of them owned by worker 1; worker 1 holds 2 of its own
-    plan = partition.plan_gifts([10, 2], [[0, 4], [0, 0]])
-    assert plan == [(0, 1, 4)]  # owned: 6 and 6, even once routed
-    # worker 0 holds 100 of its own and 2 owned by worker 1, which holds nothing: 2 routed, 49 given to even out
-    plan = partition.plan_gifts([102, 0], [[0, 2], [0, 0]])
-    assert plan == [(0, 1, 51)]
-    assert partition.plan_gifts([5, 5], [[0, 0], [0, 0]]) == []
+def test_buckets_move_to_even_out_the_next_level() -> None:
+    owners = partition.first_owners(2)  # bucket b owned by b % 2
+    visited = [0] * partition.BUCKETS
+    # worker 0 holds 60 states of bucket 0 and 40 of bucket 2 (both its own); worker 1 holds 4 of bucket 2 and 10 of bucket 3
+    held = [{0: 60, 2: 40}, {2: 4, 3: 10}]
+    plan = partition.plan_buckets(held, owners, visited)
+    assert plan.buckets == [(2, 1)]  # 44 states move with bucket 2: 60 and 54, where moving bucket 0 (60) would overshoot
+    assert sorted(plan.pairs) == [(0, 1, 40)]  # worker 0 sends bucket 2's states (and its fingerprints) to worker 1
+    # of two buckets that even out as well, the one with fewer visited fingerprints moves
+    visited[2] = 10_000
+    plan = partition.plan_buckets([{0: 50, 2: 50}, {}], owners, visited)
+    assert plan.buckets == [(0, 1)]
+    # already even (within 2%): nothing moves, and a state held by another than its owner still goes to it
+    assert partition.plan_buckets([{0: 50, 3: 3}, {1: 50}], owners, visited) == partition.Plan([(0, 1, 3)], [])
+
+
+def test_states_move_to_even_out_the_next_level_owning_by_fingerprint() -> None:
+    assert partition.plan_states([102, 0]).pairs == [(0, 1, 51)]
+    assert partition.plan_states([5, 5]) == partition.NO_PLAN
 
 
 MUTANTS = ["log_zxid_before_increment", "leader_ignores_own_epoch", "equal_epoch_counted", "recovered_keeps_volatile"]
