@@ -124,18 +124,19 @@ class Partition:
         self.raw_seen: set[int] = set()
         self.visited: set[int] = set()  # the fingerprints this worker owns that were discovered (and, owning
         # by buckets, those of the buckets it gave away: they stay discovered)
-        self.bucket_fps = [array("q") for _ in range(BUCKETS)] if self.part is not None else []  # visited, by bucket
+        # owning by buckets, the visited fingerprints of each bucket (lists: an array appends at several times the cost)
+        self.bucket_fps: list[list[int]] = [[] for _ in range(BUCKETS)] if self.part is not None else []
         self.parent = array("q")  # of each state this worker holds: its parent's global number
         self.step = array("l")
         self.frontier: list[State] = []  # held states of the level
         self.numbers: range | list[int] = range(0)  # their global numbers
-        self.buckets = array("H")  # their buckets (owning by buckets)
+        self.buckets: list[int] = []  # their buckets (owning by buckets)
         self.guests: list[tuple[State, int]] = []  # owning by fingerprint: states another worker found, with their numbers
         self.next: list[State] = []  # held states of the next level, numbered from `base_next`
-        self.next_buckets = array("H")
+        self.next_buckets: list[int] = []
         self.base_next = 0
         self.outbox: list[list[tuple]] = []
-        self.sent_buckets: list[array] = []  # of the fingerprints sent to each worker, their buckets
+        self.sent_buckets: list[list[int]] = []  # of the fingerprints sent to each worker, their buckets
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
         self.cpu = 0.0  # CPU seconds of the current level's phases so far
@@ -159,7 +160,7 @@ class Partition:
     def _advance(self) -> None:
         start = self.base_next * self.n + self.w
         self.frontier, self.numbers, self.next = self.next, range(start, start + len(self.next) * self.n, self.n), []
-        self.buckets, self.next_buckets = self.next_buckets, array("H")
+        self.buckets, self.next_buckets = self.next_buckets, []
         self.base_next = len(self.parent)
 
     def seed(self, states: list[tuple[State, int]]) -> tuple:
@@ -197,8 +198,8 @@ class Partition:
             for bucket, packed in fps:
                 got = array("q")
                 got.frombytes(packed)
-                self.visited.update(got)
-                self.bucket_fps[bucket] = got
+                self.bucket_fps[bucket] = got.tolist()
+                self.visited.update(self.bucket_fps[bucket])
             if states:
                 if isinstance(self.numbers, range):
                     self.numbers = list(self.numbers)
@@ -219,10 +220,13 @@ class Partition:
         key, home = None, 0
         successors, changes = self.model.successors, self.checks.changed
         visited = self.visited
-        seen, see, add = visited.__contains__, visited.add, self.add
+        seen, see = visited.__contains__, visited.add
+        parent, check = self.parent, self.checks.check
+        add_parent, add_step, add_next, add_bucket = parent.append, self.step.append, self.next.append, self.next_buckets.append
+        checking = self.bad is None
         outbox: list[list[tuple]] = [[] for _ in range(n)]  # (state, successor, parent number, step index)
-        fps = [array("q") for _ in range(n)]
-        sent_buckets = [array("H") for _ in range(n)]
+        fps: list[list[int]] = [[] for _ in range(n)]
+        sent_buckets: list[list[int]] = [[] for _ in range(n)]
         transitions = 0
         error: int | None = None
         timed_out = False
@@ -256,11 +260,18 @@ class Partition:
                     k = part(c)
                     bucket = home if k is key else fingerprint(k) % BUCKETS
                     holder = owners[bucket]
-                if holder == w:
+                if holder == w:  # as `add`, inline: most new states
                     see(fp)
                     if part is not None:
                         bucket_fps[bucket].append(fp)
-                    add(s2, gid, ai, changes(s, s2), bucket)
+                    lid = len(parent)
+                    add_parent(gid)
+                    add_step(ai)
+                    add_next(s2)
+                    add_bucket(bucket)
+                    if checking and check(s2, lid * n + w, changes(s, s2)) is not None:
+                        self.bad = lid * n + w
+                        checking = False
                 else:
                     fps[holder].append(fp)
                     sent_buckets[holder].append(bucket)
@@ -271,9 +282,9 @@ class Partition:
                 timed_out = True
                 break
         self.frontier, self.guests, self.outbox, self.sent_buckets = [], [], outbox, sent_buckets
-        self.numbers, self.buckets = range(0), array("H")
+        self.numbers, self.buckets = range(0), []
         by_buckets = part is not None
-        sent = [b"" if to == w else batch.tobytes() + (sent_buckets[to].tobytes() if by_buckets else b"")
+        sent = [b"" if to == w else array("q", batch).tobytes() + (array("H", sent_buckets[to]).tobytes() if by_buckets else b"")
                 for to, batch in enumerate(fps)]
         return ("expanded", transitions, error, timed_out, self.bad, self._reached(before)), sent
 
@@ -332,8 +343,8 @@ class Partition:
         if self.part is not None:
             for bucket, taker in plan.buckets:
                 if self.owners[bucket] == w:
-                    fps[taker].append((bucket, self.bucket_fps[bucket].tobytes()))
-                    self.bucket_fps[bucket] = array("q")
+                    fps[taker].append((bucket, array("q", self.bucket_fps[bucket]).tobytes()))
+                    self.bucket_fps[bucket] = []
                 self.owners[bucket] = taker
             gone = []
             if any(giver == w for giver, _, _ in plan.pairs):
@@ -356,8 +367,8 @@ class Partition:
             out = set(gone)
             kept = [i for i in range(len(nxt)) if i not in out]
             self.frontier, self.numbers = [nxt[i] for i in kept], [start + i * n for i in kept]
-            self.buckets = array("H", [self.next_buckets[i] for i in kept])
-            self.next, self.next_buckets = [], array("H")
+            self.buckets = [self.next_buckets[i] for i in kept]
+            self.next, self.next_buckets = [], []
             self.base_next = len(self.parent)
         else:
             self._advance()
@@ -388,9 +399,9 @@ def owner_key(model: Model, n: int) -> Callable[[State], Any] | None:
     return key if key is not None and n <= LOCAL_OWNERS_MAX else None
 
 
-def first_owners(n: int) -> bytearray:
-    """Each bucket's owner before the search moves any."""
-    return bytearray(b % n for b in range(BUCKETS))
+def first_owners(n: int) -> list[int]:
+    """Each bucket's owner before the search moves any (a list: indexing it is quicker than a bytearray)."""
+    return [b % n for b in range(BUCKETS)]
 
 
 def bucket_of(part: Callable[[State], Any] | None, fingerprint: Callable[[State], int], state: State, fp: int) -> int:
@@ -398,12 +409,12 @@ def bucket_of(part: Callable[[State], Any] | None, fingerprint: Callable[[State]
     return fingerprint(part(state)) % BUCKETS if part is not None else 0
 
 
-def owner(part: Callable[[State], Any] | None, owners: bytearray, bucket: int, fp: int, n: int) -> int:
+def owner(part: Callable[[State], Any] | None, owners: list[int], bucket: int, fp: int, n: int) -> int:
     """The worker owning a state of fingerprint `fp` in `bucket` (`bucket_of`)."""
     return owners[bucket] if part is not None else fp % n
 
 
-def plan_buckets(held: list[dict[int, int]], owners: bytearray, visited: list[int]) -> Plan:
+def plan_buckets(held: list[dict[int, int]], owners: list[int], visited: list[int]) -> Plan:
     """Owning by buckets: which buckets change owners so that the next level's states are shared
     out evenly (within 2%, as `balance`), and which workers then send states or fingerprints to
     which. `held[w]` counts the next level's states worker w holds, by bucket; `visited` the
@@ -419,7 +430,7 @@ def plan_buckets(held: list[dict[int, int]], owners: bytearray, visited: list[in
     total = sum(per)
     tolerance = max(16, total // 50)
     moves: list[tuple[int, int]] = []
-    moving = bytearray(owners)
+    moving = list(owners)
     while True:
         giver, taker = max(range(n), key=per.__getitem__), min(range(n), key=per.__getitem__)
         gap = per[giver] - per[taker]
