@@ -50,9 +50,10 @@ from .trace import replay
 #   ("expand", level, plan, seconds left or None)       -> ("expanded", transitions, failing state, timed out,
 #                                                           violating state, reached)
 #   ("claim", level)                                    -> ("claimed",)
-#   ("keep", level)                                     -> ("kept", states of the next level held, how many of them
-#                                                           are in each bucket (owning by buckets; else {}),
-#                                                           violating state, reached)
+#   ("keep", level)                                     -> ("kept", states of the next level held, (how many of them
+#                                                           are in each bucket (owning by buckets; else {}), CPU
+#                                                           seconds per state expanded in this level), violating
+#                                                           state, reached)
 #   ("give", level, plan)                               -> ("given",)
 #   ("end",)                                            -> ("end", peak RSS, unhandled messages dropped by kind or None,
 #                                                           CPU seconds of each level's phases)
@@ -137,6 +138,7 @@ class Partition:
         self.base_next = 0
         self.outbox: list[list[tuple]] = []
         self.sent_buckets: list[list[int]] = []  # of the fingerprints sent to each worker, their buckets
+        self.expanded = 0  # states expanded in the level
         self.checks = Checks(model)
         self.bad: int | None = None  # the first state found violating a property, by global number
         self.cpu = 0.0  # CPU seconds of the current level's phases so far
@@ -238,7 +240,7 @@ class Partition:
                 error = gid
                 break
             transitions += len(succ)
-            if part is not None and canon is None:  # a successor sharing s's key (the same object) has s's bucket
+            if part is not None and canon is None:  # a successor sharing s's key has s's bucket
                 key, home = part(s), self.buckets[qi]
             for ai, (_, s2) in enumerate(succ):
                 if canon is not None:
@@ -258,7 +260,7 @@ class Partition:
                     holder = fp % n
                 else:
                     k = part(c)
-                    bucket = home if k is key else fingerprint(k) % BUCKETS
+                    bucket = home if k is key or k == key else fingerprint(k) % BUCKETS
                     holder = owners[bucket]
                 if holder == w:  # as `add`, inline: most new states
                     see(fp)
@@ -281,6 +283,7 @@ class Partition:
             if (qi & 63) == 0 and deadline is not None and time.perf_counter() >= deadline:
                 timed_out = True
                 break
+        self.expanded = qi + 1 if self.frontier or self.guests else 0
         self.frontier, self.guests, self.outbox, self.sent_buckets = [], [], outbox, sent_buckets
         self.numbers, self.buckets = range(0), []
         by_buckets = part is not None
@@ -326,7 +329,8 @@ class Partition:
                     add(s2, gid, ai, changes(s, s2), bucket)
         self.outbox, self.sent_buckets = [], []
         held = dict(Counter(self.next_buckets)) if self.part is not None else {}
-        return ("kept", len(nxt), held, self.bad, self._reached(before))
+        cost = self.cpu / self.expanded if self.expanded >= COST_SAMPLE else 0.0
+        return ("kept", len(nxt), (held, cost), self.bad, self._reached(before))
 
     @_busy(level_ends=True)
     def give(self, plan: Plan) -> list[bytes]:
@@ -414,12 +418,15 @@ def owner(part: Callable[[State], Any] | None, owners: list[int], bucket: int, f
     return owners[bucket] if part is not None else fp % n
 
 
-def plan_buckets(held: list[dict[int, int]], owners: list[int], visited: list[int]) -> Plan:
-    """Owning by buckets: which buckets change owners so that the next level's states are shared
-    out evenly (within 2%, as `balance`), and which workers then send states or fingerprints to
-    which. `held[w]` counts the next level's states worker w holds, by bucket; `visited` the
-    fingerprints visited in each bucket (what moving it costs besides its states). The buckets
-    moved are those of the busiest owner that carry the most states for their cost."""
+def plan_buckets(held: list[dict[int, int]], owners: list[int], visited: list[int], cost: list[float] | None = None) -> Plan:
+    """Owning by buckets: which buckets change owners so that the next level's work is shared out
+    evenly, and which workers then send states or fingerprints to which. `held[w]` counts the next
+    level's states worker w holds, by bucket; `visited` the fingerprints visited in each bucket
+    (what moving it costs besides its states); `cost[w]` the CPU seconds per state worker w spent
+    in this level, which predicts what its buckets' states will cost in the next (states of some
+    buckets take longer than others': a leader's have more successors). The work of a worker is
+    its states times its cost, kept within 0.5% of the mean. The buckets moved are those of the
+    busiest that narrow the gap to the idlest most for what they cost to move."""
     n = len(held)
     load: Counter[int] = Counter()
     for h in held:
@@ -427,28 +434,30 @@ def plan_buckets(held: list[dict[int, int]], owners: list[int], visited: list[in
     per = [0] * n
     for bucket, k in load.items():
         per[owners[bucket]] += k
-    total = sum(per)
-    tolerance = max(16, total // 50)
+    rate = _relative_costs(cost or [1.0] * n)
+    work = [k * r for k, r in zip(per, rate)]
+    mean = sum(work) / n
+    tolerance = max(16.0, mean / 100)
     moves: list[tuple[int, int]] = []
     moving = list(owners)
     while True:
-        giver, taker = max(range(n), key=per.__getitem__), min(range(n), key=per.__getitem__)
-        gap = per[giver] - per[taker]
-        if max(per[giver] - total / n, total / n - per[taker]) <= tolerance:
+        giver, taker = max(range(n), key=work.__getitem__), min(range(n), key=work.__getitem__)
+        if max(work[giver] - mean, mean - work[taker]) <= tolerance:
             break
-        # a bucket carrying k states narrows the gap by 2 min(k, gap - k); the best narrows it most for its cost
+        gap, both = work[giver] - work[taker], rate[giver] + rate[taker]
+        # moving k states narrows the gap to |gap - k (rate[giver] + rate[taker])|
         best, best_value = -1, (0.0, 0)
         for bucket, k in load.items():
-            if moving[bucket] == giver and 0 < k < gap:
-                value = (min(k, gap - k) / (k + FP_MOVE_COST * visited[bucket]), k)
+            if moving[bucket] == giver and 0 < k * both < 2 * gap:
+                value = ((gap - abs(gap - k * both)) / (k + FP_MOVE_COST * visited[bucket]), k)
                 if value > best_value:
                     best, best_value = bucket, value
         if best < 0:
             break
         moving[best] = taker
         moves.append((best, taker))
-        per[giver] -= load[best]
-        per[taker] += load[best]
+        work[giver] -= load[best] * rate[giver]
+        work[taker] += load[best] * rate[taker]
     pairs: Counter[tuple[int, int]] = Counter()
     for w, h in enumerate(held):
         for bucket, k in h.items():
@@ -457,6 +466,20 @@ def plan_buckets(held: list[dict[int, int]], owners: list[int], visited: list[in
     for bucket, taker in moves:
         pairs[owners[bucket], taker] += 0
     return Plan([(g, t, k) for (g, t), k in pairs.items()], moves)
+
+
+COST_SAMPLE = 1000  # states a worker expands in a level for its CPU seconds per state to count
+COST_SPREAD = 1.25  # the most a worker's cost per state may count above (or below, inverted) the others'
+
+
+def _relative_costs(cost: list[float]) -> list[float]:
+    """Each worker's cost per state over their mean, within [1 / COST_SPREAD, COST_SPREAD]; a
+    worker that measured nothing (cost 0: it expanded under `COST_SAMPLE` states) counts as the mean."""
+    known = [c for c in cost if c > 0]
+    mean = sum(known) / len(known) if known else 0.0
+    if mean <= 0:
+        return [1.0] * len(cost)
+    return [min(COST_SPREAD, max(1 / COST_SPREAD, c / mean)) if c > 0 else 1.0 for c in cost]
 
 
 def plan_states(held: list[int]) -> Plan:
@@ -531,10 +554,10 @@ def search(model: Model, opts: Options, transport: Transport, start: float) -> R
             kept = transport.ask(("keep", level))
             sizes = [a[1] for a in kept]
             if part is not None:
-                for held in (a[2] for a in kept):
+                for held, _ in (a[2] for a in kept):
                     for bucket, k in held.items():
                         visited[bucket] += k
-                plan = plan_buckets([a[2] for a in kept], owners, visited)
+                plan = plan_buckets([a[2][0] for a in kept], owners, visited, [a[2][1] for a in kept])
                 for bucket, taker in plan.buckets:
                     owners[bucket] = taker
             else:
