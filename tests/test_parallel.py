@@ -96,6 +96,31 @@ def test_buckets_move_to_even_out_the_next_level() -> None:
     assert partition.plan_buckets([{0: 50, 3: 3}, {1: 50}], owners, visited) == partition.Plan([(0, 1, 3)], [])
 
 
+def test_buckets_move_by_predicted_work() -> None:
+    owners = partition.first_owners(2)
+    visited = [0] * partition.BUCKETS
+    # 100 states each, but worker 0's cost twice as much per state (capped at COST_SPREAD over the mean)
+    plan = partition.plan_buckets([{0: 60, 2: 40}, {1: 60, 3: 40}], owners, visited, [2e-5, 1e-5])
+    assert plan.buckets == [(2, 1)]  # worker 0 keeps 60 states, worker 1 takes 140
+    # a worker that measured nothing counts as the mean; equal costs change nothing
+    assert partition.plan_buckets([{0: 50}, {1: 50}], owners, visited, [0.0, 1e-5]) == partition.NO_PLAN
+    assert partition.plan_buckets([{0: 50}, {1: 50}], owners, visited, [1e-5, 1e-5]) == partition.NO_PLAN
+
+
+def test_zab_states_are_owned_by_node_0s_persistent_variables() -> None:
+    zab = SpecModel(load(str(ROOT / "spec/zab.pnyx"), {}))
+    s = zab.init_states()[0]
+    persistent = [v.slot for v in zab.cs.vars if v.storage == "persistent"]
+    assert zab.owner_key(s) == tuple(s[0][0][i] for i in persistent)
+    # a step of node 0 that leaves its disk alone keeps the key (LOOKING -> FOLLOWING changes only volatile variables)
+    moved = [x for _, x in zab.successors(s) if x[0][0] is not s[0][0]]
+    assert moved and any(zab.owner_key(x) == zab.owner_key(s) for x in moved)
+    # gossip's persistent `value` takes 3 values: too few to share out, so node 0's whole state decides
+    gossip = SpecModel(load(str(ROOT / "spec/gossip.pnyx"), {}))
+    g = gossip.init_states()[0]
+    assert gossip.owner_key(g) is g[0][0]
+
+
 def test_states_move_to_even_out_the_next_level_owning_by_fingerprint() -> None:
     assert partition.plan_states([102, 0]).pairs == [(0, 1, 51)]
     assert partition.plan_states([5, 5]) == partition.NO_PLAN
