@@ -141,7 +141,7 @@ def guarded(max_seconds: float | None = None, max_memory_mb: int | None = None,
         if guard.pending is None or (guard._noticed and not again):
             return
         if again or guard.interruptible or guard._forced:
-            if _in_finalizer(frame):  # Python would only print it: raised again at the watchdog's next look
+            if _in_finalizer(frame):  # Python would only print it (or break an import): raised again at the watchdog's next look
                 guard._retry = True
                 return
             guard._raised_at = time.monotonic()
@@ -208,10 +208,13 @@ def guarded(max_seconds: float | None = None, max_memory_mb: int | None = None,
 
 
 def _in_finalizer(frame: object) -> bool:
-    """Whether the main thread is inside a `__del__` (where an exception is printed and dropped)."""
+    """Whether the main thread is inside a `__del__` or the import machinery (which runs weak
+    reference callbacks): an exception raised there is printed and dropped, or leaves a module
+    half imported."""
     f = frame
     while f is not None:
-        if f.f_code.co_name == "__del__":  # type: ignore[attr-defined]
+        code = f.f_code  # type: ignore[attr-defined]
+        if code.co_name == "__del__" or code.co_filename.startswith("<frozen importlib"):
             return True
         f = f.f_back  # type: ignore[attr-defined]
     return False

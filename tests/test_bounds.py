@@ -261,3 +261,18 @@ def test_ray_actors_stuck_in_a_step_are_stopped(specs: dict[str, str]) -> None:
         assert _processes_running("PartitionActor") == []
     finally:
         ray.shutdown()
+
+
+def test_a_stop_waits_outside_finalizers_and_the_import_machinery() -> None:
+    from types import SimpleNamespace
+
+    from pnyx.checker.bounds import _in_finalizer
+
+    def frame(name: str, filename: str, back: object = None) -> SimpleNamespace:
+        return SimpleNamespace(f_code=SimpleNamespace(co_name=name, co_filename=filename), f_back=back)
+
+    search = frame("_search", "/x/checker/bfs.py")
+    assert not _in_finalizer(search)
+    assert _in_finalizer(frame("close", "/x/fpset.py", frame("__del__", "/x/fpset.py", search)))
+    # a weak reference's callback run by an import (where Python prints an exception and drops it)
+    assert _in_finalizer(frame("cb", "<frozen importlib._bootstrap>", search))
