@@ -219,13 +219,10 @@ class Partition:
         n, w = self.n, self.w
         fingerprint, canon, raw_seen, part = self.fingerprint, self.canon, self.raw_seen, self.part
         owners, bucket_fps = self.owners, self.bucket_fps
-        key, home = None, 0
+        key, key_bucket = None, 0
         successors, changes = self.model.successors, self.checks.changed
         visited = self.visited
-        seen, see = visited.__contains__, visited.add
-        parent, check = self.parent, self.checks.check
-        add_parent, add_step, add_next, add_bucket = parent.append, self.step.append, self.next.append, self.next_buckets.append
-        checking = self.bad is None
+        seen, see, add = visited.__contains__, visited.add, self.add
         outbox: list[list[tuple]] = [[] for _ in range(n)]  # (state, successor, parent number, step index)
         fps: list[list[int]] = [[] for _ in range(n)]
         sent_buckets: list[list[int]] = [[] for _ in range(n)]
@@ -241,7 +238,7 @@ class Partition:
                 break
             transitions += len(succ)
             if part is not None and canon is None:  # a successor sharing s's key has s's bucket
-                key, home = part(s), self.buckets[qi]
+                key, key_bucket = part(s), self.buckets[qi]
             for ai, (_, s2) in enumerate(succ):
                 if canon is not None:
                     raw = fingerprint(s2)
@@ -260,20 +257,13 @@ class Partition:
                     holder = fp % n
                 else:
                     k = part(c)
-                    bucket = home if k is key or k == key else fingerprint(k) % BUCKETS
+                    bucket = key_bucket if k is key or k == key else fingerprint(k) % BUCKETS
                     holder = owners[bucket]
-                if holder == w:  # as `add`, inline: most new states
+                if holder == w:
                     see(fp)
                     if part is not None:
                         bucket_fps[bucket].append(fp)
-                    lid = len(parent)
-                    add_parent(gid)
-                    add_step(ai)
-                    add_next(s2)
-                    add_bucket(bucket)
-                    if checking and check(s2, lid * n + w, changes(s, s2)) is not None:
-                        self.bad = lid * n + w
-                        checking = False
+                    add(s2, gid, ai, changes(s, s2), bucket)
                 else:
                     fps[holder].append(fp)
                     sent_buckets[holder].append(bucket)
@@ -283,7 +273,7 @@ class Partition:
             if (qi & 63) == 0 and deadline is not None and time.perf_counter() >= deadline:
                 timed_out = True
                 break
-        self.expanded = qi + 1 if self.frontier or self.guests else 0
+        self.expanded = len(self.frontier) + len(self.guests)
         self.frontier, self.guests, self.outbox, self.sent_buckets = [], [], outbox, sent_buckets
         self.numbers, self.buckets = range(0), []
         by_buckets = part is not None
